@@ -1,0 +1,117 @@
+"""``loadbench`` on the command line: a thin shell over the Python API.
+
+One error boundary: any input the user can fix ends in one line on stderr and exit 2;
+``--verbose`` shows the traceback too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["main", "EXIT_OK", "EXIT_INTERRUPTED", "EXIT_USAGE"]
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from loadbench.loaders import CheckpointError, UnsupportedTask
+    from loadbench.loaders.builtin import UnknownBuiltin
+    from loadbench.results.store import CorruptRun, NotARun, RunExists
+
+    from .suite import SuiteError
+
+    return (CheckpointError, UnsupportedTask, UnknownBuiltin, SuiteError, RunExists, NotARun, CorruptRun,
+            PermissionError)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loadbench",
+        description="Benchmark the four ways of loading a Hugging Face model: "
+                    "AutoModel, AutoModelFor<Task>, a custom PreTrainedModel, pipeline().",
+    )
+    parser.add_argument("--verbose", action="store_true", help="show tracebacks of errors")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    run = verbs.add_parser("run", help="measure a suite (default: built-in tiny checkpoints)")
+    run.add_argument("suite", nargs="?", type=Path, help="suite TOML file (default: the embedded default suite)")
+    run.add_argument("--checkpoint", action="append", metavar="DIR", dest="checkpoints",
+                     help="a local checkpoint directory; repeat for several (replaces the suite's checkpoints)")
+    run.add_argument("--output", type=Path, metavar="DIR", help="run directory to write (default: runs/<run-id>)")
+    run.add_argument("--repeats", type=int, metavar="N", help="samples per case")
+    run.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    run.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"))
+    run.add_argument("--new-tokens", type=int, metavar="N", help="fixed generation length")
+    run.add_argument("--timeout", type=float, metavar="S", dest="timeout_s", help="per-sample time limit")
+    run.add_argument("--trust-remote-code", action="store_true", default=None,
+                     help="allow checkpoints to run their own Python code (off by default)")
+    run.add_argument("--no-progress", action="store_true", help="no live progress display")
+
+    checkpoints = verbs.add_parser("checkpoints", help="build and list the built-in tiny checkpoints")
+    checkpoints.add_argument("--all", action="store_true", help="build every built-in, not only the default ones")
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from loadbench.results import load, summary_text
+
+    from .runner import run_suite
+    from .suite import default_suite, load_suite, suite_for_dirs
+    from .ui import progress_display
+
+    if args.suite is not None:
+        suite = load_suite(args.suite)
+    elif args.checkpoints:
+        suite = suite_for_dirs(args.checkpoints)
+    else:
+        suite = default_suite()
+    if args.suite is not None and args.checkpoints:
+        suite = suite.model_copy(update={"checkpoints": suite_for_dirs(args.checkpoints).checkpoints})
+    suite = suite.with_overrides(repeats=args.repeats, device=args.device, dtype=args.dtype,
+                                 new_tokens=args.new_tokens, timeout_s=args.timeout_s,
+                                 trust_remote_code=args.trust_remote_code)
+    with progress_display(enabled=not args.no_progress) as progress:
+        outcome = run_suite(suite, args.output, progress=progress)
+    print(summary_text(load(outcome.run_dir)))
+    print(f"\nrun directory: {outcome.run_dir}  ({outcome.samples} samples, "
+          f"{outcome.failed_samples} with failures; see worker.log there for details)")
+    if outcome.interrupted:
+        print(f"interrupted: every sample measured so far is kept in {outcome.run_dir}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _cmd_checkpoints(args: argparse.Namespace) -> int:
+    from loadbench.loaders.builtin import BUILTIN, builtin_dir, ensure_builtin
+
+    for name, spec in BUILTIN.items():
+        if spec.default or args.all:
+            ensure_builtin(name)
+        status = "built" if builtin_dir(name).is_dir() else "not built"
+        marker = "default" if spec.default else "extra"
+        print(f"{name:20} {marker:8} {status:10} {spec.architecture:34} {builtin_dir(name)}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    commands = {"run": _cmd_run, "checkpoints": _cmd_checkpoints}
+    try:
+        return commands[args.verb](args)
+    except _user_errors() as exc:
+        if args.verbose:
+            raise
+        print(f"loadbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("loadbench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

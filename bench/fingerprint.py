@@ -1,0 +1,90 @@
+"""The environment a run was measured in: what must match before two runs are compared.
+
+Library versions come from package metadata, not imports, so taking a fingerprint
+does not slow the CLI or disturb the measurements.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import psutil
+
+__all__ = ["fingerprint", "gpu_inventory", "PACKAGES", "ENV_PREFIXES"]
+
+PACKAGES = ("loadbench", "torch", "transformers", "tokenizers", "safetensors", "nvidia-ml-py")
+ENV_PREFIXES = ("HF_", "TRANSFORMERS_", "OMP_", "MKL_", "CUDA_", "PYTORCH_", "TOKENIZERS_")
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def gpu_inventory() -> list[dict[str, Any]] | str:
+    """Name, UUID, memory and driver of each visible NVIDIA GPU, or why there are none."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception as exc:  # NVMLError_LibraryNotFound and friends: no NVIDIA driver here
+        return f"NVML unavailable: {exc}"
+    try:
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        cuda = pynvml.nvmlSystemGetCudaDriverVersion_v2()
+        gpus = []
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            gpus.append({
+                "index": index,
+                "name": pynvml.nvmlDeviceGetName(handle),
+                "uuid": pynvml.nvmlDeviceGetUUID(handle),
+                "memory_bytes": int(pynvml.nvmlDeviceGetMemoryInfo(handle).total),
+                "driver": driver,
+                "cuda_driver": f"{cuda // 1000}.{cuda % 1000 // 10}",
+            })
+        return gpus
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def fingerprint() -> dict[str, Any]:
+    """Machine, libraries and settings that decide the numbers."""
+    return {
+        "hostname": platform.node(),
+        "os": platform.platform(),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "ram_bytes": int(psutil.virtual_memory().total),
+        "gpus": gpu_inventory(),
+        "python": platform.python_version(),
+        "packages": {name: _package_version(name) for name in PACKAGES},
+        "git_commit": _git_commit(),
+        "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(ENV_PREFIXES) and not k.endswith(("TOKEN", "KEY", "SECRET"))},
+    }

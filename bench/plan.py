@@ -1,0 +1,89 @@
+"""Turn a suite into cases: checkpoint x path x task, each runnable or n/a with a reason.
+
+All input problems surface here, before the first sample, as one-line errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadbench.loaders import PATHS, TASKS, CheckpointInfo, UnsupportedTask, inspect_checkpoint
+from loadbench.loaders.builtin import ensure_builtin
+
+from .suite import CheckpointEntry, Suite
+
+__all__ = ["Case", "plan", "resolve_device"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One cell of the comparison; its key fields are the records' case keys."""
+
+    checkpoint: str  # label shown in tables
+    checkpoint_dir: str
+    path: str
+    task: str
+    dtype: str
+    device: str
+    not_applicable: str | None = None
+
+    def key(self) -> dict[str, str]:
+        return {"checkpoint": self.checkpoint, "path": self.path, "task": self.task,
+                "dtype": self.dtype, "device": self.device}
+
+    @property
+    def label(self) -> str:
+        return f"{self.checkpoint} · {self.path} · {self.task}"
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` becomes the first CUDA device when there is one, else the CPU."""
+    if device != "auto":
+        return "cuda:0" if device == "cuda" else device
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def _resolve(entry: CheckpointEntry, trust_remote_code: bool, cache_dir: Path | None) -> tuple[str, CheckpointInfo]:
+    if entry.builtin is not None:
+        directory = ensure_builtin(entry.builtin, cache_dir)
+        return entry.builtin, inspect_checkpoint(directory, trust_remote_code)
+    info = inspect_checkpoint(entry.path or "", trust_remote_code)
+    return info.path.name, info
+
+
+def _tasks(entry: CheckpointEntry, info: CheckpointInfo, label: str) -> tuple[str, ...]:
+    if entry.tasks == "primary":
+        return (info.primary_task,)
+    if entry.tasks == "all":
+        return info.tasks
+    for task in entry.tasks:
+        if task not in info.tasks:
+            raise UnsupportedTask(
+                f"{label}: cannot do task {task!r} ({info.model_type} supports: {', '.join(info.tasks)}); "
+                "drop it from the suite's tasks"
+            )
+    return tuple(entry.tasks)
+
+
+def plan(suite: Suite, cache_dir: Path | None = None) -> list[Case]:
+    """Every case of the suite, in a stable order (checkpoint, task, path)."""
+    device = resolve_device(suite.device)
+    cases: list[Case] = []
+    labels: dict[str, str] = {}
+    for entry in suite.checkpoints:
+        label, info = _resolve(entry, suite.trust_remote_code, cache_dir)
+        if labels.get(label, str(info.path)) != str(info.path):
+            label = str(info.path)  # two different directories with one name: show the full path
+        labels[label] = str(info.path)
+        for task_name in _tasks(entry, info, label):
+            task = TASKS[task_name]
+            for path_name in suite.paths:
+                cases.append(Case(
+                    checkpoint=label, checkpoint_dir=str(info.path), path=path_name, task=task_name,
+                    dtype=suite.dtype, device=device,
+                    not_applicable=PATHS[path_name].not_applicable(info, task),
+                ))
+    return cases

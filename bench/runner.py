@@ -1,0 +1,113 @@
+"""Run a suite: plan, measure each sample in a fresh worker, record as results arrive.
+
+This is the Python API the CLI and tests call. Every sample's records are appended and
+flushed before the next sample starts, so a crash or Ctrl-C loses nothing measured.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from loadbench.results import RunWriter, Sample
+
+from .fingerprint import fingerprint
+from .plan import Case, plan
+from .spawn import WorkerFailed, Zygote
+from .suite import Suite
+from .worker import SampleRequest
+
+__all__ = ["RunOutcome", "run_suite", "new_run_id", "records_for"]
+
+WORKER_LOG = "worker.log"
+Progress = Callable[[str, int, int], None]  # (current case label, done, total)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_dir: Path
+    samples: int  # worker samples taken
+    failed_samples: int
+    interrupted: bool
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(2)
+
+
+def _request(case: Case, suite: Suite, repeat: int) -> SampleRequest:
+    return SampleRequest(
+        checkpoint_dir=case.checkpoint_dir, path=case.path, task=case.task, device=case.device,
+        dtype=case.dtype, prompt=suite.prompt, batch_size=suite.batch_size,
+        new_tokens=suite.new_tokens, forward_iters=suite.forward_iters,
+        check_equivalence=repeat == 0, trust_remote_code=suite.trust_remote_code,
+    )
+
+
+def records_for(case: Case, run_id: str, repeat: int, reply: dict[str, Any]) -> list[Sample]:
+    """The records of one worker reply; not-applicable metrics are kept for repeat 0 only."""
+    key = case.key()
+    info = reply["info"]
+    extra = {k: info[k] for k in ("attn_implementation", "resident_dtype") if k in info}
+    records = [Sample.ok(key, run_id, repeat, m["metric"], float(m["value"]), **extra)
+               for m in reply["metrics"]]
+    records += [Sample.failed(key, run_id, repeat, f["metric"], f["error_type"], f["error"], **extra)
+                for f in reply["failures"]]
+    if repeat == 0:
+        records += [Sample.not_applicable(key, run_id, repeat, n["metric"], n["reason"])
+                    for n in reply["not_applicable"]]
+    return records
+
+
+def run_suite(
+    suite: Suite,
+    output: Path | None = None,
+    *,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> RunOutcome:
+    """Measure every case of ``suite`` ``suite.repeats`` times into a new run directory."""
+    run_id = new_run_id()
+    run_dir = Path(output) if output is not None else Path("runs") / run_id
+    zygote = Zygote()
+    zygote.warm_up()  # its imports overlap with planning below
+    cases = plan(suite, cache_dir)
+    runnable = [c for c in cases if c.not_applicable is None]
+    total = len(runnable) * suite.repeats
+    writer = RunWriter.create(run_dir, {
+        "run_id": run_id,
+        "suite": suite.model_dump(),
+        "fingerprint": fingerprint(),
+        "cases": len(cases),
+        "samples_planned": total,
+    })
+    zygote.log_path = str(run_dir / WORKER_LOG)
+    for case in cases:
+        if case.not_applicable is not None:
+            writer.append(Sample.not_applicable(case.key(), run_id, 0, "load_s", case.not_applicable))
+    done = failed = 0
+    try:
+        # Repeats are the outer loop so that drift over the run hits every path alike.
+        for repeat in range(suite.repeats):
+            for case in runnable:
+                if progress is not None:
+                    progress(case.label, done, total)
+                try:
+                    reply = zygote.run(_request(case, suite, repeat), suite.timeout_s)
+                    records = records_for(case, run_id, repeat, reply)
+                except WorkerFailed as exc:
+                    records = [Sample.failed(case.key(), run_id, repeat, "load_s", exc.error_type, str(exc))]
+                for record in records:
+                    writer.append(record)
+                failed += any(r.status == "failed" for r in records)
+                done += 1
+    except KeyboardInterrupt:
+        writer.close("interrupted")
+        return RunOutcome(run_dir, done, failed, interrupted=True)
+    if progress is not None:
+        progress("done", done, total)
+    writer.close("complete")
+    return RunOutcome(run_dir, done, failed, interrupted=False)

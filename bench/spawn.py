@@ -1,0 +1,100 @@
+"""The parent side of a sample: fork a fresh worker from the zygote, wait, reap.
+
+The zygote is multiprocessing's fork server with torch and transformers pre-imported:
+it is exec'd fresh (never a fork of a process that touched CUDA), and each sample is a
+new fork of it, so a sample costs a fork, not an interpreter start and its imports.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import threading
+from dataclasses import asdict
+from typing import Any
+
+from . import protocol
+from .worker import SampleRequest, child_main
+
+__all__ = ["WorkerFailed", "Zygote"]
+
+ZYGOTE_MODULE = "loadbench.bench.zygote"
+KILL_GRACE_S = 5.0
+
+
+class WorkerFailed(RuntimeError):
+    """The worker ended without a result: crashed, killed, or timed out."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def _noop() -> None:
+    pass
+
+
+class Zygote:
+    """Starts workers for samples; one instance per run."""
+
+    def __init__(self) -> None:
+        self._ctx = multiprocessing.get_context("forkserver")
+        self._ctx.set_forkserver_preload([ZYGOTE_MODULE])
+        self.log_path: str | None = None  # where workers' stdout/stderr go; None keeps them
+        self._warm: threading.Thread | None = None
+
+    def warm_up(self) -> None:
+        """Start the fork server (its imports take seconds) while the caller plans the run."""
+        def start() -> None:
+            process = self._ctx.Process(target=_noop, daemon=True)
+            process.start()
+            process.join()
+
+        self._warm = threading.Thread(target=start, daemon=True)
+        self._warm.start()
+
+    def run(self, request: SampleRequest, timeout_s: float) -> dict[str, Any]:
+        """Measure one sample in a new worker and return its validated reply."""
+        if self._warm is not None:
+            self._warm.join()
+        receiver, sender = self._ctx.Pipe(duplex=False)
+        payload = protocol.encode(asdict(request)).decode("utf-8")
+        process = self._ctx.Process(target=child_main, args=(sender, payload, self.log_path), daemon=True)
+        process.start()
+        sender.close()
+        try:
+            if not receiver.poll(timeout_s):
+                _stop(process)
+                raise WorkerFailed("timeout", f"no result after {timeout_s:g} s; the worker was killed")
+            try:
+                data = receiver.recv_bytes()
+            except EOFError:
+                process.join(KILL_GRACE_S)
+                raise WorkerFailed("crashed", _describe_exit(process.exitcode)) from None
+            process.join(KILL_GRACE_S)
+            if process.is_alive():
+                _stop(process)
+            return protocol.decode_reply(data)
+        finally:
+            receiver.close()
+            if process.is_alive():
+                _stop(process)
+
+
+def _stop(process: Any) -> None:
+    process.terminate()
+    process.join(KILL_GRACE_S)
+    if process.is_alive():
+        process.kill()
+        process.join()
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (the kernel's OOM killer sends SIGKILL)" if name == "SIGKILL" else ""
+        return f"worker killed by {name}{hint} before it replied"
+    return f"worker exited with code {code} before it replied"

@@ -1,0 +1,110 @@
+"""Suites: which checkpoints, paths, tasks and settings a run covers.
+
+A suite is a TOML file validated by a pydantic model, so a typo in a key or a value of
+the wrong type is an error that names the key, never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = ["SuiteError", "CheckpointEntry", "Suite", "load_suite", "default_suite", "suite_for_dirs", "PATH_NAMES", "TASK_NAMES"]
+
+PATH_NAMES = ("base", "task", "custom", "pipeline")
+TASK_NAMES = ("text-generation", "text2text-generation", "text-classification", "feature-extraction")
+DEFAULT_PROMPT = "The river carried the old machine down to the sea, and"
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+class SuiteError(ValueError):
+    """The suite file or options cannot be used; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CheckpointEntry(_Strict):
+    """One checkpoint: a local directory or a built-in tiny one."""
+
+    path: str | None = None
+    builtin: str | None = None
+    tasks: Literal["primary", "all"] | list[Literal[TASK_NAMES]] = "primary"  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "CheckpointEntry":
+        if (self.path is None) == (self.builtin is None):
+            raise ValueError("give exactly one of 'path' or 'builtin'")
+        return self
+
+
+class Suite(_Strict):
+    """A run's plan. Defaults make the embedded default suite."""
+
+    name: str = "default"
+    checkpoints: list[CheckpointEntry] = Field(min_length=1)
+    paths: list[Literal[PATH_NAMES]] = list(PATH_NAMES)  # type: ignore[valid-type]
+    repeats: int = Field(3, ge=1)
+    new_tokens: int = Field(16, ge=2, description="fixed generation length")
+    prompt: str = Field(DEFAULT_PROMPT, min_length=1)
+    batch_size: int = Field(1, ge=1)
+    forward_iters: int = Field(5, ge=1)
+    device: str = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    timeout_s: float = Field(600.0, gt=0)
+    trust_remote_code: bool = False
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not _DEVICE.match(value):
+            raise ValueError("must be auto, cpu, cuda or cuda:N")
+        return value
+
+    def with_overrides(self, **overrides: object) -> "Suite":
+        """A copy with command-line options applied (None means not given)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return _validated(lambda: Suite(**{**self.model_dump(), **given}), "options")
+
+
+def _validated(build, source: str) -> Suite:
+    try:
+        return build()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise SuiteError(f"{source}: {where}: {first['msg']}") from None
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read a suite file; relative checkpoint paths are relative to the file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SuiteError(f"{path}: no such suite file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(f"{path}: not valid TOML ({exc})") from None
+    suite = _validated(lambda: Suite(**data), str(path))
+    entries = [
+        entry if entry.path is None or Path(entry.path).expanduser().is_absolute()
+        else entry.model_copy(update={"path": str((path.parent / entry.path).resolve())})
+        for entry in suite.checkpoints
+    ]
+    return suite.model_copy(update={"checkpoints": entries})
+
+
+def default_suite() -> Suite:
+    """The embedded default: the built-in tiny checkpoints through all four paths."""
+    from loadbench.loaders.builtin import DEFAULT_BUILTINS
+
+    return Suite(checkpoints=[CheckpointEntry(builtin=name) for name in DEFAULT_BUILTINS])
+
+
+def suite_for_dirs(dirs: list[str]) -> Suite:
+    return Suite(name="checkpoints", checkpoints=[CheckpointEntry(path=d) for d in dirs])

@@ -1,0 +1,33 @@
+"""The one live progress display of a run (stderr), so stdout stays the report."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from .runner import Progress
+
+__all__ = ["progress_display"]
+
+
+@contextmanager
+def progress_display(enabled: bool = True) -> Iterator[Progress | None]:
+    """A rich progress bar with the current case, samples done/total and ETA."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress, SpinnerColumn,
+                               TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+
+    with RichProgress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+        console=Console(stderr=True), transient=False,
+    ) as bar:
+        task_id = bar.add_task("planning", total=None)
+
+        def update(label: str, done: int, total: int) -> None:
+            bar.update(task_id, description=label, completed=done, total=total)
+
+        yield update

@@ -1,0 +1,32 @@
+"""Pre-imported once in the fork server; every sample's worker is forked from it.
+
+Importing torch and transformers costs seconds; paying it once is what makes a fresh
+process per sample affordable. Only imports happen here, never a load or a forward: a
+worker must start where a user's fresh process stands after its imports.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Read by huggingface_hub and transformers at import time, so set before importing them:
+# a benchmark never downloads, and library progress bars would garble the run's display.
+for _name, _value in (
+    ("HF_HUB_OFFLINE", "1"),
+    ("TRANSFORMERS_OFFLINE", "1"),
+    ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+    ("HF_HUB_DISABLE_TELEMETRY", "1"),
+    ("TOKENIZERS_PARALLELISM", "false"),
+):
+    os.environ.setdefault(_name, _value)
+
+import torch  # noqa: E402,F401
+import transformers  # noqa: E402,F401
+
+# The generic machinery every path uses; architecture modules and pipelines stay out and
+# are imported by each worker before its timer (recorded as import_s).
+import transformers.modeling_utils  # noqa: E402,F401
+import transformers.generation  # noqa: E402,F401
+from transformers import AutoConfig, AutoTokenizer  # noqa: E402,F401
+
+__all__: list[str] = []

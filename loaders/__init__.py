@@ -1,0 +1,34 @@
+"""The four loading paths, one registry, and what they need to know of a checkpoint.
+
+Each path module exposes the same functions: ``not_applicable(info, task)`` (a reason,
+or None), ``preimport(info, task)`` (imports kept out of the timed load) and
+``load(request, info, task) -> Loaded``.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import base, custom, pipeline, task
+from .checkpoint import CheckpointError, CheckpointInfo, inspect_checkpoint
+from .common import Loaded, LoadRequest
+from .tasks import TASKS, Task, UnsupportedTask
+
+__all__ = [
+    "PATHS",
+    "CheckpointError",
+    "CheckpointInfo",
+    "inspect_checkpoint",
+    "Loaded",
+    "LoadRequest",
+    "TASKS",
+    "Task",
+    "UnsupportedTask",
+]
+
+PATHS: dict[str, ModuleType] = {
+    "base": base,
+    "task": task,
+    "custom": custom,
+    "pipeline": pipeline,
+}

@@ -1,0 +1,73 @@
+"""Path ``pipeline``: ``transformers.pipeline(task, model=dir)``, the one-liner."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Any, Callable
+
+from .checkpoint import CheckpointInfo
+from .common import Loaded, LoadRequest, ensure_pad_token, generation_kwargs
+from .tasks import Task
+
+__all__ = ["NAME", "DESCRIPTION", "not_applicable", "preimport", "load"]
+
+NAME = "pipeline"
+DESCRIPTION = "transformers.pipeline(task, model=dir)"
+
+
+def not_applicable(info: CheckpointInfo, task: Task) -> str | None:
+    if task.pipeline_task is None:
+        return (
+            f"transformers {version('transformers')} has no pipeline for {task.name} "
+            "(v5 removed text2text, summarization and translation pipelines); "
+            "the task path measures it through generate()"
+        )
+    return None
+
+
+def preimport(info: CheckpointInfo, task: Task) -> None:
+    import transformers
+    import transformers.pipelines  # noqa: F401  (heavy, and not part of a load)
+    from transformers.models.auto import modeling_auto
+
+    names = getattr(modeling_auto, task.mapping)
+    getattr(transformers, names[info.model_type])
+
+
+def _generate(pipe: Any) -> Callable[[list[str], int, Any], None]:
+    def run(prompts: list[str], new_tokens: int, streamer: Any) -> None:
+        import torch
+
+        with torch.inference_mode():
+            pipe(
+                prompts, return_full_text=False, streamer=streamer,
+                **generation_kwargs(pipe.tokenizer, new_tokens),
+            )
+
+    return run
+
+
+def _forward(pipe: Any) -> Callable[[list[str]], None]:
+    def run(prompts: list[str]) -> None:
+        import torch
+
+        with torch.inference_mode():
+            pipe(prompts)
+
+    return run
+
+
+def load(request: LoadRequest, info: CheckpointInfo, task: Task) -> Loaded:
+    from transformers import pipeline
+
+    pipe = pipeline(
+        task.pipeline_task,
+        model=str(request.checkpoint),
+        device=request.device,
+        **request.model_kwargs(),
+    )
+    ensure_pad_token(pipe.tokenizer)
+    pipe.model.eval()
+    if task.generates:
+        return Loaded(pipe.tokenizer, pipe.model, pipe.model, generate=_generate(pipe))
+    return Loaded(pipe.tokenizer, pipe.model, pipe.model, forward=_forward(pipe))

@@ -1,0 +1,151 @@
+"""The metrics loadbench records, and how to show their values to a person.
+
+Every record names its metric; the registry gives each name one unit and one
+direction, so reports can compare paths and say which is better without guessing.
+Metric names are snake_case and end with their unit (``_s``, ``_bytes``,
+``_tokens_per_s``, ``_tokens``), except ``max_abs_diff_vs_base``, whose unit
+(an absolute difference) has no natural suffix.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+__all__ = [
+    "Direction",
+    "METRICS",
+    "Metric",
+    "UnknownMetric",
+    "format_value",
+    "get_metric",
+]
+
+Direction = Literal["lower", "higher", "none"]
+
+MISSING = "—"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One measured quantity: its unit, and which way is better."""
+
+    name: str
+    unit: str
+    direction: Direction
+    description: str
+
+
+class UnknownMetric(KeyError):
+    """A metric name that is not in the registry."""
+
+    def __str__(self) -> str:
+        # KeyError.__str__ quotes its argument; a sentence reads better.
+        return str(self.args[0]) if self.args else "unknown metric"
+
+
+def _registry(*metrics: Metric) -> dict[str, Metric]:
+    return {m.name: m for m in metrics}
+
+
+METRICS: dict[str, Metric] = _registry(
+    Metric("load_s", "s", "lower",
+           "Wall time of the loading path as a user calls it, tokenizer included."),
+    Metric("import_s", "s", "lower",
+           "Time to import what the path needs, measured before the load timer starts."),
+    Metric("first_forward_s", "s", "lower",
+           "Wall time of the first forward pass after loading (includes warm-up costs)."),
+    Metric("peak_rss_bytes", "bytes", "lower",
+           "Peak resident set size of the process while loading."),
+    Metric("forward_tokens_per_s", "tok/s", "higher",
+           "Input tokens processed per second by a plain forward pass."),
+    Metric("decode_tokens_per_s", "tok/s", "higher",
+           "New tokens generated per second after the first one."),
+    Metric("ttft_s", "s", "lower",
+           "Time to the first generated token."),
+    Metric("new_tokens", "tokens", "none",
+           "Number of tokens generated in the decode measurement."),
+    Metric("max_abs_diff_vs_base", "abs", "lower",
+           "Largest absolute difference of the outputs against the base path."),
+    Metric("gpu_peak_used_bytes", "bytes", "lower",
+           "Peak device memory in use as the driver reports it (all allocators)."),
+    Metric("gpu_max_allocated_bytes", "bytes", "lower",
+           "Peak memory allocated by torch's caching allocator."),
+)
+
+
+def get_metric(name: str) -> Metric:
+    """Look a metric up by name; unknown names fail with the list of known ones."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        known = ", ".join(sorted(METRICS))
+        raise UnknownMetric(f"unknown metric {name!r}; known metrics: {known}") from None
+
+
+# Scales ascend; a value is shown in the largest scale it reaches.
+_TIME_SCALES: tuple[tuple[float, str], ...] = (
+    (1e-9, "ns"), (1e-6, "µs"), (1e-3, "ms"), (1.0, "s"),
+)
+_BYTE_SCALES: tuple[tuple[float, str], ...] = (
+    (1.0, "B"), (1024.0, "KiB"), (1024.0**2, "MiB"), (1024.0**3, "GiB"), (1024.0**4, "TiB"),
+)
+_RATE_SCALES: tuple[tuple[float, str], ...] = (
+    (1.0, ""), (1e3, "k"), (1e6, "M"), (1e9, "G"),
+)
+
+
+def _sig3(value: float) -> str:
+    """Three significant digits, never in scientific notation for |value| >= 1e-4."""
+    if value == 0:
+        return "0"
+    if abs(value) >= 1000:
+        return f"{value:.0f}"
+    text = f"{value:#.3g}"
+    if "e" in text:
+        return text
+    return text.rstrip(".")
+
+
+def _scale(value: float, scales: Sequence[tuple[float, str]]) -> tuple[float, str]:
+    if value == 0:
+        # Zero has no magnitude; show it in the base unit ("0 s", not "0 ns").
+        return 0.0, next(label for factor, label in scales if factor == 1.0)
+    index = 0
+    for i, (factor, _) in enumerate(scales):
+        if abs(value) >= factor:
+            index = i
+    # 999.6 ms must read "1.00 s", not "1000 ms": decide on the rounded value.
+    while index + 1 < len(scales) and abs(float(f"{value / scales[index][0]:.3g}")) >= 1000:
+        index += 1
+    factor, label = scales[index]
+    return value / factor, label
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """Render a value for people: 3 significant digits in a readable scale.
+
+    ``None`` and NaN (no measurement) render as an em dash.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    value = float(value)
+    if math.isinf(value):
+        return f"{value} {unit}"
+    if unit == "s":
+        scaled, label = _scale(value, _TIME_SCALES)
+        return f"{_sig3(scaled)} {label}"
+    if unit == "bytes":
+        scaled, label = _scale(value, _BYTE_SCALES)
+        # Whole bytes only: a fractional byte count means nothing.
+        number = f"{round(scaled):d}" if label == "B" else _sig3(scaled)
+        return f"{number} {label}"
+    if unit == "tok/s":
+        scaled, label = _scale(value, _RATE_SCALES)
+        return f"{_sig3(scaled)}{label} tok/s"
+    if unit == "abs":
+        return "0" if value == 0 else f"{value:.1e}"
+    if unit == "tokens":
+        return f"{round(value):d}"
+    return f"{_sig3(value)} {unit}".rstrip()

@@ -1,0 +1,77 @@
+"""The tidy long frame, read from the golden v1 run and from fresh runs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from loadbench.results import NotARun, Sample, load
+
+COLUMNS = [
+    "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "repeat",
+    "metric", "value", "unit", "direction", "status", "reason", "error_type", "error",
+    "attn_implementation", "resident_dtype",
+]
+TEXT_COLUMNS = [c for c in COLUMNS if c not in ("schema_version", "repeat", "value")]
+
+
+def _check_shape(df: pd.DataFrame, rows: int) -> None:
+    assert list(df.columns) == COLUMNS
+    assert len(df) == rows
+    assert df["value"].dtype == "float64"
+    assert df["repeat"].dtype == "int64" and df["schema_version"].dtype == "int64"
+    # Text columns use whatever pandas itself infers for strings with gaps
+    # ("str" in pandas 3, object before), so the frame behaves like any other.
+    text = pd.Series(["x", None]).dtype
+    for column in TEXT_COLUMNS:
+        assert df[column].dtype == text, column
+
+
+def test_golden_v1_run_loads_into_expected_shape(golden_run: Path) -> None:
+    df = load(golden_run)
+    _check_shape(df, 10)
+    assert df["status"].value_counts().to_dict() == {"ok": 8, "not_applicable": 1, "failed": 1}
+    assert sorted(df["checkpoint"].unique()) == [
+        "hf-internal-testing/tiny-random-gpt2", "sentence-transformers/all-MiniLM-L6-v2",
+    ]
+    load_s = df[df["metric"] == "load_s"]
+    assert len(load_s) == 8 and set(load_s["path"]) == {"base", "pipeline"}
+    assert sorted(load_s["repeat"].unique()) == [0, 1]
+    assert df.loc[0, "value"] == 0.412 and df.loc[0, "attn_implementation"] == "sdpa"
+    assert df["value"].isna().tolist() == [s != "ok" for s in df["status"]]
+    failed = df[df["status"] == "failed"].iloc[0]
+    assert (failed["error_type"], failed["metric"]) == ("RuntimeError", "first_forward_s")
+    assert pd.isna(failed["reason"])
+    na = df[df["status"] == "not_applicable"].iloc[0]
+    assert na["reason"] == "encoder-only model: nothing to decode"
+
+
+def test_list_of_runs_is_concatenated(
+    golden_run: Path, make_run: Callable[[Iterable[Sample]], Path], case: dict[str, str]
+) -> None:
+    other = make_run([Sample.ok(case, "r2", 0, "peak_rss_bytes", 1024)])
+    df = load([golden_run, other])
+    _check_shape(df, 11)
+    assert list(df.index) == list(range(11))
+    assert df.iloc[-1]["run_id"] == "r2" and df.iloc[-1]["value"] == 1024.0
+
+
+def test_empty_run_gives_empty_frame_with_columns(make_run: Callable[[Iterable[Sample]], Path]) -> None:
+    _check_shape(load(make_run([])), 0)
+    _check_shape(load([]), 0)
+
+
+def test_str_path_accepted(make_run: Callable[[Iterable[Sample]], Path], case: dict[str, str]) -> None:
+    run_dir = make_run([Sample.not_applicable(case, "r", 0, "ttft_s", "no decoder")])
+    df = load(str(run_dir))
+    _check_shape(df, 1)
+    assert math.isnan(df.loc[0, "value"])
+
+
+def test_not_a_run_propagates(tmp_path: Path) -> None:
+    with pytest.raises(NotARun):
+        load(tmp_path / "missing")

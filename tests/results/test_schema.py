@@ -1,0 +1,160 @@
+"""The record type: construction, validation, versions."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadbench.results import schema
+from loadbench.results.metrics import UnknownMetric
+from loadbench.results.schema import (
+    CASE_KEYS,
+    SCHEMA_VERSION,
+    InvalidRecord,
+    Sample,
+    UnsupportedSchema,
+    migrate,
+)
+
+FIELDS = [
+    "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "repeat",
+    "metric", "value", "unit", "direction", "status", "reason", "error_type", "error",
+    "attn_implementation", "resident_dtype",
+]
+
+
+def ok_record(**changes: Any) -> dict[str, Any]:
+    record = {
+        "schema_version": 1, "run_id": "r", "checkpoint": "org/model", "path": "base",
+        "task": "feature-extraction", "dtype": "float32", "device": "cpu", "repeat": 0,
+        "metric": "load_s", "value": 0.5, "unit": "s", "direction": "lower", "status": "ok",
+        "reason": None, "error_type": None, "error": None,
+        "attn_implementation": None, "resident_dtype": None,
+    }
+    record.update(changes)
+    return record
+
+
+def test_fields_in_order_and_case_keys() -> None:
+    assert [f.name for f in dataclasses.fields(Sample)] == FIELDS
+    assert CASE_KEYS == ("checkpoint", "path", "task", "dtype", "device")
+    assert SCHEMA_VERSION == 1
+
+
+def test_format_history_documents_current_version() -> None:
+    source = Path(schema.__file__).read_text(encoding="utf-8")
+    history = source[source.index("# Format history"):source.index("SCHEMA_VERSION = ")]
+    assert f"#   {SCHEMA_VERSION} —" in history
+
+
+def test_ok_takes_unit_and_direction_from_registry(case: dict[str, str]) -> None:
+    s = Sample.ok(case, "r", 2, "forward_tokens_per_s", 1234.5, attn_implementation="sdpa")
+    assert (s.unit, s.direction, s.status, s.value, s.repeat) == ("tok/s", "higher", "ok", 1234.5, 2)
+    assert (s.checkpoint, s.path, s.device) == ("org/model", "base", "cpu")
+    assert s.attn_implementation == "sdpa" and s.schema_version == SCHEMA_VERSION
+
+
+def test_not_applicable_and_failed_helpers(case: dict[str, str]) -> None:
+    na = Sample.not_applicable(case, "r", 0, "ttft_s", "encoder-only")
+    assert (na.status, na.value, na.reason, na.unit) == ("not_applicable", None, "encoder-only", "s")
+    failed = Sample.failed(case, "r", 1, "peak_rss_bytes", "OSError", "disk full")
+    assert (failed.status, failed.value, failed.error_type, failed.error, failed.unit) == (
+        "failed", None, "OSError", "disk full", "bytes",
+    )
+
+
+def test_helpers_reject_unknown_metric_and_incomplete_case(case: dict[str, str]) -> None:
+    with pytest.raises(UnknownMetric):
+        Sample.ok(case, "r", 0, "load_ms", 1.0)
+    del case["device"]
+    with pytest.raises(InvalidRecord, match="device"):
+        Sample.ok(case, "r", 0, "load_s", 1.0)
+
+
+def test_int_value_becomes_float() -> None:
+    value = Sample.from_dict(ok_record(value=3)).value
+    assert value == 3.0 and type(value) is float
+
+
+def test_to_dict_round_trips_through_json(case: dict[str, str]) -> None:
+    s = Sample.failed(case, "r", 1, "load_s", "ValueError", "bad")
+    d = s.to_dict()
+    assert list(d) == FIELDS
+    assert Sample.from_dict(json.loads(json.dumps(d))) == s
+
+
+def test_sample_is_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Sample.from_dict(ok_record()).value = 1.0  # type: ignore[misc]
+
+
+def _without(key: str) -> dict[str, Any]:
+    record = ok_record()
+    del record[key]
+    return record
+
+
+INVALID = {
+    "missing run_id": _without("run_id"),
+    "missing value": _without("value"),
+    "missing schema_version": _without("schema_version"),
+    "unknown field": ok_record(colour="red"),
+    "schema_version str": ok_record(schema_version="1"),
+    "schema_version 0": ok_record(schema_version=0),
+    "run_id int": ok_record(run_id=5),
+    "empty checkpoint": ok_record(checkpoint=""),
+    "repeat str": ok_record(repeat="0"),
+    "repeat bool": ok_record(repeat=True),
+    "repeat negative": ok_record(repeat=-1),
+    "value str": ok_record(value="0.5"),
+    "value bool": ok_record(value=True),
+    "reason int": ok_record(reason=3),
+    "bad status": ok_record(status="skipped"),
+    "bad direction": ok_record(direction="up"),
+    "ok without value": ok_record(value=None),
+    "ok with nan": ok_record(value=math.nan),
+    "ok with inf": ok_record(value=math.inf),
+    "n/a with value": ok_record(status="not_applicable", reason="x"),
+    "n/a without reason": ok_record(status="not_applicable", value=None),
+    "failed with value": ok_record(status="failed", error_type="E", error="e"),
+    "failed without error_type": ok_record(status="failed", value=None, error="e"),
+    "failed without error": ok_record(status="failed", value=None, error_type="E"),
+}
+
+
+@pytest.mark.parametrize("record", list(INVALID.values()), ids=list(INVALID))
+def test_invalid_records_raise_one_line(record: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRecord) as info:
+        Sample.from_dict(record)
+    assert str(info.value) and "\n" not in str(info.value)
+
+
+def test_from_dict_rejects_non_mapping() -> None:
+    with pytest.raises(InvalidRecord, match="JSON object"):
+        Sample.from_dict([1, 2])  # type: ignore[arg-type]
+
+
+def test_valid_variants_accepted() -> None:
+    assert Sample.from_dict(ok_record()).status == "ok"
+    assert Sample.from_dict(ok_record(status="not_applicable", value=None, reason="x")).reason == "x"
+    failed = ok_record(status="failed", value=None, error_type="E", error="e")
+    assert Sample.from_dict(failed).error == "e"
+
+
+def test_newer_schema_refused() -> None:
+    newer = ok_record(schema_version=SCHEMA_VERSION + 1, brand_new_field=1)
+    with pytest.raises(UnsupportedSchema, match="upgrade loadbench"):
+        migrate(newer)
+    with pytest.raises(UnsupportedSchema):
+        Sample.from_dict(newer)
+
+
+def test_migrate_current_version_returns_equal_copy() -> None:
+    record = ok_record()
+    migrated = migrate(record)
+    assert migrated == record and migrated is not record

@@ -1,0 +1,178 @@
+"""Per-case statistics and the side-by-side report."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from loadbench.results import Sample, load, render_summary, summarize, summary_text
+
+MakeRun = Callable[[Iterable[Sample]], Path]
+SUMMARY_COLUMNS = [
+    "checkpoint", "path", "task", "dtype", "device", "metric", "n", "n_failed", "median",
+    "min", "max", "iqr", "cv", "unit", "direction", "status", "reason",
+]
+
+
+def _at(case: dict[str, str], **changes: str) -> dict[str, str]:
+    return {**case, **changes}
+
+
+def test_statistics_against_hand_computed_values(make_run: MakeRun, case: dict[str, str]) -> None:
+    values = [10.0, 2.0, 1.0, 3.0]  # unsorted on purpose
+    df = load(make_run(Sample.ok(case, "r", i, "load_s", v) for i, v in enumerate(values)))
+    row = summarize(df).iloc[0]
+    # Sorted: 1, 2, 3, 10. Linear quantile at q sits at position q*(n-1):
+    #   q25 -> 0.75: 1 + 0.75*(2-1) = 1.75;  q75 -> 2.25: 3 + 0.25*(10-3) = 4.75.
+    # mean 4; squared deviations 9+4+1+36 = 50; sample std = sqrt(50/3).
+    assert row["n"] == 4 and row["n_failed"] == 0
+    assert row["median"] == pytest.approx(2.5)
+    assert (row["min"], row["max"]) == (1.0, 10.0)
+    assert row["iqr"] == pytest.approx(3.0)
+    assert row["cv"] == pytest.approx(math.sqrt(50 / 3) / 4)
+    assert (row["unit"], row["direction"], row["status"]) == ("s", "lower", "ok")
+    assert pd.isna(row["reason"])
+
+
+def test_columns_and_one_row_per_case_and_metric(golden_run: Path) -> None:
+    summary = summarize(load(golden_run))
+    assert list(summary.columns) == SUMMARY_COLUMNS
+    assert len(summary) == 6
+    assert not summary.duplicated(["checkpoint", "path", "task", "dtype", "device", "metric"]).any()
+    assert summary["n"].tolist() == [2, 2, 0, 2, 2, 0]
+    base = summary.iloc[0]
+    assert base["median"] == pytest.approx((0.412 + 0.398) / 2)
+    assert base["iqr"] == pytest.approx(0.5 * (0.412 - 0.398))
+
+
+def test_single_sample_has_nan_cv(make_run: MakeRun, case: dict[str, str]) -> None:
+    row = summarize(load(make_run([Sample.ok(case, "r", 0, "load_s", 1.5)]))).iloc[0]
+    assert row["n"] == 1 and row["median"] == 1.5 and row["iqr"] == 0.0
+    assert math.isnan(row["cv"])
+
+
+def test_failed_repeat_counted_apart_from_ok(make_run: MakeRun, case: dict[str, str]) -> None:
+    df = load(make_run([
+        Sample.ok(case, "r", 0, "load_s", 1.0),
+        Sample.failed(case, "r", 1, "load_s", "MemoryError", "out of memory"),
+        Sample.ok(case, "r", 2, "load_s", 3.0),
+    ]))
+    row = summarize(df).iloc[0]
+    assert (row["n"], row["n_failed"], row["median"], row["status"]) == (2, 1, 2.0, "ok")
+    assert row["reason"] == "MemoryError: out of memory"
+
+
+def test_status_without_ok_samples(make_run: MakeRun, case: dict[str, str]) -> None:
+    df = load(make_run([
+        Sample.not_applicable(case, "r", 0, "ttft_s", "encoder-only"),
+        Sample.not_applicable(case, "r", 1, "ttft_s", "encoder-only"),
+        Sample.not_applicable(case, "r", 0, "decode_tokens_per_s", "encoder-only"),
+        Sample.failed(case, "r", 1, "decode_tokens_per_s", "RuntimeError", "boom"),
+    ]))
+    summary = summarize(df).set_index("metric")
+    assert summary.loc["ttft_s", "status"] == "not_applicable"
+    assert summary.loc["ttft_s", "reason"] == "encoder-only"
+    assert summary.loc["decode_tokens_per_s", "status"] == "failed"
+    assert summary.loc["decode_tokens_per_s", "reason"] == "RuntimeError: boom"
+    assert (summary["n"] == 0).all() and summary["median"].isna().all()
+
+
+def test_empty_frame_and_wrong_frame(make_run: MakeRun) -> None:
+    empty = summarize(load(make_run([])))
+    assert list(empty.columns) == SUMMARY_COLUMNS and empty.empty
+    with pytest.raises(ValueError, match="load\\(\\) frame"):
+        summarize(pd.DataFrame({"value": [1.0]}))
+
+
+def _cells(text: str) -> list[list[str]]:
+    """Table lines split into cells (columns are separated by 2+ spaces)."""
+    return [re.split(r"\s{2,}", line.strip()) for line in text.splitlines() if line.strip()]
+
+
+def _row(text: str, *start: str) -> list[str]:
+    matches = [c for c in _cells(text) if c[: len(start)] == list(start)]
+    assert len(matches) == 1, f"{start} in\n{text}"
+    return matches[0]
+
+
+@pytest.fixture
+def mixed_run(make_run: MakeRun, case: dict[str, str]) -> Path:
+    samples = []
+    for path, seconds in [("pipeline", 1.25), ("zeta", 2.0), ("custom", 0.9), ("task", 0.5), ("base", 0.4)]:
+        where = _at(case, path=path)
+        samples += [Sample.ok(where, "r", i, "load_s", seconds) for i in range(2)]
+    samples += [
+        Sample.ok(case, "r", 0, "peak_rss_bytes", 1.5 * 1024**3),
+        Sample.not_applicable(case, "r", 0, "ttft_s", "encoder-only model"),
+        Sample.not_applicable(_at(case, path="task"), "r", 0, "ttft_s", "encoder-only model"),
+        Sample.failed(_at(case, path="pipeline"), "r", 0, "ttft_s", "RuntimeError", "no generate()"),
+    ]
+    return make_run(samples)
+
+
+def test_paths_side_by_side_in_reading_order(mixed_run: Path) -> None:
+    text = summary_text(load(mixed_run), spread=False)
+    header = _row(text, "checkpoint")
+    assert header == ["checkpoint", "task", "metric", "base", "task", "custom", "pipeline", "zeta"]
+    assert _row(text, "org/model", "feature-extraction", "load_s")[3:] == [
+        "400 ms", "500 ms", "900 ms", "1.25 s", "2.00 s",
+    ]
+    assert "dtype float32 · device cpu" in text
+    # Identical repeats: the spread hint says so instead of hiding.
+    assert _row(summary_text(load(mixed_run)), "org/model", "feature-extraction", "load_s")[3] == "400 ms ±0%"
+
+
+def test_na_failed_and_missing_cells_with_footnotes(mixed_run: Path) -> None:
+    text = summary_text(load(mixed_run))
+    assert _row(text, "org/model", "feature-extraction", "ttft_s")[3:] == [
+        "n/a [1]", "n/a [1]", "—", "FAILED [2]", "—",
+    ]
+    assert _row(text, "org/model", "feature-extraction", "peak_rss_bytes")[3:] == [
+        "1.50 GiB", "—", "—", "—", "—",
+    ]
+    footnotes = [line for line in text.splitlines() if re.match(r"\[\d+\] ", line)]
+    assert footnotes == ["[1] encoder-only model", "[2] RuntimeError: no generate()"]
+
+
+def test_spread_hint_and_partial_failure(make_run: MakeRun, case: dict[str, str]) -> None:
+    df = load(make_run([
+        Sample.ok(case, "r", 0, "load_s", 0.9),
+        Sample.ok(case, "r", 1, "load_s", 1.1),
+        Sample.failed(case, "r", 2, "load_s", "OSError", "disk full"),
+    ]))
+    # cv = std/mean = sqrt(0.02)/1.0 = 14.1%
+    assert _row(summary_text(df), "org/model")[-1] == "1.00 s ±14% (1 FAILED [1])"
+    assert _row(summary_text(df, spread=False), "org/model")[-1] == "1.00 s (1 FAILED [1])"
+
+
+def test_varying_dtype_gets_a_column(make_run: MakeRun, case: dict[str, str]) -> None:
+    df = load(make_run([
+        Sample.ok(case, "r", 0, "load_s", 1.0),
+        Sample.ok(_at(case, dtype="bfloat16"), "r", 0, "load_s", 0.5),
+    ]))
+    text = summary_text(df)
+    assert _row(text, "checkpoint") == ["checkpoint", "task", "dtype", "metric", "base"]
+    assert _row(text, "org/model", "feature-extraction", "bfloat16")[-1] == "500 ms"
+    assert "device cpu" in text and "dtype float32 ·" not in text
+
+
+def test_render_accepts_summary_frame_and_plain_text_has_no_escapes(golden_run: Path) -> None:
+    df = load(golden_run)
+    text = summary_text(df)
+    assert summary_text(summarize(df)) == text
+    assert "\x1b[" not in text
+    assert "[1] encoder-only model: nothing to decode" in text
+    assert "[2] RuntimeError: pipeline returned no logits to time" in text
+    assert _row(text, "hf-internal-testing/tiny-random-gpt2", "text-generation", "load_s")[3:] == [
+        "84.7 ms ±4%", "335 ms ±3%",
+    ]
+
+
+def test_empty_report(make_run: MakeRun) -> None:
+    assert summary_text(load(make_run([]))).strip() == "no results"
+    assert render_summary(load(make_run([]))) is not None
