@@ -70,20 +70,20 @@ def _tasks(entry: CheckpointEntry, info: CheckpointInfo, label: str) -> tuple[st
 
 def plan(suite: Suite, cache_dir: Path | None = None) -> list[Case]:
     """Every case of the suite, in a stable order (checkpoint, task, path)."""
-    device = resolve_device(suite.device)
-    cases: list[Case] = []
+    resolved: list[tuple[str, CheckpointInfo, tuple[str, ...]]] = []
     labels: dict[str, str] = {}
     for entry in suite.checkpoints:
         label, info = _resolve(entry, suite.trust_remote_code, cache_dir)
         if labels.get(label, str(info.path)) != str(info.path):
             label = str(info.path)  # two different directories with one name: show the full path
         labels[label] = str(info.path)
-        for task_name in _tasks(entry, info, label):
-            task = TASKS[task_name]
-            for path_name in suite.paths:
-                cases.append(Case(
-                    checkpoint=label, checkpoint_dir=str(info.path), path=path_name, task=task_name,
-                    dtype=suite.dtype, device=device,
-                    not_applicable=PATHS[path_name].not_applicable(info, task),
-                ))
-    return cases
+        resolved.append((label, info, _tasks(entry, info, label)))
+    device = resolve_device(suite.device)  # imports torch: only once the input is known good
+    return [
+        Case(checkpoint=label, checkpoint_dir=str(info.path), path=path_name, task=task_name,
+             dtype=suite.dtype, device=device,
+             not_applicable=PATHS[path_name].not_applicable(info, TASKS[task_name]))
+        for label, info, tasks in resolved
+        for task_name in tasks
+        for path_name in suite.paths
+    ]

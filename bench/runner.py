@@ -72,9 +72,9 @@ def run_suite(
     """Measure every case of ``suite`` ``suite.repeats`` times into a new run directory."""
     run_id = new_run_id()
     run_dir = Path(output) if output is not None else Path("runs") / run_id
+    cases = plan(suite, cache_dir)  # all input errors surface here, before any process starts
     zygote = Zygote()
-    zygote.warm_up()  # its imports overlap with planning below
-    cases = plan(suite, cache_dir)
+    zygote.warm_up()  # its imports overlap with writing the run's header
     runnable = [c for c in cases if c.not_applicable is None]
     total = len(runnable) * suite.repeats
     writer = RunWriter.create(run_dir, {
@@ -85,14 +85,15 @@ def run_suite(
         "samples_planned": total,
     })
     zygote.log_path = str(run_dir / WORKER_LOG)
-    for case in cases:
-        if case.not_applicable is not None:
-            writer.append(Sample.not_applicable(case.key(), run_id, 0, "load_s", case.not_applicable))
     done = failed = 0
     try:
         # Repeats are the outer loop so that drift over the run hits every path alike.
         for repeat in range(suite.repeats):
-            for case in runnable:
+            for case in cases:
+                if case.not_applicable is not None:
+                    if repeat == 0:
+                        writer.append(Sample.not_applicable(case.key(), run_id, 0, "load_s", case.not_applicable))
+                    continue
                 if progress is not None:
                     progress(case.label, done, total)
                 try:

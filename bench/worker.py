@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -122,6 +123,10 @@ def measure(req: SampleRequest) -> dict[str, Any]:
     request = LoadRequest(info.path, req.task, req.device, req.dtype, req.trust_remote_code)
     gpu_reason = gpu_unavailable_reason(req.device)
 
+    # Isolation self-check: a fresh worker has not imported the architecture yet.
+    result.info["modules_before_import"] = len(sys.modules)
+    result.info["arch_module_preloaded"] = any(
+        name.startswith(f"transformers.models.{info.model_type}.modeling_") for name in sys.modules)
     started = time.perf_counter()
     path.preimport(info, task)
     result.ok("import_s", time.perf_counter() - started)

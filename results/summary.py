@@ -11,7 +11,7 @@ import io
 import math
 from typing import TYPE_CHECKING, Any
 
-from .metrics import MISSING, format_value
+from .metrics import METRICS, MISSING, format_value
 from .schema import CASE_KEYS
 
 if TYPE_CHECKING:
@@ -154,6 +154,7 @@ def render_summary(df: pd.DataFrame, *, spread: bool = True) -> Group:
     summary = df if "median" in df.columns else summarize(df)
     if summary.empty:
         return Group(Text("no results"))
+    summary, unmeasured = _split_unmeasured(_in_reading_order(summary))
     paths = _ordered_paths(list(summary["path"]))
     varying = [k for k in ("dtype", "device") if summary[k].nunique() > 1]
     fixed = [f"{k} {summary[k].iloc[0]}" for k in ("dtype", "device") if k not in varying]
@@ -177,7 +178,35 @@ def render_summary(df: pd.DataFrame, *, spread: bool = True) -> Group:
         table.add_row(*(Text(str(k)) for k in key), *cells)
 
     footer = [Text(f"[{n}] {message}") for message, n in notes.numbers.items()]
+    footer += [Text(f"not measured in any case: {', '.join(metrics)}: {reason}")
+               for reason, metrics in unmeasured.items()]
     return Group(table, *footer)
+
+
+def _in_reading_order(summary: pd.DataFrame) -> pd.DataFrame:
+    """Checkpoints and tasks in order of first appearance, metrics in registry order."""
+    order = {name: i for i, name in enumerate(METRICS)}
+    ranks = {
+        "checkpoint": {v: i for i, v in enumerate(dict.fromkeys(summary["checkpoint"]))},
+        "task": {v: i for i, v in enumerate(dict.fromkeys(summary["task"]))},
+    }
+    keyed = summary.assign(
+        _c=summary["checkpoint"].map(ranks["checkpoint"]),
+        _t=summary["task"].map(ranks["task"]),
+        _m=summary["metric"].map(lambda m: order.get(m, len(order))),
+    )
+    return keyed.sort_values(["_c", "_t", "_m"], kind="stable").drop(columns=["_c", "_t", "_m"])
+
+
+def _split_unmeasured(summary: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Metrics that are n/a everywhere for one reason (GPU memory on a CPU run) make a
+    line under the table instead of a row of identical cells."""
+    unmeasured: dict[str, list[str]] = {}
+    for metric, group in summary.groupby("metric", sort=False):
+        if (group["status"] == "not_applicable").all() and group["reason"].nunique() == 1:
+            unmeasured.setdefault(str(group["reason"].iloc[0]), []).append(str(metric))
+    dropped = [m for metrics in unmeasured.values() for m in metrics]
+    return summary[~summary["metric"].isin(dropped)], unmeasured
 
 
 def summary_text(df: pd.DataFrame, width: int = 160, *, spread: bool = True) -> str:

@@ -1,0 +1,49 @@
+"""Planning: every checkpoint x path x task becomes a case, runnable or n/a with its reason."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from loadbench.bench.plan import plan
+from loadbench.bench.suite import CheckpointEntry, Suite, default_suite
+from loadbench.loaders import UnsupportedTask
+
+
+def test_default_plan_is_three_checkpoints_by_four_paths(builtin_cache: Path) -> None:
+    cases = plan(default_suite().with_overrides(device="cpu"), builtin_cache)
+    assert len(cases) == 12
+    assert {(c.checkpoint, c.task) for c in cases} == {
+        ("tiny-llama", "text-generation"), ("tiny-bert", "text-classification"),
+        ("tiny-t5", "text2text-generation"),
+    }
+    not_applicable = [c for c in cases if c.not_applicable]
+    assert [(c.checkpoint, c.path) for c in not_applicable] == [("tiny-t5", "pipeline")]
+    assert "no pipeline for text2text-generation" in not_applicable[0].not_applicable
+
+
+def test_all_tasks_and_feature_extraction_reason(builtin_cache: Path) -> None:
+    suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert", tasks="all")], device="cpu")
+    cases = plan(suite, builtin_cache)
+    assert {c.task for c in cases} == {"text-classification", "feature-extraction"}
+    task_fe = next(c for c in cases if c.path == "task" and c.task == "feature-extraction")
+    assert "AutoModel" in task_fe.not_applicable
+
+
+def test_task_the_checkpoint_cannot_do(builtin_cache: Path) -> None:
+    suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert", tasks=["text-generation"])], device="cpu")
+    with pytest.raises(UnsupportedTask, match="tiny-bert: cannot do task 'text-generation'"):
+        plan(suite, builtin_cache)
+
+
+def test_two_directories_with_one_name_get_distinct_labels(builtin, tmp_path: Path) -> None:
+    first = tmp_path / "a" / "model"
+    second = tmp_path / "b" / "model"
+    shutil.copytree(builtin("tiny-bert"), first)
+    shutil.copytree(builtin("tiny-bert"), second)
+    suite = Suite(checkpoints=[CheckpointEntry(path=str(first)), CheckpointEntry(path=str(second))],
+                  paths=["base"], device="cpu")
+    labels = [c.checkpoint for c in plan(suite)]
+    assert labels[0] == "model" and labels[1] == str(second.resolve())

@@ -1,0 +1,63 @@
+"""Suite files: the documented example parses; mistakes name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadbench.bench.suite import SuiteError, default_suite, load_suite
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "suite.toml"
+
+
+def test_documented_example_parses() -> None:
+    suite = load_suite(EXAMPLE)
+    assert suite.name == "example"
+    assert [c.builtin for c in suite.checkpoints] == ["tiny-llama", "tiny-bert"]
+    assert suite.checkpoints[1].tasks == "all"
+    assert suite.repeats == 3 and suite.new_tokens == 16
+
+
+def test_default_suite_is_the_three_builtins_through_four_paths() -> None:
+    suite = default_suite()
+    assert [c.builtin for c in suite.checkpoints] == ["tiny-llama", "tiny-bert", "tiny-t5"]
+    assert suite.paths == ["base", "task", "custom", "pipeline"]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('repeat = 3\n[[checkpoints]]\nbuiltin = "tiny-llama"\n', "repeat: Extra inputs are not permitted"),
+    ('repeats = "many"\n[[checkpoints]]\nbuiltin = "tiny-llama"\n', "repeats: Input should be a valid integer"),
+    ('paths = ["base", "fast"]\n[[checkpoints]]\nbuiltin = "tiny-llama"\n', "paths.1"),
+    ('device = "gpu"\n[[checkpoints]]\nbuiltin = "tiny-llama"\n', "device: Value error, must be auto, cpu"),
+    ('[[checkpoints]]\nbuiltin = "a"\npath = "b"\n', "give exactly one of 'path' or 'builtin'"),
+    ("checkpoints = []\n", "checkpoints: List should have at least 1 item"),
+    ("repeats = \n", "not valid TOML"),
+])
+def test_mistakes_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    suite_file = tmp_path / "suite.toml"
+    suite_file.write_text(text)
+    with pytest.raises(SuiteError) as caught:
+        load_suite(suite_file)
+    assert message in str(caught.value)
+    assert str(suite_file) in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_relative_checkpoint_paths_are_relative_to_the_suite_file(tmp_path: Path) -> None:
+    (tmp_path / "suites").mkdir()
+    suite_file = tmp_path / "suites" / "s.toml"
+    suite_file.write_text('[[checkpoints]]\npath = "../models/m"\n')
+    assert load_suite(suite_file).checkpoints[0].path == str((tmp_path / "models" / "m").resolve())
+
+
+def test_missing_suite_file(tmp_path: Path) -> None:
+    with pytest.raises(SuiteError, match="no such suite file"):
+        load_suite(tmp_path / "nope.toml")
+
+
+def test_overrides_are_validated() -> None:
+    suite = default_suite()
+    assert suite.with_overrides(repeats=7, device=None).repeats == 7
+    with pytest.raises(SuiteError, match="options: repeats"):
+        suite.with_overrides(repeats=0)
