@@ -11,7 +11,7 @@ import multiprocessing
 import signal
 import threading
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Callable
 
 from . import protocol
 from .worker import SampleRequest, child_main
@@ -55,11 +55,19 @@ class Zygote:
 
     def run(self, request: SampleRequest, timeout_s: float) -> dict[str, Any]:
         """Measure one sample in a new worker and return its validated reply."""
+        payload = protocol.encode(asdict(request)).decode("utf-8")
+        return protocol.decode_reply(self.call(child_main, payload, timeout_s))
+
+    def call(self, target: Callable[[Any, str, str | None], None], payload: str, timeout_s: float) -> bytes:
+        """Run ``target(conn, payload, log_path)`` in a fresh fork; return the bytes it sends.
+
+        ``target`` must send exactly one message on ``conn``. Used with ``child_main`` for
+        samples, and by the harness self-benchmark with a target that does nothing.
+        """
         if self._warm is not None:
             self._warm.join()
         receiver, sender = self._ctx.Pipe(duplex=False)
-        payload = protocol.encode(asdict(request)).decode("utf-8")
-        process = self._ctx.Process(target=child_main, args=(sender, payload, self.log_path), daemon=True)
+        process = self._ctx.Process(target=target, args=(sender, payload, self.log_path), daemon=True)
         process.start()
         sender.close()
         try:
@@ -74,7 +82,7 @@ class Zygote:
             process.join(KILL_GRACE_S)
             if process.is_alive():
                 _stop(process)
-            return protocol.decode_reply(data)
+            return data
         finally:
             receiver.close()
             if process.is_alive():
