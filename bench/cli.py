@@ -43,10 +43,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--checkpoint", action="append", metavar="DIR", dest="checkpoints",
                      help="a local checkpoint directory; repeat for several (replaces the suite's checkpoints)")
     run.add_argument("--output", type=Path, metavar="DIR", help="run directory to write (default: runs/<run-id>)")
-    run.add_argument("--repeats", type=int, metavar="N", help="samples per case")
-    run.add_argument("--device", help="auto | cpu | cuda | cuda:N")
-    run.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"))
+    run.add_argument("--repeats", type=int, metavar="N", help="measured samples per case")
+    run.add_argument("--warmups", type=int, metavar="N", help="discarded samples per case, taken first")
+    run.add_argument("--device", nargs="+", metavar="DEVICE", help="one or more of auto, cpu, cuda, cuda:N")
+    run.add_argument("--dtype", nargs="+", choices=("auto", "float32", "bfloat16", "float16"))
+    run.add_argument("--cache", nargs="+", choices=("warm", "cold"),
+                     help="page cache state of the checkpoint files before each sample")
     run.add_argument("--new-tokens", type=int, metavar="N", help="fixed generation length")
+    run.add_argument("--batch-size", type=int, metavar="N", help="prompts per call")
+    run.add_argument("--prompt-tokens", type=int, metavar="N", help="cut or repeat the prompt to N tokens")
+    run.add_argument("--threads", type=int, metavar="N", help="torch threads per worker (default: usable cores)")
+    run.add_argument("--seed", type=int, help="seed of the case order shuffle (default: drawn, recorded)")
     run.add_argument("--timeout", type=float, metavar="S", dest="timeout_s", help="per-sample time limit")
     run.add_argument("--trust-remote-code", action="store_true", default=None,
                      help="allow checkpoints to run their own Python code (off by default)")
@@ -59,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from loadbench.results import load, summary_text
+    from loadbench.results.metrics import HEADLINE
 
     from .runner import run_suite
     from .suite import default_suite, load_suite, suite_for_dirs
@@ -72,12 +80,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         suite = default_suite()
     if args.suite is not None and args.checkpoints:
         suite = suite.model_copy(update={"checkpoints": suite_for_dirs(args.checkpoints).checkpoints})
-    suite = suite.with_overrides(repeats=args.repeats, device=args.device, dtype=args.dtype,
-                                 new_tokens=args.new_tokens, timeout_s=args.timeout_s,
-                                 trust_remote_code=args.trust_remote_code)
+    suite = suite.with_overrides(
+        repeats=args.repeats, warmups=args.warmups, device=args.device, dtype=args.dtype, cache=args.cache,
+        new_tokens=args.new_tokens, batch_size=args.batch_size, prompt_tokens=args.prompt_tokens,
+        threads=args.threads, seed=args.seed, timeout_s=args.timeout_s, trust_remote_code=args.trust_remote_code,
+    )
     with progress_display(enabled=not args.no_progress) as progress:
         outcome = run_suite(suite, args.output, progress=progress)
-    print(summary_text(load(outcome.run_dir)))
+    print(summary_text(load(outcome.run_dir), metrics=HEADLINE, cv_threshold=suite.cv_threshold))
     print(f"\nrun directory: {outcome.run_dir}  ({outcome.samples} samples, "
           f"{outcome.failed_samples} with failures; see worker.log there for details)")
     if outcome.interrupted:

@@ -26,15 +26,16 @@ class Case:
     task: str
     dtype: str
     device: str
+    cache: str
     not_applicable: str | None = None
 
     def key(self) -> dict[str, str]:
         return {"checkpoint": self.checkpoint, "path": self.path, "task": self.task,
-                "dtype": self.dtype, "device": self.device}
+                "dtype": self.dtype, "device": self.device, "cache": self.cache}
 
     @property
     def label(self) -> str:
-        return f"{self.checkpoint} · {self.path} · {self.task}"
+        return f"{self.checkpoint} · {self.path} · {self.task} · {self.dtype} · {self.device} · {self.cache}"
 
 
 def resolve_device(device: str) -> str:
@@ -69,7 +70,7 @@ def _tasks(entry: CheckpointEntry, info: CheckpointInfo, label: str) -> tuple[st
 
 
 def plan(suite: Suite, cache_dir: Path | None = None) -> list[Case]:
-    """Every case of the suite, in a stable order (checkpoint, task, path)."""
+    """Every case of the suite, in a stable order (checkpoint, task, dtype, device, cache, path)."""
     resolved: list[tuple[str, CheckpointInfo, tuple[str, ...]]] = []
     labels: dict[str, str] = {}
     for entry in suite.checkpoints:
@@ -78,12 +79,17 @@ def plan(suite: Suite, cache_dir: Path | None = None) -> list[Case]:
             label = str(info.path)  # two different directories with one name: show the full path
         labels[label] = str(info.path)
         resolved.append((label, info, _tasks(entry, info, label)))
-    device = resolve_device(suite.device)  # imports torch: only once the input is known good
+    # Imports torch: only once the input is known good. Two spellings of one device
+    # ("auto" and "cpu") would measure the same case twice.
+    devices = list(dict.fromkeys(resolve_device(d) for d in suite.device))
     return [
         Case(checkpoint=label, checkpoint_dir=str(info.path), path=path_name, task=task_name,
-             dtype=suite.dtype, device=device,
+             dtype=dtype, device=device, cache=cache,
              not_applicable=PATHS[path_name].not_applicable(info, TASKS[task_name]))
         for label, info, tasks in resolved
         for task_name in tasks
+        for dtype in suite.dtype
+        for device in devices
+        for cache in suite.cache
         for path_name in suite.paths
     ]

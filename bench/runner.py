@@ -6,6 +6,8 @@ flushed before the next sample starts, so a crash or Ctrl-C loses nothing measur
 
 from __future__ import annotations
 
+import os
+import random
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -38,28 +40,50 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(2)
 
 
-def _request(case: Case, suite: Suite, repeat: int) -> SampleRequest:
+@dataclass(frozen=True)
+class Round:
+    """One pass over every case: warmup passes come first and are recorded as such."""
+
+    repeat: int
+    warmup: bool
+
+
+def _rounds(suite: Suite) -> list[Round]:
+    return ([Round(i, True) for i in range(suite.warmups)]
+            + [Round(i, False) for i in range(suite.repeats)])
+
+
+def _request(case: Case, suite: Suite, round_: Round, threads: int) -> SampleRequest:
     return SampleRequest(
         checkpoint_dir=case.checkpoint_dir, path=case.path, task=case.task, device=case.device,
         dtype=case.dtype, prompt=suite.prompt, batch_size=suite.batch_size,
         new_tokens=suite.new_tokens, forward_iters=suite.forward_iters,
-        check_equivalence=repeat == 0, trust_remote_code=suite.trust_remote_code,
+        check_equivalence=round_ == Round(0, False), cache=case.cache,
+        prompt_tokens=suite.prompt_tokens, threads=threads, trust_remote_code=suite.trust_remote_code,
     )
 
 
-def records_for(case: Case, run_id: str, repeat: int, reply: dict[str, Any]) -> list[Sample]:
-    """The records of one worker reply; not-applicable metrics are kept for repeat 0 only."""
-    key = case.key()
+def records_for(case: Case, run_id: str, round_: Round, reply: dict[str, Any]) -> list[Sample]:
+    """The records of one worker reply; not-applicable metrics are kept once per case."""
+    key, repeat = case.key(), round_.repeat
     info = reply["info"]
-    extra = {k: info[k] for k in ("attn_implementation", "resident_dtype") if k in info}
+    extra: dict[str, Any] = {k: info[k] for k in ("attn_implementation", "resident_dtype") if k in info}
+    extra["warmup"] = round_.warmup
     records = [Sample.ok(key, run_id, repeat, m["metric"], float(m["value"]), **extra)
                for m in reply["metrics"]]
     records += [Sample.failed(key, run_id, repeat, f["metric"], f["error_type"], f["error"], **extra)
                 for f in reply["failures"]]
-    if repeat == 0:
+    if round_ == Round(0, False):
         records += [Sample.not_applicable(key, run_id, repeat, n["metric"], n["reason"])
                     for n in reply["not_applicable"]]
     return records
+
+
+def _threads(suite: Suite) -> int:
+    """Pinned torch threads: the suite's, else the cores this process may run on."""
+    if suite.threads is not None:
+        return suite.threads
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def run_suite(
@@ -69,38 +93,47 @@ def run_suite(
     cache_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> RunOutcome:
-    """Measure every case of ``suite`` ``suite.repeats`` times into a new run directory."""
+    """Measure every case of ``suite`` (warmups, then repeats) into a new run directory.
+
+    Each round visits the cases in a fresh seeded random order, so drift over the run
+    (thermal, other tenants) spreads over all paths instead of biasing the last ones.
+    """
     run_id = new_run_id()
     run_dir = Path(output) if output is not None else Path("runs") / run_id
     cases = plan(suite, cache_dir)  # all input errors surface here, before any process starts
     zygote = Zygote()
     zygote.warm_up()  # its imports overlap with writing the run's header
+    seed = suite.seed if suite.seed is not None else secrets.randbelow(2**31)
+    threads = _threads(suite)
     runnable = [c for c in cases if c.not_applicable is None]
-    total = len(runnable) * suite.repeats
+    rounds = _rounds(suite)
+    total = len(runnable) * len(rounds)
     writer = RunWriter.create(run_dir, {
         "run_id": run_id,
         "suite": suite.model_dump(),
         "fingerprint": fingerprint(),
+        "seed": seed,
+        "threads": threads,
         "cases": len(cases),
         "samples_planned": total,
     })
     zygote.log_path = str(run_dir / WORKER_LOG)
+    for case in cases:
+        if case.not_applicable is not None:
+            writer.append(Sample.not_applicable(case.key(), run_id, 0, "load_s", case.not_applicable))
+    rng = random.Random(seed)
     done = failed = 0
     try:
-        # Repeats are the outer loop so that drift over the run hits every path alike.
-        for repeat in range(suite.repeats):
-            for case in cases:
-                if case.not_applicable is not None:
-                    if repeat == 0:
-                        writer.append(Sample.not_applicable(case.key(), run_id, 0, "load_s", case.not_applicable))
-                    continue
+        for round_ in rounds:
+            for case in rng.sample(runnable, len(runnable)):
                 if progress is not None:
-                    progress(case.label, done, total)
+                    progress(("warmup · " if round_.warmup else "") + case.label, done, total)
                 try:
-                    reply = zygote.run(_request(case, suite, repeat), suite.timeout_s)
-                    records = records_for(case, run_id, repeat, reply)
+                    reply = zygote.run(_request(case, suite, round_, threads), suite.timeout_s)
+                    records = records_for(case, run_id, round_, reply)
                 except WorkerFailed as exc:
-                    records = [Sample.failed(case.key(), run_id, repeat, "load_s", exc.error_type, str(exc))]
+                    records = [Sample.failed(case.key(), run_id, round_.repeat, "load_s", exc.error_type,
+                                             str(exc), warmup=round_.warmup)]
                 for record in records:
                     writer.append(record)
                 failed += any(r.status == "failed" for r in records)

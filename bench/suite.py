@@ -18,6 +18,7 @@ __all__ = ["SuiteError", "CheckpointEntry", "Suite", "load_suite", "default_suit
 PATH_NAMES = ("base", "task", "custom", "pipeline")
 TASK_NAMES = ("text-generation", "text2text-generation", "text-classification", "feature-extraction")
 DEFAULT_PROMPT = "The river carried the old machine down to the sea, and"
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
@@ -50,21 +51,42 @@ class Suite(_Strict):
     checkpoints: list[CheckpointEntry] = Field(min_length=1)
     paths: list[Literal[PATH_NAMES]] = list(PATH_NAMES)  # type: ignore[valid-type]
     repeats: int = Field(3, ge=1)
+    warmups: int = Field(1, ge=0, description="samples per case taken first and discarded")
     new_tokens: int = Field(16, ge=2, description="fixed generation length")
     prompt: str = Field(DEFAULT_PROMPT, min_length=1)
+    prompt_tokens: int | None = Field(None, ge=1, description="cut or repeat the prompt to this many tokens")
     batch_size: int = Field(1, ge=1)
-    forward_iters: int = Field(5, ge=1)
-    device: str = "auto"
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    forward_iters: int = Field(10, ge=1)
+    device: list[str] = ["auto"]
+    dtype: list[Literal[DTYPES]] = ["auto"]  # type: ignore[valid-type]
+    cache: list[Literal["warm", "cold"]] = ["warm", "cold"]
+    threads: int | None = Field(None, ge=1, description="torch threads per worker (default: usable cores)")
+    seed: int | None = Field(None, description="case order shuffle seed (default: drawn and recorded)")
+    cv_threshold: float = Field(0.10, gt=0, description="a case whose CV exceeds this is flagged unstable")
     timeout_s: float = Field(600.0, gt=0)
     trust_remote_code: bool = False
 
+    @field_validator("device", "dtype", "cache", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("device", "dtype", "cache")
+    @classmethod
+    def _distinct(cls, values: list[str]) -> list[str]:
+        if not values:
+            raise ValueError("give at least one value")
+        if len(set(values)) != len(values):
+            raise ValueError("values repeat")
+        return values
+
     @field_validator("device")
     @classmethod
-    def _device(cls, value: str) -> str:
-        if not _DEVICE.match(value):
-            raise ValueError("must be auto, cpu, cuda or cuda:N")
-        return value
+    def _device(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _DEVICE.match(value):
+                raise ValueError(f"{value!r} must be auto, cpu, cuda or cuda:N")
+        return values
 
     def with_overrides(self, **overrides: object) -> "Suite":
         """A copy with command-line options applied (None means not given)."""

@@ -11,13 +11,21 @@ import os
 import sys
 import time
 import traceback
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from . import protocol
-from .probes import GpuMemorySampler, StepClock, gpu_unavailable_reason, peak_rss_bytes, sync
+from . import pagecache, protocol
+from .memory import CpuMemory, CpuMemorySampler, GpuMemory, GpuMemorySampler, gpu_unavailable_reason
+from .phases import PHASES, PhaseClock, instrument
+from .probes import peak_rss_bytes, sync
+from .workload import build_prompts, first_call, measure_forward, measure_generation
 
-__all__ = ["SampleRequest", "measure", "child_main"]
+__all__ = ["SampleRequest", "measure", "child_main", "GPU_METRICS"]
+
+GPU_METRICS = ("gpu_before_bytes", "gpu_peak_used_bytes", "gpu_after_bytes", "gpu_process_peak_bytes",
+               "gpu_max_allocated_bytes", "gpu_max_reserved_bytes")
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,9 @@ class SampleRequest:
     new_tokens: int
     forward_iters: int
     check_equivalence: bool
+    cache: str = "warm"
+    prompt_tokens: int | None = None
+    threads: int | None = None
     trust_remote_code: bool = False
 
     @classmethod
@@ -53,11 +64,11 @@ class _Result:
 
     def fail(self, metric: str, exc: BaseException | str, error_type: str | None = None) -> None:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        self.failures.append({
-            "metric": metric,
-            "error_type": error_type or type(exc).__name__,
-            "error": message,
-        })
+        self.failures.append({"metric": metric, "error_type": error_type or type(exc).__name__,
+                              "error": message})
+
+    def na(self, metric: str, reason: str) -> None:
+        self.not_applicable.append({"metric": metric, "reason": reason})
 
     def as_dict(self) -> dict[str, Any]:
         return {"metrics": self.metrics, "failures": self.failures,
@@ -71,31 +82,41 @@ def _silence_libraries() -> None:
     logging.disable_progress_bar()
 
 
-def _run_workload(loaded: Any, req: SampleRequest, result: _Result) -> None:
-    prompts = [req.prompt] * req.batch_size
-    from loadbench.loaders.common import encode
-
-    if loaded.generate is not None:
-        clock = StepClock(req.device)
-        loaded.generate(prompts, 1, StepClock(req.device))  # warm-up, untimed
-        clock.start()
-        loaded.generate(prompts, req.new_tokens, clock)
-        result.ok("new_tokens", clock.new_tokens)
-        if clock.new_tokens != req.new_tokens:
-            result.fail("decode_tokens_per_s", f"generated {clock.new_tokens} tokens, asked for "
-                        f"{req.new_tokens}", "wrong_token_count")
-            return
-        result.ok("ttft_s", clock.ttft_s)
-        result.ok("decode_tokens_per_s", clock.decode_tokens_per_s(req.batch_size))
+def _prepare_cache(req: SampleRequest, result: _Result) -> None:
+    directory = Path(req.checkpoint_dir)
+    if req.cache == "warm":
+        pagecache.warm(directory)
         return
-    tokens = int(encode(loaded.tokenizer, prompts, "cpu")["attention_mask"].sum())
-    loaded.forward(prompts)  # warm-up, untimed
-    sync(req.device)
-    started = time.perf_counter()
-    for _ in range(req.forward_iters):
-        loaded.forward(prompts)
-    sync(req.device)
-    result.ok("forward_tokens_per_s", tokens * req.forward_iters / (time.perf_counter() - started))
+    reason = pagecache.evict(directory)
+    if reason is not None:
+        result.fail("disk_read_bytes", reason, "cache_not_evicted")
+
+
+def _report_memory(result: _Result, prefix: str, memory: CpuMemory) -> None:
+    result.ok(f"{prefix}_peak_rss_bytes", memory.peak_rss_bytes)
+    for kind, value in (("anon", memory.peak_anon_bytes), ("file", memory.peak_file_bytes)):
+        if value is None:
+            result.na(f"{prefix}_peak_{kind}_bytes", "this OS does not split resident memory by kind")
+        else:
+            result.ok(f"{prefix}_peak_{kind}_bytes", value)
+
+
+def _report_gpu(result: _Result, gpu: GpuMemory | None, reason: str | None) -> None:
+    if gpu is None:
+        for metric in GPU_METRICS:
+            result.na(metric, reason or "GPU memory not measured")
+        return
+    values = {"gpu_before_bytes": gpu.before_bytes, "gpu_peak_used_bytes": gpu.peak_bytes,
+              "gpu_after_bytes": gpu.after_bytes, "gpu_process_peak_bytes": gpu.process_peak_bytes,
+              "gpu_max_allocated_bytes": gpu.torch_max_allocated_bytes,
+              "gpu_max_reserved_bytes": gpu.torch_max_reserved_bytes}
+    for metric, value in values.items():
+        if value is None:
+            result.na(metric, gpu.process_reason if metric == "gpu_process_peak_bytes" and gpu.process_reason
+                      else "not reported by the driver")
+        else:
+            result.ok(metric, value)
+    result.info["gpu_sample_period_s"] = gpu.period_s
 
 
 def _equivalence(loaded: Any, request: Any, req: SampleRequest, result: _Result) -> None:
@@ -109,6 +130,40 @@ def _equivalence(loaded: Any, request: Any, req: SampleRequest, result: _Result)
                     f"{eq.max_abs_diff:.3g} > {eq.tolerance:g} x scale {eq.scale:.3g}", "not_equivalent")
 
 
+def _load(path: Any, request: Any, info: Any, task: Any, req: SampleRequest, result: _Result,
+          clock: PhaseClock) -> Any:
+    """The timed load, split into phases; the unattributed rest is reported, not hidden."""
+    started = time.perf_counter()
+    with clock.record():
+        loaded = path.load(request, info, task)
+        sync(req.device)
+    load_s = time.perf_counter() - started
+    result.ok("load_s", load_s)
+    for phase in PHASES:
+        result.ok(phase, clock.totals[phase])
+    result.ok("load_other_s", load_s - sum(clock.totals.values()))
+    return loaded
+
+
+def _run(loaded: Any, req: SampleRequest, task: Any, result: _Result, read_before: int | None) -> None:
+    from loadbench.loaders.common import encode
+
+    prompts = build_prompts(loaded.tokenizer, req.prompt, req.prompt_tokens, req.batch_size)
+    prompt_tokens = int(encode(loaded.tokenizer, prompts[:1], "cpu")["attention_mask"].sum())
+    result.ok("prompt_tokens", prompt_tokens)
+    result.ok("first_forward_s", first_call(loaded, prompts, req.device))
+    read_after = pagecache.disk_read_bytes()
+    if read_before is not None and read_after is not None:
+        # Lazily mapped weights are read at first use, so this spans load + first call.
+        result.ok("disk_read_bytes", read_after - read_before)
+    if loaded.generate is not None:
+        error = measure_generation(loaded, prompts, req.new_tokens, prompt_tokens, req.device, result.ok)
+        if error:
+            result.fail("decode_tokens_per_s", error, "wrong_token_count")
+    else:
+        measure_forward(loaded, prompts, req.forward_iters, prompt_tokens * len(prompts), req.device, result.ok)
+
+
 def measure(req: SampleRequest) -> dict[str, Any]:
     """Load one path once and measure it; every failure becomes part of the result."""
     import torch
@@ -117,49 +172,47 @@ def measure(req: SampleRequest) -> dict[str, Any]:
     from loadbench.loaders.common import attn_implementation, resident_dtype
 
     _silence_libraries()
+    if req.threads is not None:
+        torch.set_num_threads(req.threads)
     result = _Result(info={"torch_threads": torch.get_num_threads(), "pid": os.getpid()})
     path, task = PATHS[req.path], TASKS[req.task]
     info = inspect_checkpoint(req.checkpoint_dir, req.trust_remote_code)
     request = LoadRequest(info.path, req.task, req.device, req.dtype, req.trust_remote_code)
-    gpu_reason = gpu_unavailable_reason(req.device)
 
     # Isolation self-check: a fresh worker has not imported the architecture yet.
     result.info["modules_before_import"] = len(sys.modules)
     result.info["arch_module_preloaded"] = any(
         name.startswith(f"transformers.models.{info.model_type}.modeling_") for name in sys.modules)
+    clock = PhaseClock()
+    instrument(clock)
     started = time.perf_counter()
     path.preimport(info, task)
     result.ok("import_s", time.perf_counter() - started)
 
-    sampler = GpuMemorySampler(req.device) if gpu_reason is None else None
-    try:
-        if sampler is not None:
-            sampler.__enter__()
-        started = time.perf_counter()
+    _prepare_cache(req, result)
+    gpu_reason = gpu_unavailable_reason(req.device)
+    read_before = pagecache.disk_read_bytes()
+    loaded = None
+    with ExitStack() as stack:
+        gpu = stack.enter_context(GpuMemorySampler(req.device)) if gpu_reason is None else None
         try:
-            loaded = path.load(request, info, task)
-            sync(req.device)
+            with CpuMemorySampler() as load_memory:
+                loaded = _load(path, request, info, task, req, result, clock)
+            _report_memory(result, "load", load_memory.result)
+            result.info.update(attn_implementation=attn_implementation(loaded.model),
+                               resident_dtype=resident_dtype(loaded.model))
         except Exception as exc:
             result.fail("load_s", exc)
-            return result.as_dict()
-        result.ok("load_s", time.perf_counter() - started)
-        result.info.update(attn_implementation=attn_implementation(loaded.model),
-                           resident_dtype=resident_dtype(loaded.model))
-        try:
-            _run_workload(loaded, req, result)
-        except Exception as exc:
-            result.fail("decode_tokens_per_s" if task.generates else "forward_tokens_per_s", exc)
-    finally:
-        if sampler is not None:
-            sampler.__exit__(None, None, None)
+        if loaded is not None:
+            try:
+                with CpuMemorySampler() as run_memory:
+                    _run(loaded, req, task, result, read_before)
+                _report_memory(result, "run", run_memory.result)
+            except Exception as exc:
+                result.fail("decode_tokens_per_s" if task.generates else "forward_tokens_per_s", exc)
+    _report_gpu(result, gpu.result if gpu is not None else None, gpu_reason)
     result.ok("peak_rss_bytes", peak_rss_bytes())
-    if sampler is not None:
-        result.ok("gpu_peak_used_bytes", sampler.peak_used_bytes)
-        result.ok("gpu_max_allocated_bytes", torch.cuda.max_memory_allocated(req.device))
-    else:
-        for metric in ("gpu_peak_used_bytes", "gpu_max_allocated_bytes"):
-            result.not_applicable.append({"metric": metric, "reason": gpu_reason or ""})
-    if req.check_equivalence and req.path != "base":
+    if loaded is not None and req.check_equivalence and req.path != "base":
         try:
             _equivalence(loaded, request, req, result)
         except Exception as exc:

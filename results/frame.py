@@ -22,6 +22,7 @@ __all__ = ["COLUMNS", "load"]
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Sample))
 _INT_COLUMNS = ("schema_version", "repeat")
 _FLOAT_COLUMNS = ("value",)
+_BOOL_COLUMNS = ("warmup",)
 
 
 def _string_dtype() -> Any:
@@ -43,6 +44,9 @@ def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             dtype: Any = "int64"
         elif name in _FLOAT_COLUMNS:
             dtype = "float64"
+        elif name in _BOOL_COLUMNS:
+            # Never missing: read_samples() migrates older records to warmup=False.
+            dtype = "bool"
         else:
             dtype = text
         columns[name] = pd.Series(values, dtype=dtype)
@@ -52,8 +56,10 @@ def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 def load(run_dirs: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     """Read one run directory, or several (concatenated in order), into a long frame.
 
-    Missing values are NaN (value is float64); an empty run gives an empty frame
-    with the same columns and dtypes.
+    Records of older schema versions are migrated first, so every row has the
+    current fields. Missing values are NaN (value is float64); ``warmup`` is a
+    bool column and the other text fields (``cache`` included) are string
+    columns. An empty run gives an empty frame with the same columns and dtypes.
     """
     if isinstance(run_dirs, (str, Path)):
         run_dirs = [run_dirs]

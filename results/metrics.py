@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal, Sequence
 
 __all__ = [
+    "HEADLINE",
     "Direction",
     "METRICS",
     "Metric",
@@ -35,6 +36,7 @@ class Metric:
     unit: str
     direction: Direction
     description: str
+    headline: bool = False  # shown in the summary printed after a run
 
 
 class UnknownMetric(KeyError):
@@ -49,30 +51,61 @@ def _registry(*metrics: Metric) -> dict[str, Metric]:
     return {m.name: m for m in metrics}
 
 
+def _latency(prefix: str, what: str) -> tuple[Metric, ...]:
+    return tuple(Metric(f"{prefix}_p{q}_s", "s", "lower", f"{q}th percentile of {what}.") for q in (50, 90, 99))
+
+
+# Registry order is reading order in tables: load, then workload, memory, equivalence.
 METRICS: dict[str, Metric] = _registry(
     Metric("load_s", "s", "lower",
-           "Wall time of the loading path as a user calls it, tokenizer included."),
+           "Wall time of the loading path as a user calls it, tokenizer included, imports excluded.", headline=True),
+    Metric("config_s", "s", "lower", "Part of load_s spent loading the config (exclusive time)."),
+    Metric("tokenizer_s", "s", "lower", "Part of load_s spent loading the tokenizer (exclusive time)."),
+    Metric("weights_s", "s", "lower",
+           "Part of load_s in model from_pretrained: construction plus reading and placing weights.", headline=True),
+    Metric("to_device_s", "s", "lower", "Part of load_s in Module.to (moving to the device or dtype)."),
+    Metric("load_other_s", "s", "lower",
+           "The rest of load_s that no phase accounts for (e.g. pipeline construction)."),
+    Metric("first_forward_s", "s", "lower",
+           "The first call after loading: lazily mapped weights are read here.", headline=True),
     Metric("import_s", "s", "lower",
            "Time to import what the path needs, measured before the load timer starts."),
-    Metric("first_forward_s", "s", "lower",
-           "Wall time of the first forward pass after loading (includes warm-up costs)."),
-    Metric("peak_rss_bytes", "bytes", "lower",
-           "Peak resident set size of the process while loading."),
-    Metric("forward_tokens_per_s", "tok/s", "higher",
-           "Input tokens processed per second by a plain forward pass."),
+    Metric("disk_read_bytes", "bytes", "none",
+           "Bytes read from storage during load and first call: near 0 warm, the weights cold.", headline=True),
+    Metric("prompt_tokens", "tokens", "none", "Tokens in one prompt of the batch."),
+    Metric("ttft_s", "s", "lower", "Time to the first generated token (carries the prefill).", headline=True),
+    Metric("prefill_tokens_per_s", "tok/s", "higher", "Prompt tokens (whole batch) over ttft_s."),
     Metric("decode_tokens_per_s", "tok/s", "higher",
-           "New tokens generated per second after the first one."),
-    Metric("ttft_s", "s", "lower",
-           "Time to the first generated token."),
-    Metric("new_tokens", "tokens", "none",
-           "Number of tokens generated in the decode measurement."),
-    Metric("max_abs_diff_vs_base", "abs", "lower",
-           "Largest absolute difference of the outputs against the base path."),
+           "New tokens (whole batch) per second after the first one.", headline=True),
+    Metric("e2e_tokens_per_s", "tok/s", "higher",
+           "New tokens (whole batch) over the whole generate call."),
+    *_latency("token_latency", "the time between consecutive generated tokens"),
+    Metric("new_tokens", "tokens", "none", "Tokens generated in the timed call; must equal the request."),
+    Metric("forward_tokens_per_s", "tok/s", "higher",
+           "Input tokens per second over the timed forward calls (tokenizing included).", headline=True),
+    *_latency("forward_latency", "one forward call"),
+    Metric("peak_rss_bytes", "bytes", "lower",
+           "Kernel high-water mark of the worker's resident memory over the whole sample.", headline=True),
+    Metric("load_peak_rss_bytes", "bytes", "lower", "Peak resident memory sampled during the load."),
+    Metric("load_peak_anon_bytes", "bytes", "lower", "Peak anonymous resident memory during the load."),
+    Metric("load_peak_file_bytes", "bytes", "lower",
+           "Peak file-backed resident memory during the load (memory-mapped safetensors)."),
+    Metric("run_peak_rss_bytes", "bytes", "lower", "Peak resident memory during the workload."),
+    Metric("run_peak_anon_bytes", "bytes", "lower", "Peak anonymous resident memory during the workload."),
+    Metric("run_peak_file_bytes", "bytes", "lower", "Peak file-backed resident memory during the workload."),
+    Metric("gpu_before_bytes", "bytes", "none", "Device memory in use (NVML) before the load."),
     Metric("gpu_peak_used_bytes", "bytes", "lower",
-           "Peak device memory in use as the driver reports it (all allocators)."),
-    Metric("gpu_max_allocated_bytes", "bytes", "lower",
-           "Peak memory allocated by torch's caching allocator."),
+           "Peak device memory in use as the driver reports it (all allocators), sampled.", headline=True),
+    Metric("gpu_after_bytes", "bytes", "none", "Device memory in use (NVML) after the workload."),
+    Metric("gpu_process_peak_bytes", "bytes", "lower", "Peak device memory of the worker process (NVML)."),
+    Metric("gpu_max_allocated_bytes", "bytes", "lower", "Peak memory allocated by torch's caching allocator."),
+    Metric("gpu_max_reserved_bytes", "bytes", "lower", "Peak memory reserved by torch's caching allocator."),
+    Metric("max_abs_diff_vs_base", "abs", "lower",
+           "Largest absolute difference of backbone hidden states against the base path.", headline=True),
 )
+
+
+HEADLINE: tuple[str, ...] = tuple(name for name, m in METRICS.items() if m.headline)
 
 
 def get_metric(name: str) -> Metric:

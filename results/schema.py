@@ -29,13 +29,16 @@ __all__ = [
 # change that an older reader would misread):
 #   1 — first format: one flat record per (case, repeat, metric); samples.jsonl
 #       plus run.json in a run directory.
-SCHEMA_VERSION = 1
+#   2 — page cache becomes a case key (`cache`: warm | cold; v1 records read as
+#       "unspecified", since v1 never controlled it) and `warmup` marks samples
+#       taken to be discarded (v1 had none: false).
+SCHEMA_VERSION = 2
 
 Status = Literal["ok", "not_applicable", "failed"]
 STATUSES: tuple[str, ...] = ("ok", "not_applicable", "failed")
 DIRECTIONS: tuple[str, ...] = ("lower", "higher", "none")
 
-CASE_KEYS: tuple[str, ...] = ("checkpoint", "path", "task", "dtype", "device")
+CASE_KEYS: tuple[str, ...] = ("checkpoint", "path", "task", "dtype", "device", "cache")
 
 
 class InvalidRecord(ValueError):
@@ -64,6 +67,7 @@ class Sample:
     task: str
     dtype: str
     device: str
+    cache: str
     repeat: int
     metric: str
     value: float | None
@@ -75,6 +79,7 @@ class Sample:
     error: str | None = None
     attn_implementation: str | None = None
     resident_dtype: str | None = None
+    warmup: bool = False
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -116,7 +121,7 @@ class Sample:
         repeat: int,
         metric_name: str,
         value: float,
-        **extra: str | None,
+        **extra: str | bool | None,
     ) -> Sample:
         """A measured value; unit and direction come from the metric registry."""
         metric = get_metric(metric_name)
@@ -134,7 +139,7 @@ class Sample:
         repeat: int,
         metric_name: str,
         reason: str,
-        **extra: str | None,
+        **extra: str | bool | None,
     ) -> Sample:
         """A metric that does not apply to this case (e.g. decoding an encoder)."""
         metric = get_metric(metric_name)
@@ -153,7 +158,7 @@ class Sample:
         metric_name: str,
         error_type: str,
         error: str,
-        **extra: str | None,
+        **extra: str | bool | None,
     ) -> Sample:
         """A measurement that raised; the error is kept so the report can show it."""
         metric = get_metric(metric_name)
@@ -194,6 +199,8 @@ def _check_types(s: Sample) -> None:
         value = getattr(s, name)
         if value is not None and not isinstance(value, str):
             raise InvalidRecord(f"{name} must be a string or null, got {value!r}")
+    if not isinstance(s.warmup, bool):
+        raise InvalidRecord(f"warmup must be true or false, got {s.warmup!r}")
     if not _is_int(s.repeat) or s.repeat < 0:
         raise InvalidRecord(f"repeat must be an int >= 0, got {s.repeat!r}")
     if s.value is not None and (not isinstance(s.value, (int, float)) or isinstance(s.value, bool)):
@@ -234,8 +241,17 @@ def record_version(record: Mapping[str, Any]) -> int:
 
 
 # migrate_to_N(record) turns a version N-1 record into version N; register each
-# here as _MIGRATIONS[N]. Only version 1 exists, so there is nothing to do yet.
-_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+# here as _MIGRATIONS[N].
+def migrate_to_2(record: dict[str, Any]) -> dict[str, Any]:
+    """v1 never controlled the page cache and took no warmup samples."""
+    out = {k: v for k, v in record.items() if k not in ("cache", "warmup")}
+    position = list(out).index("device") + 1 if "device" in out else len(out)
+    items = list(out.items())
+    items.insert(position, ("cache", "unspecified"))
+    return {**dict(items), "warmup": False}
+
+
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {2: migrate_to_2}
 
 
 def migrate(record: Mapping[str, Any]) -> dict[str, Any]:

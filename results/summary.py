@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .metrics import METRICS, MISSING, format_value
 from .schema import CASE_KEYS
@@ -24,10 +24,17 @@ __all__ = ["PATH_ORDER", "SUMMARY_COLUMNS", "render_summary", "summarize", "summ
 PATH_ORDER: tuple[str, ...] = ("base", "task", "custom", "pipeline")
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    *CASE_KEYS, "metric", "n", "n_failed", "median", "min", "max", "iqr", "cv",
+    *CASE_KEYS, "metric", "n", "n_failed", "median", "min", "max", "iqr", "cv", "unstable",
     "unit", "direction", "status", "reason",
 )
-_NEEDED = (*CASE_KEYS, "metric", "value", "unit", "direction", "status", "reason", "error_type", "error")
+CV_THRESHOLD = 0.10
+_NEEDED = (
+    *CASE_KEYS, "metric", "value", "unit", "direction", "status", "reason", "error_type", "error",
+    "warmup",
+)
+# Case keys that are usually the same across a report: each gets a column only
+# when it varies, otherwise it is named once in the title.
+_TITLE_KEYS: tuple[str, ...] = ("dtype", "device", "cache")
 
 
 def _message(record: Any) -> str:
@@ -51,11 +58,14 @@ def _stats(values: pd.Series) -> dict[str, float]:
     }
 
 
-def summarize(df: pd.DataFrame) -> pd.DataFrame:
+def summarize(df: pd.DataFrame, cv_threshold: float = CV_THRESHOLD) -> pd.DataFrame:
     """One row per case × metric, over the ok samples of a ``load()`` frame.
 
+    Warmup samples (``warmup`` true) are taken to be discarded and are left out
+    entirely: they count in neither ``n`` nor ``n_failed``, give no ``reason``,
+    and a case × metric that has only warmup samples gets no row.
     ``n`` counts ok samples and ``n_failed`` failed ones; ``cv`` (std/mean, ddof=1)
-    is NaN below two samples. ``status`` is ok when any sample is ok, else failed
+    is NaN below two samples; ``unstable`` is true when cv exceeds ``cv_threshold``. ``status`` is ok when any sample is ok, else failed
     when any failed, else not_applicable. ``reason`` is the first failure or
     not-applicable message, kept even when other repeats were ok.
     """
@@ -64,9 +74,10 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in _NEEDED if c not in df.columns]
     if missing:
         raise ValueError(f"summarize() needs a load() frame; missing column(s): {', '.join(missing)}")
+    measured = df[~df["warmup"].eq(True)]
     rows: list[dict[str, Any]] = []
     keys = [*CASE_KEYS, "metric"]
-    for key, group in df.groupby(keys, sort=False, dropna=False):
+    for key, group in measured.groupby(keys, sort=False, dropna=False):
         ok = group[group["status"] == "ok"]["value"].astype("float64")
         failed = group[group["status"] == "failed"]
         not_ok = group[group["status"] != "ok"]
@@ -90,7 +101,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             "reason": reason,
         })
     out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    return out.astype({"n": "int64", "n_failed": "int64"} | {
+    out["unstable"] = out["cv"].abs() > cv_threshold  # NaN (one sample) compares False
+    return out.astype({"n": "int64", "n_failed": "int64", "unstable": "bool"} | {
         c: "float64" for c in ("median", "min", "max", "iqr", "cv")
     })
 
@@ -116,7 +128,8 @@ def _spread(row: Any) -> str:
     if row.n < 2 or not math.isfinite(row.cv):
         return ""
     pct = abs(row.cv) * 100
-    return " ±<1%" if 0 < pct < 1 else f" ±{pct:.0f}%"
+    text = " ±<1%" if 0 < pct < 1 else f" ±{pct:.0f}%"
+    return text + (" !" if row.unstable else "")
 
 
 def _cell_text(row: Any, notes: _Footnotes, spread: bool) -> str:
@@ -138,26 +151,29 @@ def _best_path(rows: dict[str, Any]) -> str | None:
     return pick(ok, key=ok.__getitem__)
 
 
-def render_summary(df: pd.DataFrame, *, spread: bool = True) -> Group:
+def render_summary(df: pd.DataFrame, *, spread: bool = True, metrics: Iterable[str] | None = None,
+                   cv_threshold: float = CV_THRESHOLD) -> Group:
     """A table with one row per (checkpoint, task, metric) and one column per path.
 
     Accepts a ``load()`` frame or a ``summarize()`` frame. Cells hold the median
     (± cv when ``spread``); "n/a [k]" and "FAILED [k]" point at footnotes below
-    the table; "—" means the path has no record for that metric. dtype and device
-    get columns only when they vary, otherwise they go in the title.
+    the table; "—" means the path has no record for that metric. dtype, device
+    and cache get columns only when they vary, otherwise they go in the title.
     """
     from rich import box
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
-    summary = df if "median" in df.columns else summarize(df)
+    summary = df if "median" in df.columns else summarize(df, cv_threshold)
+    if metrics is not None:
+        summary = summary[summary["metric"].isin(list(metrics))]
     if summary.empty:
         return Group(Text("no results"))
     summary, unmeasured = _split_unmeasured(_in_reading_order(summary))
     paths = _ordered_paths(list(summary["path"]))
-    varying = [k for k in ("dtype", "device") if summary[k].nunique() > 1]
-    fixed = [f"{k} {summary[k].iloc[0]}" for k in ("dtype", "device") if k not in varying]
+    varying = [k for k in _TITLE_KEYS if summary[k].nunique() > 1]
+    fixed = [f"{k} {summary[k].iloc[0]}" for k in _TITLE_KEYS if k not in varying]
     row_keys = ["checkpoint", "task", *varying, "metric"]
 
     table = Table(title=Text(" · ".join(fixed)) if fixed else None, box=box.SIMPLE_HEAD)
@@ -178,17 +194,23 @@ def render_summary(df: pd.DataFrame, *, spread: bool = True) -> Group:
         table.add_row(*(Text(str(k)) for k in key), *cells)
 
     footer = [Text(f"[{n}] {message}") for message, n in notes.numbers.items()]
-    footer += [Text(f"not measured in any case: {', '.join(metrics)}: {reason}")
-               for reason, metrics in unmeasured.items()]
+    footer += [Text(f"not measured in any case: {', '.join(names)}: {reason}")
+               for reason, names in unmeasured.items()]
+    if spread and summary["unstable"].any():
+        footer.append(Text(f"! unstable: the samples' CV is above {cv_threshold:.0%}; "
+                           "take more repeats or quiet the machine before trusting that median"))
     return Group(table, *footer)
 
 
 def _in_reading_order(summary: pd.DataFrame) -> pd.DataFrame:
-    """Checkpoints and tasks in order of first appearance, metrics in registry order."""
+    """Checkpoints and tasks sorted by name, metrics in registry order.
+
+    Not first appearance: runs visit cases in a shuffled order.
+    """
     order = {name: i for i, name in enumerate(METRICS)}
     ranks = {
-        "checkpoint": {v: i for i, v in enumerate(dict.fromkeys(summary["checkpoint"]))},
-        "task": {v: i for i, v in enumerate(dict.fromkeys(summary["task"]))},
+        "checkpoint": {v: i for i, v in enumerate(sorted(set(summary["checkpoint"])))},
+        "task": {v: i for i, v in enumerate(sorted(set(summary["task"])))},
     }
     keyed = summary.assign(
         _c=summary["checkpoint"].map(ranks["checkpoint"]),
@@ -209,7 +231,8 @@ def _split_unmeasured(summary: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, li
     return summary[~summary["metric"].isin(dropped)], unmeasured
 
 
-def summary_text(df: pd.DataFrame, width: int = 160, *, spread: bool = True) -> str:
+def summary_text(df: pd.DataFrame, width: int = 160, *, spread: bool = True,
+                 metrics: Iterable[str] | None = None, cv_threshold: float = CV_THRESHOLD) -> str:
     """The rendered summary as plain text (no colour or styles), for tests and the CLI."""
     from rich.console import Console
 
@@ -218,6 +241,6 @@ def summary_text(df: pd.DataFrame, width: int = 160, *, spread: bool = True) -> 
         file=buffer, width=width, color_system=None, force_terminal=False,
         no_color=True, highlight=False, emoji=False, markup=False,
     )
-    console.print(render_summary(df, spread=spread))
+    console.print(render_summary(df, spread=spread, metrics=metrics, cv_threshold=cv_threshold))
     # Rich pads every line to the table width; trailing blanks only get in the way.
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from loadbench.results import load, read_run_info
+from loadbench.results import SCHEMA_VERSION, load, read_run_info
 
 PATH_HEADER = ("base", "task", "custom", "pipeline")
 
@@ -30,7 +30,7 @@ def _table_row(stdout: str, *cells: str) -> list[str]:
 @pytest.fixture(scope="module")
 def default_run(builtin_cache: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("cli") / "default"
-    result = loadbench("run", "--repeats", "1", "--no-progress", "--output", str(out))
+    result = loadbench("run", "--repeats", "1", "--warmups", "0", "--no-progress", "--output", str(out))
     return result, out
 
 
@@ -41,9 +41,10 @@ def test_default_run_prints_three_checkpoints_by_four_paths(default_run) -> None
     assert header[-4:] == list(PATH_HEADER)
     for checkpoint, task in [("tiny-llama", "text-generation"), ("tiny-bert", "text-classification"),
                              ("tiny-t5", "text2text-generation")]:
-        row = _table_row(result.stdout, checkpoint, task, "load_s")
-        assert "FAILED" not in row
-    t5 = _table_row(result.stdout, "tiny-t5", "text2text-generation", "load_s")
+        for cache in ("warm", "cold"):
+            row = _table_row(result.stdout, checkpoint, task, cache, "load_s")
+            assert "FAILED" not in row
+    t5 = _table_row(result.stdout, "tiny-t5", "text2text-generation", "cold", "load_s")
     assert t5[-2:] == ["n/a", "[1]"]
     assert "[1] transformers" in result.stdout and "no pipeline for text2text-generation" in result.stdout
     assert f"run directory: {out}" in result.stdout
@@ -52,10 +53,11 @@ def test_default_run_prints_three_checkpoints_by_four_paths(default_run) -> None
 def test_default_run_records(default_run) -> None:
     _, out = default_run
     info = read_run_info(out)
-    assert info["status"] == "complete" and info["schema_version"] == 1
+    assert info["status"] == "complete" and info["schema_version"] == SCHEMA_VERSION == 2
     df = load(out)
     ok_load = df[(df.metric == "load_s") & (df.status == "ok")]
-    assert len(ok_load) == 11  # 12 cases, one not applicable
+    assert len(ok_load) == 22  # 12 cases x warm and cold page cache, one case not applicable
+    assert set(df["cache"]) == {"warm", "cold"}
     decode = df[df.metric == "decode_tokens_per_s"]
     assert set(decode["path"]) == {"task", "pipeline"}
     new_tokens = df[df.metric == "new_tokens"]["value"]
@@ -63,8 +65,8 @@ def test_default_run_records(default_run) -> None:
 
 
 def test_real_pretrained_checkpoint(minilm_dir: Path, tmp_path: Path) -> None:
-    result = loadbench("run", "--checkpoint", str(minilm_dir), "--repeats", "1", "--no-progress",
-                       "--output", str(tmp_path / "run"))
+    result = loadbench("run", "--checkpoint", str(minilm_dir), "--repeats", "1", "--warmups", "0",
+                       "--cache", "warm", "--no-progress", "--output", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr
     df = load(tmp_path / "run")
     ok = df[(df.status == "ok") & (df.metric == "load_s")]
@@ -75,12 +77,15 @@ def test_real_pretrained_checkpoint(minilm_dir: Path, tmp_path: Path) -> None:
 
 def test_sharded_checkpoint_and_suite_file(builtin, tmp_path: Path) -> None:
     suite = tmp_path / "suite.toml"
-    suite.write_text(f'repeats = 1\npaths = ["custom"]\n[[checkpoints]]\npath = "{builtin("tiny-llama-sharded")}"\n')
+    suite.write_text(f'repeats = 1\nwarmups = 0\ncache = "cold"\npaths = ["custom"]\n'
+                     f'[[checkpoints]]\npath = "{builtin("tiny-llama-sharded")}"\n')
     result = loadbench("run", str(suite), "--no-progress", "--output", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr
     df = load(tmp_path / "run")
     assert set(df[df.metric == "load_s"]["status"]) == {"ok"}
     assert set(df[df.metric == "max_abs_diff_vs_base"]["status"]) == {"ok"}
+    shards = sum(p.stat().st_size for p in builtin("tiny-llama-sharded").glob("model-*.safetensors"))
+    assert df[df.metric == "disk_read_bytes"]["value"].min() >= shards  # cold: every shard read
 
 
 def _bad_checkpoints(tmp_path: Path, good: Path) -> dict[str, tuple[Path, str]]:

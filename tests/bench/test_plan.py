@@ -14,13 +14,14 @@ from loadbench.loaders import UnsupportedTask
 
 def test_default_plan_is_three_checkpoints_by_four_paths(builtin_cache: Path) -> None:
     cases = plan(default_suite().with_overrides(device="cpu"), builtin_cache)
-    assert len(cases) == 12
+    assert len(cases) == 3 * 4 * 2  # checkpoints x paths x page cache (warm, cold)
     assert {(c.checkpoint, c.task) for c in cases} == {
         ("tiny-llama", "text-generation"), ("tiny-bert", "text-classification"),
         ("tiny-t5", "text2text-generation"),
     }
+    assert {c.cache for c in cases} == {"warm", "cold"}
     not_applicable = [c for c in cases if c.not_applicable]
-    assert [(c.checkpoint, c.path) for c in not_applicable] == [("tiny-t5", "pipeline")]
+    assert [(c.checkpoint, c.path) for c in not_applicable] == [("tiny-t5", "pipeline")] * 2
     assert "no pipeline for text2text-generation" in not_applicable[0].not_applicable
 
 
@@ -30,6 +31,15 @@ def test_all_tasks_and_feature_extraction_reason(builtin_cache: Path) -> None:
     assert {c.task for c in cases} == {"text-classification", "feature-extraction"}
     task_fe = next(c for c in cases if c.path == "task" and c.task == "feature-extraction")
     assert "AutoModel" in task_fe.not_applicable
+
+
+def test_dtype_device_and_cache_axes_multiply(builtin_cache: Path) -> None:
+    suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert")], paths=["base"],
+                  dtype=["float32", "bfloat16"], device=["cpu", "auto"], cache=["cold"])
+    cases = plan(suite, builtin_cache)
+    # "auto" is the CPU here: one device, not two spellings of it
+    assert sorted((c.dtype, c.device, c.cache) for c in cases) == [
+        ("bfloat16", "cpu", "cold"), ("float32", "cpu", "cold")]
 
 
 def test_task_the_checkpoint_cannot_do(builtin_cache: Path) -> None:
@@ -45,5 +55,5 @@ def test_two_directories_with_one_name_get_distinct_labels(builtin, tmp_path: Pa
     shutil.copytree(builtin("tiny-bert"), second)
     suite = Suite(checkpoints=[CheckpointEntry(path=str(first)), CheckpointEntry(path=str(second))],
                   paths=["base"], device="cpu")
-    labels = [c.checkpoint for c in plan(suite)]
-    assert labels[0] == "model" and labels[1] == str(second.resolve())
+    labels = list(dict.fromkeys(c.checkpoint for c in plan(suite)))
+    assert labels == ["model", str(second.resolve())]

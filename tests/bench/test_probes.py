@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from unittest import mock
 
 import pytest
@@ -10,12 +12,17 @@ from loadbench.bench import probes
 
 
 def test_peak_rss_sees_a_controlled_allocation() -> None:
-    before = probes.peak_rss_bytes()
-    block = bytearray(256 * 2**20)
-    block[:: 4096] = b"x" * len(block[:: 4096])  # touch every page so it is resident
-    after = probes.peak_rss_bytes()
-    assert after - before >= 200 * 2**20
-    del block
+    # A fresh process: this one's high-water mark may already sit above any new allocation.
+    code = (
+        "from loadbench.bench.probes import peak_rss_bytes\n"
+        "before = peak_rss_bytes()\n"
+        "block = bytearray(256 * 2**20)\n"
+        "block[::4096] = b'x' * len(block[::4096])\n"  # touch every page so it is resident
+        "print(peak_rss_bytes() - before)\n"
+    )
+    grown = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               check=True).stdout)
+    assert 200 * 2**20 <= grown <= 400 * 2**20
 
 
 def test_step_clock_counts_steps_after_the_prompt_and_times_them() -> None:
@@ -39,43 +46,3 @@ def test_decode_rate_needs_two_tokens() -> None:
     clock.put("token")
     with pytest.raises(ValueError, match="at least 2"):
         clock.decode_tokens_per_s(1)
-
-
-def test_gpu_metrics_say_why_they_are_absent_on_cpu() -> None:
-    assert "device is cpu" in probes.gpu_unavailable_reason("cpu")
-
-
-def test_gpu_reason_when_nvml_is_missing() -> None:
-    import pynvml
-
-    with mock.patch.object(pynvml, "nvmlInit", side_effect=pynvml.NVMLError(pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)):
-        assert probes.gpu_unavailable_reason("cuda:0").startswith("NVML unavailable")
-
-
-class _FakeNvml:
-    """NVML at its boundary: a device whose used memory rises then falls."""
-
-    def __init__(self, readings: list[int]) -> None:
-        self.readings = iter(readings)
-        self.last = 0
-
-    def nvmlDeviceGetHandleByUUID(self, uuid: str) -> str:
-        assert uuid.startswith("GPU-")
-        return "handle"
-
-    def nvmlDeviceGetMemoryInfo(self, handle: str):
-        self.last = next(self.readings, self.last)
-        return mock.Mock(used=self.last)
-
-
-def test_gpu_sampler_keeps_the_peak(monkeypatch) -> None:
-    import sys
-    import time
-
-    fake = _FakeNvml([100, 300, 900, 200])
-    props = mock.Mock(uuid="1234-abcd")
-    monkeypatch.setitem(sys.modules, "pynvml", fake)
-    with mock.patch("torch.cuda.get_device_properties", return_value=props):
-        with probes.GpuMemorySampler("cuda:0", period_s=0.001) as sampler:
-            time.sleep(0.05)
-    assert sampler.peak_used_bytes == 900

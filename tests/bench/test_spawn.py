@@ -13,13 +13,6 @@ from loadbench.bench.spawn import WorkerFailed, Zygote
 from loadbench.bench.worker import SampleRequest
 
 
-@pytest.fixture(scope="module")
-def zygote() -> Zygote:
-    z = Zygote()
-    z.warm_up()
-    return z
-
-
 def _request(directory) -> SampleRequest:
     return SampleRequest(
         checkpoint_dir=str(directory), path="base", task="text-generation", device="cpu", dtype="auto",

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from loadbench.bench.worker import SampleRequest, measure
+import gc
+
+import pytest
+
+from loadbench.bench.worker import GPU_METRICS, SampleRequest, measure
 
 NEW_TOKENS = 7
 
@@ -34,8 +38,56 @@ def test_generation_sample_records_exact_token_count_and_rates(builtin) -> None:
     assert metrics["max_abs_diff_vs_base"] < 1e-5
     assert reply["info"]["attn_implementation"] == "sdpa"
     assert reply["info"]["resident_dtype"] == "float32"
-    assert {n["metric"] for n in reply["not_applicable"]} == {"gpu_peak_used_bytes", "gpu_max_allocated_bytes"}
+    assert {n["metric"] for n in reply["not_applicable"]} == set(GPU_METRICS)
     assert all("device is cpu" in n["reason"] for n in reply["not_applicable"])
+    # generation metrics beyond the decode rate
+    assert metrics["prefill_tokens_per_s"] == pytest.approx(metrics["prompt_tokens"] / metrics["ttft_s"])
+    assert metrics["token_latency_p50_s"] <= metrics["token_latency_p90_s"] <= metrics["token_latency_p99_s"]
+    assert metrics["e2e_tokens_per_s"] < metrics["decode_tokens_per_s"]
+
+
+def test_load_phases_account_for_the_total(builtin) -> None:
+    for path in ("base", "pipeline"):
+        metrics = _metrics(measure(_request(builtin("tiny-llama"), path, "text-generation")))
+        phases = [metrics[p] for p in ("config_s", "tokenizer_s", "weights_s", "to_device_s")]
+        assert all(p >= 0 for p in phases) and metrics["weights_s"] > 0 and metrics["tokenizer_s"] > 0
+        assert sum(phases) + metrics["load_other_s"] == pytest.approx(metrics["load_s"])
+        assert 0 <= metrics["load_other_s"] < metrics["load_s"]
+
+
+def test_cold_cache_reads_the_weights_from_disk_and_warm_does_not(builtin, zygote) -> None:
+    """In fresh workers: the kernel cannot drop pages that a live process still maps, and
+    this test process has mapped these weights in other tests."""
+    gc.collect()  # models from earlier in-process tests may still map the file
+    directory = builtin("tiny-llama")
+    weights = (directory / "model.safetensors").stat().st_size
+
+    def sample(cache: str) -> dict[str, float]:
+        reply = zygote.run(_request(directory, "base", "text-generation", cache=cache,
+                                    check_equivalence=False), timeout_s=120)
+        return _metrics(reply)
+
+    cold, warm = sample("cold"), sample("warm")
+    assert cold["disk_read_bytes"] >= weights
+    assert warm["disk_read_bytes"] < weights / 10
+
+
+def test_prompt_tokens_and_batch_size(builtin) -> None:
+    reply = measure(_request(builtin("tiny-llama"), "task", "text-generation", prompt_tokens=20, batch_size=3,
+                             check_equivalence=False))
+    metrics = _metrics(reply)
+    assert reply["failures"] == []
+    assert metrics["prompt_tokens"] == 20
+    assert metrics["new_tokens"] == NEW_TOKENS
+
+
+def test_memory_split_by_phase_and_kind(builtin) -> None:
+    metrics = _metrics(measure(_request(builtin("tiny-bert"), "base", "text-classification",
+                                        check_equivalence=False)))
+    for phase in ("load", "run"):
+        assert metrics[f"{phase}_peak_anon_bytes"] + metrics[f"{phase}_peak_file_bytes"] >= \
+            0.9 * metrics[f"{phase}_peak_rss_bytes"]
+    assert metrics["peak_rss_bytes"] >= metrics["load_peak_rss_bytes"] * 0.99
 
 
 def test_seq2seq_generation_counts_tokens_too(builtin) -> None:
@@ -50,6 +102,7 @@ def test_forward_sample_and_dtype_axis(builtin) -> None:
     assert reply["failures"] == []
     assert metrics["forward_tokens_per_s"] > 0
     assert "decode_tokens_per_s" not in metrics
+    assert metrics["forward_latency_p50_s"] <= metrics["forward_latency_p99_s"]
     assert reply["info"]["resident_dtype"] == "bfloat16"
 
 

@@ -21,6 +21,7 @@ def case() -> dict[str, str]:
         "task": "feature-extraction",
         "dtype": "float32",
         "device": "cpu",
+        "cache": "warm",
     }
 
 
@@ -39,11 +40,25 @@ def make_run(tmp_path: Path) -> Callable[[Iterable[Sample]], Path]:
     return make
 
 
+def _golden(tmp_path: Path, name: str, run_json: str, samples: str) -> Path:
+    run_dir = tmp_path / name
+    run_dir.mkdir()
+    shutil.copy(GOLDEN / run_json, run_dir / "run.json")
+    shutil.copy(GOLDEN / samples, run_dir / "samples.jsonl")
+    return run_dir
+
+
 @pytest.fixture
 def golden_run(tmp_path: Path) -> Path:
-    """The hand-written v1 golden files laid out as a run directory."""
-    run_dir = tmp_path / "golden_run"
-    run_dir.mkdir()
-    shutil.copy(GOLDEN / "run.json", run_dir / "run.json")
-    shutil.copy(GOLDEN / "samples_v1.jsonl", run_dir / "samples.jsonl")
-    return run_dir
+    """The hand-written v1 golden files laid out as a run directory.
+
+    They are kept as v1 wrote them: reading them proves that migration works.
+    """
+    return _golden(tmp_path, "golden_run", "run.json", "samples_v1.jsonl")
+
+
+@pytest.fixture
+def golden_run_v2(tmp_path: Path) -> Path:
+    """The hand-written v2 golden files: a warm and a cold case, one warmup sample,
+    one not_applicable and one failed record."""
+    return _golden(tmp_path, "golden_run_v2", "run_v2.json", "samples_v2.jsonl")

@@ -1,4 +1,4 @@
-"""The tidy long frame, read from the golden v1 run and from fresh runs."""
+"""The tidy long frame, read from the golden v1 and v2 runs and from fresh runs."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from loadbench.results import NotARun, Sample, load
 
 COLUMNS = [
-    "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "repeat",
+    "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "repeat",
     "metric", "value", "unit", "direction", "status", "reason", "error_type", "error",
-    "attn_implementation", "resident_dtype",
+    "attn_implementation", "resident_dtype", "warmup",
 ]
-TEXT_COLUMNS = [c for c in COLUMNS if c not in ("schema_version", "repeat", "value")]
+TEXT_COLUMNS = [c for c in COLUMNS if c not in ("schema_version", "repeat", "value", "warmup")]
 
 
 def _check_shape(df: pd.DataFrame, rows: int) -> None:
@@ -24,6 +24,7 @@ def _check_shape(df: pd.DataFrame, rows: int) -> None:
     assert len(df) == rows
     assert df["value"].dtype == "float64"
     assert df["repeat"].dtype == "int64" and df["schema_version"].dtype == "int64"
+    assert df["warmup"].dtype == "bool"
     # Text columns use whatever pandas itself infers for strings with gaps
     # ("str" in pandas 3, object before), so the frame behaves like any other.
     text = pd.Series(["x", None]).dtype
@@ -31,9 +32,18 @@ def _check_shape(df: pd.DataFrame, rows: int) -> None:
         assert df[column].dtype == text, column
 
 
+def test_text_columns_include_cache() -> None:
+    # Guards the dtype loop above: cache must be checked as a text column.
+    assert "cache" in TEXT_COLUMNS and "warmup" not in TEXT_COLUMNS
+
+
 def test_golden_v1_run_loads_into_expected_shape(golden_run: Path) -> None:
     df = load(golden_run)
     _check_shape(df, 10)
+    # The v1 files are migrated on the way in: v2 rows, cache unknown, no warmup.
+    assert (df["schema_version"] == 2).all()
+    assert df["cache"].tolist() == ["unspecified"] * 10
+    assert df["warmup"].tolist() == [False] * 10
     assert df["status"].value_counts().to_dict() == {"ok": 8, "not_applicable": 1, "failed": 1}
     assert sorted(df["checkpoint"].unique()) == [
         "hf-internal-testing/tiny-random-gpt2", "sentence-transformers/all-MiniLM-L6-v2",
@@ -50,6 +60,39 @@ def test_golden_v1_run_loads_into_expected_shape(golden_run: Path) -> None:
     assert na["reason"] == "encoder-only model: nothing to decode"
 
 
+def test_golden_v2_run_loads_into_expected_shape(golden_run_v2: Path) -> None:
+    df = load(golden_run_v2)
+    _check_shape(df, 9)
+    assert (df["schema_version"] == 2).all() and (df["run_id"] == "20250302T141500Z-7b9e").all()
+    assert df["status"].value_counts().to_dict() == {"ok": 7, "not_applicable": 1, "failed": 1}
+    assert df["cache"].value_counts().to_dict() == {"warm": 7, "cold": 2}
+    # Exactly one warmup sample, kept in the long frame with its (wild) value.
+    warmup = df[df["warmup"]]
+    assert len(warmup) == 1
+    assert warmup.iloc[0][["path", "cache", "metric", "repeat", "value"]].tolist() == [
+        "base", "warm", "load_s", 0, 2.75,
+    ]
+    cold = df[df["cache"] == "cold"]
+    assert cold["value"].tolist() == [1.84, 1.92] and not cold["warmup"].any()
+    assert df["value"].isna().tolist() == [s != "ok" for s in df["status"]]
+    failed = df[df["status"] == "failed"].iloc[0]
+    assert (failed["path"], failed["cache"], failed["metric"]) == ("pipeline", "warm", "first_forward_s")
+    assert (failed["error_type"], failed["error"]) == ("RuntimeError", "pipeline returned no logits to time")
+    assert pd.isna(failed["reason"])
+    na = df[df["status"] == "not_applicable"].iloc[0]
+    assert (na["metric"], na["reason"]) == ("decode_tokens_per_s", "encoder-only model: nothing to decode")
+    assert pd.isna(na["attn_implementation"])
+
+
+def test_v1_and_v2_runs_concatenate(golden_run: Path, golden_run_v2: Path) -> None:
+    df = load([golden_run, golden_run_v2])
+    _check_shape(df, 19)
+    assert (df["schema_version"] == 2).all()
+    assert df["cache"].tolist()[:10] == ["unspecified"] * 10
+    assert set(df["cache"].tolist()[10:]) == {"warm", "cold"}
+    assert df["warmup"].sum() == 1
+
+
 def test_list_of_runs_is_concatenated(
     golden_run: Path, make_run: Callable[[Iterable[Sample]], Path], case: dict[str, str]
 ) -> None:
@@ -58,6 +101,7 @@ def test_list_of_runs_is_concatenated(
     _check_shape(df, 11)
     assert list(df.index) == list(range(11))
     assert df.iloc[-1]["run_id"] == "r2" and df.iloc[-1]["value"] == 1024.0
+    assert df.iloc[-1]["cache"] == "warm" and not df.iloc[-1]["warmup"]
 
 
 def test_empty_run_gives_empty_frame_with_columns(make_run: Callable[[Iterable[Sample]], Path]) -> None:

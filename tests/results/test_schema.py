@@ -22,19 +22,33 @@ from loadbench.results.schema import (
 )
 
 FIELDS = [
-    "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "repeat",
+    "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "repeat",
     "metric", "value", "unit", "direction", "status", "reason", "error_type", "error",
-    "attn_implementation", "resident_dtype",
+    "attn_implementation", "resident_dtype", "warmup",
 ]
 
 
 def ok_record(**changes: Any) -> dict[str, Any]:
+    """A valid current-version (v2) record."""
+    record = {
+        "schema_version": 2, "run_id": "r", "checkpoint": "org/model", "path": "base",
+        "task": "feature-extraction", "dtype": "float32", "device": "cpu", "cache": "warm", "repeat": 0,
+        "metric": "load_s", "value": 0.5, "unit": "s", "direction": "lower", "status": "ok",
+        "reason": None, "error_type": None, "error": None,
+        "attn_implementation": None, "resident_dtype": None, "warmup": False,
+    }
+    record.update(changes)
+    return record
+
+
+def v1_record(**changes: Any) -> dict[str, Any]:
+    """A record as loadbench 0.1 (schema v1) wrote it: no cache, no warmup."""
     record = {
         "schema_version": 1, "run_id": "r", "checkpoint": "org/model", "path": "base",
         "task": "feature-extraction", "dtype": "float32", "device": "cpu", "repeat": 0,
         "metric": "load_s", "value": 0.5, "unit": "s", "direction": "lower", "status": "ok",
         "reason": None, "error_type": None, "error": None,
-        "attn_implementation": None, "resident_dtype": None,
+        "attn_implementation": "sdpa", "resident_dtype": None,
     }
     record.update(changes)
     return record
@@ -42,8 +56,8 @@ def ok_record(**changes: Any) -> dict[str, Any]:
 
 def test_fields_in_order_and_case_keys() -> None:
     assert [f.name for f in dataclasses.fields(Sample)] == FIELDS
-    assert CASE_KEYS == ("checkpoint", "path", "task", "dtype", "device")
-    assert SCHEMA_VERSION == 1
+    assert CASE_KEYS == ("checkpoint", "path", "task", "dtype", "device", "cache")
+    assert SCHEMA_VERSION == 2
 
 
 def test_format_history_documents_current_version() -> None:
@@ -74,6 +88,19 @@ def test_helpers_reject_unknown_metric_and_incomplete_case(case: dict[str, str])
     del case["device"]
     with pytest.raises(InvalidRecord, match="device"):
         Sample.ok(case, "r", 0, "load_s", 1.0)
+
+
+def test_helpers_need_cache_in_case(case: dict[str, str]) -> None:
+    del case["cache"]
+    with pytest.raises(InvalidRecord, match="cache"):
+        Sample.ok(case, "r", 0, "load_s", 1.0)
+
+
+def test_helpers_default_to_measured_and_mark_warmup(case: dict[str, str]) -> None:
+    assert Sample.ok(case, "r", 0, "load_s", 1.0).warmup is False
+    warm = Sample.ok(case, "r", 0, "load_s", 1.0, warmup=True)
+    assert warm.warmup is True and warm.cache == "warm"
+    assert Sample.failed(case, "r", 0, "load_s", "E", "e", warmup=True).warmup is True
 
 
 def test_int_value_becomes_float() -> None:
@@ -114,6 +141,14 @@ INVALID = {
     "value str": ok_record(value="0.5"),
     "value bool": ok_record(value=True),
     "reason int": ok_record(reason=3),
+    "missing cache": _without("cache"),
+    "empty cache": ok_record(cache=""),
+    "cache null": ok_record(cache=None),
+    "missing warmup": _without("warmup"),
+    "warmup str": ok_record(warmup="false"),
+    "warmup int": ok_record(warmup=0),
+    "warmup null": ok_record(warmup=None),
+    "v1 record unmigrated": v1_record(),
     "bad status": ok_record(status="skipped"),
     "bad direction": ok_record(direction="up"),
     "ok without value": ok_record(value=None),
@@ -141,6 +176,7 @@ def test_from_dict_rejects_non_mapping() -> None:
 
 def test_valid_variants_accepted() -> None:
     assert Sample.from_dict(ok_record()).status == "ok"
+    assert Sample.from_dict(ok_record(cache="cold", warmup=True)).warmup is True
     assert Sample.from_dict(ok_record(status="not_applicable", value=None, reason="x")).reason == "x"
     failed = ok_record(status="failed", value=None, error_type="E", error="e")
     assert Sample.from_dict(failed).error == "e"
@@ -158,3 +194,46 @@ def test_migrate_current_version_returns_equal_copy() -> None:
     record = ok_record()
     migrated = migrate(record)
     assert migrated == record and migrated is not record
+
+
+def test_v1_record_must_be_migrated_first() -> None:
+    with pytest.raises(InvalidRecord, match="migrate"):
+        Sample.from_dict(v1_record())
+
+
+def test_every_version_has_a_migration() -> None:
+    assert sorted(schema._MIGRATIONS) == list(range(2, SCHEMA_VERSION + 1))
+
+
+def test_migrate_v1_adds_cache_after_device_and_warmup_last() -> None:
+    record = v1_record()
+    before = dict(record)
+    migrated = migrate(record)
+    assert record == before  # the input is left alone
+    assert list(migrated) == FIELDS
+    assert migrated["schema_version"] == 2
+    assert migrated["cache"] == "unspecified" and migrated["warmup"] is False
+    # Everything v1 had is carried over unchanged.
+    assert {k: v for k, v in migrated.items() if k not in ("schema_version", "cache", "warmup")} == {
+        k: v for k, v in record.items() if k != "schema_version"
+    }
+    sample = Sample.from_dict(migrated)
+    assert (sample.cache, sample.warmup, sample.schema_version) == ("unspecified", False, 2)
+    assert sample.attn_implementation == "sdpa"
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        v1_record(status="not_applicable", value=None, reason="encoder-only"),
+        v1_record(status="failed", value=None, error_type="OSError", error="disk full"),
+    ],
+    ids=["not_applicable", "failed"],
+)
+def test_migrate_v1_non_ok_records(record: dict[str, Any]) -> None:
+    sample = Sample.from_dict(migrate(record))
+    assert sample.status == record["status"] and sample.value is None
+    assert (sample.reason, sample.error_type, sample.error) == (
+        record["reason"], record["error_type"], record["error"],
+    )
+    assert (sample.cache, sample.warmup) == ("unspecified", False)

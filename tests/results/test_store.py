@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from loadbench.results import store
-from loadbench.results.schema import Sample, UnsupportedSchema
+from loadbench.results.schema import SCHEMA_VERSION, Sample, UnsupportedSchema
 from loadbench.results.store import (
     CorruptRun,
     NotARun,
@@ -36,7 +36,7 @@ def test_create_writes_run_info_and_empty_samples(tmp_path: Path) -> None:
     writer = RunWriter.create(run_dir, {"run_id": "r", "suite": "smoke"})
     info = json.loads((run_dir / "run.json").read_text())
     assert info["run_id"] == "r" and info["suite"] == "smoke"
-    assert info["schema_version"] == 1 and info["status"] == "running"
+    assert info["schema_version"] == SCHEMA_VERSION == 2 and info["status"] == "running"
     started = datetime.fromisoformat(info["started_at"])
     assert started.utcoffset() == timezone.utc.utcoffset(None)
     assert (run_dir / "samples.jsonl").read_text() == ""
@@ -197,7 +197,7 @@ def test_newer_sample_schema_refused(tmp_path: Path, samples: list[Sample]) -> N
 
 def test_newer_run_info_schema_refused(tmp_path: Path) -> None:
     RunWriter.create(tmp_path, {}).close()
-    info = json.loads((tmp_path / "run.json").read_text()) | {"schema_version": 2}
+    info = json.loads((tmp_path / "run.json").read_text()) | {"schema_version": SCHEMA_VERSION + 1}
     (tmp_path / "run.json").write_text(json.dumps(info))
     with pytest.raises(UnsupportedSchema, match="run.json"):
         read_run_info(tmp_path)
@@ -208,3 +208,29 @@ def test_missing_samples_file_is_corrupt(tmp_path: Path) -> None:
     os.remove(tmp_path / "samples.jsonl")
     with pytest.raises(CorruptRun, match="samples.jsonl"):
         read_samples(tmp_path)
+
+
+def test_v1_lines_are_read_back_as_v2(tmp_path: Path, samples: list[Sample]) -> None:
+    path = _write_run(tmp_path, samples)
+    v1 = {k: v for k, v in samples[0].to_dict().items() if k not in ("cache", "warmup")}
+    with path.open("a") as f:
+        f.write(json.dumps(v1 | {"schema_version": 1, "repeat": 7}) + "\n")
+    records = read_samples(tmp_path)
+    assert records[:3] == [s.to_dict() for s in samples]
+    last = records[3]
+    assert list(last) == list(samples[0].to_dict())
+    assert (last["schema_version"], last["cache"], last["warmup"], last["repeat"]) == (
+        2, "unspecified", False, 7,
+    )
+
+
+def test_warmup_sample_round_trips(tmp_path: Path, case: dict[str, str]) -> None:
+    warm = Sample.ok(case, "r", 0, "load_s", 9.0, warmup=True)
+    _write_run(tmp_path, [warm])
+    assert json.loads(_lines(tmp_path / "samples.jsonl")[0])["warmup"] is True
+    assert read_samples(tmp_path) == [warm.to_dict()]
+
+
+def test_v1_run_info_still_readable(golden_run: Path) -> None:
+    # run.json is written once per run and not migrated: it says what wrote it.
+    assert read_run_info(golden_run)["schema_version"] == 1

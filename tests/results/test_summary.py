@@ -14,8 +14,8 @@ from loadbench.results import Sample, load, render_summary, summarize, summary_t
 
 MakeRun = Callable[[Iterable[Sample]], Path]
 SUMMARY_COLUMNS = [
-    "checkpoint", "path", "task", "dtype", "device", "metric", "n", "n_failed", "median",
-    "min", "max", "iqr", "cv", "unit", "direction", "status", "reason",
+    "checkpoint", "path", "task", "dtype", "device", "cache", "metric", "n", "n_failed", "median",
+    "min", "max", "iqr", "cv", "unstable", "unit", "direction", "status", "reason",
 ]
 
 
@@ -43,11 +43,63 @@ def test_columns_and_one_row_per_case_and_metric(golden_run: Path) -> None:
     summary = summarize(load(golden_run))
     assert list(summary.columns) == SUMMARY_COLUMNS
     assert len(summary) == 6
-    assert not summary.duplicated(["checkpoint", "path", "task", "dtype", "device", "metric"]).any()
+    assert not summary.duplicated(["checkpoint", "path", "task", "dtype", "device", "cache", "metric"]).any()
     assert summary["n"].tolist() == [2, 2, 0, 2, 2, 0]
+    assert summary["cache"].tolist() == ["unspecified"] * 6
     base = summary.iloc[0]
     assert base["median"] == pytest.approx((0.412 + 0.398) / 2)
     assert base["iqr"] == pytest.approx(0.5 * (0.412 - 0.398))
+
+
+def test_warmup_samples_are_ignored(make_run: MakeRun, case: dict[str, str]) -> None:
+    df = load(make_run([
+        Sample.ok(case, "r", 0, "load_s", 1000.0, warmup=True),  # wild: would drag every stat
+        Sample.ok(case, "r", 1, "load_s", 1.0),
+        Sample.ok(case, "r", 2, "load_s", 2.0),
+        Sample.ok(case, "r", 3, "load_s", 3.0),
+        Sample.failed(case, "r", 0, "ttft_s", "RuntimeError", "warmup blew up", warmup=True),
+        Sample.ok(case, "r", 1, "ttft_s", 0.25),
+        Sample.ok(case, "r", 0, "peak_rss_bytes", 1024.0, warmup=True),  # only a warmup
+    ]))
+    assert df["warmup"].sum() == 3  # load() keeps them; summarize() drops them
+    summary = summarize(df).set_index("metric")
+    assert sorted(summary.index) == ["load_s", "ttft_s"]
+    load_s = summary.loc["load_s"]
+    assert (load_s["n"], load_s["n_failed"]) == (3, 0)
+    assert (load_s["median"], load_s["min"], load_s["max"]) == (2.0, 1.0, 3.0)
+    assert load_s["cv"] == pytest.approx(0.5)  # std 1 / mean 2
+    ttft = summary.loc["ttft_s"]
+    assert (ttft["n"], ttft["n_failed"], ttft["status"]) == (1, 0, "ok")
+    assert pd.isna(ttft["reason"])
+
+
+def test_cache_is_a_grouping_key(make_run: MakeRun, case: dict[str, str]) -> None:
+    df = load(make_run([
+        Sample.ok(case, "r", 0, "load_s", 1.0),
+        Sample.ok(_at(case, cache="cold"), "r", 0, "load_s", 5.0),
+        Sample.ok(case, "r", 1, "load_s", 3.0),
+    ]))
+    summary = summarize(df)
+    assert summary[["cache", "n", "median"]].values.tolist() == [["warm", 2, 2.0], ["cold", 1, 5.0]]
+
+
+def test_golden_v2_summary(golden_run_v2: Path) -> None:
+    summary = summarize(load(golden_run_v2))
+    assert list(summary.columns) == SUMMARY_COLUMNS
+    got = summary[["path", "cache", "metric", "n", "n_failed", "status"]].values.tolist()
+    assert got == [
+        ["base", "warm", "load_s", 2, 0, "ok"],
+        ["base", "cold", "load_s", 2, 0, "ok"],
+        ["pipeline", "warm", "load_s", 2, 0, "ok"],
+        ["pipeline", "warm", "first_forward_s", 0, 1, "failed"],
+        ["base", "warm", "decode_tokens_per_s", 0, 0, "not_applicable"],
+    ]
+    # The 2.75 s warmup load is discarded: it moves neither the median nor the max.
+    warm = summary.iloc[0]
+    assert warm["median"] == pytest.approx((0.401 + 0.395) / 2) and warm["max"] == 0.401
+    assert summary.iloc[1]["median"] == pytest.approx((1.84 + 1.92) / 2)
+    assert summary.iloc[3]["reason"] == "RuntimeError: pipeline returned no logits to time"
+    assert summary.iloc[4]["reason"] == "encoder-only model: nothing to decode"
 
 
 def test_single_sample_has_nan_cv(make_run: MakeRun, case: dict[str, str]) -> None:
@@ -122,7 +174,7 @@ def test_paths_side_by_side_in_reading_order(mixed_run: Path) -> None:
     assert _row(text, "org/model", "feature-extraction", "load_s")[3:] == [
         "400 ms", "500 ms", "900 ms", "1.25 s", "2.00 s",
     ]
-    assert "dtype float32 · device cpu" in text
+    assert "dtype float32 · device cpu · cache warm" in text
     # Identical repeats: the spread hint says so instead of hiding.
     assert _row(summary_text(load(mixed_run)), "org/model", "feature-extraction", "load_s")[3] == "400 ms ±0%"
 
@@ -145,9 +197,25 @@ def test_spread_hint_and_partial_failure(make_run: MakeRun, case: dict[str, str]
         Sample.ok(case, "r", 1, "load_s", 1.1),
         Sample.failed(case, "r", 2, "load_s", "OSError", "disk full"),
     ]))
-    # cv = std/mean = sqrt(0.02)/1.0 = 14.1%
-    assert _row(summary_text(df), "org/model")[-1] == "1.00 s ±14% (1 FAILED [1])"
+    # cv = std/mean = sqrt(0.02)/1.0 = 14.1%: above the default 10%, so flagged unstable
+    assert _row(summary_text(df), "org/model")[-1] == "1.00 s ±14% ! (1 FAILED [1])"
+    assert "! unstable: the samples' CV is above 10%" in summary_text(df)
+    assert _row(summary_text(df, cv_threshold=0.2), "org/model")[-1] == "1.00 s ±14% (1 FAILED [1])"
     assert _row(summary_text(df, spread=False), "org/model")[-1] == "1.00 s (1 FAILED [1])"
+
+
+def test_unstable_flag_against_threshold(make_run: MakeRun, case: dict[str, str]) -> None:
+    df = load(make_run([Sample.ok(case, "r", i, "load_s", v) for i, v in enumerate([0.9, 1.1])]
+                       + [Sample.ok(case, "r", 0, "peak_rss_bytes", 100.0)]))
+    flags = summarize(df).set_index("metric")["unstable"]
+    assert flags["load_s"] and not flags["peak_rss_bytes"]  # one sample: no CV, not unstable
+    assert not summarize(df, cv_threshold=0.15).set_index("metric")["unstable"]["load_s"]
+
+
+def test_metrics_filter_keeps_only_named_metrics(make_run: MakeRun, case: dict[str, str]) -> None:
+    df = load(make_run([Sample.ok(case, "r", 0, "load_s", 1.0), Sample.ok(case, "r", 0, "import_s", 2.0)]))
+    text = summary_text(df, metrics=["load_s"])
+    assert "load_s" in text and "import_s" not in text
 
 
 def test_varying_dtype_gets_a_column(make_run: MakeRun, case: dict[str, str]) -> None:
@@ -158,7 +226,24 @@ def test_varying_dtype_gets_a_column(make_run: MakeRun, case: dict[str, str]) ->
     text = summary_text(df)
     assert _row(text, "checkpoint") == ["checkpoint", "task", "dtype", "metric", "base"]
     assert _row(text, "org/model", "feature-extraction", "bfloat16")[-1] == "500 ms"
-    assert "device cpu" in text and "dtype float32 ·" not in text
+    assert "device cpu · cache warm" in text and "dtype float32 ·" not in text
+
+
+def test_varying_cache_gets_a_column(golden_run_v2: Path) -> None:
+    text = summary_text(load(golden_run_v2))
+    assert _row(text, "checkpoint") == ["checkpoint", "task", "cache", "metric", "base", "pipeline"]
+    ck = "sentence-transformers/all-MiniLM-L6-v2"
+    assert _row(text, ck, "feature-extraction", "warm", "load_s")[4:] == ["398 ms ±1%", "1.19 s ±2%"]
+    assert _row(text, ck, "feature-extraction", "cold", "load_s")[4:] == ["1.88 s ±3%", "—"]
+    assert _row(text, ck, "feature-extraction", "warm", "first_forward_s")[4:] == ["—", "FAILED [1]"]
+    assert "dtype float32 · device cpu" in text and "cache warm" not in text and "· cache" not in text
+    assert "not measured in any case: decode_tokens_per_s: encoder-only model: nothing to decode" in text
+
+
+def test_fixed_cache_goes_in_the_title(golden_run: Path) -> None:
+    text = summary_text(load(golden_run))
+    assert "dtype float32 · device cpu · cache unspecified" in text
+    assert "cache" not in _row(text, "checkpoint")
 
 
 def test_render_accepts_summary_frame_and_plain_text_has_no_escapes(golden_run: Path) -> None:
