@@ -60,7 +60,8 @@ class Suite(_Strict):
     device: list[str] = ["auto"]
     dtype: list[Literal[DTYPES]] = ["auto"]  # type: ignore[valid-type]
     cache: list[Literal["warm", "cold"]] = ["warm", "cold"]
-    threads: int | None = Field(None, ge=1, description="torch threads per worker (default: usable cores)")
+    threads: int | None = Field(None, ge=1, description="torch threads per worker (default: usable cores - 1)")
+    pin_cpus: bool = Field(True, description="pin each worker to as many CPUs as threads")
     seed: int | None = Field(None, description="case order shuffle seed (default: drawn and recorded)")
     cv_threshold: float = Field(0.10, gt=0, description="a case whose CV exceeds this is flagged unstable")
     timeout_s: float = Field(600.0, gt=0)

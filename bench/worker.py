@@ -6,6 +6,7 @@ or caches cannot make the next one faster.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -45,6 +46,7 @@ class SampleRequest:
     cache: str = "warm"
     prompt_tokens: int | None = None
     threads: int | None = None
+    cpus: list[int] | None = None
     trust_remote_code: bool = False
 
     @classmethod
@@ -172,9 +174,12 @@ def measure(req: SampleRequest) -> dict[str, Any]:
     from loadbench.loaders.common import attn_implementation, resident_dtype
 
     _silence_libraries()
+    if req.cpus:
+        os.sched_setaffinity(0, req.cpus)
     if req.threads is not None:
         torch.set_num_threads(req.threads)
-    result = _Result(info={"torch_threads": torch.get_num_threads(), "pid": os.getpid()})
+    result = _Result(info={"torch_threads": torch.get_num_threads(), "pid": os.getpid(),
+                           "cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None})
     path, task = PATHS[req.path], TASKS[req.task]
     info = inspect_checkpoint(req.checkpoint_dir, req.trust_remote_code)
     request = LoadRequest(info.path, req.task, req.device, req.dtype, req.trust_remote_code)
@@ -191,6 +196,10 @@ def measure(req: SampleRequest) -> dict[str, Any]:
 
     _prepare_cache(req, result)
     gpu_reason = gpu_unavailable_reason(req.device)
+    # As in the zygote: what the imports left is collected once and frozen, so a full
+    # collection during the timed load does not walk it at a random moment.
+    gc.collect()
+    gc.freeze()
     read_before = pagecache.disk_read_bytes()
     loaded = None
     with ExitStack() as stack:

@@ -1,8 +1,7 @@
-"""Per-case statistics, and the report that puts the loading paths side by side.
+"""Per-case statistics, and the terminal table that puts the loading paths side by side.
 
-The point of loadbench is comparing paths for the same checkpoint, so the report
-makes paths the columns; anything without a number says why in a footnote
-instead of silently leaving a gap.
+Statistics are robust ones (median, quartiles) because load times are skewed:
+one page-cache miss or a busy neighbour moves a mean, not a median.
 """
 
 from __future__ import annotations
@@ -11,30 +10,26 @@ import io
 import math
 from typing import TYPE_CHECKING, Any, Iterable
 
-from .metrics import METRICS, MISSING, format_value
 from .schema import CASE_KEYS
+from .tables import PATH_ORDER, Footnotes, PathTable, path_table
 
 if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Group
+    from rich.table import Table
 
-__all__ = ["PATH_ORDER", "SUMMARY_COLUMNS", "render_summary", "summarize", "summary_text"]
-
-# The four loading paths, in the order a reader compares them; others follow.
-PATH_ORDER: tuple[str, ...] = ("base", "task", "custom", "pipeline")
+__all__ = ["CV_THRESHOLD", "PATH_ORDER", "SUMMARY_COLUMNS", "render_summary", "summarize", "summary_text"]
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    *CASE_KEYS, "metric", "n", "n_failed", "median", "min", "max", "iqr", "cv", "unstable",
-    "unit", "direction", "status", "reason",
+    "run_id", *CASE_KEYS, "metric", "n", "n_failed", "median", "q1", "q3", "min", "max", "iqr", "cv",
+    "unstable", "unit", "direction", "status", "reason",
 )
 CV_THRESHOLD = 0.10
 _NEEDED = (
-    *CASE_KEYS, "metric", "value", "unit", "direction", "status", "reason", "error_type", "error",
+    "run_id", *CASE_KEYS, "metric", "value", "unit", "direction", "status", "reason", "error_type", "error",
     "warmup",
 )
-# Case keys that are usually the same across a report: each gets a column only
-# when it varies, otherwise it is named once in the title.
-_TITLE_KEYS: tuple[str, ...] = ("dtype", "device", "cache")
+_STATS = ("median", "q1", "q3", "min", "max", "iqr", "cv")
 
 
 def _message(record: Any) -> str:
@@ -46,28 +41,36 @@ def _message(record: Any) -> str:
 def _stats(values: pd.Series) -> dict[str, float]:
     n = len(values)
     if n == 0:
-        return {k: math.nan for k in ("median", "min", "max", "iqr", "cv")}
+        return {k: math.nan for k in _STATS}
     mean = float(values.mean())
     cv = float(values.std(ddof=1)) / mean if n >= 2 and mean != 0 else math.nan
+    # Linear interpolation between order statistics (pandas' and numpy's default).
+    q1, q3 = float(values.quantile(0.25)), float(values.quantile(0.75))
     return {
         "median": float(values.median()),
+        "q1": q1,
+        "q3": q3,
         "min": float(values.min()),
         "max": float(values.max()),
-        "iqr": float(values.quantile(0.75) - values.quantile(0.25)),
+        "iqr": q3 - q1,
         "cv": cv,
     }
 
 
 def summarize(df: pd.DataFrame, cv_threshold: float = CV_THRESHOLD) -> pd.DataFrame:
-    """One row per case × metric, over the ok samples of a ``load()`` frame.
+    """One row per run × case × metric, over the ok samples of a ``load()`` frame.
 
-    Warmup samples (``warmup`` true) are taken to be discarded and are left out
-    entirely: they count in neither ``n`` nor ``n_failed``, give no ``reason``,
-    and a case × metric that has only warmup samples gets no row.
-    ``n`` counts ok samples and ``n_failed`` failed ones; ``cv`` (std/mean, ddof=1)
-    is NaN below two samples; ``unstable`` is true when cv exceeds ``cv_threshold``. ``status`` is ok when any sample is ok, else failed
-    when any failed, else not_applicable. ``reason`` is the first failure or
-    not-applicable message, kept even when other repeats were ok.
+    Runs are never pooled: a frame of two runs gives each case two rows, in the
+    order the runs were loaded. Warmup samples (``warmup`` true) are taken to be
+    discarded and are left out entirely: they count in neither ``n`` nor
+    ``n_failed``, give no ``reason``, and a case × metric that has only warmup
+    samples gets no row. ``n`` counts ok samples and ``n_failed`` failed ones;
+    ``q1``/``q3`` are the 25th/75th percentiles (linear interpolation) and
+    ``iqr = q3 - q1``; ``cv`` (std/mean, ddof=1) is NaN below two samples;
+    ``unstable`` is true when cv exceeds ``cv_threshold``. ``status`` is ok when
+    any sample is ok, else failed when any failed, else not_applicable.
+    ``reason`` is the first failure or not-applicable message, kept even when
+    other repeats were ok.
     """
     import pandas as pd
 
@@ -76,7 +79,7 @@ def summarize(df: pd.DataFrame, cv_threshold: float = CV_THRESHOLD) -> pd.DataFr
         raise ValueError(f"summarize() needs a load() frame; missing column(s): {', '.join(missing)}")
     measured = df[~df["warmup"].eq(True)]
     rows: list[dict[str, Any]] = []
-    keys = [*CASE_KEYS, "metric"]
+    keys = ["run_id", *CASE_KEYS, "metric"]
     for key, group in measured.groupby(keys, sort=False, dropna=False):
         ok = group[group["status"] == "ok"]["value"].astype("float64")
         failed = group[group["status"] == "failed"]
@@ -101,54 +104,10 @@ def summarize(df: pd.DataFrame, cv_threshold: float = CV_THRESHOLD) -> pd.DataFr
             "reason": reason,
         })
     out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    out["unstable"] = out["cv"].abs() > cv_threshold  # NaN (one sample) compares False
-    return out.astype({"n": "int64", "n_failed": "int64", "unstable": "bool"} | {
-        c: "float64" for c in ("median", "min", "max", "iqr", "cv")
-    })
-
-
-def _ordered_paths(paths: list[str]) -> list[str]:
-    known = [p for p in PATH_ORDER if p in paths]
-    return known + [p for p in dict.fromkeys(paths) if p not in PATH_ORDER]
-
-
-class _Footnotes:
-    """Numbers distinct messages in order of first use; one text, one number."""
-
-    def __init__(self) -> None:
-        self.numbers: dict[str, int] = {}
-
-    def ref(self, message: str) -> str:
-        # One line per footnote: tracebacks-as-messages would swamp the table.
-        line = " ".join(str(message).strip().splitlines()[0].split()) if str(message).strip() else "?"
-        return f"[{self.numbers.setdefault(line, len(self.numbers) + 1)}]"
-
-
-def _spread(row: Any) -> str:
-    if row.n < 2 or not math.isfinite(row.cv):
-        return ""
-    pct = abs(row.cv) * 100
-    text = " ±<1%" if 0 < pct < 1 else f" ±{pct:.0f}%"
-    return text + (" !" if row.unstable else "")
-
-
-def _cell_text(row: Any, notes: _Footnotes, spread: bool) -> str:
-    if row.status == "ok":
-        text = format_value(row.median, row.unit) + (_spread(row) if spread else "")
-        if row.n_failed:
-            text += f" ({row.n_failed} FAILED {notes.ref(row.reason)})"
-        return text
-    label = "FAILED" if row.status == "failed" else "n/a"
-    return f"{label} {notes.ref(row.reason)}"
-
-
-def _best_path(rows: dict[str, Any]) -> str | None:
-    ok = {p: r.median for p, r in rows.items() if r.status == "ok"}
-    direction = next(iter(rows.values())).direction
-    if len(ok) < 2 or direction not in ("lower", "higher"):
-        return None
-    pick = min if direction == "lower" else max
-    return pick(ok, key=ok.__getitem__)
+    # NaN (one sample) compares False; a quantity with no better direction (bytes read,
+    # token counts) is a fact to report, not a timing to trust or distrust.
+    out["unstable"] = (out["cv"].abs() > cv_threshold) & (out["direction"] != "none")
+    return out.astype({"n": "int64", "n_failed": "int64", "unstable": "bool"} | {c: "float64" for c in _STATS})
 
 
 def render_summary(df: pd.DataFrame, *, spread: bool = True, metrics: Iterable[str] | None = None,
@@ -159,10 +118,9 @@ def render_summary(df: pd.DataFrame, *, spread: bool = True, metrics: Iterable[s
     (± cv when ``spread``); "n/a [k]" and "FAILED [k]" point at footnotes below
     the table; "—" means the path has no record for that metric. dtype, device
     and cache get columns only when they vary, otherwise they go in the title.
+    Several runs give one table each, sharing the footnotes.
     """
-    from rich import box
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
     summary = df if "median" in df.columns else summarize(df, cv_threshold)
@@ -170,65 +128,44 @@ def render_summary(df: pd.DataFrame, *, spread: bool = True, metrics: Iterable[s
         summary = summary[summary["metric"].isin(list(metrics))]
     if summary.empty:
         return Group(Text("no results"))
-    summary, unmeasured = _split_unmeasured(_in_reading_order(summary))
-    paths = _ordered_paths(list(summary["path"]))
-    varying = [k for k in _TITLE_KEYS if summary[k].nunique() > 1]
-    fixed = [f"{k} {summary[k].iloc[0]}" for k in _TITLE_KEYS if k not in varying]
-    row_keys = ["checkpoint", "task", *varying, "metric"]
-
-    table = Table(title=Text(" · ".join(fixed)) if fixed else None, box=box.SIMPLE_HEAD)
-    for name in row_keys:
-        table.add_column(name, no_wrap=name == "metric")
-    for path in paths:
-        table.add_column(path, justify="right")
-
-    notes = _Footnotes()
-    for key, group in summary.groupby(row_keys, sort=False):
-        by_path = {r.path: r for r in group.itertuples(index=False)}
-        best = _best_path(by_path)
-        cells = []
-        for path in paths:
-            row = by_path.get(path)
-            text = MISSING if row is None else _cell_text(row, notes, spread)
-            cells.append(Text(text, style="bold" if path == best else ""))
-        table.add_row(*(Text(str(k)) for k in key), *cells)
-
+    notes = Footnotes()
+    runs = list(dict.fromkeys(summary["run_id"]))
+    parts: list[Any] = []
+    unmeasured: dict[str, list[str]] = {}
+    any_unstable = False
+    for run_id in runs:
+        model = path_table(summary[summary["run_id"] == run_id], spread=spread, cv_threshold=cv_threshold,
+                           notes=notes)
+        if len(runs) > 1:
+            parts.append(Text(f"run {run_id}", style="bold"))
+        parts.append(_rich_table(model))
+        for reason, names in model.unmeasured.items():
+            unmeasured.setdefault(reason, [])
+            unmeasured[reason] += [n for n in names if n not in unmeasured[reason]]
+        any_unstable = any_unstable or model.any_unstable
     footer = [Text(f"[{n}] {message}") for message, n in notes.numbers.items()]
     footer += [Text(f"not measured in any case: {', '.join(names)}: {reason}")
                for reason, names in unmeasured.items()]
-    if spread and summary["unstable"].any():
+    if any_unstable:
         footer.append(Text(f"! unstable: the samples' CV is above {cv_threshold:.0%}; "
                            "take more repeats or quiet the machine before trusting that median"))
-    return Group(table, *footer)
+    return Group(*parts, *footer)
 
 
-def _in_reading_order(summary: pd.DataFrame) -> pd.DataFrame:
-    """Checkpoints and tasks sorted by name, metrics in registry order.
+def _rich_table(model: PathTable) -> Table:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
 
-    Not first appearance: runs visit cases in a shuffled order.
-    """
-    order = {name: i for i, name in enumerate(METRICS)}
-    ranks = {
-        "checkpoint": {v: i for i, v in enumerate(sorted(set(summary["checkpoint"])))},
-        "task": {v: i for i, v in enumerate(sorted(set(summary["task"])))},
-    }
-    keyed = summary.assign(
-        _c=summary["checkpoint"].map(ranks["checkpoint"]),
-        _t=summary["task"].map(ranks["task"]),
-        _m=summary["metric"].map(lambda m: order.get(m, len(order))),
-    )
-    return keyed.sort_values(["_c", "_t", "_m"], kind="stable").drop(columns=["_c", "_t", "_m"])
-
-
-def _split_unmeasured(summary: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """Metrics that are n/a everywhere for one reason (GPU memory on a CPU run) make a
-    line under the table instead of a row of identical cells."""
-    unmeasured: dict[str, list[str]] = {}
-    for metric, group in summary.groupby("metric", sort=False):
-        if (group["status"] == "not_applicable").all() and group["reason"].nunique() == 1:
-            unmeasured.setdefault(str(group["reason"].iloc[0]), []).append(str(metric))
-    dropped = [m for metrics in unmeasured.values() for m in metrics]
-    return summary[~summary["metric"].isin(dropped)], unmeasured
+    table = Table(title=Text(model.title) if model.title else None, box=box.SIMPLE_HEAD)
+    for name in model.key_columns:
+        table.add_column(name, no_wrap=name == "metric")
+    for path in model.paths:
+        table.add_column(path, justify="right")
+    for keys, cells in model.rows:
+        table.add_row(*(Text(v) for v in keys.values()),
+                      *(Text(c.text, style="bold" if c.best else "") for c in cells))
+    return table
 
 
 def summary_text(df: pd.DataFrame, width: int = 160, *, spread: bool = True,
