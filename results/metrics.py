@@ -19,6 +19,7 @@ __all__ = [
     "METRICS",
     "Metric",
     "UnknownMetric",
+    "axis_scale",
     "format_value",
     "get_metric",
 ]
@@ -154,6 +155,25 @@ def _scale(value: float, scales: Sequence[tuple[float, str]]) -> tuple[float, st
         index += 1
     factor, label = scales[index]
     return value / factor, label
+
+
+def axis_scale(unit: str, largest: float) -> tuple[float, str]:
+    """(divisor, label) for an axis whose largest value is ``largest``: ("ms", 1e-3) and so on.
+
+    One scale for a whole axis, picked like format_value picks one for a value, so
+    an axis reads "ms" or "MiB" instead of raw seconds or bytes.
+    """
+    value = largest if math.isfinite(largest) else 0.0
+    if unit == "s":
+        _, label = _scale(value, _TIME_SCALES)
+        return dict((lbl, f) for f, lbl in _TIME_SCALES)[label], label
+    if unit == "bytes":
+        _, label = _scale(value, _BYTE_SCALES)
+        return dict((lbl, f) for f, lbl in _BYTE_SCALES)[label], label
+    if unit == "tok/s":
+        _, prefix = _scale(value, _RATE_SCALES)
+        return dict((lbl, f) for f, lbl in _RATE_SCALES)[prefix], f"{prefix} tok/s".strip()
+    return 1.0, unit
 
 
 def format_value(value: float | None, unit: str) -> str:

@@ -16,11 +16,16 @@ COLUMNS = [
     "metric", "value", "unit", "direction", "status", "reason", "error_type", "error",
     "attn_implementation", "resident_dtype", "warmup",
 ]
-TEXT_COLUMNS = [c for c in COLUMNS if c not in ("schema_version", "repeat", "value", "warmup")]
+FINGERPRINT = [
+    "device_name", "started_at", "hostname", "cpu_model", "cpu_count", "gpus", "python_version",
+    "torch_version", "transformers_version", "tokenizers_version", "safetensors_version",
+    "loadbench_version", "git_commit",
+]
+TEXT_COLUMNS = [c for c in COLUMNS + FINGERPRINT if c not in ("schema_version", "repeat", "value", "warmup")]
 
 
-def _check_shape(df: pd.DataFrame, rows: int) -> None:
-    assert list(df.columns) == COLUMNS
+def _check_shape(df: pd.DataFrame, rows: int, fingerprint: bool = True) -> None:
+    assert list(df.columns) == COLUMNS + (FINGERPRINT if fingerprint else [])
     assert len(df) == rows
     assert df["value"].dtype == "float64"
     assert df["repeat"].dtype == "int64" and df["schema_version"].dtype == "int64"
@@ -29,7 +34,8 @@ def _check_shape(df: pd.DataFrame, rows: int) -> None:
     # ("str" in pandas 3, object before), so the frame behaves like any other.
     text = pd.Series(["x", None]).dtype
     for column in TEXT_COLUMNS:
-        assert df[column].dtype == text, column
+        if column in df.columns:
+            assert df[column].dtype == text, column
 
 
 def test_text_columns_include_cache() -> None:

@@ -14,8 +14,8 @@ from loadbench.results import Sample, load, render_summary, summarize, summary_t
 
 MakeRun = Callable[[Iterable[Sample]], Path]
 SUMMARY_COLUMNS = [
-    "checkpoint", "path", "task", "dtype", "device", "cache", "metric", "n", "n_failed", "median",
-    "min", "max", "iqr", "cv", "unstable", "unit", "direction", "status", "reason",
+    "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "metric", "n", "n_failed", "median",
+    "q1", "q3", "min", "max", "iqr", "cv", "unstable", "unit", "direction", "status", "reason",
 ]
 
 
@@ -33,6 +33,7 @@ def test_statistics_against_hand_computed_values(make_run: MakeRun, case: dict[s
     assert row["n"] == 4 and row["n_failed"] == 0
     assert row["median"] == pytest.approx(2.5)
     assert (row["min"], row["max"]) == (1.0, 10.0)
+    assert (row["q1"], row["q3"]) == (pytest.approx(1.75), pytest.approx(4.75))
     assert row["iqr"] == pytest.approx(3.0)
     assert row["cv"] == pytest.approx(math.sqrt(50 / 3) / 4)
     assert (row["unit"], row["direction"], row["status"]) == ("s", "lower", "ok")

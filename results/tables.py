@@ -1,0 +1,170 @@
+"""The "paths side by side" table as data, so the terminal, markdown and HTML show the same thing.
+
+Rendering a cell is a decision (what counts as best, how a failure points at its
+reason); making it once here keeps the three outputs from drifting apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable
+
+from .metrics import METRICS, MISSING, format_value
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["PATH_ORDER", "Cell", "Footnotes", "PathTable", "best_path", "ordered_paths", "path_table",
+           "reading_order"]
+
+# The four loading paths, in the order a reader compares them; others follow.
+PATH_ORDER: tuple[str, ...] = ("base", "task", "custom", "pipeline")
+# Case keys that are usually the same across a report: each gets a column only
+# when it varies, otherwise it is named once in the title.
+_TITLE_KEYS: tuple[str, ...] = ("dtype", "device", "cache")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One path's entry in a row: its text, and what a renderer may want to style."""
+
+    text: str
+    status: str  # ok | failed | not_applicable | missing (no record for this path)
+    best: bool = False
+    unstable: bool = False
+    path: str = ""
+    tooltip: str = ""
+
+
+@dataclass
+class Footnotes:
+    """Numbers distinct messages in order of first use; one text, one number."""
+
+    numbers: dict[str, int] = field(default_factory=dict)
+
+    def ref(self, message: object) -> str:
+        # One line per footnote: tracebacks-as-messages would swamp the table.
+        text = str(message).strip()
+        line = " ".join(text.splitlines()[0].split()) if text else "?"
+        return f"[{self.numbers.setdefault(line, len(self.numbers) + 1)}]"
+
+
+@dataclass(frozen=True)
+class PathTable:
+    """Rows of (key values, one Cell per path), plus everything said under the table."""
+
+    title: str
+    key_columns: list[str]
+    paths: list[str]
+    rows: list[tuple[dict[str, str], list[Cell]]]
+    notes: dict[str, int]
+    unmeasured: dict[str, list[str]]
+    any_unstable: bool
+    cv_threshold: float
+
+
+def ordered_paths(paths: Iterable[str]) -> list[str]:
+    """The known paths in PATH_ORDER, then any others in first-seen order."""
+    paths = list(dict.fromkeys(paths))
+    return [p for p in PATH_ORDER if p in paths] + [p for p in paths if p not in PATH_ORDER]
+
+
+def best_path(rows: dict[str, Any]) -> str | None:
+    """The path with the best median among ok rows, or None when there is no clear winner.
+
+    No winner when fewer than two paths have numbers, the metric has no better
+    direction, or the best median is shared (all-zero differences are not a ranking).
+    """
+    ok = {p: r.median for p, r in rows.items() if r.status == "ok" and math.isfinite(r.median)}
+    direction = next(iter(rows.values())).direction
+    if len(ok) < 2 or direction not in ("lower", "higher"):
+        return None
+    pick = min if direction == "lower" else max
+    best = pick(ok, key=ok.__getitem__)
+    if sum(1 for v in ok.values() if v == ok[best]) > 1:
+        return None
+    return best
+
+
+def _spread(row: Any) -> str:
+    if row.n < 2 or not math.isfinite(row.cv):
+        return ""
+    pct = abs(row.cv) * 100
+    text = " ±<1%" if 0 < pct < 1 else f" ±{pct:.0f}%"
+    return text + (" !" if row.unstable else "")
+
+
+def _tooltip(row: Any) -> str:
+    if row.status != "ok":
+        return ""
+    parts = [f"n={row.n}", f"min {format_value(row.min, row.unit)}", f"max {format_value(row.max, row.unit)}"]
+    if row.n >= 2:
+        parts.insert(1, f"IQR {format_value(row.q1, row.unit)}–{format_value(row.q3, row.unit)}")
+    if math.isfinite(row.cv):
+        parts.append(f"CV {abs(row.cv):.1%}")
+    return ", ".join(parts)
+
+
+def _cell(row: Any, notes: Footnotes, spread: bool, best: bool) -> Cell:
+    if row.status == "ok":
+        text = format_value(row.median, row.unit) + (_spread(row) if spread else "")
+        if row.n_failed:
+            text += f" ({row.n_failed} FAILED {notes.ref(row.reason)})"
+        return Cell(text, "ok", best=best, unstable=bool(row.unstable), path=row.path, tooltip=_tooltip(row))
+    label = "FAILED" if row.status == "failed" else "n/a"
+    return Cell(f"{label} {notes.ref(row.reason)}", row.status, path=row.path, tooltip=str(row.reason))
+
+
+def reading_order(summary: pd.DataFrame) -> pd.DataFrame:
+    """Checkpoints and tasks sorted by name, metrics in registry order, warm before cold.
+
+    Not first appearance: runs visit cases in a shuffled order.
+    """
+    order = {name: i for i, name in enumerate(METRICS)}
+    cache_order = {"warm": 0, "cold": 1}
+    keyed = summary.assign(
+        _m=summary["metric"].map(lambda m: order.get(m, len(order))),
+        _cache=summary["cache"].map(lambda c: cache_order.get(c, len(cache_order))),
+    )
+    keys = ["checkpoint", "task", "_m", "dtype", "device", "_cache"]
+    return keyed.sort_values(keys, kind="stable").drop(columns=["_m", "_cache"])
+
+
+def _split_unmeasured(summary: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Metrics that are n/a everywhere for one reason (GPU memory on a CPU run) make a
+    line under the table instead of a row of identical cells."""
+    unmeasured: dict[str, list[str]] = {}
+    for metric, group in summary.groupby("metric", sort=False):
+        if (group["status"] == "not_applicable").all() and group["reason"].nunique() == 1:
+            unmeasured.setdefault(str(group["reason"].iloc[0]), []).append(str(metric))
+    dropped = [m for metrics in unmeasured.values() for m in metrics]
+    return summary[~summary["metric"].isin(dropped)], unmeasured
+
+
+def path_table(summary: pd.DataFrame, *, spread: bool = True, cv_threshold: float = 0.10,
+               notes: Footnotes | None = None) -> PathTable:
+    """One row per (checkpoint, task, [varying dtype/device/cache], metric), one cell per path.
+
+    Takes a ``summarize()`` frame of one run (filter it first to pick metrics). Pass
+    ``notes`` to share footnote numbers between several tables.
+    """
+    notes = notes if notes is not None else Footnotes()
+    if summary.empty:
+        return PathTable("", [], [], [], notes.numbers, {}, False, cv_threshold)
+    summary, unmeasured = _split_unmeasured(reading_order(summary))
+    paths = ordered_paths(summary["path"])
+    varying = [k for k in _TITLE_KEYS if summary[k].nunique() > 1]
+    title = " · ".join(f"{k} {summary[k].iloc[0]}" for k in _TITLE_KEYS if k not in varying)
+    key_columns = ["checkpoint", "task", *varying, "metric"]
+    rows: list[tuple[dict[str, str], list[Cell]]] = []
+    for key, group in summary.groupby(key_columns, sort=False):
+        by_path = {r.path: r for r in group.itertuples(index=False)}
+        best = best_path(by_path)
+        cells = [
+            Cell(MISSING, "missing", path=p) if p not in by_path else _cell(by_path[p], notes, spread, p == best)
+            for p in paths
+        ]
+        rows.append((dict(zip(key_columns, map(str, key))), cells))
+    any_unstable = bool(spread and summary["unstable"].any())
+    return PathTable(title, key_columns, paths, rows, notes.numbers, unmeasured, any_unstable, cv_threshold)
