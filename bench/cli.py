@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from .runner import RunOutcome
 
 __all__ = ["main", "EXIT_OK", "EXIT_INTERRUPTED", "EXIT_USAGE"]
 
@@ -18,15 +21,20 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+class UsageError(ValueError):
+    """Options that do not go together."""
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     from loadbench.loaders import CheckpointError, UnsupportedTask
     from loadbench.loaders.builtin import UnknownBuiltin
     from loadbench.results.store import CorruptRun, NotARun, RunExists
 
+    from .runner import OutputNotWritable
     from .suite import SuiteError
 
-    return (CheckpointError, UnsupportedTask, UnknownBuiltin, SuiteError, RunExists, NotARun, CorruptRun,
-            PermissionError)
+    return (OutputNotWritable, CheckpointError, UnsupportedTask, UnknownBuiltin, SuiteError, RunExists, NotARun, CorruptRun,
+            UsageError, PermissionError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, metavar="S", dest="timeout_s", help="per-sample time limit")
     run.add_argument("--trust-remote-code", action="store_true", default=None,
                      help="allow checkpoints to run their own Python code (off by default)")
+    run.add_argument("--allow-bin-weights", action="store_true", default=None,
+                     help="accept pickle .bin weights (loaded with torch's weights_only); off by default")
+    run.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                     help="finish an interrupted run: take only its missing samples, with its own suite")
     run.add_argument("--no-progress", action="store_true", help="no live progress display")
 
     checkpoints = verbs.add_parser("checkpoints", help="build and list the built-in tiny checkpoints")
@@ -65,13 +77,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from loadbench.results import load, summary_text
-    from loadbench.results.metrics import HEADLINE
-
     from .runner import run_suite
     from .suite import default_suite, load_suite, suite_for_dirs
     from .ui import progress_display
 
+    if args.resume is not None:
+        return _resume(args)
     if args.suite is not None:
         suite = load_suite(args.suite)
     elif args.checkpoints:
@@ -84,14 +95,44 @@ def _cmd_run(args: argparse.Namespace) -> int:
         repeats=args.repeats, warmups=args.warmups, device=args.device, dtype=args.dtype, cache=args.cache,
         new_tokens=args.new_tokens, batch_size=args.batch_size, prompt_tokens=args.prompt_tokens,
         threads=args.threads, seed=args.seed, timeout_s=args.timeout_s, trust_remote_code=args.trust_remote_code,
+        allow_bin_weights=args.allow_bin_weights,
     )
     with progress_display(enabled=not args.no_progress) as progress:
         outcome = run_suite(suite, args.output, progress=progress)
-    print(summary_text(load(outcome.run_dir), metrics=HEADLINE, cv_threshold=suite.cv_threshold))
+    return _finish(outcome, suite.cv_threshold)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from loadbench.results import read_run_info
+
+    from .runner import resume_run
+    from .suite import Suite
+    from .ui import progress_display
+
+    given = [name for name in ("suite", "checkpoints", "output", "repeats", "warmups", "device", "dtype",
+                               "cache", "new_tokens", "batch_size", "prompt_tokens", "threads", "seed")
+             if getattr(args, name) is not None]
+    if given:
+        option = given[0].replace("_", "-")
+        raise UsageError(f"--resume continues a run with its own suite and settings; drop --{option}")
+
+    cv_threshold = Suite(**read_run_info(args.resume)["suite"]).cv_threshold
+    with progress_display(enabled=not args.no_progress) as progress:
+        outcome = resume_run(args.resume, progress=progress)
+    return _finish(outcome, cv_threshold)
+
+
+def _finish(outcome: "RunOutcome", cv_threshold: float) -> int:
+    """Print the summary of a finished (or interrupted) run and choose the exit code."""
+    from loadbench.results import load, summary_text
+    from loadbench.results.metrics import HEADLINE
+
+    print(summary_text(load(outcome.run_dir), metrics=HEADLINE, cv_threshold=cv_threshold))
     print(f"\nrun directory: {outcome.run_dir}  ({outcome.samples} samples, "
           f"{outcome.failed_samples} with failures; see worker.log there for details)")
     if outcome.interrupted:
-        print(f"interrupted: every sample measured so far is kept in {outcome.run_dir}", file=sys.stderr)
+        print(f"interrupted: every sample measured so far is kept in {outcome.run_dir}; "
+              f"finish it with: loadbench run --resume {outcome.run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK
 

@@ -47,11 +47,11 @@ def resolve_device(device: str) -> str:
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
-def _resolve(entry: CheckpointEntry, trust_remote_code: bool, cache_dir: Path | None) -> tuple[str, CheckpointInfo]:
+def _resolve(entry: CheckpointEntry, suite: Suite, cache_dir: Path | None) -> tuple[str, CheckpointInfo]:
     if entry.builtin is not None:
         directory = ensure_builtin(entry.builtin, cache_dir)
-        return entry.builtin, inspect_checkpoint(directory, trust_remote_code)
-    info = inspect_checkpoint(entry.path or "", trust_remote_code)
+        return entry.builtin, inspect_checkpoint(directory, suite.trust_remote_code)
+    info = inspect_checkpoint(entry.path or "", suite.trust_remote_code, suite.allow_bin_weights)
     return info.path.name, info
 
 
@@ -74,7 +74,7 @@ def plan(suite: Suite, cache_dir: Path | None = None) -> list[Case]:
     resolved: list[tuple[str, CheckpointInfo, tuple[str, ...]]] = []
     labels: dict[str, str] = {}
     for entry in suite.checkpoints:
-        label, info = _resolve(entry, suite.trust_remote_code, cache_dir)
+        label, info = _resolve(entry, suite, cache_dir)
         if labels.get(label, str(info.path)) != str(info.path):
             label = str(info.path)  # two different directories with one name: show the full path
         labels[label] = str(info.path)

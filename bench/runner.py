@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import random
 import secrets
+import signal
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from loadbench.results import RunWriter, Sample
+from loadbench.results import CASE_KEYS, RunWriter, Sample, read_run_info, read_samples
 
 from .fingerprint import fingerprint
 from .plan import Case, plan
@@ -22,7 +25,7 @@ from .spawn import WorkerFailed, Zygote
 from .suite import Suite
 from .worker import SampleRequest
 
-__all__ = ["RunOutcome", "run_suite", "new_run_id", "records_for"]
+__all__ = ["OutputNotWritable", "RunOutcome", "run_suite", "resume_run", "new_run_id", "records_for"]
 
 WORKER_LOG = "worker.log"
 Progress = Callable[[str, int, int], None]  # (current case label, done, total)
@@ -60,7 +63,7 @@ def _request(case: Case, suite: Suite, round_: Round, threads: int, cpus: list[i
         new_tokens=suite.new_tokens, forward_iters=suite.forward_iters,
         check_equivalence=round_ == Round(0, False), cache=case.cache,
         prompt_tokens=suite.prompt_tokens, threads=threads, cpus=cpus,
-        trust_remote_code=suite.trust_remote_code,
+        trust_remote_code=suite.trust_remote_code, allow_bin_weights=suite.allow_bin_weights,
     )
 
 
@@ -110,14 +113,9 @@ def run_suite(
     run_id = new_run_id()
     run_dir = Path(output) if output is not None else Path("runs") / run_id
     cases = plan(suite, cache_dir)  # all input errors surface here, before any process starts
-    zygote = Zygote()
-    zygote.warm_up()  # its imports overlap with writing the run's header
     seed = suite.seed if suite.seed is not None else secrets.randbelow(2**31)
     threads, cpus = _cpus(suite)
-    runnable = [c for c in cases if c.not_applicable is None]
-    rounds = _rounds(suite)
-    total = len(runnable) * len(rounds)
-    writer = RunWriter.create(run_dir, {
+    writer = _create_writer(run_dir, {
         "run_id": run_id,
         "suite": suite.model_dump(),
         "fingerprint": fingerprint(),
@@ -125,22 +123,96 @@ def run_suite(
         "threads": threads,
         "cpus": cpus,
         "cases": len(cases),
-        "samples_planned": total,
+        "samples_planned": sum(c.not_applicable is None for c in cases) * len(_rounds(suite)),
     })
-    zygote.log_path = str(run_dir / WORKER_LOG)
-    for case in cases:
-        if case.not_applicable is not None:
-            writer.append(Sample.not_applicable(case.key(), run_id, 0, "load_s", case.not_applicable))
-    rng = random.Random(seed)
-    done = failed = 0
+    zygote = Zygote()
+    zygote.warm_up()
+    return _execute(_Plan(suite, run_id, seed, threads, cpus, cases), writer, zygote, set(), progress)
+
+
+class OutputNotWritable(ValueError):
+    """The run directory cannot be created or written."""
+
+
+def _create_writer(run_dir: Path, info: dict[str, Any]) -> RunWriter:
     try:
-        for round_ in rounds:
-            for case in rng.sample(runnable, len(runnable)):
+        return RunWriter.create(run_dir, info)
+    except (PermissionError, NotADirectoryError, FileNotFoundError, OSError) as exc:
+        if isinstance(exc, FileExistsError):
+            raise
+        raise OutputNotWritable(
+            f"{run_dir}: cannot write the run directory ({exc.strerror or exc}); choose another --output"
+        ) from None
+
+
+def resume_run(run_dir: Path, *, cache_dir: Path | None = None, progress: Progress | None = None) -> RunOutcome:
+    """Take only the samples an interrupted run is missing, with its own suite and seed."""
+    info = read_run_info(run_dir)
+    suite = Suite(**info["suite"])
+    cases = plan(suite, cache_dir)
+    done = {_sample_key(r) for r in read_samples(run_dir)}
+    zygote = Zygote()
+    zygote.warm_up()
+    writer = RunWriter.reopen(run_dir)
+    cpus = info.get("cpus")
+    plan_ = _Plan(suite, info["run_id"], info["seed"], info["threads"], cpus, cases)
+    return _execute(plan_, writer, zygote, done, progress)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    suite: Suite
+    run_id: str
+    seed: int
+    threads: int
+    cpus: list[int] | None
+    cases: list[Case]
+
+
+def _sample_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    return (*(record[k] for k in CASE_KEYS), record["repeat"], record["warmup"])
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler stopping the job) ends the run like Ctrl-C: cleanly, data kept."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _execute(plan_: _Plan, writer: RunWriter, zygote: Zygote, done_keys: set[tuple[Any, ...]],
+             progress: Progress | None) -> RunOutcome:
+    suite, run_id = plan_.suite, plan_.run_id
+    zygote.log_path = str(writer.run_dir / WORKER_LOG)
+    runnable = [c for c in plan_.cases if c.not_applicable is None]
+    rounds = _rounds(suite)
+    # The full seeded order is drawn even when resuming, so a resumed run keeps it.
+    rng = random.Random(plan_.seed)
+    order = [(round_, case) for round_ in rounds for case in rng.sample(runnable, len(runnable))]
+    todo = [(r, c) for r, c in order
+            if (*c.key().values(), r.repeat, r.warmup) not in done_keys]
+    done = failed = 0
+    with _sigterm_as_interrupt():
+        try:
+            for case in plan_.cases:
+                if case.not_applicable is not None and (*case.key().values(), 0, False) not in done_keys:
+                    writer.append(Sample.not_applicable(case.key(), run_id, 0, "load_s", case.not_applicable))
+            for round_, case in todo:
                 if progress is not None:
-                    progress(("warmup · " if round_.warmup else "") + case.label, done, total)
+                    progress(("warmup · " if round_.warmup else "") + case.label, done, len(todo))
+                request = _request(case, suite, round_, plan_.threads, plan_.cpus)
                 try:
-                    reply = zygote.run(_request(case, suite, round_, threads, cpus), suite.timeout_s)
-                    records = records_for(case, run_id, round_, reply)
+                    records = records_for(case, run_id, round_, zygote.run(request, suite.timeout_s))
                 except WorkerFailed as exc:
                     records = [Sample.failed(case.key(), run_id, round_.repeat, "load_s", exc.error_type,
                                              str(exc), warmup=round_.warmup)]
@@ -148,10 +220,10 @@ def run_suite(
                     writer.append(record)
                 failed += any(r.status == "failed" for r in records)
                 done += 1
-    except KeyboardInterrupt:
-        writer.close("interrupted")
-        return RunOutcome(run_dir, done, failed, interrupted=True)
+        except KeyboardInterrupt:
+            writer.close("interrupted")
+            return RunOutcome(writer.run_dir, done, failed, interrupted=True)
     if progress is not None:
-        progress("done", done, total)
+        progress("done", done, len(todo))
     writer.close("complete")
-    return RunOutcome(run_dir, done, failed, interrupted=False)
+    return RunOutcome(writer.run_dir, done, failed, interrupted=False)

@@ -66,6 +66,7 @@ class Suite(_Strict):
     cv_threshold: float = Field(0.10, gt=0, description="a case whose CV exceeds this is flagged unstable")
     timeout_s: float = Field(600.0, gt=0)
     trust_remote_code: bool = False
+    allow_bin_weights: bool = Field(False, description="accept pickle .bin weights (loaded weights_only)")
 
     @field_validator("device", "dtype", "cache", mode="before")
     @classmethod

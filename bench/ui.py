@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -12,8 +13,11 @@ __all__ = ["progress_display"]
 
 @contextmanager
 def progress_display(enabled: bool = True) -> Iterator[Progress | None]:
-    """A rich progress bar with the current case, samples done/total and ETA."""
-    if not enabled:
+    """A rich progress bar with the current case, samples done/total and ETA.
+
+    Only on a terminal: in CI logs and pipes a redrawn bar is noise.
+    """
+    if not enabled or not sys.stderr.isatty():
         yield None
         return
     from rich.console import Console

@@ -48,6 +48,7 @@ class SampleRequest:
     threads: int | None = None
     cpus: list[int] | None = None
     trust_remote_code: bool = False
+    allow_bin_weights: bool = False
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SampleRequest":
@@ -181,7 +182,7 @@ def measure(req: SampleRequest) -> dict[str, Any]:
     result = _Result(info={"torch_threads": torch.get_num_threads(), "pid": os.getpid(),
                            "cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None})
     path, task = PATHS[req.path], TASKS[req.task]
-    info = inspect_checkpoint(req.checkpoint_dir, req.trust_remote_code)
+    info = inspect_checkpoint(req.checkpoint_dir, req.trust_remote_code, req.allow_bin_weights)
     request = LoadRequest(info.path, req.task, req.device, req.dtype, req.trust_remote_code)
 
     # Isolation self-check: a fresh worker has not imported the architecture yet.

@@ -13,7 +13,7 @@ from typing import Any
 
 from .tasks import supported_tasks
 
-__all__ = ["CheckpointError", "CheckpointInfo", "inspect_checkpoint", "load_config"]
+__all__ = ["CheckpointError", "CheckpointInfo", "check_safetensors", "inspect_checkpoint", "load_config"]
 
 _SINGLE = "model.safetensors"
 _INDEX = "model.safetensors.index.json"
@@ -70,7 +70,35 @@ def load_config(path: Path, trust_remote_code: bool = False) -> Any:
         ) from None
 
 
-def _weight_files(path: Path) -> tuple[tuple[str, ...], bool]:
+_HEADER_LIMIT = 100 * 2**20  # safetensors refuses larger headers too
+
+
+def check_safetensors(file: Path) -> None:
+    """Catch a truncated or corrupt safetensors file before a worker trips on it.
+
+    Reads only the header: its declared tensor extents must end exactly at the end of
+    the file (a copy cut short, or bytes appended, both show).
+    """
+    size = file.stat().st_size
+    with open(file, "rb") as handle:
+        prefix = handle.read(8)
+        header_size = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+        header = handle.read(header_size) if 0 < header_size <= _HEADER_LIMIT else b""
+    try:
+        tensors = json.loads(header)
+        end = max((int(t["data_offsets"][1]) for k, t in tensors.items() if k != "__metadata__"), default=0)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+        raise CheckpointError(
+            f"{file}: not a readable safetensors file (bad header); re-download or re-save it"
+        ) from None
+    if 8 + header_size + end != size:
+        raise CheckpointError(
+            f"{file}: truncated or corrupt ({size} bytes, its header describes {8 + header_size + end}); "
+            "re-download or re-save it"
+        )
+
+
+def _weight_files(path: Path, allow_bin: bool) -> tuple[tuple[str, ...], bool]:
     index_file = path / _INDEX
     if index_file.is_file():
         try:
@@ -88,15 +116,20 @@ def _weight_files(path: Path) -> tuple[tuple[str, ...], bool]:
         return shards, True
     if (path / _SINGLE).is_file():
         return (_SINGLE,), False
-    if any(path.glob("*.bin")):
+    bins = tuple(sorted(p.name for p in path.glob("pytorch_model*.bin")))
+    if bins and allow_bin:
+        return bins, len(bins) > 1  # transformers reads them with torch.load(weights_only=True)
+    if bins:
         raise CheckpointError(
-            f"{path}: only pickle .bin weights, which can run code when loaded; "
-            "convert them to safetensors (save_pretrained with safe_serialization)"
+            f"{path}: only pickle .bin weights, which can run code when loaded; convert them to "
+            "safetensors (save_pretrained), or pass --allow-bin-weights if you trust them"
         )
     raise CheckpointError(f"{path}: no {_SINGLE} or {_INDEX}; is this a checkpoint directory?")
 
 
-def inspect_checkpoint(path: str | Path, trust_remote_code: bool = False) -> CheckpointInfo:
+def inspect_checkpoint(
+    path: str | Path, trust_remote_code: bool = False, allow_bin: bool = False
+) -> CheckpointInfo:
     """Validate ``path`` and read what its cases depend on."""
     path = Path(path).expanduser()
     if not path.exists():
@@ -108,7 +141,10 @@ def inspect_checkpoint(path: str | Path, trust_remote_code: bool = False) -> Che
             f"{path}: no config.json, so not a transformers checkpoint; point at the directory save_pretrained() wrote"
         )
     config = load_config(path, trust_remote_code)
-    weight_files, sharded = _weight_files(path)
+    weight_files, sharded = _weight_files(path, allow_bin)
+    for name in weight_files:
+        if name.endswith(".safetensors"):
+            check_safetensors(path / name)
     if not any((path / name).is_file() for name in _TOKENIZER_FILES):
         raise CheckpointError(
             f"{path}: no tokenizer files (tokenizer.json or tokenizer_config.json); "

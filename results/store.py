@@ -37,7 +37,7 @@ SAMPLES_FILE = "samples.jsonl"
 CloseStatus = Literal["complete", "interrupted", "failed"]
 _CLOSE_STATUSES: tuple[str, ...] = ("complete", "interrupted", "failed")
 # Owned by the writer's lifecycle, so callers may not set them directly.
-_RESERVED = ("schema_version", "status", "started_at", "finished_at")
+_RESERVED = ("schema_version", "status", "started_at", "finished_at", "resumed_at")
 
 
 class RunExists(FileExistsError):
@@ -127,6 +127,29 @@ class RunWriter:
             samples_file.close()
             samples_path.unlink(missing_ok=True)
             raise
+        return cls(run_dir, info, samples_file)
+
+    @classmethod
+    def reopen(cls, run_dir: str | Path) -> RunWriter:
+        """Continue an unfinished run: append to its samples, mark it running again.
+
+        A partial last line (a power cut mid-write) is cut off first, so that appended
+        records start on a line of their own.
+        """
+        run_dir = _require_run(run_dir)
+        info = read_run_info(run_dir)
+        if info.get("status") == "complete":
+            raise RunExists(f"{run_dir} holds a complete run; there is nothing to resume")
+        samples_path = run_dir / SAMPLES_FILE
+        data = samples_path.read_bytes() if samples_path.exists() else b""
+        if data and not data.endswith(b"\n"):
+            with open(samples_path, "r+b") as handle:
+                handle.truncate(data.rfind(b"\n") + 1)
+        samples_file = open(samples_path, "a", encoding="utf-8", newline="\n")
+        resumed = [*info.get("resumed_at", []), _now()]
+        info = {**info, "status": "running", "resumed_at": resumed}
+        info.pop("finished_at", None)
+        _write_json_atomic(run_dir / RUN_INFO_FILE, info)
         return cls(run_dir, info, samples_file)
 
     @property

@@ -1,0 +1,97 @@
+"""Real interruptions of a real run: Ctrl-C, SIGTERM, kill -9; then --resume finishes it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from loadbench.results import load, read_run_info
+
+REPEATS = 4
+
+
+def _suite(tmp_path: Path) -> Path:
+    suite = tmp_path / "suite.toml"
+    suite.write_text(f'repeats = {REPEATS}\nwarmups = 0\ncache = "warm"\npaths = ["base", "custom"]\n'
+                     'forward_iters = 2\n[[checkpoints]]\nbuiltin = "tiny-bert"\n')
+    return suite
+
+
+def _start(suite: Path, out: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "loadbench.bench.cli", "run", str(suite), "--no-progress",
+                             "--output", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _wait_for_samples(out: Path, process: subprocess.Popen[str], count: int) -> None:
+    """Until ``count`` samples (load_s records) are on disk."""
+    deadline = time.monotonic() + 240
+    samples = out / "samples.jsonl"
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        if samples.exists() and samples.read_text().count('"metric": "load_s"') >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError("run made no progress")
+
+
+def _resume(out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "loadbench.bench.cli", "run", "--resume", str(out),
+                           "--no-progress"], capture_output=True, text=True, timeout=600)
+
+
+def _assert_complete_once(out: Path) -> None:
+    df = load(out)
+    load_s = df[(df.metric == "load_s") & (df.status == "ok")]
+    counts = load_s.groupby(["path", "repeat"]).size()
+    assert len(counts) == 2 * REPEATS and (counts == 1).all(), counts
+    assert read_run_info(out)["status"] == "complete"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_cleanly_keeps_samples_and_resume_completes(builtin, tmp_path: Path, sig) -> None:
+    builtin("tiny-bert")
+    out = tmp_path / "run"
+    process = _start(_suite(tmp_path), out)
+    _wait_for_samples(out, process, 2)
+    started = time.monotonic()
+    # Ctrl-C reaches the whole foreground process group; SIGTERM from a scheduler, the parent.
+    if sig == signal.SIGINT:
+        os.killpg(process.pid, sig)
+    else:
+        process.send_signal(sig)
+    _, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - started < 15
+    assert process.returncode == 130
+    assert f"loadbench run --resume {out}" in stderr
+    assert read_run_info(out)["status"] == "interrupted"
+    kept = load(out)
+    assert (kept[kept.metric == "load_s"].status == "ok").sum() >= 2
+    result = _resume(out)
+    assert result.returncode == 0, result.stderr
+    _assert_complete_once(out)
+
+
+def test_kill_9_of_the_main_process_leaves_a_readable_resumable_run(builtin, tmp_path: Path) -> None:
+    builtin("tiny-bert")
+    out = tmp_path / "run"
+    process = _start(_suite(tmp_path), out)
+    _wait_for_samples(out, process, 2)
+    process.kill()  # SIGKILL to the main process only, as a power cut would leave it
+    process.communicate(timeout=30)
+    assert read_run_info(out)["status"] == "running"  # nobody was left to say otherwise
+    assert (load(out).metric == "load_s").sum() >= 2
+    result = _resume(out)
+    assert result.returncode == 0, result.stderr
+    _assert_complete_once(out)
+
+
+def test_resume_of_a_missing_run_is_a_one_line_error(tmp_path: Path) -> None:
+    result = _resume(tmp_path / "nope")
+    assert result.returncode == 2 and "no such run directory" in result.stderr

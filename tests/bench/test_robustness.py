@@ -1,0 +1,110 @@
+"""Bad inputs and faults, each tried for real through the CLI: one line, exit code, nothing lost.
+
+The table in docs/ROBUSTNESS.md lists these rows; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadbench.results import load
+
+
+def loadbench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "loadbench.bench.cli", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _copy(builtin, name: str, dest: Path) -> Path:
+    shutil.copytree(builtin(name), dest)
+    return dest
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("loadbench: error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+
+
+def test_truncated_safetensors(builtin, tmp_path: Path) -> None:
+    ckpt = _copy(builtin, "tiny-bert", tmp_path / "cut")
+    weights = ckpt / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1000])
+    _one_line_error(loadbench("run", "--checkpoint", str(ckpt)), str(weights), "truncated or corrupt")
+
+
+def test_corrupt_safetensors_header(builtin, tmp_path: Path) -> None:
+    ckpt = _copy(builtin, "tiny-bert", tmp_path / "garbled")
+    weights = ckpt / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[8:20] = b"not a header"
+    weights.write_bytes(bytes(data))
+    _one_line_error(loadbench("run", "--checkpoint", str(ckpt)), str(weights), "bad header")
+
+
+def test_missing_tokenizer(builtin, tmp_path: Path) -> None:
+    ckpt = _copy(builtin, "tiny-bert", tmp_path / "no-tok")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (ckpt / name).unlink()
+    _one_line_error(loadbench("run", "--checkpoint", str(ckpt)), "no tokenizer files")
+
+
+def test_task_the_checkpoint_cannot_do(builtin, tmp_path: Path) -> None:
+    suite = tmp_path / "s.toml"
+    suite.write_text(f'[[checkpoints]]\npath = "{builtin("tiny-bert")}"\ntasks = ["text2text-generation"]\n')
+    _one_line_error(loadbench("run", str(suite)), "cannot do task 'text2text-generation'",
+                    "supports: text-classification, feature-extraction")
+
+
+def test_remote_code_refused_without_the_flag(builtin, tmp_path: Path) -> None:
+    ckpt = _copy(builtin, "tiny-bert", tmp_path / "remote")
+    config = json.loads((ckpt / "config.json").read_text())
+    config.update(model_type="my-own-bert", auto_map={"AutoConfig": "modeling_mine.MyConfig"})
+    (ckpt / "config.json").write_text(json.dumps(config))
+    _one_line_error(loadbench("run", "--checkpoint", str(ckpt)), "needs the checkpoint's own code",
+                    "--trust-remote-code")
+
+
+def test_pickle_weights_refused_unless_allowed(builtin, tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    ckpt = _copy(builtin, "tiny-bert", tmp_path / "pickled")
+    weights = ckpt / "model.safetensors"
+    torch.save(load_file(str(weights)), ckpt / "pytorch_model.bin")
+    weights.unlink()
+    _one_line_error(loadbench("run", "--checkpoint", str(ckpt)), "pickle .bin weights", "--allow-bin-weights")
+    result = loadbench("run", "--checkpoint", str(ckpt), "--allow-bin-weights", "--repeats", "1",
+                       "--warmups", "0", "--cache", "warm", "--no-progress", "--output", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    df = load(tmp_path / "run")
+    assert set(df[df.metric == "load_s"]["status"]) == {"ok"}
+
+
+def test_unwritable_output_directory(builtin, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    _one_line_error(loadbench("run", "--checkpoint", str(builtin("tiny-bert")), "--output", str(blocker / "run")),
+                    "cannot write the run directory", "choose another --output")
+
+
+def test_sample_past_its_timeout_is_killed_and_the_run_goes_on(builtin, tmp_path: Path) -> None:
+    """A sample that would run for hours (10^8 forward calls) against a 3 s limit."""
+    suite = tmp_path / "s.toml"
+    suite.write_text('repeats = 2\nwarmups = 0\ncache = "warm"\npaths = ["base", "custom"]\ntimeout_s = 3\n'
+                     f'forward_iters = 100000000\n[[checkpoints]]\npath = "{builtin("tiny-bert")}"\n')
+    result = loadbench("run", str(suite), "--no-progress", "--output", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    df = load(tmp_path / "run")
+    load_s = df[df.metric == "load_s"]
+    assert len(load_s) == 4  # every sample of both paths was tried: the run went on
+    assert set(load_s["error_type"]) == {"timeout"}
+    assert load_s["error"].str.contains("no result after 3 s; the worker was killed").all()
