@@ -6,7 +6,7 @@ It is the reference the other paths' hidden states are compared with.
 from __future__ import annotations
 
 from .checkpoint import CheckpointInfo
-from .common import Loaded, LoadRequest, ensure_pad_token, forward_tokens
+from .common import Loaded, LoadRequest, ensure_pad_token, forward_tokens, import_model_class
 from .tasks import Task
 
 __all__ = ["NAME", "DESCRIPTION", "not_applicable", "preimport", "load"]
@@ -22,10 +22,7 @@ def not_applicable(info: CheckpointInfo, task: Task) -> str | None:
 
 def preimport(info: CheckpointInfo, task: Task) -> None:
     """Import the architecture's modeling code, which transformers imports lazily."""
-    import transformers
-    from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
-
-    getattr(transformers, MODEL_MAPPING_NAMES[info.model_type])
+    import_model_class(info.model_type)
 
 
 def load(request: LoadRequest, info: CheckpointInfo, task: Task) -> Loaded:

@@ -14,6 +14,7 @@ __all__ = [
     "LoadRequest",
     "Loaded",
     "NotApplicable",
+    "import_model_class",
     "torch_dtype",
     "encode",
     "ensure_pad_token",
@@ -62,6 +63,15 @@ class Loaded:
     generate: Callable[[list[str], int, Any], None] | None = None
     forward: Callable[[list[str]], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def import_model_class(model_type: str, mapping: str = "MODEL_MAPPING_NAMES") -> type:
+    """Import an architecture's class, and so its modeling module, which transformers
+    imports lazily on first use: a worker does this before its clock starts."""
+    import transformers
+    from transformers.models.auto import modeling_auto
+
+    return getattr(transformers, getattr(modeling_auto, mapping)[model_type])
 
 
 def torch_dtype(name: str) -> Any:

@@ -12,7 +12,9 @@ from functools import lru_cache
 from typing import Any
 
 from .checkpoint import CheckpointInfo
-from .common import Loaded, LoadRequest, decoder_start_ids, ensure_pad_token, forward_tokens
+from .common import (
+    Loaded, LoadRequest, decoder_start_ids, ensure_pad_token, forward_tokens, import_model_class,
+)
 from .tasks import Task
 
 __all__ = [
@@ -36,10 +38,7 @@ def not_applicable(info: CheckpointInfo, task: Task) -> str | None:
 
 
 def preimport(info: CheckpointInfo, task: Task) -> None:
-    import transformers
-    from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
-
-    getattr(transformers, MODEL_MAPPING_NAMES[info.model_type])
+    import_model_class(info.model_type)
 
 
 @lru_cache(maxsize=None)

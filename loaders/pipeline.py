@@ -6,7 +6,7 @@ from importlib.metadata import version
 from typing import Any, Callable
 
 from .checkpoint import CheckpointInfo
-from .common import Loaded, LoadRequest, ensure_pad_token, generation_kwargs
+from .common import Loaded, LoadRequest, ensure_pad_token, generation_kwargs, import_model_class
 from .tasks import Task
 
 __all__ = ["NAME", "DESCRIPTION", "not_applicable", "preimport", "load"]
@@ -26,12 +26,9 @@ def not_applicable(info: CheckpointInfo, task: Task) -> str | None:
 
 
 def preimport(info: CheckpointInfo, task: Task) -> None:
-    import transformers
     import transformers.pipelines  # noqa: F401  (heavy, and not part of a load)
-    from transformers.models.auto import modeling_auto
 
-    names = getattr(modeling_auto, task.mapping)
-    getattr(transformers, names[info.model_type])
+    import_model_class(info.model_type, task.mapping)
 
 
 def _generate(pipe: Any) -> Callable[[list[str], int, Any], None]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .checkpoint import CheckpointInfo
-from .common import Loaded, LoadRequest, ensure_pad_token, forward_tokens, generate_fixed
+from .common import Loaded, LoadRequest, ensure_pad_token, forward_tokens, generate_fixed, import_model_class
 from .tasks import Task
 
 __all__ = ["NAME", "DESCRIPTION", "not_applicable", "preimport", "load"]
@@ -22,11 +22,7 @@ def not_applicable(info: CheckpointInfo, task: Task) -> str | None:
 
 
 def preimport(info: CheckpointInfo, task: Task) -> None:
-    import transformers
-    from transformers.models.auto import modeling_auto
-
-    names = getattr(modeling_auto, task.mapping)
-    getattr(transformers, names[info.model_type])
+    import_model_class(info.model_type, task.mapping)
 
 
 def load(request: LoadRequest, info: CheckpointInfo, task: Task) -> Loaded:
