@@ -28,13 +28,14 @@ class UsageError(ValueError):
 def _user_errors() -> tuple[type[BaseException], ...]:
     from loadbench.loaders import CheckpointError, UnsupportedTask
     from loadbench.loaders.builtin import UnknownBuiltin
+    from loadbench.results import DuplicateRun, MissingDependency, UnsupportedSchema
     from loadbench.results.store import CorruptRun, NotARun, RunExists
 
     from .runner import OutputNotWritable
     from .suite import SuiteError
 
     return (OutputNotWritable, CheckpointError, UnsupportedTask, UnknownBuiltin, SuiteError, RunExists, NotARun, CorruptRun,
-            UsageError, PermissionError)
+            UsageError, PermissionError, DuplicateRun, MissingDependency, UnsupportedSchema)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,6 +71,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", type=Path, metavar="RUN_DIR",
                      help="finish an interrupted run: take only its missing samples, with its own suite")
     run.add_argument("--no-progress", action="store_true", help="no live progress display")
+
+    report = verbs.add_parser("report", help="report one or more runs: markdown, html, csv, parquet or json")
+    report.add_argument("runs", nargs="+", type=Path, metavar="RUN",
+                        help="run directories; with several, the first is the baseline they are compared to")
+    report.add_argument("--format", choices=("markdown", "html", "csv", "parquet", "json"), default="markdown",
+                        help="markdown (default): PR comment or CI summary; html: one self-contained file with "
+                             "plots; csv/parquet/json: data for other tools")
+    report.add_argument("--output", type=Path, metavar="PATH",
+                        help="file or directory to write, '-' for stdout (default: stdout for markdown, csv and "
+                             "json; RUN/report.html or .parquet for one run, ./loadbench-report.* for several)")
+    report.add_argument("--what", choices=("records", "summary"),
+                        help="csv, parquet, json: the tidy records or the per-case summary "
+                             "(default: records for csv and parquet, summary for json)")
 
     checkpoints = verbs.add_parser("checkpoints", help="build and list the built-in tiny checkpoints")
     checkpoints.add_argument("--all", action="store_true", help="build every built-in, not only the default ones")
@@ -124,16 +138,42 @@ def _resume(args: argparse.Namespace) -> int:
 
 def _finish(outcome: "RunOutcome", cv_threshold: float) -> int:
     """Print the summary of a finished (or interrupted) run and choose the exit code."""
-    from loadbench.results import load, summary_text
+    from loadbench.results import load, summary_text, write_run_reports
     from loadbench.results.metrics import HEADLINE
 
     print(summary_text(load(outcome.run_dir), metrics=HEADLINE, cv_threshold=cv_threshold))
     print(f"\nrun directory: {outcome.run_dir}  ({outcome.samples} samples, "
           f"{outcome.failed_samples} with failures; see worker.log there for details)")
+    reports = write_run_reports(outcome.run_dir, cv_threshold=cv_threshold)
+    print("report: " + "  ".join(str(path) for path in reports))
     if outcome.interrupted:
         print(f"interrupted: every sample measured so far is kept in {outcome.run_dir}; "
               f"finish it with: loadbench run --resume {outcome.run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from loadbench.results import build_report, render, write_report
+    from loadbench.results.render import EXTENSIONS, default_output
+
+    if args.what is not None and args.format in ("markdown", "html"):
+        raise UsageError(f"--what applies to csv, parquet and json, not {args.format}")
+    report = build_report(args.runs)
+    output = default_output(report, args.format) if args.output is None else args.output
+    if output is None or str(output) == "-":
+        content = render(report, args.format, args.what)
+        if isinstance(content, bytes):
+            sys.stdout.flush()
+            sys.stdout.buffer.write(content)
+        else:
+            sys.stdout.write(content)
+        return EXIT_OK
+    if output.is_dir():
+        output = output / f"report.{EXTENSIONS[args.format]}"
+    if not output.parent.is_dir():
+        raise UsageError(f"{output.parent}: no such directory for --output")
+    print(f"report: {write_report(report, args.format, output, args.what)}")
     return EXIT_OK
 
 
@@ -151,7 +191,7 @@ def _cmd_checkpoints(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"run": _cmd_run, "checkpoints": _cmd_checkpoints}
+    commands = {"run": _cmd_run, "report": _cmd_report, "checkpoints": _cmd_checkpoints}
     try:
         return commands[args.verb](args)
     except _user_errors() as exc:

@@ -7,7 +7,6 @@ one page-cache miss or a busy neighbour moves a mean, not a median.
 from __future__ import annotations
 
 import io
-import math
 from typing import TYPE_CHECKING, Any, Iterable
 
 from .schema import CASE_KEYS
@@ -32,31 +31,6 @@ _NEEDED = (
 _STATS = ("median", "q1", "q3", "min", "max", "iqr", "cv")
 
 
-def _message(record: Any) -> str:
-    if record.status == "failed":
-        return f"{record.error_type}: {record.error}"
-    return str(record.reason)
-
-
-def _stats(values: pd.Series) -> dict[str, float]:
-    n = len(values)
-    if n == 0:
-        return {k: math.nan for k in _STATS}
-    mean = float(values.mean())
-    cv = float(values.std(ddof=1)) / mean if n >= 2 and mean != 0 else math.nan
-    # Linear interpolation between order statistics (pandas' and numpy's default).
-    q1, q3 = float(values.quantile(0.25)), float(values.quantile(0.75))
-    return {
-        "median": float(values.median()),
-        "q1": q1,
-        "q3": q3,
-        "min": float(values.min()),
-        "max": float(values.max()),
-        "iqr": q3 - q1,
-        "cv": cv,
-    }
-
-
 def summarize(df: pd.DataFrame, cv_threshold: float = CV_THRESHOLD) -> pd.DataFrame:
     """One row per run × case × metric, over the ok samples of a ``load()`` frame.
 
@@ -65,49 +39,58 @@ def summarize(df: pd.DataFrame, cv_threshold: float = CV_THRESHOLD) -> pd.DataFr
     discarded and are left out entirely: they count in neither ``n`` nor
     ``n_failed``, give no ``reason``, and a case × metric that has only warmup
     samples gets no row. ``n`` counts ok samples and ``n_failed`` failed ones;
-    ``q1``/``q3`` are the 25th/75th percentiles (linear interpolation) and
-    ``iqr = q3 - q1``; ``cv`` (std/mean, ddof=1) is NaN below two samples;
-    ``unstable`` is true when cv exceeds ``cv_threshold``. ``status`` is ok when
-    any sample is ok, else failed when any failed, else not_applicable.
-    ``reason`` is the first failure or not-applicable message, kept even when
-    other repeats were ok.
+    ``q1``/``q3`` are the 25th/75th percentiles (linear interpolation, pandas'
+    default) and ``iqr = q3 - q1``; ``cv`` (std/mean, ddof=1) is NaN below two
+    samples; ``unstable`` is true when cv exceeds ``cv_threshold``. ``status`` is
+    ok when any sample is ok, else failed when any failed, else not_applicable.
+    ``reason`` is the first failure message (``error_type: error``), else the
+    first not-applicable reason, kept even when other repeats were ok.
     """
     import pandas as pd
 
     missing = [c for c in _NEEDED if c not in df.columns]
     if missing:
         raise ValueError(f"summarize() needs a load() frame; missing column(s): {', '.join(missing)}")
-    measured = df[~df["warmup"].eq(True)]
-    rows: list[dict[str, Any]] = []
     keys = ["run_id", *CASE_KEYS, "metric"]
-    for key, group in measured.groupby(keys, sort=False, dropna=False):
-        ok = group[group["status"] == "ok"]["value"].astype("float64")
-        failed = group[group["status"] == "failed"]
-        not_ok = group[group["status"] != "ok"]
-        if len(ok):
-            status = "ok"
-        elif len(failed):
-            status = "failed"
-        else:
-            status = "not_applicable"
-        # A failure explains more than a not_applicable, so it wins the reason slot.
-        explain = failed if len(failed) else not_ok
-        reason = _message(next(explain.itertuples())) if len(explain) else None
-        rows.append({
-            **dict(zip(keys, key)),
-            "n": len(ok),
-            "n_failed": len(failed),
-            **_stats(ok),
-            "unit": group["unit"].iloc[0],
-            "direction": group["direction"].iloc[0],
-            "status": status,
-            "reason": reason,
-        })
-    out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    # Only the needed columns: filtering a wide frame group by group is what makes this slow.
+    measured = df.loc[~df["warmup"].eq(True), list(_NEEDED)].reset_index(drop=True)
+    if measured.empty:
+        return _typed(pd.DataFrame(columns=list(SUMMARY_COLUMNS)), cv_threshold)
+    # Group ids in order of first appearance: the output keeps the frame's order.
+    group = pd.Series(measured.groupby(keys, sort=False, dropna=False).ngroup().to_numpy(), name="group")
+    out = measured[[*keys, "unit", "direction"]].groupby(group, sort=True).first()
+
+    status = measured["status"]
+    ok = measured["value"].where(status == "ok").astype("float64").groupby(group, sort=True)
+    q = ok.quantile([0.25, 0.75]).unstack()
+    mean, std = ok.mean(), ok.std(ddof=1)
+    out["n"] = ok.count()
+    out["n_failed"] = (status == "failed").groupby(group, sort=True).sum()
+    out["median"], out["q1"], out["q3"] = ok.median(), q[0.25], q[0.75]
+    out["min"], out["max"] = ok.min(), ok.max()
+    out["iqr"] = out["q3"] - out["q1"]
+    out["cv"] = (std / mean.where(mean != 0)).where(out["n"] >= 2)
+    out["unstable"] = False
+    out["status"] = "not_applicable"
+    out.loc[out["n_failed"] > 0, "status"] = "failed"
+    out.loc[out["n"] > 0, "status"] = "ok"
+    # A failure explains more than a not_applicable, so it wins the reason slot.
+    message = (measured["error_type"].astype("object") + ": " + measured["error"].astype("object")).where(
+        status == "failed", measured["reason"].astype("object"))
+    failed_msg = message.where(status == "failed").groupby(group, sort=True).first()
+    other_msg = message.where(status != "ok").groupby(group, sort=True).first()
+    out["reason"] = failed_msg.combine_first(other_msg).reindex(out.index)
+    return _typed(out.reset_index(drop=True)[list(SUMMARY_COLUMNS)], cv_threshold)
+
+
+def _typed(out: pd.DataFrame, cv_threshold: float) -> pd.DataFrame:
     # NaN (one sample) compares False; a quantity with no better direction (bytes read,
     # token counts) is a fact to report, not a timing to trust or distrust.
+    out = out.astype({"n": "int64", "n_failed": "int64"} | {c: "float64" for c in _STATS})
     out["unstable"] = (out["cv"].abs() > cv_threshold) & (out["direction"] != "none")
-    return out.astype({"n": "int64", "n_failed": "int64", "unstable": "bool"} | {c: "float64" for c in _STATS})
+    out["unstable"] = out["unstable"].astype("bool")
+    out["reason"] = out["reason"].astype(out["unit"].dtype if len(out) else "object")
+    return out
 
 
 def render_summary(df: pd.DataFrame, *, spread: bool = True, metrics: Iterable[str] | None = None,

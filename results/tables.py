@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["PATH_ORDER", "Cell", "Footnotes", "PathTable", "best_path", "ordered_paths", "path_table",
-           "reading_order"]
+           "reading_order", "spread_text"]
 
 # The four loading paths, in the order a reader compares them; others follow.
 PATH_ORDER: tuple[str, ...] = ("base", "task", "custom", "pipeline")
@@ -87,11 +87,12 @@ def best_path(rows: dict[str, Any]) -> str | None:
     return best
 
 
-def _spread(row: Any) -> str:
+def spread_text(row: Any) -> str:
+    """" ±12%" (CV) after a median, " ±12% !" when unstable; "" below two samples."""
     if row.n < 2 or not math.isfinite(row.cv):
         return ""
     pct = abs(row.cv) * 100
-    text = " ±<1%" if 0 < pct < 1 else f" ±{pct:.0f}%"
+    text = " ±<1%" if 0 < pct < 0.5 else f" ±{pct:.0f}%"  # what rounds to 0% but is not 0
     return text + (" !" if row.unstable else "")
 
 
@@ -108,7 +109,7 @@ def _tooltip(row: Any) -> str:
 
 def _cell(row: Any, notes: Footnotes, spread: bool, best: bool) -> Cell:
     if row.status == "ok":
-        text = format_value(row.median, row.unit) + (_spread(row) if spread else "")
+        text = format_value(row.median, row.unit) + (spread_text(row) if spread else "")
         if row.n_failed:
             text += f" ({row.n_failed} FAILED {notes.ref(row.reason)})"
         return Cell(text, "ok", best=best, unstable=bool(row.unstable), path=row.path, tooltip=_tooltip(row))

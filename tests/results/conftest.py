@@ -62,3 +62,44 @@ def golden_run_v2(tmp_path: Path) -> Path:
     """The hand-written v2 golden files: a warm and a cold case, one warmup sample,
     one not_applicable and one failed record."""
     return _golden(tmp_path, "golden_run_v2", "run_v2.json", "samples_v2.jsonl")
+
+
+def _synthetic():
+    """tests/results/synthetic.py, imported by path: tests are not a package."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("loadbench_tests_synthetic", Path(__file__).parent / "synthetic.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def synthetic():
+    """The synthetic-run module: its constants say what the runs it writes hold."""
+    return _synthetic()
+
+
+@pytest.fixture(scope="session")
+def _synthetic_originals(tmp_path_factory: pytest.TempPathFactory, synthetic) -> dict[str, Path]:
+    # Written once: RunWriter syncs every sample to disk, which is slow on a busy machine.
+    root = tmp_path_factory.mktemp("synthetic")
+    return {
+        "single": synthetic.write_run(root / "single", "20260101T000000Z-aaaa"),
+        "b": synthetic.write_run(root / "b", "20260102T000000Z-bbbb", slowdown=1.3, torch="2.14.0+cpu"),
+    }
+
+
+@pytest.fixture
+def synthetic_run(tmp_path: Path, _synthetic_originals: dict[str, Path]) -> Path:
+    """One complete synthetic run (three checkpoints × four paths × warm/cold), a fresh copy per test."""
+    return Path(shutil.copytree(_synthetic_originals["single"], tmp_path / "run_single"))
+
+
+@pytest.fixture
+def synthetic_pair(tmp_path: Path, _synthetic_originals: dict[str, Path]) -> tuple[Path, Path]:
+    """Two synthetic runs: B has a 30% slower task path and a different torch (fresh copies)."""
+    a = Path(shutil.copytree(_synthetic_originals["single"], tmp_path / "run_a"))
+    b = Path(shutil.copytree(_synthetic_originals["b"], tmp_path / "run_b"))
+    return a, b

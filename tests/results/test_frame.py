@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from loadbench.results import NotARun, Sample, load
+from loadbench.results import DuplicateRun, NotARun, Sample, load, runs
 
 COLUMNS = [
     "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "repeat",
@@ -125,3 +125,34 @@ def test_str_path_accepted(make_run: Callable[[Iterable[Sample]], Path], case: d
 def test_not_a_run_propagates(tmp_path: Path) -> None:
     with pytest.raises(NotARun):
         load(tmp_path / "missing")
+
+
+def test_fingerprint_columns_carry_each_runs_environment(synthetic_pair: tuple[Path, Path]) -> None:
+    a, b = synthetic_pair
+    df = load([a, b])
+    _check_shape(df, len(df))
+    by_run = df.groupby("run_id", sort=False)[["torch_version", "cpu_model", "device_name", "hostname"]].first()
+    assert by_run.index.tolist() == ["20260101T000000Z-aaaa", "20260102T000000Z-bbbb"]
+    assert by_run["torch_version"].tolist() == ["2.13.0+cpu", "2.14.0+cpu"]
+    assert by_run["device_name"].tolist() == ["AMD EPYC 7763"] * 2  # device cpu: the CPU model
+    assert df["gpus"].isna().all()  # no GPU: missing, not a made-up name
+    # A notebook user groups by version in one line.
+    assert df.groupby("torch_version")["run_id"].nunique().to_dict() == {"2.13.0+cpu": 1, "2.14.0+cpu": 1}
+
+
+def test_fingerprint_false_gives_record_fields_only(golden_run_v2: Path) -> None:
+    _check_shape(load(golden_run_v2, fingerprint=False), 9, fingerprint=False)
+    df = load(golden_run_v2)
+    assert (df["torch_version"] == "2.5.1").all() and (df["hostname"] == "bench-01").all()
+
+
+def test_same_run_twice_is_refused(golden_run_v2: Path) -> None:
+    with pytest.raises(DuplicateRun, match="20250302T141500Z-7b9e"):
+        load([golden_run_v2, golden_run_v2])
+
+
+def test_runs_table_one_row_per_run(synthetic_pair: tuple[Path, Path]) -> None:
+    table = runs(list(synthetic_pair))
+    assert table.index.tolist() == ["20260101T000000Z-aaaa", "20260102T000000Z-bbbb"]
+    assert table["torch_version"].tolist() == ["2.13.0+cpu", "2.14.0+cpu"]
+    assert table["status"].tolist() == ["complete", "complete"] and table["suite"].tolist() == ["default"] * 2

@@ -13,6 +13,9 @@ PUBLIC = {
     "load", "summarize", "summary_text", "render_summary", "Sample", "SCHEMA_VERSION",
     "METRICS", "RunWriter", "InvalidRecord", "UnsupportedSchema", "UnknownMetric",
     "RunExists", "NotARun", "CorruptRun",
+    # reporting
+    "runs", "by_path", "by_run", "build_report", "render", "write_report", "write_run_reports", "Report",
+    "DuplicateRun", "MissingDependency", "FINGERPRINT_COLUMNS", "COMPARABILITY_KEYS",
 }
 
 
@@ -32,6 +35,22 @@ def test_import_is_light() -> None:
     loaded = _modules_after("import loadbench.results")
     assert "loadbench.results" in loaded
     assert not {"pandas", "rich", "torch", "transformers"} & loaded
+
+
+def test_report_modules_import_light() -> None:
+    code = "import loadbench.results.report, loadbench.results.report_html, loadbench.results.plots"
+    assert not {"pandas", "matplotlib", "torch", "transformers"} & _modules_after(code)
+
+
+def test_reports_never_import_torch_or_pyplot(golden_run_v2: Path) -> None:
+    code = (
+        "from loadbench.results import build_report, render\n"
+        f"render(build_report({str(golden_run_v2)!r}), 'html')"
+    )
+    loaded = _modules_after(code)
+    assert "matplotlib" in loaded
+    # pyplot would pick a GUI backend and keep global figure state in a notebook.
+    assert not {"torch", "transformers", "matplotlib.pyplot"} & loaded
 
 
 def test_reading_and_reporting_never_import_torch(golden_run: Path) -> None:

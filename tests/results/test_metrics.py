@@ -96,3 +96,21 @@ def test_get_metric_unknown_raises_one_line_key_error() -> None:
 )
 def test_format_value(value: float | None, unit: str, expected: str) -> None:
     assert format_value(value, unit) == expected
+
+
+@pytest.mark.parametrize(("unit", "largest", "expected"), [
+    ("s", 0.2, (1e-3, "ms")),
+    ("s", 0.9996, (1.0, "s")),  # would print "1000 ms": the axis reads seconds
+    ("s", 12.0, (1.0, "s")),
+    ("bytes", 300 * 1024**2, (1024.0**2, "MiB")),
+    ("bytes", 3 * 1024**3, (1024.0**3, "GiB")),
+    ("tok/s", 400.0, (1.0, "tok/s")),
+    ("tok/s", 6500.0, (1e3, "k tok/s")),
+    ("s", 0.0, (1.0, "s")),
+    ("s", float("nan"), (1.0, "s")),
+    ("abs", 3e-6, (1.0, "abs")),
+])
+def test_axis_scale_picks_one_human_unit(unit: str, largest: float, expected: tuple[float, str]) -> None:
+    from loadbench.results.metrics import axis_scale
+
+    assert axis_scale(unit, largest) == expected

@@ -264,3 +264,26 @@ def test_render_accepts_summary_frame_and_plain_text_has_no_escapes(golden_run: 
 def test_empty_report(make_run: MakeRun) -> None:
     assert summary_text(load(make_run([]))).strip() == "no results"
     assert render_summary(load(make_run([]))) is not None
+
+
+def test_runs_are_never_pooled(make_run: MakeRun, case: dict[str, str]) -> None:
+    a = make_run([Sample.ok(case, "run-a", i, "load_s", v) for i, v in enumerate([1.0, 2.0, 3.0])])
+    b = make_run([Sample.ok(case, "run-b", i, "load_s", v) for i, v in enumerate([10.0, 20.0])])
+    summary = summarize(load([a, b]))
+    assert summary[["run_id", "n", "median", "q1", "q3"]].values.tolist() == [
+        ["run-a", 3, 2.0, 1.5, 2.5],    # q at 0.25*(3-1)=0.5: 1 + 0.5*(2-1)
+        ["run-b", 2, 15.0, 12.5, 17.5],  # q at 0.25: 10 + 0.25*(20-10)
+    ]
+    # The terminal table shows one table per run, not a merged one.
+    text = summary_text(summary)
+    assert "run run-a" in text and "run run-b" in text
+
+
+def test_iqr_and_cv_of_an_odd_sample(make_run: MakeRun, case: dict[str, str]) -> None:
+    values = [0.30, 0.10, 0.20, 0.50, 0.40]
+    row = summarize(load(make_run(Sample.ok(case, "r", i, "load_s", v) for i, v in enumerate(values)))).iloc[0]
+    # Sorted .1 .2 .3 .4 .5: q1 at position 1 (0.2), q3 at position 3 (0.4); mean .3, sample std sqrt(.025).
+    assert (row["median"], row["q1"], row["q3"]) == (pytest.approx(0.3), pytest.approx(0.2), pytest.approx(0.4))
+    assert row["iqr"] == pytest.approx(0.2)
+    assert row["cv"] == pytest.approx(math.sqrt(0.025) / 0.3)
+    assert row["unstable"]

@@ -1,0 +1,342 @@
+"""The report as one self-contained HTML file: tables, plots embedded as PNG, no scripts.
+
+One file a person can mail, attach to a CI run or open offline: no external CSS,
+JavaScript, fonts or images. Every cell and case carries data-* attributes so
+tests (and scrapers) can read the page without parsing its prose.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from html import escape
+from typing import Any, Sequence
+
+from .metrics import HEADLINE, format_value, get_metric
+from .plots import load_time_figure, memory_figure, png_bytes, throughput_figure, trend_figure
+from .report import MIN_EFFECT, Report, RunMeta, best_paths, case_table, environment_rows, run_comparison
+from .tables import Footnotes, path_table, reading_order, spread_text
+
+__all__ = ["PLOT_CAPTIONS", "render_html"]
+
+PLOT_CAPTIONS: dict[str, str] = {
+    "load_time": (
+        "Load time by path, stacked by phase (the median of each phase: config, tokenizer, weights, to device, "
+        "the unattributed rest). Black line: the median of load_s; whisker: its interquartile range (25th to 75th "
+        "percentile) over the measured samples. Phase medians need not add up exactly to the total's median."
+    ),
+    "memory": (
+        "Peak memory by path: the worker's resident set (kernel high-water mark) and, on CUDA, the device memory "
+        "NVML saw in use. Bar: median; whisker: interquartile range."
+    ),
+    "throughput": (
+        "Tokens per second by path. Decoding (paths that generate) and forward passes (the others) are different "
+        "workloads, so each has its own row; \u201c\u2014\u201d marks a path that does not run that workload. "
+        "Bar: median; whisker: interquartile range."
+    ),
+    "trend": (
+        "Headline metrics across the runs, in the order given. Marker: median; whisker: interquartile range; "
+        "dashed: cold page cache. Axes start at zero."
+    ),
+}
+_CACHE_NOTE = " Hatched bars: cold page cache (files evicted before each sample); plain: warm."
+_STATUS_TEXT = {"ok": "ok", "partly_failed": "partly FAILED", "failed": "FAILED", "not_applicable": "n/a"}
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:24px auto;
+max-width:1400px;padding:0 16px;color:#1f2328;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #d0d7de;padding-bottom:.2em;margin-top:1.6em}
+h3{margin-top:1.2em}
+.sub{color:#59636e;margin-top:0}
+table{border-collapse:collapse;font-size:13px;margin:.5em 0}
+th,td{border:1px solid #d0d7de;padding:3px 8px;vertical-align:top;white-space:nowrap}
+td.wrap{white-space:normal;min-width:24em}
+tr.group td{border-top:2px solid #8c959f}td.rep{color:transparent}
+.note{color:#59636e;font-size:12px;display:block}td.win{font-weight:700}
+th{background:#f6f8fa;text-align:left}
+td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+td.best{font-weight:700;background:#e6f4ea}
+td.best::before{content:"\\2605 ";color:#1a7f37}
+td.failed,.st-failed,.st-partly_failed{color:#b42318;font-weight:600}
+td.not_applicable,.st-not_applicable{color:#6e7781;font-style:italic}
+td.missing{color:#8c959f;text-align:center}
+.unstable{color:#9a6700}
+tr.differs td{background:#fff8c5}tr.differs.key td{background:#ffebe9;font-weight:600}
+.warning{border:1px solid #d4a72c;background:#fff8c5;padding:8px 12px;border-radius:6px;margin:.8em 0}
+.warning.key{border-color:#cf222e;background:#ffebe9}
+.warning ul{margin:.3em 0}
+.scroll{overflow-x:auto}
+figure{margin:1em 0 1.6em 0}figure img{max-width:100%;height:auto;border:1px solid #eaeef2}
+figcaption{color:#59636e;font-size:13px;max-width:1100px}
+.notes{font-size:13px;color:#31363b}.notes p{margin:.2em 0}
+.better{color:#1a7f37;font-weight:600}.worse{color:#b42318;font-weight:600}
+details summary{cursor:pointer;font-weight:600;margin:.6em 0}
+"""
+
+
+def _attrs(**values: object) -> str:
+    return "".join(f' data-{k.replace("_", "-")}="{escape(str(v))}"' for k, v in values.items())
+
+
+def _table(header: Sequence[str], rows: Sequence[str], cls: str = "") -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    thead = f"<thead><tr>{head}</tr></thead>" if header else ""
+    return f'<div class="scroll"><table class="{cls}">{thead}<tbody>{"".join(rows)}</tbody></table></div>'
+
+
+def _key_cells(keys: Sequence[str], previous: Sequence[str] | None, grey: int = 2) -> tuple[str, bool]:
+    """Key cells with the first ``grey`` keys hidden while they repeat; True when a new group starts."""
+    new_group = previous is None or keys[0] != previous[0]
+    cells = []
+    same = not new_group
+    for i, value in enumerate(keys):
+        same = same and previous is not None and i < grey and value == previous[i]
+        cells.append(f'<td class="rep">{escape(value)}</td>' if same else f"<td>{escape(value)}</td>")
+    return "".join(cells), new_group
+
+
+def _warnings(report: Report) -> str:
+    out = []
+    if report.key_differences:
+        ids = [r.letter for r in report.runs]
+        items = "".join(f"<li>{escape(d.describe(ids))}</li>" for d in report.key_differences)
+        out.append('<div class="warning key" id="fingerprint-warning"><strong>These runs were measured in '
+                   "different environments</strong>: differences between them may come from the environment, "
+                   f"not from the code.<ul>{items}</ul></div>")
+    out += [f'<div class="warning">{escape(w)}</div>' for w in report.warnings]
+    return "".join(out)
+
+
+def _environment(report: Report) -> str:
+    multi = len(report.runs) > 1
+    if not multi:
+        # One run: label/value pairs in two column pairs, so the environment does not push the results away.
+        pairs = [(label, values[0]) for label, values, _, _ in environment_rows(report)]
+        half = (len(pairs) + 1) // 2
+        rows = []
+        for left, right in zip(pairs[:half], pairs[half:] + [("", "")]):
+            rows.append("<tr>" + "".join(f"<th>{escape(k)}</th><td class=\"wrap\">{escape(v)}</td>"
+                                         for k, v in (left, right)) + "</tr>")
+        return f'<h2 id="environment">Environment</h2>{_table([], rows, "env")}'
+    header = ["", *([r.letter for r in report.runs] if multi else ["value"])]
+    rows = []
+    for label, values, differs, key in environment_rows(report):
+        cls = ("differs key" if key else "differs") if differs else ""
+        cells = "".join(f"<td>{escape(v)}</td>" for v in values)
+        rows.append(f'<tr class="{cls}"><th>{escape(label)}{" ≠" if differs else ""}</th>{cells}</tr>')
+    note = ('<p class="notes">Highlighted: differs between the runs (red: hardware or a key library '
+            "version).</p>" if multi else "")
+    return f'<h2 id="environment">Environment</h2>{_table(header, rows, "env")}{note}'
+
+
+def _path_tables(report: Report, run: RunMeta, notes: Footnotes, metrics: Sequence[str]) -> tuple[str, Any]:
+    summary = report.run_summary(run.run_id)
+    model = path_table(summary[summary["metric"].isin(list(metrics))], cv_threshold=report.cv_threshold,
+                       notes=notes)
+    if not model.rows:
+        return "<p>No results.</p>", model
+    rows = []
+    previous: list[str] | None = None
+    for keys, cells in model.rows:
+        key_cells, new_group = _key_cells(list(keys.values()), previous)
+        previous = list(keys.values())
+        tds = []
+        for c in cells:
+            flags = ("num", c.status, "best" if c.best else "", "unstable" if c.unstable else "")
+            cls = " ".join(x for x in flags if x)
+            attrs = _attrs(run=run.run_id, **{k: v for k, v in keys.items()}, path=c.path, status=c.status)
+            title = f' title="{escape(c.tooltip)}"' if c.tooltip else ""
+            tds.append(f'<td class="{cls}"{attrs}{title}>{escape(c.text)}</td>')
+        rows.append(f'<tr class="{"group" if new_group else ""}">{key_cells}{"".join(tds)}</tr>')
+    title = f'<p class="sub">{escape(model.title)}</p>' if model.title else ""
+    return title + _table([*model.key_columns, *model.paths], rows, "paths"), model
+
+
+def _figure(kind: str, fig: Any, caption: str, run: RunMeta | None) -> str:
+    if fig is None:
+        return ""
+    data = base64.b64encode(png_bytes(fig)).decode("ascii")
+    alt = f"{kind.replace('_', ' ')} plot" + (f" of run {run.run_id}" if run else "")
+    attrs = _attrs(plot=kind, run=run.run_id if run else "all")
+    return (f'<figure class="plot"{attrs}><img alt="{escape(alt)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{escape(caption)}</figcaption></figure>")
+
+
+def _plots(report: Report, run: RunMeta) -> str:
+    summary = report.run_summary(run.run_id)
+    cache_note = _CACHE_NOTE if summary["cache"].nunique() > 1 else ""
+    parts = [
+        _figure("load_time", load_time_figure(summary), PLOT_CAPTIONS["load_time"] + cache_note, run),
+        _figure("memory", memory_figure(summary), PLOT_CAPTIONS["memory"] + cache_note, run),
+        _figure("throughput", throughput_figure(summary), PLOT_CAPTIONS["throughput"] + cache_note, run),
+    ]
+    return "".join(parts)
+
+
+def _notes(notes: Footnotes, unmeasured: dict[str, list[str]], any_unstable: bool, threshold: float) -> str:
+    lines = [f"<p>[{n}] {escape(message)}</p>" for message, n in notes.numbers.items()]
+    lines += [f"<p>Not measured in any case: {escape(', '.join(names))}: {escape(reason)}</p>"
+              for reason, names in unmeasured.items()]
+    lines.append(
+        "<p>Cells: median over the measured samples (warmups excluded) ± the coefficient of variation; hover for "
+        f"n, IQR, min and max. ★ green: the best path of the row; <span class=\"unstable\">!</span>: unstable "
+        f"(CV above {threshold:.0%}); n/a [k] / FAILED [k]: see note k; —: the path does not produce this "
+        "metric.</p>")
+    if any_unstable:
+        lines.append(f'<p class="unstable"><strong>! Unstable</strong>: the samples\' CV is above {threshold:.0%}; '
+                     "take more repeats or quiet the machine before trusting that median.</p>")
+    return f'<div class="notes">{"".join(lines)}</div>'
+
+
+def _cases(report: Report) -> str:
+    cases = case_table(report.summary)
+    letters = {r.run_id: r.letter for r in report.runs}
+    multi = len(report.runs) > 1
+    varying = [k for k in ("dtype", "device", "cache") if cases[k].nunique() > 1]
+    rows = []
+    previous: tuple[str, str] | None = None
+    for c in cases.itertuples(index=False):
+        attrs = _attrs(run=c.run_id, checkpoint=c.checkpoint, task=c.task, path=c.path, dtype=c.dtype,
+                       device=c.device, cache=c.cache, status=c.status)
+        cells = [*([letters[c.run_id]] if multi else []), c.checkpoint, c.task, c.path,
+                 *(getattr(c, k) for k in varying)]
+        group = " group" if (c.run_id, c.checkpoint) != previous else ""
+        keys = "".join(f"<td>{escape(str(v))}</td>" for v in cells)
+        rows.append(f'<tr class="case{group}"{attrs}>{keys}'
+                    f'<td class="st-{c.status}">{escape(_STATUS_TEXT.get(c.status, c.status))}</td>'
+                    f'<td class="num">{c.samples}</td><td class="wrap">{escape(c.detail)}</td></tr>')
+        previous = (c.run_id, c.checkpoint)
+    counts = cases["status"].value_counts()
+    line = ", ".join(f"{counts[s]} {_STATUS_TEXT[s]}" for s in _STATUS_TEXT if s in counts)
+    header = [*(["run"] if multi else []), "checkpoint", "task", "path", *varying, "status", "samples", "detail"]
+    return (f'<h2 id="cases">Cases</h2><p>{len(cases)} cases: {escape(line)}. Every case is listed; '
+            "<em>samples</em> counts the measured (non-warmup) samples of load_s.</p>"
+            + _table(header, rows, "cases"))
+
+
+def _glance(report: Report) -> str:
+    labels, rows = best_paths(report.summary)
+    if not rows:
+        return ""
+    multi = len(report.runs) > 1
+    letters = {r.run_id: r.letter for r in report.runs}
+    varying = [k for k in ("dtype", "device", "cache") if len({r[k] for r in rows}) > 1]
+    body = []
+    previous: list[str] | None = None
+    for row in rows:
+        keys = [*([letters[row["run_id"]]] if multi else []), row["checkpoint"], row["task"],
+                *(row[k] for k in varying)]
+        key_cells, new_group = _key_cells(keys, previous)
+        previous = keys
+        cells = []
+        for g in row["cells"]:
+            if g is None:
+                cells.append('<td class="missing">—</td>')
+                continue
+            main, note = g.text()
+            cls = "win" if g.best else ""
+            note_html = f'<span class="note">{escape(note)}</span>' if note else ""
+            cells.append(f'<td class="{cls}">{escape(main)}{note_html}</td>')
+        body.append(f'<tr class="{"group" if new_group else ""}">{key_cells}{"".join(cells)}</tr>')
+    header = [*(["run"] if multi else []), "checkpoint", "task", *varying, *labels]
+    return ('<h2 id="glance">At a glance</h2><p>The best path per checkpoint by median. ≈ lists the paths whose '
+            "interquartile range overlaps the winner's: they are not clearly worse.</p>"
+            + _table(header, body, "glance"))
+
+
+def _ratio_cell(change: tuple[float, str]) -> str:
+    ratio, verdict = change
+    if not math.isfinite(ratio):
+        return '<td class="num missing">—</td>'
+    cls = f" {verdict}" if verdict in ("better", "worse") else ""
+    text = f"{ratio:.2f}×" + (f" {verdict}" if verdict else "")
+    return f'<td class="num{cls}">{escape(text)}</td>'
+
+
+def _value_cell(row: Any) -> str:
+    if row is None:
+        return '<td class="num missing">—</td>'
+    if row.status != "ok":
+        label = "FAILED" if row.status == "failed" else "n/a"
+        return f'<td class="num {row.status}" title="{escape(str(row.reason))}">{label}</td>'
+    cls = "num unstable" if row.unstable else "num"
+    tip = f"n={row.n}, IQR {format_value(row.q1, row.unit)}–{format_value(row.q3, row.unit)}"
+    text = format_value(row.median, row.unit) + spread_text(row)
+    return f'<td class="{cls}" title="{escape(tip)}">{escape(text)}</td>'
+
+
+def _comparison(report: Report) -> str:
+    first = report.runs[0].letter
+    later = [r.letter for r in report.runs[1:]]
+    rows = run_comparison(report)
+    varying = [k for k in ("dtype", "device", "cache") if len({r[k] for r in rows}) > 1]
+    body = []
+    previous: list[str] | None = None
+    for r in rows:
+        values = [str(r[k]) for k in ("checkpoint", "path", *varying, "metric")]
+        keys, new_group = _key_cells(values, previous, grey=1)
+        previous = values
+        body.append(f'<tr class="{"group" if new_group else ""}">{keys}{"".join(_value_cell(c) for c in r["cells"])}'
+                    f"{''.join(_ratio_cell(ch) for ch in r['changes'])}</tr>")
+    header = ["checkpoint", "path", *varying, "metric", *[r.letter for r in report.runs],
+              *[f"{x} / {first}" for x in later]]
+    labels = {r.run_id: r.letter for r in report.runs}
+    trend = _figure("trend", trend_figure(report.summary, labels), PLOT_CAPTIONS["trend"], None)
+    return ('<h2 id="comparison">Runs side by side</h2>'
+            f"<p>Baseline: run {first}. A ratio is later ÷ baseline median; <span class=\"better\">better</span> / "
+            "<span class=\"worse\">worse</span> only when the two runs' interquartile ranges do not overlap and the "
+            f"medians differ by {MIN_EFFECT:.0%} or more, ~ otherwise (a reading aid, not a significance test).</p>"
+            + trend + _table(header, body, "compare"))
+
+
+def _all_metrics(report: Report) -> str:
+    multi = len(report.runs) > 1
+    letters = {r.run_id: r.letter for r in report.runs}
+    rows = []
+    for r in reading_order(report.summary).itertuples(index=False):
+        median, q1, q3, low, high = (format_value(v, r.unit) for v in (r.median, r.q1, r.q3, r.min, r.max))
+        values = ([median, f"{q1} – {q3}" if r.n >= 2 else "—", low, high,
+                   f"{abs(r.cv):.1%}" if math.isfinite(r.cv) else "—"] if r.status == "ok" else ["—"] * 5)
+        keys = [*([letters[r.run_id]] if multi else []), r.checkpoint, r.task, r.path, r.dtype, r.device, r.cache]
+        rows.append("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in keys)
+                    + f'<td title="{escape(_describe(r.metric))}">{escape(r.metric)}</td>'
+                    + f'<td class="num">{r.n}</td>' + "".join(f'<td class="num">{escape(v)}</td>' for v in values)
+                    + f'<td class="st-{r.status}">{escape(_STATUS_TEXT.get(r.status, r.status))}'
+                    + ("" if not r.n_failed or r.status != "ok" else f" ({r.n_failed} failed)") + "</td>"
+                    + f'<td class="wrap">{escape(r.reason) if isinstance(r.reason, str) else ""}</td></tr>')
+    header = [*(["run"] if multi else []), "checkpoint", "task", "path", "dtype", "device", "cache", "metric", "n",
+              "median", "IQR (q1 – q3)", "min", "max", "CV", "status", "reason"]
+    return (f"<details><summary>Show all {len(rows)} rows (every run × case × metric; hover a metric for its "
+            "meaning)</summary>"
+            + _table(header, rows, "all") + "</details>")
+
+
+def _describe(metric: str) -> str:
+    try:
+        return get_metric(metric).description
+    except KeyError:
+        return ""
+
+
+def render_html(report: Report, metrics: Sequence[str] = HEADLINE) -> str:
+    """The whole report as one HTML document (a str), plots embedded as base64 PNG."""
+    multi = len(report.runs) > 1
+    title = f"{len(report.runs)} runs" if multi else f"run {report.runs[0].run_id}"
+    body = [f"<h1>loadbench report: {escape(title)}</h1>",
+            f'<p class="sub">{escape(", ".join(r.label if multi else str(r.run_dir) for r in report.runs))}</p>',
+            _warnings(report), _environment(report)]
+    body.append(_comparison(report) if multi else _glance(report))
+    body.append('<h2 id="paths">Paths side by side</h2>')
+    for run in report.runs:
+        if multi:
+            body.append(f'<h3 id="run-{escape(run.letter)}">Run {escape(run.label)}</h3>')
+        # Notes right under their table, numbered per run, so a reader never scrolls past plots for them.
+        notes = Footnotes()
+        table, model = _path_tables(report, run, notes, metrics)
+        body += [table, _notes(notes, model.unmeasured, model.any_unstable, report.cv_threshold),
+                 _plots(report, run)]
+    body += [_cases(report), '<h2 id="all">All metrics</h2>', _all_metrics(report)]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>loadbench report: {escape(title)}</title>"
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>'
+            f"<body>{''.join(body)}</body></html>\n")

@@ -1,0 +1,123 @@
+"""The report model: cases and their status, warnings, the glance and run comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from loadbench.results import Sample
+from loadbench.results.report import (
+    MIN_EFFECT,
+    best_paths,
+    build_report,
+    case_table,
+    change,
+    environment_rows,
+    run_comparison,
+)
+
+
+def test_every_case_with_status_and_reason(synthetic_run: Path, synthetic) -> None:
+    report = build_report(synthetic_run)
+    cases = case_table(report.summary)
+    assert len(cases) == len(synthetic.CHECKPOINTS) * len(synthetic.PATHS) * len(synthetic.CACHES)
+    by_case = cases.set_index(["checkpoint", "path", "cache"])
+    failed = by_case.loc[synthetic.FAILED]
+    assert failed["status"] == "failed" and failed["samples"] == 0
+    assert failed["detail"] == "RuntimeError: worker crashed: out of memory"
+    na = by_case.loc[("tiny-t5", "pipeline", "warm")]
+    assert (na["status"], na["detail"]) == ("not_applicable", synthetic.NA_REASON)
+    ok = by_case.loc[("tiny-llama", "base", "warm")]
+    # GPU memory is n/a in every case for one reason: said once, not as a per-case problem.
+    assert (ok["status"], ok["samples"], ok["detail"]) == ("ok", synthetic.REPEATS, "")
+    assert cases["status"].value_counts().to_dict() == {"ok": 21, "not_applicable": 2, "failed": 1}
+    # Reading order: checkpoints by name, warm before cold, paths in the usual order.
+    assert cases[["checkpoint", "cache", "path"]].values.tolist()[:5] == [
+        ["tiny-bert", "warm", "base"], ["tiny-bert", "warm", "task"], ["tiny-bert", "warm", "custom"],
+        ["tiny-bert", "warm", "pipeline"], ["tiny-bert", "cold", "base"],
+    ]
+
+
+def test_partly_failed_case(make_run, case: dict[str, str]) -> None:
+    run = make_run([
+        Sample.ok(case, "r", 0, "load_s", 1.0),
+        Sample.failed(case, "r", 1, "load_s", "OSError", "disk full"),
+        Sample.ok(case, "r", 2, "load_s", 1.2),
+        Sample.ok(case, "r", 0, "first_forward_s", 0.1),
+    ])
+    row = case_table(build_report(run).summary).iloc[0]
+    assert row["status"] == "partly_failed" and row["samples"] == 2
+    assert row["detail"] == "load_s: 1 repeat(s) failed: OSError: disk full"
+
+
+@pytest.mark.parametrize(("base", "other", "direction", "expected"), [
+    ((1.0, 0.9, 1.1), (2.0, 1.9, 2.1), "lower", "worse"),
+    ((1.0, 0.9, 1.1), (2.0, 1.9, 2.1), "higher", "better"),
+    ((1.0, 0.9, 1.1), (0.5, 0.45, 0.55), "lower", "better"),
+    ((1.0, 0.8, 1.2), (1.15, 1.1, 1.3), "lower", "~"),      # IQRs overlap
+    ((100.0, 99.9, 100.1), (101.0, 100.9, 101.1), "lower", "~"),  # clear, but below MIN_EFFECT
+])
+def test_change_verdicts(base, other, direction, expected) -> None:
+    def row(median, q1, q3):
+        return SimpleNamespace(status="ok", median=median, q1=q1, q3=q3, n=5, direction=direction)
+
+    ratio, verdict = change(row(*base), row(*other))
+    assert verdict == expected
+    assert ratio == pytest.approx(other[0] / base[0])
+    assert MIN_EFFECT == 0.05
+
+
+def test_change_needs_two_samples_and_numbers() -> None:
+    one = SimpleNamespace(status="ok", median=1.0, q1=1.0, q3=1.0, n=1, direction="lower")
+    two = SimpleNamespace(status="ok", median=3.0, q1=2.9, q3=3.1, n=2, direction="lower")
+    assert change(one, two) == (3.0, "~")
+    failed = SimpleNamespace(status="failed", median=float("nan"), n=0, direction="lower")
+    ratio, verdict = change(one, failed)
+    assert verdict == "" and ratio != ratio
+
+
+def test_fingerprint_differences_and_partial_runs_are_warned(tmp_path: Path, synthetic) -> None:
+    a = synthetic.write_run(tmp_path / "a", "run-a")
+    b = synthetic.write_run(tmp_path / "b", "run-b", cpu_model="Intel Xeon", status="interrupted")
+    report = build_report([a, b])
+    assert [d.field for d in report.key_differences] == ["cpu_model"]
+    assert report.warnings == ["run B: run-b is interrupted: its results are partial"]
+    rows = {label: (values, differs, key) for label, values, differs, key in environment_rows(report)}
+    assert rows["CPU"] == (["AMD EPYC 7763", "Intel Xeon"], True, True)
+    assert rows["torch"] == (["2.13.0+cpu", "2.13.0+cpu"], False, True)
+    assert rows["run"][1] is False  # ids always differ; that is not an environment difference
+    assert build_report(a).key_differences == [] and build_report(a).warnings == []
+
+
+def test_cv_threshold_comes_from_the_suite(synthetic_run: Path) -> None:
+    assert build_report(synthetic_run).cv_threshold == 0.1
+    assert build_report(synthetic_run, cv_threshold=0.5).cv_threshold == 0.5
+
+
+def test_glance_names_the_winner_and_who_is_within_the_spread(synthetic_run: Path) -> None:
+    labels, rows = best_paths(build_report(synthetic_run).summary)
+    assert labels == ["load time", "first call", "peak RSS", "decode tok/s", "forward tok/s"]
+    llama_warm = next(r for r in rows if (r["checkpoint"], r["cache"]) == ("tiny-llama", "warm"))
+    load, first_call, rss, decode, forward = llama_warm["cells"]
+    assert (load.best, load.text()[0]) == ("base", "base 200 ms")
+    assert rss.best == "base" and rss.text() == ("base 300 MiB", "")
+    assert decode.best == "task" and forward.best == "base"
+    assert first_call.best is None and first_call.text() == ("no clear winner", "4 paths tie")
+    t5 = next(r for r in rows if (r["checkpoint"], r["cache"]) == ("tiny-t5", "warm"))
+    assert t5["cells"][3].text() == ("task 400 tok/s", "the only path measured")  # pipeline is n/a for t5
+
+
+def test_run_comparison_rows(synthetic_pair: tuple[Path, Path]) -> None:
+    rows = run_comparison(build_report(list(synthetic_pair)))
+    metrics = {r["metric"] for r in rows}
+    assert "gpu_peak_used_bytes" not in metrics  # measured nowhere
+    assert {"load_s", "peak_rss_bytes", "decode_tokens_per_s", "forward_tokens_per_s"} <= metrics
+    task = next(r for r in rows if (r["checkpoint"], r["path"], r["cache"], r["metric"])
+                == ("tiny-llama", "task", "warm", "load_s"))
+    ratio, verdict = task["changes"][0]
+    assert ratio == pytest.approx(1.3) and verdict == "worse"
+    first = [(r["path"], r["cache"], r["metric"]) for r in rows[:5]]
+    assert first == [("base", "warm", "load_s"), ("task", "warm", "load_s"), ("custom", "warm", "load_s"),
+                     ("pipeline", "warm", "load_s"), ("base", "cold", "load_s")]

@@ -1,0 +1,82 @@
+"""The markdown report: what a PR comment or CI job summary shows."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from loadbench.results import build_report
+from loadbench.results.report_md import render_markdown
+
+
+def _section(text: str, heading: str) -> str:
+    """The text under one "## heading", up to the next one."""
+    return text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _row(text: str, *start: str) -> list[str]:
+    """The markdown table row whose first cells are ``start``, split into cells."""
+    rows = [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in text.splitlines()
+            if line.startswith("| ")]
+    matches = [r for r in rows if r[:len(start)] == list(start)]
+    assert len(matches) == 1, (start, matches)
+    return matches[0]
+
+
+def test_one_run(synthetic_run: Path, synthetic) -> None:
+    text = render_markdown(build_report(synthetic_run))
+    headings = re.findall(r"^(#+ .*)$", text, flags=re.M)
+    assert headings == ["# loadbench report: run 20260101T000000Z-aaaa", "## Environment", "## At a glance",
+                        "## Paths side by side", "## Cases"]
+    assert _row(text, "CPU") == ["CPU", "AMD EPYC 7763"] and _row(text, "RAM") == ["RAM", "16.0 GiB"]
+    # Human units, best path in bold, spread after the median.
+    # custom is the unstable case: 0.6x, x, 1.6x has mean 16x/15 and sample std ~0.503x, so CV 47%.
+    assert _row(text, "tiny-llama", "text-generation", "warm", "load_s")[4:] == [
+        "**200 ms ±1%**", "220 ms ±1%", "240 ms ±47% !", "300 ms ±1%"]
+    assert _row(text, "tiny-llama", "text-generation", "warm", "peak_rss_bytes")[4] == "**300 MiB ±<1%**"
+    assert _row(text, "tiny-llama", "text-generation", "warm", "decode_tokens_per_s")[4:] == [
+        "—", "**400 tok/s ±1%**", "—", "380 tok/s ±1%"]
+    assert _row(text, "tiny-bert", "text-classification", "warm", "forward_tokens_per_s")[4] == \
+        "**6.00k tok/s ±1%**"
+    assert "`!` **Unstable**: the samples' CV is above 10%" in text
+
+
+def test_failed_and_na_rows_say_why(synthetic_run: Path, synthetic) -> None:
+    text = render_markdown(build_report(synthetic_run))
+    failed = _row(text, "tiny-bert", "text-classification", "cold", "load_s")[-1]
+    na = _row(text, "tiny-t5", "text2text-generation", "warm", "load_s")[-1]
+    notes = dict(re.findall(r"^(\[\d+\]) (.*?)  $", text, flags=re.M))
+    assert failed.startswith("FAILED [") and notes[failed.split()[1]] == "RuntimeError: worker crashed: out of memory"
+    assert na.startswith("n/a [") and notes[na.split()[1]] == synthetic.NA_REASON
+    # The cases section lists exactly the cases that need attention, with their reasons.
+    assert "24 cases: 21 ok, 1 FAILED, 2 n/a. The others:" in text
+    assert _row(text, "tiny-bert", "text-classification", "pipeline", "cold") == [
+        "tiny-bert", "text-classification", "pipeline", "cold", "**FAILED**", "0",
+        "RuntimeError: worker crashed: out of memory"]
+    assert "Not measured in any case: gpu_peak_used_bytes: " + synthetic.GPU_REASON in text
+
+
+def test_glance_row(synthetic_run: Path) -> None:
+    text = _section(render_markdown(build_report(synthetic_run)), "At a glance")
+    assert _row(text, "tiny-llama", "text-generation", "warm")[3:6] == [
+        "**base 200 ms** <sub>≈ custom</sub>", "no clear winner <sub>4 paths tie</sub>", "**base 300 MiB**"]
+
+
+def test_two_runs(synthetic_pair: tuple[Path, Path]) -> None:
+    text = render_markdown(build_report(list(synthetic_pair)))
+    assert text.startswith("# loadbench report: 2 runs\n\n> [!WARNING]\n> **These runs were measured in different")
+    assert "> - torch_version: 2.13.0+cpu (A), 2.14.0+cpu (B)" in text
+    assert _row(text, "**torch** ≠") == ["**torch** ≠", "2.13.0+cpu", "2.14.0+cpu"]
+    assert _row(text, "tiny-llama", "task", "warm", "load_s")[4:] == ["220 ms ±1%", "286 ms ±1%", "1.30× **worse**"]
+    assert _row(text, "tiny-llama", "base", "warm", "load_s")[4:] == ["200 ms ±1%", "200 ms ±1%", "1.00× ~"]
+    assert _row(text, "tiny-t5", "pipeline", "warm", "load_s")[4:] == ["n/a", "n/a", "—"]
+    assert text.count("<summary>Run ") == 2  # per-run path tables folded under the comparison
+
+
+def test_pipes_in_messages_do_not_break_tables(make_run, case: dict[str, str]) -> None:
+    from loadbench.results import Sample
+
+    run = make_run([Sample.ok(case, "r", 0, "load_s", 1.0),
+                    Sample.failed({**case, "path": "task"}, "r", 0, "load_s", "ValueError", "a | b\nsecond line")])
+    text = render_markdown(build_report(run))
+    assert "ValueError: a \\| b second line" in text
