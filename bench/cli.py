@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from . import cli_compare
 
 if TYPE_CHECKING:
     from .runner import RunOutcome
@@ -34,11 +36,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .runner import OutputNotWritable
     from .suite import SuiteError
 
-    return (OutputNotWritable, CheckpointError, UnsupportedTask, UnknownBuiltin, SuiteError, RunExists, NotARun, CorruptRun,
+    return (*cli_compare.user_errors(), OutputNotWritable, CheckpointError, UnsupportedTask, UnknownBuiltin, SuiteError, RunExists, NotARun, CorruptRun,
             UsageError, PermissionError, DuplicateRun, MissingDependency, UnsupportedSchema)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
     parser = argparse.ArgumentParser(
         prog="loadbench",
         description="Benchmark the four ways of loading a Hugging Face model: "
@@ -87,7 +89,9 @@ def _parser() -> argparse.ArgumentParser:
 
     checkpoints = verbs.add_parser("checkpoints", help="build and list the built-in tiny checkpoints")
     checkpoints.add_argument("--all", action="store_true", help="build every built-in, not only the default ones")
-    return parser
+    commands = {"run": _cmd_run, "report": _cmd_report, "checkpoints": _cmd_checkpoints}
+    commands.update(cli_compare.register(verbs))
+    return parser, commands
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -190,8 +194,8 @@ def _cmd_checkpoints(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    commands = {"run": _cmd_run, "report": _cmd_report, "checkpoints": _cmd_checkpoints}
+    parser, commands = _parser()
+    args = parser.parse_args(argv)
     try:
         return commands[args.verb](args)
     except _user_errors() as exc:

@@ -16,7 +16,18 @@ __all__ = ["peak_rss_bytes", "sync", "StepClock"]
 
 
 def peak_rss_bytes() -> int:
-    """The kernel's high-water mark of this process's resident memory: exact, no sampling."""
+    """The kernel's high-water mark of this process's resident memory: exact, no sampling.
+
+    Linux: VmHWM, which starts afresh in each process; ru_maxrss can carry a parent's
+    peak into a child. Elsewhere ru_maxrss.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(maxrss if sys.platform == "darwin" else maxrss * 1024)
 

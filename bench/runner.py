@@ -86,9 +86,9 @@ def records_for(case: Case, run_id: str, round_: Round, reply: dict[str, Any]) -
 def _cpus(suite: Suite) -> tuple[int, list[int] | None]:
     """Threads per worker and the CPUs it is pinned to.
 
-    Default: every usable core but one, which is left to the parent and the OS. Pinning
-    matters on small machines: on 2 cores, a worker free to migrate showed a load_s CV
-    of 22%, one pinned to a core 6-7% (docs/MEASURING.md).
+    Default: every usable core but one, which is left to the parent and the OS. On the
+    2-core machine a pinned worker showed a load_s CV of 6-7% while the host was quiet,
+    an unpinned one 22%; when the host itself is noisy both see 15-22% (docs/MEASURING.md).
     """
     allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     usable = len(allowed) or os.cpu_count() or 1

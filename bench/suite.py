@@ -44,6 +44,14 @@ class CheckpointEntry(_Strict):
         return self
 
 
+class CompareTable(_Strict):
+    """``[compare]``: how ``loadbench compare`` judges runs of this suite (see docs/REGRESSIONS.md)."""
+
+    alpha: float | None = Field(None, gt=0, lt=1)
+    thresholds: dict[str, float] = {}
+    metrics: list[str] | None = None
+
+
 class Suite(_Strict):
     """A run's plan. Defaults make the embedded default suite."""
 
@@ -67,6 +75,7 @@ class Suite(_Strict):
     timeout_s: float = Field(600.0, gt=0)
     trust_remote_code: bool = False
     allow_bin_weights: bool = Field(False, description="accept pickle .bin weights (loaded weights_only)")
+    compare: CompareTable = CompareTable()
 
     @field_validator("device", "dtype", "cache", mode="before")
     @classmethod

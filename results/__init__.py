@@ -10,10 +10,13 @@ In a notebook::
     df = lr.load(["runs/a", "runs/b"])      # tidy records + run_id and fingerprint columns
     stats = lr.summarize(df)                # one row per run × case × metric
     lr.by_path(stats); lr.by_run(stats)     # paths side by side; run B vs run A with ratios
+    table = lr.compare(lr.read_results(["runs/a"]), lr.read_results(["runs/b"]))  # verdicts
 """
 
 from __future__ import annotations
 
+from .benchjson import read_benchmark_json, read_results
+from .compare import CannotCompare, compare, exit_code
 from .export import MissingDependency
 from .frame import DuplicateRun, load, runs
 from .metrics import METRICS, Metric, UnknownMetric, format_value, get_metric
@@ -56,6 +59,11 @@ __all__ = [
     "build_report",
     "by_path",
     "by_run",
+    "CannotCompare",
+    "compare",
+    "exit_code",
+    "read_benchmark_json",
+    "read_results",
     "format_value",
     "get_metric",
     "load",

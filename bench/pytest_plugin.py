@@ -1,0 +1,187 @@
+"""pytest plugin: benchmark a loading path of a checkpoint from your own test suite, in one line.
+
+Installed with loadbench (entry point ``pytest11: loadbench``); it builds on pytest-benchmark::
+
+    def test_classifier_loads_fast(loadbench_load):
+        result = loadbench_load("models/my-classifier", path="task", rounds=10)
+        assert result.median("peak_rss_bytes") < 2 * 1024**3
+
+Each round is one loadbench sample: a fresh worker forked from a zygote that imported
+torch and transformers once, exactly as ``loadbench run`` measures. pytest-benchmark's
+statistics (min, median, rounds, ``--benchmark-compare``…) hold the worker's ``load_s``,
+the load alone, not the fork and imports around it: the plugin hands pytest-benchmark a
+timer that reads the worker's measurement (pytest-benchmark's documented
+``@pytest.mark.benchmark(timer=...)`` option). Memory, tokens/s and every other metric
+go into ``benchmark.extra_info``: the median of each flat by metric name, and every
+round's values under ``extra_info["loadbench"]``, which ``loadbench compare`` reads back
+from a ``--benchmark-json`` file. With ``--benchmark-save``/``--benchmark-json`` the
+run's fingerprint (CPU, GPUs, library versions) goes into ``machine_info["loadbench"]``.
+
+A failed load fails the test. The fixture, like ``benchmark``, can be used once per test;
+parametrize to cover several paths.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+__all__ = ["LoadBenchmark", "LoadFailed", "loadbench_load", "loadbench_zygote",
+           "pytest_benchmark_update_machine_info"]
+
+TIMER_NAME = "loadbench_worker_load_s"
+
+
+class LoadFailed(AssertionError):
+    """A benchmarked round failed: the load raised, crashed, or its workload went wrong."""
+
+
+@dataclass(frozen=True)
+class LoadBenchmark:
+    """What the measured rounds gave: one dict of metric values per round."""
+
+    case: dict[str, str]
+    rounds: tuple[dict[str, float], ...]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def values(self, metric: str) -> list[float]:
+        """The metric's value in each round that measured it."""
+        return [r[metric] for r in self.rounds if metric in r]
+
+    def median(self, metric: str) -> float:
+        """The metric's median over the rounds; KeyError when no round measured it."""
+        values = self.values(metric)
+        if not values:
+            raise KeyError(f"no round measured {metric!r}; measured: {', '.join(sorted(self.rounds[0]))}")
+        return statistics.median(values)
+
+
+class _WorkerClock:
+    """A pytest-benchmark timer that advances by the load time each worker measured."""
+
+    __name__ = TIMER_NAME  # what pytest-benchmark records as the timer
+
+    def __init__(self) -> None:
+        self._now = 0.0
+
+    def __call__(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config: Any, machine_info: dict[str, Any]) -> None:
+    """Record loadbench's fingerprint, so compare can refuse results from other hardware."""
+    from .fingerprint import fingerprint
+
+    machine_info["loadbench"] = fingerprint()
+
+
+@pytest.fixture(scope="session")
+def loadbench_zygote() -> Iterator[Any]:
+    """The session's zygote: torch and transformers imported once, a fork per round."""
+    from .spawn import Zygote
+
+    zygote = Zygote()
+    zygote.warm_up()
+    yield zygote
+
+
+def _use_clock(node: Any, clock: _WorkerClock) -> None:
+    # pytest-benchmark reads its options from the closest `benchmark` marker when it builds
+    # the fixture; keep the user's options (group, min_rounds…) and add the timer.
+    marker = node.get_closest_marker("benchmark")
+    options = dict(marker.kwargs) if marker else {}
+    node.add_marker(pytest.mark.benchmark(**{**options, "timer": clock}), append=False)
+
+
+def _case(checkpoint: str | Path, path: str, task: str | None, dtype: str, device: str, cache: str) -> Any:
+    from .plan import plan
+    from .suite import CheckpointEntry, Suite
+
+    source = Path(checkpoint).expanduser()
+    tasks: Any = [task] if task else "primary"
+    entry = (CheckpointEntry(path=str(source.resolve()), tasks=tasks) if source.is_dir()
+             else CheckpointEntry(builtin=str(checkpoint), tasks=tasks))
+    suite = Suite(name="pytest", checkpoints=[entry], paths=[path], dtype=[dtype], device=[device], cache=[cache])
+    return suite, plan(suite)[0]
+
+
+def _check(reply: dict[str, Any], label: str) -> dict[str, float]:
+    if reply["failures"]:
+        failure = reply["failures"][0]
+        raise LoadFailed(f"{label}: {failure['metric']}: {failure['error_type']}: {failure['error']}")
+    metrics = {m["metric"]: float(m["value"]) for m in reply["metrics"]}
+    if "load_s" not in metrics:
+        raise LoadFailed(f"{label}: the worker measured no load_s")
+    return metrics
+
+
+@pytest.fixture
+def loadbench_load(request: pytest.FixtureRequest, loadbench_zygote: Any) -> Callable[..., LoadBenchmark]:
+    """``loadbench_load(checkpoint, path="base", **options) -> LoadBenchmark``; see the module doc.
+
+    ``checkpoint`` is a local checkpoint directory or a built-in name (``tiny-bert``).
+    Options: ``task`` (default: the checkpoint's own), ``dtype`` and ``device`` (``auto``),
+    ``cache`` (``warm`` or ``cold``), ``rounds`` (5), ``warmup_rounds`` (1, discarded),
+    ``new_tokens`` (16), ``batch_size`` (1), ``check_equivalence`` (True: the first
+    measured round also checks the hidden states against ``base``), ``timeout_s`` (600).
+    A path that cannot serve the task skips the test with the reason.
+    """
+    clock = _WorkerClock()
+    _use_clock(request.node, clock)
+    benchmark = request.getfixturevalue("benchmark")
+    if getattr(benchmark, "_timer", clock) is not clock:
+        benchmark._timer = clock  # the test asked for `benchmark` itself before this fixture
+
+    def run(checkpoint: str | Path, path: str = "base", *, task: str | None = None, dtype: str = "auto",
+            device: str = "auto", cache: str = "warm", rounds: int = 5, warmup_rounds: int = 1,
+            new_tokens: int = 16, batch_size: int = 1, check_equivalence: bool = True,
+            timeout_s: float = 600.0) -> LoadBenchmark:
+        from loadbench.results.schema import SCHEMA_VERSION
+
+        from .runner import _cpus
+        from .worker import SampleRequest
+
+        suite, case = _case(checkpoint, path, task, dtype, device, cache)
+        if case.not_applicable is not None:
+            pytest.skip(f"{case.label}: {case.not_applicable}")
+        threads, cpus = _cpus(suite)
+        measured: list[tuple[dict[str, float], dict[str, Any]]] = []
+        calls = 0
+
+        def one_round() -> None:
+            nonlocal calls
+            first_measured = calls == warmup_rounds
+            calls += 1
+            sample = SampleRequest(
+                checkpoint_dir=case.checkpoint_dir, path=case.path, task=case.task, device=case.device,
+                dtype=case.dtype, prompt=suite.prompt, batch_size=batch_size, new_tokens=new_tokens,
+                forward_iters=suite.forward_iters, check_equivalence=check_equivalence and first_measured,
+                cache=case.cache, threads=threads, cpus=cpus)
+            reply = loadbench_zygote.run(sample, timeout_s)
+            metrics = _check(reply, case.label)
+            clock.advance(metrics["load_s"])
+            measured.append((metrics, reply["info"]))
+
+        if benchmark.group is None:
+            benchmark.group = f"loadbench {case.checkpoint}"
+        benchmark.pedantic(one_round, rounds=rounds, warmup_rounds=warmup_rounds, iterations=1)
+        kept = measured[-rounds:] if len(measured) > rounds else measured
+        info = {k: kept[0][1][k] for k in ("attn_implementation", "resident_dtype") if k in kept[0][1]}
+        result = LoadBenchmark(case=case.key(), rounds=tuple(m for m, _ in kept), info=info)
+        medians = {metric: result.median(metric) for metric in dict.fromkeys(k for r in result.rounds for k in r)}
+        benchmark.extra_info.update({
+            "loadbench_case": case.label, **info, **medians,
+            "loadbench": {"schema_version": SCHEMA_VERSION, "case": result.case,
+                          "rounds": [dict(r) for r in result.rounds], **info},
+        })
+        return result
+
+    return run

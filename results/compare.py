@@ -1,0 +1,384 @@
+"""Compare a baseline with a candidate: which cases got slower, bigger or faster, and how sure we are.
+
+A CI gate that cries wolf gets switched off, so a row is only called regressed or
+improved when two things hold at once:
+
+- **significance**: a Mann–Whitney U test of the raw samples (no normality assumed;
+  load times are skewed and often bimodal), corrected for the number of rows tested with
+  Holm's step-down procedure within each metric family, so ``alpha`` is the chance that
+  a comparison of two runs of the *same* code reports any false verdict in that family,
+  however many cases and metrics the suite has;
+- **effect size**: the candidate differs by at least the family's threshold (time 10%,
+  memory 5%, throughput 10% by default), measured by the Hodges–Lehmann estimate (the
+  median of all candidate/baseline sample ratios), which, unlike a ratio of medians,
+  does not jump between the modes of a bimodal sample.
+
+A row whose sample sizes cannot reach significance at all (``1 / C(n1 + n2, n1)``, the
+smallest one-sided p-value the test can give, is above ``alpha / m``) gets the verdict
+``too few samples`` instead of a guess. Everything here is a pure function of two
+``load()``-shaped frames; reading files lives in the callers. docs/REGRESSIONS.md has
+the measured false-alarm and detection rates.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .benchjson import PLAIN_METRIC
+from .compare_stats import holm, min_p_value, one_sided_u_test, relative_shift, repeats_needed
+from .metrics import METRICS
+from .runinfo import COMPARABILITY_KEYS, Difference, differences
+from .schema import CASE_KEYS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "COMPARE_COLUMNS",
+    "CannotCompare",
+    "CompareSettings",
+    "DEFAULT_ALPHA",
+    "DEFAULT_THRESHOLDS",
+    "FAMILIES",
+    "REGRESSION_VERDICTS",
+    "VERDICTS",
+    "compare",
+    "exit_code",
+    "family_of",
+    "fingerprint_differences",
+    "min_p_value",
+    "parse_threshold",
+    "read_compare_settings",
+    "repeats_needed",
+]
+
+# Metric family by unit: one default threshold and one multiple-testing family each.
+FAMILIES: dict[str, str] = {"s": "time", "bytes": "memory", "tok/s": "throughput"}
+DEFAULT_THRESHOLDS: dict[str, float] = {"time": 0.10, "memory": 0.05, "throughput": 0.10, "other": 0.10}
+DEFAULT_ALPHA = 0.01
+# Report order: what fails CI first.
+VERDICTS: tuple[str, ...] = (
+    "regressed", "failed", "improved", "new", "missing", "too few samples", "changed", "unchanged",
+)
+REGRESSION_VERDICTS: tuple[str, ...] = ("regressed", "failed")
+COMPARE_COLUMNS: tuple[str, ...] = (
+    *CASE_KEYS, "metric", "unit", "direction", "family", "n_base", "n_cand", "n_failed_base",
+    "n_failed_cand", "median_base", "median_cand", "change", "p_value", "p_adjusted", "threshold", "verdict",
+)
+_NEEDED = (*CASE_KEYS, "metric", "value", "unit", "direction", "status", "warmup")
+
+
+class CannotCompare(ValueError):
+    """The inputs cannot be compared (exit 2): no data, no common cases, or different machines."""
+
+    def __init__(self, message: str, differences: Sequence[Difference] = ()) -> None:
+        super().__init__(message)
+        self.differences = tuple(differences)
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    """A suite's ``[compare]`` table: thresholds (fractions by metric or family), alpha, metrics.
+
+    None keeps the default (alpha 0.01; every metric compared).
+    """
+
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    alpha: float | None = None
+    metrics: tuple[str, ...] | None = None
+
+
+def family_of(unit: str) -> str:
+    """The metric family of a unit: time, memory, throughput, or other."""
+    return FAMILIES.get(unit, "other")
+
+
+def _check_metric(name: str, what: str = "metric") -> str:
+    if name not in METRICS and name != PLAIN_METRIC:
+        raise ValueError(f"{what} {name!r} is not a metric loadbench records (see loadbench.results.METRICS)")
+    return name
+
+
+def _check_threshold_name(name: str) -> str:
+    if name not in DEFAULT_THRESHOLDS:
+        _check_metric(name, f"threshold for unknown family ({', '.join(DEFAULT_THRESHOLDS)}) or metric:")
+    return name
+
+
+def _fraction(name: str, value: object) -> float:
+    text = str(value).strip().removesuffix("%")
+    try:
+        percent = float(text)
+    except ValueError:
+        raise ValueError(f"threshold {name}={value!r}: expected a percentage such as 10") from None
+    if not 0 < percent < 1000 or isinstance(value, bool):
+        raise ValueError(f"threshold {name}={value!r}: must be above 0 (a percentage)")
+    return percent / 100
+
+
+def parse_threshold(text: str) -> tuple[str, float]:
+    """``"load_s=15"`` (or ``time=15%``) -> ``("load_s", 0.15)``: a metric or family and a fraction."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise ValueError(f"threshold {text!r}: expected METRIC=PERCENT or FAMILY=PERCENT, e.g. load_s=15")
+    name = _check_threshold_name(name.strip())
+    return name, _fraction(name, value)
+
+
+def _alpha(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < float(value) < 1:
+        raise ValueError(f"{where}: alpha must be a number between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def read_compare_settings(path: str | Path) -> CompareSettings:
+    """The ``[compare]`` table of a suite file: ``alpha``, ``thresholds = {load_s = 15, time = 10}``
+    (percentages) and ``metrics = ["load_s", ...]`` (compare only these). No table: the defaults.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CannotCompare(f"{path}: no such suite file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CannotCompare(f"{path}: not valid TOML ({exc})") from None
+    table = data.get("compare", {})
+    if not isinstance(table, dict):
+        raise CannotCompare(f"{path}: compare must be a table")
+    unknown = sorted(set(table) - {"alpha", "thresholds", "metrics"})
+    if unknown:
+        raise CannotCompare(f"{path}: compare: unknown key(s) {', '.join(unknown)} "
+                            "(known: alpha, thresholds, metrics)")
+    raw = table.get("thresholds", {})
+    if not isinstance(raw, dict):
+        raise CannotCompare(f"{path}: compare.thresholds must be a table such as {{load_s = 15}}")
+    try:
+        thresholds = {_check_threshold_name(k): _fraction(k, v) for k, v in raw.items()}
+        alpha = _alpha(table["alpha"], f"{path}: compare") if "alpha" in table else None
+        metrics = table.get("metrics")
+        if metrics is not None:
+            if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
+                raise ValueError("metrics must be a list of metric names")
+            metrics = tuple(_check_metric(m) for m in metrics)
+    except ValueError as exc:
+        raise CannotCompare(f"{path}: compare: {exc}") from None
+    return CompareSettings(thresholds, alpha, metrics)
+
+
+def _threshold(metric: str, family: str, overrides: Mapping[str, float]) -> float:
+    if metric in overrides:
+        return overrides[metric]
+    if family in overrides:
+        return overrides[family]
+    return DEFAULT_THRESHOLDS[family]
+
+
+def _fingerprints(df: pd.DataFrame) -> list[tuple[str, dict[str, str | None]]]:
+    present = [k for k in COMPARABILITY_KEYS if k in df.columns]
+    if "run_id" not in df.columns or not present:
+        return []
+    out = []
+    for run_id, rows in df.groupby("run_id", sort=False):
+        first = rows.iloc[0]
+        out.append((str(run_id), {k: (None if _missing(first[k]) else str(first[k])) for k in COMPARABILITY_KEYS
+                                  if k in present}))
+    return out
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def fingerprint_differences(baseline: pd.DataFrame, candidate: pd.DataFrame) -> tuple[list[str], list[Difference]]:
+    """Run ids (baseline runs first) and the comparability keys that differ among them."""
+    runs = _fingerprints(baseline) + _fingerprints(candidate)
+    found = differences([fields for _, fields in runs]) if len(runs) > 1 else []
+    return [run_id for run_id, _ in runs], [d for d in found if d.key]
+
+
+def _prepare(df: pd.DataFrame, side: str) -> pd.DataFrame:
+    missing = [c for c in _NEEDED if c not in df.columns]
+    if missing:
+        raise CannotCompare(f"{side}: not a loadbench results frame (missing column(s): {', '.join(missing)})")
+    measured = df[~df["warmup"].astype(bool)]
+    if not (measured["status"] == "ok").any():
+        raise CannotCompare(f"{side}: no measured samples to compare (empty or every sample failed)")
+    return measured
+
+
+def _groups(df: pd.DataFrame) -> dict[tuple[str, ...], dict[str, Any]]:
+    import numpy as np
+
+    keys = [*CASE_KEYS, "metric"]
+    frame = df[keys].astype(str)
+    values = df["value"].to_numpy(dtype=float)
+    ok = (df["status"] == "ok").to_numpy()
+    failed = (df["status"] == "failed").to_numpy()
+    units, directions = df["unit"].to_numpy(), df["direction"].to_numpy()
+    out: dict[tuple[str, ...], dict[str, Any]] = {}
+    for key, index in frame.groupby(keys, sort=False).indices.items():
+        index = np.asarray(index)
+        out[tuple(key)] = {
+            "values": values[index[ok[index]]],
+            "failed": int(failed[index].sum()),
+            "unit": str(units[index[0]]),
+            "direction": str(directions[index[0]]),
+        }
+    return out
+
+
+def _row(key: tuple[str, ...], base: dict[str, Any] | None, cand: dict[str, Any] | None,
+         overrides: Mapping[str, float]) -> dict[str, Any] | None:
+    import numpy as np
+
+    info = cand if cand is not None else base
+    assert info is not None
+    bvals = base["values"] if base is not None else np.array([])
+    cvals = cand["values"] if cand is not None else np.array([])
+    bfail = base["failed"] if base is not None else 0
+    cfail = cand["failed"] if cand is not None else 0
+    family = family_of(info["unit"])
+    row: dict[str, Any] = {
+        **dict(zip(CASE_KEYS, key[:-1])), "metric": key[-1], "unit": info["unit"],
+        "direction": info["direction"], "family": family, "n_base": len(bvals), "n_cand": len(cvals),
+        "n_failed_base": bfail, "n_failed_cand": cfail,
+        "median_base": float(np.median(bvals)) if len(bvals) else math.nan,
+        "median_cand": float(np.median(cvals)) if len(cvals) else math.nan,
+        "change": math.nan, "p_value": math.nan, "p_adjusted": math.nan,
+        "threshold": _threshold(key[-1], family, overrides), "verdict": None, "_sign": 0,
+    }
+    if len(bvals) and len(cvals):
+        row["change"] = relative_shift(bvals, cvals)
+        row["p_value"], row["_sign"] = one_sided_u_test(bvals, cvals)
+        if cfail and not bfail and info["direction"] != "none":
+            row["verdict"] = "failed"
+    elif len(bvals):
+        row["verdict"] = "failed" if cfail and not bfail and info["direction"] != "none" else "missing"
+    elif len(cvals):
+        row["verdict"] = "new"
+    elif cfail and not bfail and info["direction"] != "none":
+        row["verdict"] = "failed"
+    else:
+        return None  # not applicable, or failing in both: nothing to compare
+    return row
+
+
+def _judge(rows: list[dict[str, Any]], alpha: float) -> None:
+    """Verdicts of the rows that have samples on both sides, Holm-corrected per family."""
+    groups: dict[tuple[str, bool], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["n_base"] and row["n_cand"]:
+            groups.setdefault((row["family"], row["direction"] == "none"), []).append(row)
+    for members in groups.values():
+        level = alpha / len(members)
+        testable = []
+        for row in members:
+            if min_p_value(row["n_base"], row["n_cand"]) > level:
+                row["verdict"] = row["verdict"] or "too few samples"
+            else:
+                testable.append(row)
+        for row, adjusted in zip(testable, holm([r["p_value"] for r in testable])):
+            row["p_adjusted"] = adjusted
+            if row["verdict"] is not None:
+                continue
+            effect = row["change"] if row["_sign"] > 0 else -row["change"]
+            real = adjusted <= alpha and effect >= row["threshold"]
+            if not real:
+                row["verdict"] = "unchanged"
+            elif row["direction"] == "none":
+                row["verdict"] = "changed"
+            else:
+                worse = (row["_sign"] > 0) == (row["direction"] == "lower")
+                row["verdict"] = "regressed" if worse else "improved"
+
+
+def compare(
+    baseline: pd.DataFrame,
+    candidate: pd.DataFrame,
+    *,
+    thresholds: Mapping[str, float] | None = None,
+    alpha: float = DEFAULT_ALPHA,
+    metrics: Sequence[str] | None = None,
+    allow_mismatch: bool = False,
+) -> pd.DataFrame:
+    """One row per case × metric (COMPARE_COLUMNS), regressions first.
+
+    Parameters
+    ----------
+    baseline, candidate
+        ``load()``-shaped frames (several runs each are pooled). Warmup samples are
+        ignored; ok samples are compared, failed ones counted.
+    thresholds
+        Minimum relative change, as fractions, keyed by metric name (``load_s``) or
+        family (``time``, ``memory``, ``throughput``, ``other``); the rest keep
+        DEFAULT_THRESHOLDS.
+    alpha
+        Per metric family, the chance of any false regressed/improved verdict in a
+        comparison of two runs of the same code (Holm's correction over the family's rows).
+    metrics
+        Compare only these metrics. Fewer rows per family make Holm's correction
+        milder, so a gate on the metrics that matter catches smaller changes.
+    allow_mismatch
+        Compare even when the runs' comparability keys differ (CPU, GPUs, torch,
+        transformers); ``fingerprint_differences`` tells what differs.
+
+    Verdicts: ``regressed`` / ``improved`` (significant and beyond the threshold, in
+    the metric's worse / better direction), ``unchanged``, ``changed`` (a metric with
+    no better direction), ``failed`` (the candidate has failed samples where the
+    baseline had none), ``missing`` (only the baseline has samples), ``new`` (only the
+    candidate has), ``too few samples`` (the test cannot reach significance).
+    ``change`` is the Hodges–Lehmann estimate of ``candidate / baseline - 1`` (the
+    median of all sample ratios); ``p_value`` the one-sided Mann–Whitney p in the
+    direction observed; ``p_adjusted`` Holm's.
+
+    Raises CannotCompare for empty input, no common case, every row too small to test,
+    or (unless allowed) a fingerprint mismatch.
+    """
+    import pandas as pd
+
+    alpha = _alpha(alpha, "compare")
+    overrides = dict(thresholds or {})
+    for name, value in overrides.items():
+        _check_threshold_name(name)
+        if not isinstance(value, (int, float)) or value <= 0:
+            raise ValueError(f"threshold {name}: must be a positive fraction, got {value!r}")
+    base, cand = _prepare(baseline, "baseline"), _prepare(candidate, "candidate")
+    if metrics is not None:
+        wanted = [_check_metric(m) for m in metrics]
+        base, cand = base[base["metric"].isin(wanted)], cand[cand["metric"].isin(wanted)]
+    _, diffs = fingerprint_differences(base, cand)
+    if diffs and not allow_mismatch:
+        what = "; ".join(f"{d.field}: {' vs '.join(dict.fromkeys(str(v or 'unknown') for v in d.values))}"
+                         for d in diffs)
+        raise CannotCompare(f"the runs were measured on different machines or libraries ({what}); "
+                            "pass --allow-mismatch to compare anyway", diffs)
+    bgroups, cgroups = _groups(base), _groups(cand)
+    common = {k[:-1] for k in bgroups if bgroups[k]["values"].size} & {
+        k[:-1] for k in cgroups if cgroups[k]["values"].size}
+    if not common:
+        raise CannotCompare("baseline and candidate have no measured case in common "
+                            f"(case keys: {', '.join(CASE_KEYS)})")
+    rows = [r for k in dict.fromkeys([*bgroups, *cgroups])
+            if (r := _row(k, bgroups.get(k), cgroups.get(k), overrides)) is not None]
+    _judge(rows, alpha)
+    gating = [r for r in rows if r["direction"] != "none" and r["n_base"] and r["n_cand"]]
+    if gating and all(r["verdict"] == "too few samples" for r in gating):
+        n = min(min(r["n_base"], r["n_cand"]) for r in gating)
+        raise CannotCompare(f"too few samples to test anything at alpha {alpha:g}: {n} per side; "
+                            f"run at least {repeats_needed(alpha, len(gating))} repeats")
+    table = pd.DataFrame(rows).drop(columns="_sign")
+    order = {v: i for i, v in enumerate(VERDICTS)}
+    table["_order"] = table["verdict"].map(order)
+    table["_size"] = -table["change"].abs().fillna(0)
+    table = table.sort_values(["_order", "_size"], kind="stable").drop(columns=["_order", "_size"])
+    return table[list(COMPARE_COLUMNS)].reset_index(drop=True)
+
+
+def exit_code(table: pd.DataFrame) -> int:
+    """1 when any row regressed or newly failed, else 0 (2, cannot compare, is CannotCompare)."""
+    return int(table["verdict"].isin(REGRESSION_VERDICTS).any())

@@ -1,0 +1,81 @@
+"""The pytest plugin under pytester: a user's test benchmarks a load in one line, and
+pytest-benchmark's JSON comes back into loadbench."""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import distributions
+from pathlib import Path
+
+import pytest
+
+from loadbench.bench.pytest_plugin import LoadBenchmark
+from loadbench.results.benchjson import read_benchmark_json
+
+pytest_plugins = ["pytester"]
+
+USER_TESTS = '''
+import os
+import pytest
+
+@pytest.mark.benchmark(group="mine")
+def test_base_load(loadbench_load):
+    result = loadbench_load(os.environ["LB_CHECKPOINT"], path="base", rounds=3, warmup_rounds=1)
+    assert len(result.rounds) == 3
+    assert 0 < result.median("load_s") < 60
+    assert result.median("peak_rss_bytes") > 0
+    assert result.case["path"] == "base"
+
+def test_task_path_of_feature_extraction_is_skipped(loadbench_load):
+    loadbench_load(os.environ["LB_CHECKPOINT"], path="task", task="feature-extraction")
+'''
+
+
+def _plugin_args() -> list[str]:
+    # Installed, the entry point loads the plugin; from a bare checkout, name it. Every
+    # distribution is searched, as pytest does: a stale egg-info may shadow the installed one.
+    installed = any(ep.group == "pytest11" and ep.value == "loadbench.bench.pytest_plugin"
+                    for dist in distributions() for ep in dist.entry_points)
+    return [] if installed else ["-p", "loadbench.bench.pytest_plugin"]
+
+
+def test_entry_point_is_declared() -> None:
+    pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text(encoding="utf-8")
+    assert '[project.entry-points.pytest11]\nloadbench = "loadbench.bench.pytest_plugin"' in pyproject
+
+
+def test_load_benchmark_result() -> None:
+    result = LoadBenchmark(case={"path": "base"}, rounds=({"load_s": 3.0}, {"load_s": 1.0, "x_s": 2.0},
+                                                           {"load_s": 2.0}))
+    assert result.values("load_s") == [3.0, 1.0, 2.0] and result.median("load_s") == 2.0
+    with pytest.raises(KeyError, match="no round measured 'ttft_s'"):
+        result.median("ttft_s")
+
+
+def test_fixture_benchmarks_a_load_in_fresh_workers(pytester: pytest.Pytester, builtin,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LB_CHECKPOINT", str(builtin("tiny-bert")))
+    pytester.makepyfile(test_user=USER_TESTS)
+    report = pytester.path / "bench.json"
+    result = pytester.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider", "-rs",
+                                           f"--benchmark-json={report}", timeout=300)
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*SKIPPED*tiny-bert · task · feature-extraction*"])
+
+    document = json.loads(report.read_text())
+    assert document["machine_info"]["loadbench"]["cpu_model"]  # loadbench's fingerprint hook
+    (bench,) = document["benchmarks"]
+    assert bench["group"] == "mine"  # the user's marker options are kept
+    assert bench["options"]["timer"] == "loadbench_worker_load_s"
+    block = bench["extra_info"]["loadbench"]
+    assert block["case"]["checkpoint"] == "tiny-bert" and block["case"]["path"] == "base"
+    # pytest-benchmark's timings are exactly the workers' load_s, one per measured round.
+    assert bench["stats"]["data"] == [r["load_s"] for r in block["rounds"]]
+    assert bench["stats"]["rounds"] == 3
+    assert bench["extra_info"]["peak_rss_bytes"] > 0 and "forward_tokens_per_s" in bench["extra_info"]
+
+    df = read_benchmark_json(report)
+    load_s = df[df["metric"] == "load_s"]
+    assert load_s["value"].tolist() == bench["stats"]["data"]
+    assert set(df["checkpoint"]) == {"tiny-bert"} and df["cpu_model"].notna().all()
+    assert df["torch_version"].notna().all()
