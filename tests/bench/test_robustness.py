@@ -108,3 +108,33 @@ def test_sample_past_its_timeout_is_killed_and_the_run_goes_on(builtin, tmp_path
     assert len(load_s) == 4  # every sample of both paths was tried: the run went on
     assert set(load_s["error_type"]) == {"timeout"}
     assert load_s["error"].str.contains("no result after 3 s; the worker was killed").all()
+
+
+OOM_SCRIPT = """
+import json, resource, sys
+import torch, transformers
+from loadbench.bench.worker import SampleRequest, measure
+
+def vm_size():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+
+limit = vm_size() + 600 * 2**20  # room to load, none for a batch of 512 long prompts
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+reply = measure(SampleRequest(sys.argv[1], "base", "text-classification", "cpu", "auto",
+                              "the river runs " * 40, 512, 4, 1, False, cache="warm", threads=1))
+print(json.dumps(reply))
+"""
+
+
+def test_out_of_memory_in_a_sample_is_recorded_as_its_failure(builtin) -> None:
+    """A real allocation failure: the worker's address space capped as a small machine's RAM would be."""
+    result = subprocess.run([sys.executable, "-c", OOM_SCRIPT, str(builtin("tiny-bert"))],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout.strip().splitlines()[-1])
+    assert any(m["metric"] == "load_s" for m in reply["metrics"])  # the load fit, the workload did not
+    [failure] = [f for f in reply["failures"] if f["metric"] == "forward_tokens_per_s"]
+    assert failure["error_type"] in {"RuntimeError", "MemoryError", "OutOfMemoryError"}
+    assert "allocate" in failure["error"]
