@@ -150,7 +150,7 @@ def resume_run(run_dir: Path, *, cache_dir: Path | None = None, progress: Progre
     info = read_run_info(run_dir)
     suite = Suite(**info["suite"])
     cases = plan(suite, cache_dir)
-    done = {_sample_key(r) for r in read_samples(run_dir)}
+    done = {_sample_key(r, r["repeat"], r["warmup"]) for r in read_samples(run_dir)}
     zygote = Zygote()
     zygote.warm_up()
     writer = RunWriter.reopen(run_dir)
@@ -169,8 +169,9 @@ class _Plan:
     cases: list[Case]
 
 
-def _sample_key(record: dict[str, Any]) -> tuple[Any, ...]:
-    return (*(record[k] for k in CASE_KEYS), record["repeat"], record["warmup"])
+def _sample_key(case_key: dict[str, Any], repeat: int, warmup: bool) -> tuple[Any, ...]:
+    """A sample's identity, the same whether read from a record or planned from a case."""
+    return (*(case_key[k] for k in CASE_KEYS), repeat, warmup)
 
 
 @contextmanager
@@ -200,12 +201,12 @@ def _execute(plan_: _Plan, writer: RunWriter, zygote: Zygote, done_keys: set[tup
     rng = random.Random(plan_.seed)
     order = [(round_, case) for round_ in rounds for case in rng.sample(runnable, len(runnable))]
     todo = [(r, c) for r, c in order
-            if (*c.key().values(), r.repeat, r.warmup) not in done_keys]
+            if _sample_key(c.key(), r.repeat, r.warmup) not in done_keys]
     done = failed = 0
     with _sigterm_as_interrupt():
         try:
             for case in plan_.cases:
-                if case.not_applicable is not None and (*case.key().values(), 0, False) not in done_keys:
+                if case.not_applicable is not None and _sample_key(case.key(), 0, False) not in done_keys:
                     writer.append(Sample.not_applicable(case.key(), run_id, 0, "load_s", case.not_applicable))
             for round_, case in todo:
                 if progress is not None:
