@@ -15,7 +15,6 @@ differs, so a torch upgrade can still be compared against the old baseline on pu
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .compare import CannotCompare
-from .runinfo import fingerprint_fields
+from .runinfo import MACHINE_KEYS, machine_fields, machine_key, node_fields
 from .store import RUN_INFO_FILE, SAMPLES_FILE, read_run_info, read_samples
 
 __all__ = [
@@ -49,7 +48,6 @@ __all__ = [
 BASELINES_ENV = "LOADBENCH_BASELINES"
 DEFAULT_ROOT = Path(".loadbench") / "baselines"
 DEFAULT_NAME = "default"
-MACHINE_KEYS: tuple[str, ...] = ("cpu_model", "cpu_count", "gpus")
 MACHINE_FILE = "machine.json"
 BASELINE_FILE = "baseline.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -82,26 +80,6 @@ def baselines_root(root: str | Path | None = None) -> Path:
     return Path(os.environ.get(BASELINES_ENV) or DEFAULT_ROOT)
 
 
-def _machine(fields: Mapping[str, Any]) -> dict[str, str | None]:
-    if isinstance(fields.get("fingerprint"), Mapping):  # a run.json
-        fields = fingerprint_fields(fields)
-    elif "packages" in fields or isinstance(fields.get("gpus"), list):  # a run.json's fingerprint
-        fields = fingerprint_fields({"fingerprint": fields})
-    return {k: (None if fields.get(k) is None else str(fields.get(k))) for k in MACHINE_KEYS}
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40]
-
-
-def machine_key(fields: Mapping[str, Any]) -> str:
-    """A short stable key of the hardware in ``fields`` (flat fingerprint fields or a run.json)."""
-    machine = _machine(fields)
-    digest = hashlib.sha256(json.dumps([machine[k] for k in MACHINE_KEYS]).encode()).hexdigest()[:10]
-    gpus = _slug(machine["gpus"]) if machine["gpus"] else "nogpu"
-    return f"{_slug(machine['cpu_model'] or 'unknown-cpu')}-{machine['cpu_count'] or 'x'}cpu-{gpus}-{digest}"
-
-
 def _describe(machine: Mapping[str, str | None]) -> str:
     return (f"{machine.get('cpu_model') or 'unknown CPU'}, {machine.get('cpu_count') or '?'} CPUs, "
             f"{machine.get('gpus') or 'no GPU'}")
@@ -114,7 +92,8 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _check_run(run_dir: Path) -> dict[str, Any]:
+def _check_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, dict[str, str | None]]]:
+    """run.json, and machine key -> hardware of every machine that measured the run's samples."""
     info = read_run_info(run_dir)
     if info.get("status") != "complete":
         raise BaselineError(f"{run_dir}: the run is {info.get('status') or 'unfinished'}, "
@@ -122,7 +101,12 @@ def _check_run(run_dir: Path) -> dict[str, Any]:
     samples = read_samples(run_dir)
     if not any(s["status"] == "ok" and not s["warmup"] for s in samples):
         raise BaselineError(f"{run_dir}: the run has no measured samples")
-    return info
+    # A run spread over several nodes is only one machine's baseline when they share hardware.
+    machines = {}
+    for node in dict.fromkeys(s["node"] for s in samples):
+        fields = machine_fields(node_fields(info, node))
+        machines[machine_key(fields)] = fields
+    return info, machines
 
 
 def save(run_dirs: str | Path | Sequence[str | Path], name: str | None = None,
@@ -137,18 +121,19 @@ def save(run_dirs: str | Path | Sequence[str | Path], name: str | None = None,
     if not runs:
         raise BaselineError("give at least one run directory")
     name = _check_name(name or DEFAULT_NAME)
-    infos = [_check_run(r) for r in runs]
-    keys = {machine_key(i) for i in infos}
-    if len(keys) > 1:
-        raise BaselineError(f"the runs come from different machines ({', '.join(sorted(keys))}); "
+    checked = [_check_run(r) for r in runs]
+    infos = [info for info, _ in checked]
+    machines = {k: fields for _, found in checked for k, fields in found.items()}
+    if len(machines) > 1:
+        raise BaselineError(f"the runs come from different machines ({', '.join(sorted(machines))}); "
                             "save each machine's runs separately")
-    key = keys.pop()
+    key, machine = machines.popitem()
     run_ids = [str(i.get("run_id") or r.name) for i, r in zip(infos, runs)]
     if len(set(run_ids)) != len(run_ids):
         raise BaselineError(f"the same run is given twice ({', '.join(run_ids)})")
     machine_dir = baselines_root(root) / key
     machine_dir.mkdir(parents=True, exist_ok=True)
-    (machine_dir / MACHINE_FILE).write_text(json.dumps(_machine(infos[0]), indent=2) + "\n", encoding="utf-8")
+    (machine_dir / MACHINE_FILE).write_text(json.dumps(machine, indent=2) + "\n", encoding="utf-8")
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=machine_dir))
     try:
         for run, run_id in zip(runs, run_ids):
@@ -201,7 +186,7 @@ def resolve(name: str, fingerprint: Mapping[str, Any], root: str | Path | None =
     if (directory / BASELINE_FILE).is_file():
         return directory
     others = [b for b in list_baselines(root) if b.name == name]
-    here = f"no baseline {name!r} for this machine ({_describe(_machine(fingerprint))}; key {key}) " \
+    here = f"no baseline {name!r} for this machine ({_describe(machine_fields(fingerprint))}; key {key}) " \
            f"in {baselines_root(root)}"
     if others:
         there = "; ".join(f"{b.machine_key} ({_describe(b.machine)})" for b in others)

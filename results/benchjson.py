@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .metrics import METRICS
-from .runinfo import device_name, fingerprint_fields
+from .runinfo import device_name, fingerprint_fields, machine_key
 from .schema import CASE_KEYS, SCHEMA_VERSION
 from .store import RUN_INFO_FILE, CorruptRun, NotARun
 
@@ -139,6 +139,7 @@ def read_benchmark_json(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     document = _document(path)
     fields = _fingerprint(document)
+    machine = machine_key(fields)
     run_id = f"pytest-benchmark:{path.name}"
     records: list[dict[str, Any]] = []
     for index, bench in enumerate(document["benchmarks"]):
@@ -150,7 +151,7 @@ def read_benchmark_json(path: str | Path) -> pd.DataFrame:
         found = _loadbench_records(block, where) if isinstance(block, Mapping) else _plain_records(bench, where)
         for record in found:
             record.update(schema_version=SCHEMA_VERSION, run_id=run_id, status="ok", warmup=False, **fields)
-            record["device_name"] = device_name(record["device"], fields)
+            record.update(device_name=device_name(record["device"], fields), machine=machine)
         records += found
     text = _string_dtype()
     columns = {}

@@ -67,7 +67,7 @@ VERDICTS: tuple[str, ...] = (
 )
 REGRESSION_VERDICTS: tuple[str, ...] = ("regressed", "failed")
 COMPARE_COLUMNS: tuple[str, ...] = (
-    *CASE_KEYS, "metric", "unit", "direction", "family", "n_base", "n_cand", "n_failed_base",
+    *CASE_KEYS, "machine", "metric", "unit", "direction", "family", "n_base", "n_cand", "n_failed_base",
     "n_failed_cand", "median_base", "median_cand", "change", "p_value", "p_adjusted", "threshold", "verdict",
 )
 _NEEDED = (*CASE_KEYS, "metric", "value", "unit", "direction", "status", "warmup")
@@ -179,14 +179,23 @@ def _threshold(metric: str, family: str, overrides: Mapping[str, float]) -> floa
 
 
 def _fingerprints(df: pd.DataFrame) -> list[tuple[str, dict[str, str | None]]]:
+    """(label, comparability fields) of every distinct machine and library set of every run.
+
+    Every (run, machine) pair counts, not a run's first row: a run spread over unlike
+    machines (or nodes with other libraries) differs from itself. The label is the run
+    id, followed by `` @ <machine>`` when the run has more than one entry.
+    """
     present = [k for k in COMPARABILITY_KEYS if k in df.columns]
     if "run_id" not in df.columns or not present:
         return []
+    by = ["run_id", *(["machine"] if "machine" in df.columns else [])]
+    combos = df[[*by, *present]].drop_duplicates()
+    entries = combos["run_id"].value_counts()
     out = []
-    for run_id, rows in df.groupby("run_id", sort=False):
-        first = rows.iloc[0]
-        out.append((str(run_id), {k: (None if _missing(first[k]) else str(first[k])) for k in COMPARABILITY_KEYS
-                                  if k in present}))
+    for row in combos.to_dict(orient="records"):
+        run_id = str(row["run_id"])
+        label = f"{run_id} @ {row['machine']}" if entries[row["run_id"]] > 1 and "machine" in row else run_id
+        out.append((label, {k: (None if _missing(row[k]) else str(row[k])) for k in present}))
     return out
 
 
@@ -195,10 +204,33 @@ def _missing(value: object) -> bool:
 
 
 def fingerprint_differences(baseline: pd.DataFrame, candidate: pd.DataFrame) -> tuple[list[str], list[Difference]]:
-    """Run ids (baseline runs first) and the comparability keys that differ among them."""
+    """Who (baseline first) and the comparability keys that differ among them.
+
+    Who is one label per run, or per run × machine for a run measured on several
+    machines (``"<run> @ <machine>"``); each Difference carries the same labels.
+    """
     runs = _fingerprints(baseline) + _fingerprints(candidate)
-    found = differences([fields for _, fields in runs]) if len(runs) > 1 else []
-    return [run_id for run_id, _ in runs], [d for d in found if d.key]
+    labels = [label for label, _ in runs]
+    found = differences([fields for _, fields in runs], labels) if len(runs) > 1 else []
+    return labels, [d for d in found if d.key]
+
+
+def _by_machine(base: pd.DataFrame, cand: pd.DataFrame) -> bool:
+    """Whether rows are kept apart per machine.
+
+    They are whenever a side was measured on several machines, so that no side's
+    hardware is pooled, and when both sides share their one machine. Two sides on one
+    machine each, but different ones, are compared with each other: that is what
+    ``allow_mismatch`` is for.
+    """
+    if "machine" not in base.columns or "machine" not in cand.columns:
+        return False
+    bm, cm = _machines(base), _machines(cand)
+    return len(bm) > 1 or len(cm) > 1 or bm == cm
+
+
+def _machines(df: pd.DataFrame) -> set[str | None]:
+    return {None if _missing(m) else str(m) for m in df["machine"].unique()}
 
 
 def _prepare(df: pd.DataFrame, side: str) -> pd.DataFrame:
@@ -211,10 +243,9 @@ def _prepare(df: pd.DataFrame, side: str) -> pd.DataFrame:
     return measured
 
 
-def _groups(df: pd.DataFrame) -> dict[tuple[str, ...], dict[str, Any]]:
+def _groups(df: pd.DataFrame, keys: list[str]) -> dict[tuple[str, ...], dict[str, Any]]:
     import numpy as np
 
-    keys = [*CASE_KEYS, "metric"]
     frame = df[keys].astype(str)
     values = df["value"].to_numpy(dtype=float)
     ok = (df["status"] == "ok").to_numpy()
@@ -234,6 +265,7 @@ def _groups(df: pd.DataFrame) -> dict[tuple[str, ...], dict[str, Any]]:
 
 def _row(key: tuple[str, ...], base: dict[str, Any] | None, cand: dict[str, Any] | None,
          overrides: Mapping[str, float]) -> dict[str, Any] | None:
+    """One table row; ``key`` is the case keys, the machine when rows are per machine, and the metric."""
     import numpy as np
 
     info = cand if cand is not None else base
@@ -244,7 +276,8 @@ def _row(key: tuple[str, ...], base: dict[str, Any] | None, cand: dict[str, Any]
     cfail = cand["failed"] if cand is not None else 0
     family = family_of(info["unit"])
     row: dict[str, Any] = {
-        **dict(zip(CASE_KEYS, key[:-1])), "metric": key[-1], "unit": info["unit"],
+        **dict(zip(CASE_KEYS, key)), "machine": key[len(CASE_KEYS)] if len(key) > len(CASE_KEYS) + 1 else None,
+        "metric": key[-1], "unit": info["unit"],
         "direction": info["direction"], "family": family, "n_base": len(bvals), "n_cand": len(cvals),
         "n_failed_base": bfail, "n_failed_cand": cfail,
         "median_base": float(np.median(bvals)) if len(bvals) else math.nan,
@@ -306,7 +339,7 @@ def compare(
     metrics: Sequence[str] | None = None,
     allow_mismatch: bool = False,
 ) -> pd.DataFrame:
-    """One row per case × metric (COMPARE_COLUMNS), regressions first.
+    """One row per case × metric (COMPARE_COLUMNS), regressions first; per machine as well where needed.
 
     Parameters
     ----------
@@ -326,6 +359,13 @@ def compare(
     allow_mismatch
         Compare even when the runs' comparability keys differ (CPU, GPUs, torch,
         transformers); ``fingerprint_differences`` tells what differs.
+
+    Samples of different hardware are never pooled: when either side was measured on
+    several machines (a ``machine`` column with several values), or both on the same
+    one, rows are per case × machine × metric and ``machine`` names it; a machine only
+    one side has gives ``new`` / ``missing`` rows. A single-machine baseline and a
+    single-machine candidate on different hardware (``allow_mismatch``) are compared
+    with each other, and ``machine`` is empty.
 
     Verdicts: ``regressed`` / ``improved`` (significant and beyond the threshold, in
     the metric's worse / better direction), ``unchanged``, ``changed`` (a metric with
@@ -357,12 +397,17 @@ def compare(
                          for d in diffs)
         raise CannotCompare(f"the runs were measured on different machines or libraries ({what}); "
                             "pass --allow-mismatch to compare anyway", diffs)
-    bgroups, cgroups = _groups(base), _groups(cand)
+    keys = [*CASE_KEYS, "metric"]
+    if _by_machine(base, cand):
+        keys.insert(len(CASE_KEYS), "machine")
+        # A missing key would drop its rows from the groups, not form a group of its own.
+        base, cand = (df.assign(machine=df["machine"].fillna("unknown")) for df in (base, cand))
+    bgroups, cgroups = _groups(base, keys), _groups(cand, keys)
     common = {k[:-1] for k in bgroups if bgroups[k]["values"].size} & {
         k[:-1] for k in cgroups if cgroups[k]["values"].size}
     if not common:
         raise CannotCompare("baseline and candidate have no measured case in common "
-                            f"(case keys: {', '.join(CASE_KEYS)})")
+                            f"(case keys: {', '.join(keys[:-1])})")
     rows = [r for k in dict.fromkeys([*bgroups, *cgroups])
             if (r := _row(k, bgroups.get(k), cgroups.get(k), overrides)) is not None]
     _judge(rows, alpha)

@@ -64,8 +64,14 @@ def _runs_text(runs: Sequence[str]) -> str:
 
 
 def _case_columns(table: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
-    """Case keys that vary across rows (shown per row) and those that do not (said once)."""
+    """Case keys that vary across rows (shown per row) and those that do not (said once).
+
+    The machine is shown only where rows differ by it; said once, its long key would
+    only repeat what the fingerprint check already established.
+    """
     varying = [k for k in CASE_KEYS if table[k].nunique() > 1]
+    if "machine" in table.columns and table["machine"].nunique() > 1:
+        varying.append("machine")
     constant = {k: str(table[k].iloc[0]) for k in CASE_KEYS if k not in varying and len(table)}
     return (varying or ["checkpoint"]), constant
 
@@ -150,7 +156,8 @@ def render_json(
         "thresholds": {**DEFAULT_THRESHOLDS, **(thresholds or {})},
         "baseline_runs": list(baseline_runs),
         "candidate_runs": list(candidate_runs),
-        "differences": [{"field": d.field, "values": list(d.values)} for d in differences],
+        "differences": [{"field": d.field, "values": list(d.values),
+                         "labels": list(d.labels or [*baseline_runs, *candidate_runs])} for d in differences],
         "counts": {v: int((table["verdict"] == v).sum()) for v in VERDICTS},
         "rows": rows,
     }

@@ -2,8 +2,9 @@
 
 The long shape keeps every repeat and every non-ok record, so any summary or plot
 can be derived from it without going back to the files. Each row also carries
-its run's fingerprint fields, so several runs can be grouped by torch version or
-device without a join.
+the fingerprint fields of the machine that measured it (its run's, or its node's
+when the run was spread over several), so runs can be grouped by torch version
+or hardware without a join.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .runinfo import FINGERPRINT_COLUMNS, device_name, fingerprint_fields
-from .schema import Sample
+from .runinfo import FINGERPRINT_COLUMNS, device_name, fingerprint_fields, machine_key, node_fields
+from .schema import Sample, drop_superseded
 from .store import read_run_info, read_samples
 
 if TYPE_CHECKING:
@@ -23,9 +24,10 @@ if TYPE_CHECKING:
 __all__ = ["COLUMNS", "DuplicateRun", "FRAME_COLUMNS", "load", "runs"]
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Sample))
-# Added by load() after the record fields: the same value on every row of a run,
-# except device_name, which names the hardware behind each row's device.
-FRAME_COLUMNS: tuple[str, ...] = (*COLUMNS, "device_name", *FINGERPRINT_COLUMNS)
+# Added by load() after the record fields, from the fingerprint of the row's node
+# (the run's own for node null): device_name names the hardware behind the row's
+# device, machine is the stable key of that node's hardware (runinfo.machine_key).
+FRAME_COLUMNS: tuple[str, ...] = (*COLUMNS, "device_name", "machine", *FINGERPRINT_COLUMNS)
 _INT_COLUMNS = ("schema_version", "repeat")
 _FLOAT_COLUMNS = ("value",)
 _BOOL_COLUMNS = ("warmup",)
@@ -74,27 +76,42 @@ def load(run_dirs: str | Path | Iterable[str | Path], *, fingerprint: bool = Tru
 
     Records of older schema versions are migrated first, so every row has the
     current fields. Missing values are NaN (value is float64); ``warmup`` is a
-    bool column and the other text fields (``cache`` included) are string
-    columns. With ``fingerprint`` (the default) the columns of FINGERPRINT_COLUMNS
-    (``torch_version``, ``cpu_model``, ``gpus``…) and ``device_name`` follow the
-    record fields; ``fingerprint=False`` gives the record fields only. An empty
+    bool column and the other text fields (``cache`` and ``node`` included) are
+    string columns. With ``fingerprint`` (the default) ``device_name``,
+    ``machine`` and the columns of FINGERPRINT_COLUMNS (``torch_version``,
+    ``cpu_model``, ``gpus``…) follow the record fields, each from the fingerprint
+    of the node that measured the row; ``fingerprint=False`` gives the record
+    fields only. A failure that a retry of the same sample superseded (a lost
+    node, RETRYABLE_ERRORS) is left out: see ``schema.drop_superseded``. An empty
     run gives an empty frame with the same columns and dtypes. Raises
     DuplicateRun when one run id turns up in two of the directories.
     """
     records: list[dict[str, Any]] = []
     seen: dict[str, Path] = {}
     for run_dir in _as_list(run_dirs):
-        samples = read_samples(run_dir)
-        extra = fingerprint_fields(read_run_info(run_dir)) if fingerprint else {}
+        samples = drop_superseded(read_samples(run_dir))
         for run_id in dict.fromkeys(s["run_id"] for s in samples):
             if run_id in seen:
                 raise DuplicateRun(f"run {run_id} is in both {seen[run_id]} and {run_dir}; give each run once")
             seen[run_id] = run_dir
+        if not fingerprint:
+            records += samples
+            continue
+        info = read_run_info(run_dir)
+        per_node: dict[str | None, dict[str, str | None]] = {}
         for sample in samples:
-            if fingerprint:
-                sample = {**sample, **extra, "device_name": device_name(sample["device"], extra)}
-            records.append(sample)
+            node = sample["node"]
+            if node not in per_node:
+                per_node[node] = _node_columns(info, node)
+            extra = per_node[node]
+            records.append({**sample, **extra, "device_name": device_name(sample["device"], extra)})
     return _frame(records, FRAME_COLUMNS if fingerprint else COLUMNS)
+
+
+def _node_columns(info: dict[str, Any], node: str | None) -> dict[str, str | None]:
+    # Once per (run, node): hashing the machine key for every row would slow load() down.
+    fields = node_fields(info, node)
+    return {**fields, "machine": machine_key(fields)}
 
 
 def runs(run_dirs: str | Path | Iterable[str | Path]) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .schema import CASE_KEYS
-from .tables import best_path, ordered_paths
+from .tables import best_path, ordered_paths, per_machine
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,7 +35,8 @@ def by_path(frame: pd.DataFrame, stat: str = "median") -> pd.DataFrame:
 
     Takes a ``load()`` or ``summarize()`` frame. The index is ``checkpoint, task,
     dtype, device, cache, metric``, led by ``run_id`` when the frame holds
-    several runs. Columns: the paths (base, task, custom, pipeline first), then
+    several runs, with ``machine`` before ``metric`` when a run was spread over
+    unlike machines. Columns: the paths (base, task, custom, pipeline first), then
     ``unit``, ``direction`` and ``best``: the path with the best median, or NA
     when fewer than two paths measured it, it has no better direction, or the
     best is tied. Cells are NaN where the path has no number (not applicable,
@@ -45,7 +46,7 @@ def by_path(frame: pd.DataFrame, stat: str = "median") -> pd.DataFrame:
 
     _check_stat(stat)
     summary = _summary(frame)
-    keys = [k for k in CASE_KEYS if k != "path"] + ["metric"]
+    keys = [k for k in CASE_KEYS if k != "path"] + per_machine(summary) + ["metric"]
     if summary["run_id"].nunique() > 1:
         keys = ["run_id", *keys]
     paths = ordered_paths(summary["path"])
@@ -67,9 +68,11 @@ def by_run(frame: pd.DataFrame, baseline: str | None = None, stat: str = "median
     Takes a ``load()`` or ``summarize()`` frame of two or more runs. Columns are
     ``unit``, ``direction``, one column per run id (in load order) holding
     ``stat``, then ``"<run> / <baseline>"`` for every other run: its value over
-    the baseline's (the first run unless ``baseline`` names one). Whether a ratio
-    above 1 is better depends on ``direction``. A ratio of medians is not a
-    significance test: check the spread (``iqr``, ``cv``) before calling it a change.
+    the baseline's (the first run unless ``baseline`` names one). A run spread
+    over unlike machines gives a row per ``machine`` (an index level before
+    ``metric``). Whether a ratio above 1 is better depends on ``direction``. A
+    ratio of medians is not a significance test: check the spread (``iqr``,
+    ``cv``) before calling it a change.
     """
     _check_stat(stat)
     summary = _summary(frame)
@@ -79,7 +82,7 @@ def by_run(frame: pd.DataFrame, baseline: str | None = None, stat: str = "median
     baseline = run_ids[0] if baseline is None else baseline
     if baseline not in run_ids:
         raise ValueError(f"baseline {baseline!r} is not one of the runs: {', '.join(run_ids)}")
-    keys = [*CASE_KEYS, "metric"]
+    keys = [*CASE_KEYS, *per_machine(summary), "metric"]
     wide = summary.pivot_table(index=keys, columns="run_id", values=stat, aggfunc="first", sort=False,
                                dropna=False)
     wide = wide.reindex(columns=run_ids)

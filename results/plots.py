@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .metrics import axis_scale
-from .tables import ordered_paths
+from .tables import ordered_paths, per_machine
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,10 +62,12 @@ class _Facet:
 
 
 def _facets(summary: pd.DataFrame) -> list[_Facet]:
-    """One panel per checkpoint × task (× dtype, device when they vary), in reading order."""
+    """One panel per checkpoint × task (× dtype, device when they vary; × machine when a run was spread
+    over unlike machines, whose bars must not land on one another), in reading order."""
     keys = ["checkpoint", "task"] + [k for k in ("dtype", "device") if summary[k].nunique() > 1]
+    keys += per_machine(summary)
     out = []
-    for key, rows in summary.sort_values(keys, kind="stable").groupby(keys, sort=False):
+    for key, rows in summary.sort_values(keys, kind="stable").groupby(keys, sort=False, dropna=False):
         values = [str(k) for k in key]
         by_key = {(r.metric, r.path, r.cache): r for r in rows.itertuples(index=False)}
         out.append(_Facet(values[0] + "\n" + " · ".join(values[1:]), rows, by_key))

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .frame import load
 from .metrics import format_value
-from .runinfo import Difference, differences, fingerprint_fields, gpu_reason
+from .runinfo import Difference, differences, fingerprint_fields, gpu_reason, machine_key, node_fields, run_nodes
 from .schema import CASE_KEYS
 from .store import read_run_info
 from .summary import CV_THRESHOLD, summarize
-from .tables import PATH_ORDER, best_path, ordered_paths, reading_order
+from .tables import PATH_ORDER, best_path, ordered_paths, per_machine, reading_order
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,11 +31,13 @@ __all__ = [
     "RunMeta",
     "GLANCE_METRICS",
     "Glance",
+    "NODE_COLUMNS",
     "best_paths",
     "build_report",
     "case_table",
     "change",
     "environment_rows",
+    "node_rows",
     "run_comparison",
     "unmeasured_everywhere",
 ]
@@ -55,6 +57,8 @@ GLANCE_METRICS: tuple[tuple[str, str], ...] = (
 )
 # A change smaller than this is not called better or worse, however tight the spread.
 MIN_EFFECT = 0.05
+# The nodes table of a run spread over several machines: one row per node.
+NODE_COLUMNS: tuple[str, ...] = ("node", "host", "CPU", "GPUs", "machine")
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
@@ -114,9 +118,20 @@ def build_report(run_dirs: str | Path | Iterable[str | Path], cv_threshold: floa
             for i, (d, info) in enumerate(zip(dirs, infos))]
     warnings = [f"run {r.label} is {r.info.get('status')}: its results are partial"
                 for r in runs if r.info.get("status") not in ("complete", None)]
+    warnings += _mixed_hardware(runs, records)
     return Report(runs, records, summarize(records, threshold),
                   differences([fingerprint_fields(i) for i in infos]) if len(infos) > 1 else [],
                   threshold, warnings)
+
+
+def _mixed_hardware(runs: Sequence[RunMeta], records: pd.DataFrame) -> list[str]:
+    """A warning per run whose samples come from unlike machines: its numbers are shown per machine."""
+    if records.empty:
+        return []
+    counts = records.groupby("run_id", sort=False)["machine"].nunique(dropna=False)
+    return [f"run {r.label} was measured on {counts[r.run_id]} different machines (see its nodes under "
+            "Environment): each case is shown once per machine, never pooled"
+            for r in runs if counts.get(r.run_id, 0) > 1]
 
 
 def _fmt_gpus(info: dict[str, Any]) -> str:
@@ -188,6 +203,26 @@ def environment_rows(report: Report) -> list[tuple[str, list[str], bool, bool]]:
     return rows
 
 
+def node_rows(report: Report) -> list[tuple[RunMeta, list[dict[str, str]]]]:
+    """The nodes of every run that lists more than one in run.json's ``nodes``: (run, one row per node).
+
+    Rows are keyed by NODE_COLUMNS. A run with one node or none is left out: its
+    environment column already says everything.
+    """
+    out = []
+    for run in report.runs:
+        nodes = run_nodes(run.info)
+        if len(nodes) < 2:
+            continue
+        rows = []
+        for node, fp in nodes.items():
+            flat = node_fields(run.info, node)
+            rows.append({"node": node, "host": flat["hostname"] or "unknown", "CPU": flat["cpu_model"] or "unknown",
+                         "GPUs": _fmt_gpus({"fingerprint": fp}), "machine": machine_key(flat)})
+        out.append((run, rows))
+    return out
+
+
 def unmeasured_everywhere(summary: pd.DataFrame) -> dict[str, list[str]]:
     """reason -> metrics that no case of the summary measured, all for that one reason
     (GPU memory on a CPU run): said once instead of in every case."""
@@ -199,7 +234,7 @@ def unmeasured_everywhere(summary: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def case_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """One row per run × case: status (ok / partly failed / failed / not applicable), samples, reason.
+    """One row per run × case (× machine): status (ok / partly failed / failed / not applicable), samples, reason.
 
     Every case of the summary is here, so a case that produced no number is as
     visible as one that did. ``samples`` is the measured count of load_s (else the
@@ -209,8 +244,8 @@ def case_table(summary: pd.DataFrame) -> pd.DataFrame:
 
     skip = {m for ms in unmeasured_everywhere(summary).values() for m in ms}
     rows = []
-    keys = ["run_id", *CASE_KEYS]
-    for key, group in _case_order(summary).groupby(keys, sort=False):
+    keys = ["run_id", *CASE_KEYS, *per_machine(summary)]
+    for key, group in _case_order(summary).groupby(keys, sort=False, dropna=False):
         group = group[~group["metric"].isin(skip)] if not group["metric"].isin(skip).all() else group
         load_s = group[group["metric"] == "load_s"]
         samples = int(load_s["n"].iloc[0]) if len(load_s) else int(group["n"].max())
@@ -233,8 +268,13 @@ def case_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*keys, "status", "samples", "detail"])
 
 
+def _machine(summary: pd.DataFrame) -> list[str]:
+    # Summaries built before machines were tracked have no such column.
+    return ["machine"] if "machine" in summary.columns else []
+
+
 def _case_order(summary: pd.DataFrame) -> pd.DataFrame:
-    """Runs in load order, then checkpoint, task, dtype, device, warm before cold, paths in PATH_ORDER."""
+    """Runs in load order, then checkpoint, task, dtype, device, warm before cold, machine, paths in PATH_ORDER."""
     runs = {r: i for i, r in enumerate(dict.fromkeys(summary["run_id"]))}
     paths = {p: i for i, p in enumerate(PATH_ORDER)}
     keyed = summary.assign(
@@ -242,7 +282,7 @@ def _case_order(summary: pd.DataFrame) -> pd.DataFrame:
         _c=summary["cache"].map(lambda c: {"warm": 0, "cold": 1}.get(c, 2)),
         _p=summary["path"].map(lambda p: paths.get(p, len(paths))),
     )
-    keys = ["_r", "checkpoint", "task", "dtype", "device", "_c", "_p", "path"]
+    keys = ["_r", "checkpoint", "task", "dtype", "device", "_c", *_machine(summary), "_p", "path"]
     return keyed.sort_values(keys, kind="stable").drop(columns=["_r", "_c", "_p"])
 
 
@@ -278,22 +318,23 @@ def run_comparison(report: Report, metrics: Sequence[str] = COMPARE_METRICS) -> 
 
     Each row: the case keys, metric, ``cells`` (one summary row or None per run)
     and ``changes`` ((ratio, verdict) of every later run against the first).
-    Metrics that no case measured (GPU memory on a CPU) are left out.
+    Metrics that no case measured (GPU memory on a CPU) are left out. When a run
+    was measured on several machines, rows are per ``machine`` as well (a key of
+    the row then), so its machines are never folded into one cell.
     """
     skip = {m for ms in unmeasured_everywhere(report.summary).values() for m in ms}
     summary = report.summary[report.summary["metric"].isin([m for m in metrics if m not in skip])]
     run_ids = [r.run_id for r in report.runs]
+    names = ("checkpoint", "task", "dtype", "device", "cache", *per_machine(summary), "metric", "path")
     rows: dict[tuple[str, ...], dict[str, Any]] = {}
     path_rank = {p: i for i, p in enumerate(PATH_ORDER)}
     for row in reading_order(summary).itertuples(index=False):
-        key = (row.checkpoint, row.task, row.dtype, row.device, row.cache, row.metric, row.path)
-        entry = rows.setdefault(key, {**dict(zip(
-            ("checkpoint", "task", "dtype", "device", "cache", "metric", "path"), key)),
-            "cells": [None] * len(run_ids)})
+        key = tuple(getattr(row, n) for n in names)
+        entry = rows.setdefault(key, {**dict(zip(names, key)), "cells": [None] * len(run_ids)})
         entry["cells"][run_ids.index(row.run_id)] = row
     # reading_order() put checkpoint, task, metric and cache in order; paths go in PATH_ORDER within.
-    first_seen = {key[:6]: i for i, key in reversed(list(enumerate(rows)))}
-    out = [rows[k] for k in sorted(rows, key=lambda k: (first_seen[k[:6]], path_rank.get(k[6], len(path_rank))))]
+    first_seen = {key[:-1]: i for i, key in reversed(list(enumerate(rows)))}
+    out = [rows[k] for k in sorted(rows, key=lambda k: (first_seen[k[:-1]], path_rank.get(k[-1], len(path_rank))))]
     for entry in out:
         entry["changes"] = [change(entry["cells"][0], c) for c in entry["cells"][1:]]
     return out
@@ -323,20 +364,21 @@ def _overlaps(a: Any, b: Any) -> bool:
 
 
 def best_paths(summary: pd.DataFrame) -> tuple[list[str], list[dict[str, Any]]]:
-    """The "at a glance" view: per checkpoint × task × case setting, the best path of each GLANCE_METRICS metric.
+    """The "at a glance" view: per checkpoint × task × case setting (× machine), the best path of each
+    GLANCE_METRICS metric.
 
     Returns (metric labels, rows); each row has the case keys (and run_id) and
     ``cells``: one Glance per metric, or None where no path measured it.
     """
     measured = [(m, label) for m, label in GLANCE_METRICS
                 if (summary["metric"].eq(m) & summary["status"].eq("ok")).any()]
-    keys = ["run_id", "checkpoint", "task", "dtype", "device", "cache"]
+    keys = ["run_id", "checkpoint", "task", "dtype", "device", "cache", *per_machine(summary)]
     wanted = summary[summary["metric"].isin([m for m, _ in measured])]
     index: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in wanted.itertuples(index=False):
-        index.setdefault((r.run_id, r.checkpoint, r.task, r.dtype, r.device, r.cache, r.metric), {})[r.path] = r
+        index.setdefault((*(getattr(r, k) for k in keys), r.metric), {})[r.path] = r
     rows: list[dict[str, Any]] = []
-    for key, _ in _case_order(wanted).groupby(keys, sort=False):
+    for key, _ in _case_order(wanted).groupby(keys, sort=False, dropna=False):
         cells: list[Glance | None] = []
         for metric, _ in measured:
             group = index.get((*key, metric), {})

@@ -14,8 +14,18 @@ from typing import Any, Sequence
 
 from .metrics import HEADLINE, format_value, get_metric
 from .plots import load_time_figure, memory_figure, png_bytes, throughput_figure, trend_figure
-from .report import MIN_EFFECT, Report, RunMeta, best_paths, case_table, environment_rows, run_comparison
-from .tables import Footnotes, path_table, reading_order, spread_text
+from .report import (
+    MIN_EFFECT,
+    NODE_COLUMNS,
+    Report,
+    RunMeta,
+    best_paths,
+    case_table,
+    environment_rows,
+    node_rows,
+    run_comparison,
+)
+from .tables import Footnotes, path_table, per_machine, reading_order, spread_text, varying_settings
 
 __all__ = ["PLOT_CAPTIONS", "render_html"]
 
@@ -117,7 +127,7 @@ def _environment(report: Report) -> str:
         for left, right in zip(pairs[:half], pairs[half:] + [("", "")]):
             rows.append("<tr>" + "".join(f"<th>{escape(k)}</th><td class=\"wrap\">{escape(v)}</td>"
                                          for k, v in (left, right)) + "</tr>")
-        return f'<h2 id="environment">Environment</h2>{_table([], rows, "env")}'
+        return f'<h2 id="environment">Environment</h2>{_table([], rows, "env")}{_nodes(report)}'
     header = ["", *([r.letter for r in report.runs] if multi else ["value"])]
     rows = []
     for label, values, differs, key in environment_rows(report):
@@ -126,7 +136,18 @@ def _environment(report: Report) -> str:
         rows.append(f'<tr class="{cls}"><th>{escape(label)}{" ≠" if differs else ""}</th>{cells}</tr>')
     note = ('<p class="notes">Highlighted: differs between the runs (red: hardware or a key library '
             "version).</p>" if multi else "")
-    return f'<h2 id="environment">Environment</h2>{_table(header, rows, "env")}{note}'
+    return f'<h2 id="environment">Environment</h2>{_table(header, rows, "env")}{note}{_nodes(report)}'
+
+
+def _nodes(report: Report) -> str:
+    """The machines of each run that was spread over several, under the environment table."""
+    out = []
+    for run, rows in node_rows(report):
+        who = f"Run {run.label}" if len(report.runs) > 1 else "This run"
+        body = ["<tr" + _attrs(run=run.run_id, node=r["node"]) + ">"
+                + "".join(f"<td>{escape(r[c])}</td>" for c in NODE_COLUMNS) + "</tr>" for r in rows]
+        out.append(f"<p>{escape(who)} was measured on {len(rows)} nodes:</p>" + _table(NODE_COLUMNS, body, "nodes"))
+    return "".join(out)
 
 
 def _path_tables(report: Report, run: RunMeta, notes: Footnotes, metrics: Sequence[str]) -> tuple[str, Any]:
@@ -192,12 +213,13 @@ def _cases(report: Report) -> str:
     cases = case_table(report.summary)
     letters = {r.run_id: r.letter for r in report.runs}
     multi = len(report.runs) > 1
-    varying = [k for k in ("dtype", "device", "cache") if cases[k].nunique() > 1]
+    varying = varying_settings(cases)
     rows = []
     previous: tuple[str, str] | None = None
     for c in cases.itertuples(index=False):
+        machine = {"machine": c.machine} if "machine" in varying else {}
         attrs = _attrs(run=c.run_id, checkpoint=c.checkpoint, task=c.task, path=c.path, dtype=c.dtype,
-                       device=c.device, cache=c.cache, status=c.status)
+                       device=c.device, cache=c.cache, **machine, status=c.status)
         cells = [*([letters[c.run_id]] if multi else []), c.checkpoint, c.task, c.path,
                  *(getattr(c, k) for k in varying)]
         group = " group" if (c.run_id, c.checkpoint) != previous else ""
@@ -220,7 +242,7 @@ def _glance(report: Report) -> str:
         return ""
     multi = len(report.runs) > 1
     letters = {r.run_id: r.letter for r in report.runs}
-    varying = [k for k in ("dtype", "device", "cache") if len({r[k] for r in rows}) > 1]
+    varying = varying_settings(rows)
     body = []
     previous: list[str] | None = None
     for row in rows:
@@ -269,7 +291,7 @@ def _comparison(report: Report) -> str:
     first = report.runs[0].letter
     later = [r.letter for r in report.runs[1:]]
     rows = run_comparison(report)
-    varying = [k for k in ("dtype", "device", "cache") if len({r[k] for r in rows}) > 1]
+    varying = varying_settings(rows)
     body = []
     previous: list[str] | None = None
     for r in rows:
@@ -292,20 +314,24 @@ def _comparison(report: Report) -> str:
 def _all_metrics(report: Report) -> str:
     multi = len(report.runs) > 1
     letters = {r.run_id: r.letter for r in report.runs}
+    # Only a run spread over unlike machines needs the (long) machine key to tell its rows apart.
+    machine = bool(per_machine(report.summary))
     rows = []
     for r in reading_order(report.summary).itertuples(index=False):
         median, q1, q3, low, high = (format_value(v, r.unit) for v in (r.median, r.q1, r.q3, r.min, r.max))
         values = ([median, f"{q1} – {q3}" if r.n >= 2 else "—", low, high,
                    f"{abs(r.cv):.1%}" if math.isfinite(r.cv) else "—"] if r.status == "ok" else ["—"] * 5)
-        keys = [*([letters[r.run_id]] if multi else []), r.checkpoint, r.task, r.path, r.dtype, r.device, r.cache]
+        keys = [*([letters[r.run_id]] if multi else []), r.checkpoint, r.task, r.path, r.dtype, r.device, r.cache,
+                *([r.machine] if machine else [])]
         rows.append("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in keys)
                     + f'<td title="{escape(_describe(r.metric))}">{escape(r.metric)}</td>'
                     + f'<td class="num">{r.n}</td>' + "".join(f'<td class="num">{escape(v)}</td>' for v in values)
                     + f'<td class="st-{r.status}">{escape(_STATUS_TEXT.get(r.status, r.status))}'
                     + ("" if not r.n_failed or r.status != "ok" else f" ({r.n_failed} failed)") + "</td>"
                     + f'<td class="wrap">{escape(r.reason) if isinstance(r.reason, str) else ""}</td></tr>')
-    header = [*(["run"] if multi else []), "checkpoint", "task", "path", "dtype", "device", "cache", "metric", "n",
-              "median", "IQR (q1 – q3)", "min", "max", "CV", "status", "reason"]
+    header = [*(["run"] if multi else []), "checkpoint", "task", "path", "dtype", "device", "cache",
+              *(["machine"] if machine else []), "metric", "n", "median", "IQR (q1 – q3)", "min", "max", "CV",
+              "status", "reason"]
     return (f"<details><summary>Show all {len(rows)} rows (every run × case × metric; hover a metric for its "
             "meaning)</summary>"
             + _table(header, rows, "all") + "</details>")

@@ -10,8 +10,17 @@ import math
 from typing import Any, Sequence
 
 from .metrics import HEADLINE, format_value
-from .report import MIN_EFFECT, Report, best_paths, case_table, environment_rows, run_comparison
-from .tables import Cell, Footnotes, path_table, spread_text
+from .report import (
+    MIN_EFFECT,
+    NODE_COLUMNS,
+    Report,
+    best_paths,
+    case_table,
+    environment_rows,
+    node_rows,
+    run_comparison,
+)
+from .tables import Cell, Footnotes, path_table, spread_text, varying_settings
 
 __all__ = ["CELL_LEGEND", "render_markdown"]
 
@@ -65,7 +74,17 @@ def _environment(report: Report) -> list[str]:
     lines = ["## Environment", "", *_table(header, rows)]
     if multi and any(d for _, _, d, _ in environment_rows(report)):
         lines += ["", "`≠`: differs between the runs; **bold**: hardware or a key library version."]
-    return lines + [""]
+    return lines + ["", *_nodes(report)]
+
+
+def _nodes(report: Report) -> list[str]:
+    """The machines of each run that was spread over several, after the environment table."""
+    lines: list[str] = []
+    for run, rows in node_rows(report):
+        who = f"Run {_esc(run.label)}" if len(report.runs) > 1 else "This run"
+        lines += [f"{who} was measured on {len(rows)} nodes:", "",
+                  *_table(NODE_COLUMNS, [[_esc(r[c]) for c in NODE_COLUMNS] for r in rows]), ""]
+    return lines
 
 
 def _results(report: Report, metrics: Sequence[str], notes: Footnotes) -> list[str]:
@@ -106,7 +125,7 @@ def _cases(report: Report) -> list[str]:
     cases = case_table(report.summary)
     multi = len(report.runs) > 1
     letters = {r.run_id: r.letter for r in report.runs}
-    varying = [k for k in ("dtype", "device", "cache") if cases[k].nunique() > 1]
+    varying = varying_settings(cases)
     header = [*(["run"] if multi else []), "checkpoint", "task", "path", *varying, "status", "samples", "detail"]
     rows = []
     # Only what needs a reader's attention; the HTML report lists every case.
@@ -129,7 +148,7 @@ def _glance(report: Report) -> list[str]:
         return []
     multi = len(report.runs) > 1
     letters = {r.run_id: r.letter for r in report.runs}
-    varying = [k for k in ("dtype", "device", "cache") if len({r[k] for r in rows}) > 1]
+    varying = varying_settings(rows)
     body = []
     for row in rows:
         cells = []
@@ -168,7 +187,7 @@ def _comparison(report: Report) -> list[str]:
     first = report.runs[0].letter
     later = [r.letter for r in report.runs[1:]]
     rows = run_comparison(report)
-    varying = [k for k in ("dtype", "device", "cache") if len({r[k] for r in rows}) > 1]
+    varying = varying_settings(rows)
     header = ["checkpoint", "path", *varying, "metric", *[r.letter for r in report.runs],
               *[f"{x} / {first}" for x in later]]
     body = [[_esc(r["checkpoint"]), _esc(r["path"]), *(_esc(r[k]) for k in varying), _esc(r["metric"]),

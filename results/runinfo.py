@@ -2,22 +2,33 @@
 
 ``run.json`` keeps the fingerprint nested the way the machine reported it; people
 ask flatter questions ("which torch?", "same GPU?"), and two runs are only
-comparable when the answers agree.
+comparable when the answers agree. A run whose samples were taken on several
+machines lists each one's fingerprint under ``nodes``; a record's ``node`` says
+which one measured it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 __all__ = [
     "COMPARABILITY_KEYS",
     "FINGERPRINT_COLUMNS",
+    "MACHINE_KEYS",
     "Difference",
     "device_name",
     "differences",
     "fingerprint_fields",
     "gpu_reason",
+    "machine_fields",
+    "machine_key",
+    "node_fields",
+    "node_fingerprint",
+    "run_nodes",
 ]
 
 # One column each in load(); the order is the order a reader scans an environment.
@@ -30,6 +41,9 @@ FINGERPRINT_COLUMNS: tuple[str, ...] = (
 COMPARABILITY_KEYS: tuple[str, ...] = (
     "cpu_model", "cpu_count", "gpus", "torch_version", "transformers_version",
 )
+# The hardware that names a machine: library versions are not part of it, so that a
+# torch upgrade can be compared with the same machine's older numbers on purpose.
+MACHINE_KEYS: tuple[str, ...] = ("cpu_model", "cpu_count", "gpus")
 _PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "loadbench")
 
 
@@ -77,6 +91,64 @@ def fingerprint_fields(info: Mapping[str, Any]) -> dict[str, str | None]:
     return {k: out[k] for k in FINGERPRINT_COLUMNS}
 
 
+def run_nodes(info: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """run.json's ``nodes`` (node id -> fingerprint); empty for a run measured on one machine."""
+    nodes = info.get("nodes")
+    if not isinstance(nodes, Mapping):
+        return {}
+    return {str(k): v for k, v in nodes.items() if isinstance(v, Mapping)}
+
+
+def node_fingerprint(info: Mapping[str, Any], node: str | None) -> Mapping[str, Any]:
+    """The fingerprint of the machine that measured a record of ``node`` in this run.
+
+    A null node, and a node that run.json does not list (a run written before nodes
+    were recorded), stand for the run's own ``fingerprint``.
+    """
+    nodes = run_nodes(info)
+    if node is not None and node in nodes:
+        return nodes[node]
+    fp = info.get("fingerprint")
+    return fp if isinstance(fp, Mapping) else {}
+
+
+def node_fields(info: Mapping[str, Any], node: str | None) -> dict[str, str | None]:
+    """``fingerprint_fields`` of one node's fingerprint; run-level keys (started_at) still come from info."""
+    return fingerprint_fields({**info, "fingerprint": node_fingerprint(info, node)})
+
+
+def machine_fields(fields: Mapping[str, Any]) -> dict[str, str | None]:
+    """The MACHINE_KEYS of flat fingerprint fields (a ``load()`` row too), a run.json, or its fingerprint, as text."""
+    if isinstance(fields.get("fingerprint"), Mapping):  # a run.json
+        fields = fingerprint_fields(fields)
+    elif "packages" in fields or isinstance(fields.get("gpus"), list):  # a run.json's fingerprint
+        fields = fingerprint_fields({"fingerprint": fields})
+    return {k: _present(fields.get(k)) for k in MACHINE_KEYS}
+
+
+def _present(value: Any) -> str | None:
+    # A frame row holds NaN where a fingerprint had nothing: the same machine as None.
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return str(value)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40]
+
+
+def machine_key(fields: Mapping[str, Any]) -> str:
+    """A short stable key of the hardware in ``fields`` (flat fingerprint fields or a run.json).
+
+    A readable slug of the CPU, CPU count and GPUs plus a 10-digit hash of exactly
+    MACHINE_KEYS: the same hardware always maps to the same key, wherever it was read.
+    """
+    machine = machine_fields(fields)
+    digest = hashlib.sha256(json.dumps([machine[k] for k in MACHINE_KEYS]).encode()).hexdigest()[:10]
+    gpus = _slug(machine["gpus"]) if machine["gpus"] else "nogpu"
+    return f"{_slug(machine['cpu_model'] or 'unknown-cpu')}-{machine['cpu_count'] or 'x'}cpu-{gpus}-{digest}"
+
+
 def gpu_reason(info: Mapping[str, Any]) -> str | None:
     """Why a run has no GPUs listed, when the fingerprint says (e.g. no NVML)."""
     fp = info.get("fingerprint")
@@ -107,22 +179,28 @@ def device_name(device: str, fields: Mapping[str, str | None]) -> str | None:
 
 @dataclass(frozen=True)
 class Difference:
-    """One fingerprint field whose value is not the same in every run."""
+    """One fingerprint field whose value is not the same in every run (or every machine of a run)."""
 
     field: str
-    values: tuple[str | None, ...]  # one per run, in run order
+    values: tuple[str | None, ...]  # one per run, in run order; or one per entry of labels
     key: bool  # one of COMPARABILITY_KEYS: the numbers may differ because of it
+    # Whose each value is, when that is not simply one run each (a run measured on two machines).
+    labels: tuple[str, ...] = ()
 
     def describe(self, run_ids: Sequence[str]) -> str:
-        shown = ", ".join(f"{v if v is not None else 'unknown'} ({r})" for v, r in zip(self.values, run_ids))
+        """The field and each value with its owner: ``labels`` when set, else ``run_ids`` in order."""
+        owners = self.labels or tuple(run_ids)
+        shown = ", ".join(f"{v if v is not None else 'unknown'} ({r})" for v, r in zip(self.values, owners))
         return f"{self.field}: {shown}"
 
 
-def differences(fields_per_run: Sequence[Mapping[str, str | None]]) -> list[Difference]:
+def differences(fields_per_run: Sequence[Mapping[str, str | None]],
+                labels: Sequence[str] = ()) -> list[Difference]:
     """Fingerprint fields that differ between runs, comparability keys first.
 
     ``started_at`` always differs and ``hostname``/``git_commit`` differing is
-    expected, so they are listed but never key.
+    expected, so they are listed but never key. ``labels`` (one per entry of
+    ``fields_per_run``) go into each Difference, for entries that are not one run each.
     """
     out: list[Difference] = []
     for name in FINGERPRINT_COLUMNS:
@@ -130,5 +208,5 @@ def differences(fields_per_run: Sequence[Mapping[str, str | None]]) -> list[Diff
             continue
         values = tuple(f.get(name) for f in fields_per_run)
         if len(set(values)) > 1:
-            out.append(Difference(name, values, name in COMPARABILITY_KEYS))
+            out.append(Difference(name, values, name in COMPARABILITY_KEYS, tuple(labels)))
     return sorted(out, key=lambda d: not d.key)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Iterable, Literal, Mapping, TypeVar
 
 from .metrics import get_metric
 
@@ -16,13 +16,16 @@ __all__ = [
     "CASE_KEYS",
     "DIRECTIONS",
     "InvalidRecord",
+    "RETRYABLE_ERRORS",
     "SCHEMA_VERSION",
     "STATUSES",
     "Sample",
     "Status",
     "UnsupportedSchema",
+    "drop_superseded",
     "migrate",
     "record_version",
+    "sample_key",
 ]
 
 # Format history (bump SCHEMA_VERSION and add a migrate_to_N below for every
@@ -32,13 +35,18 @@ __all__ = [
 #   2 — page cache becomes a case key (`cache`: warm | cold; v1 records read as
 #       "unspecified", since v1 never controlled it) and `warmup` marks samples
 #       taken to be discarded (v1 had none: false).
-SCHEMA_VERSION = 2
+#   3 — `node`: id of the machine that measured the sample, a key of run.json's
+#       `nodes` (null: the run's own `fingerprint`).
+SCHEMA_VERSION = 3
 
 Status = Literal["ok", "not_applicable", "failed"]
 STATUSES: tuple[str, ...] = ("ok", "not_applicable", "failed")
 DIRECTIONS: tuple[str, ...] = ("lower", "higher", "none")
 
 CASE_KEYS: tuple[str, ...] = ("checkpoint", "path", "task", "dtype", "device", "cache")
+# A sample that failed because its machine went away (not because of the case) is
+# taken again by `--resume`; once it has been, the failure says nothing about the case.
+RETRYABLE_ERRORS: tuple[str, ...] = ("node_lost",)
 
 
 class InvalidRecord(ValueError):
@@ -49,7 +57,7 @@ class UnsupportedSchema(ValueError):
     """A record written by a newer loadbench than this one."""
 
 
-_OPTIONAL_STR = ("reason", "error_type", "error", "attn_implementation", "resident_dtype")
+_OPTIONAL_STR = ("reason", "error_type", "error", "attn_implementation", "resident_dtype", "node")
 _REQUIRED_STR = ("run_id", "metric", "unit", "direction", "status") + CASE_KEYS
 
 
@@ -80,6 +88,7 @@ class Sample:
     attn_implementation: str | None = None
     resident_dtype: str | None = None
     warmup: bool = False
+    node: str | None = None
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -251,7 +260,12 @@ def migrate_to_2(record: dict[str, Any]) -> dict[str, Any]:
     return {**dict(items), "warmup": False}
 
 
-_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {2: migrate_to_2}
+def migrate_to_3(record: dict[str, Any]) -> dict[str, Any]:
+    """v2 ran on one machine only: the run's own fingerprint (node null)."""
+    return {**{k: v for k, v in record.items() if k != "node"}, "node": None}
+
+
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {2: migrate_to_2, 3: migrate_to_3}
 
 
 def migrate(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -265,3 +279,30 @@ def migrate(record: Mapping[str, Any]) -> dict[str, Any]:
         out = _MIGRATIONS[version](out)
         out["schema_version"] = version
     return out
+
+
+def sample_key(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Which sample a record belongs to: its run, case, repeat and warmup flag (not its metric).
+
+    One sample gives a record per metric; a retried sample gives the same key again.
+    """
+    return (record["run_id"], *(record[k] for k in CASE_KEYS), record["repeat"], record["warmup"])
+
+
+def _retryable(record: Mapping[str, Any]) -> bool:
+    return record["status"] == "failed" and record.get("error_type") in RETRYABLE_ERRORS
+
+
+_Record = TypeVar("_Record", bound=Mapping[str, Any])
+
+
+def drop_superseded(records: Iterable[_Record]) -> list[_Record]:
+    """The records without the RETRYABLE_ERRORS failures that a retry of the same sample replaced.
+
+    A sample lost with its machine and then measured again would otherwise count as a
+    failure of the case; one that was never retried keeps its failure, so the loss stays
+    visible. Order is kept.
+    """
+    records = list(records)
+    retried = {sample_key(r) for r in records if not _retryable(r)}
+    return [r for r in records if not (_retryable(r) and sample_key(r) in retried)]

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["CV_THRESHOLD", "PATH_ORDER", "SUMMARY_COLUMNS", "render_summary", "summarize", "summary_text"]
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    "run_id", *CASE_KEYS, "metric", "n", "n_failed", "median", "q1", "q3", "min", "max", "iqr", "cv",
+    "run_id", *CASE_KEYS, "machine", "metric", "n", "n_failed", "median", "q1", "q3", "min", "max", "iqr", "cv",
     "unstable", "unit", "direction", "status", "reason",
 )
 CV_THRESHOLD = 0.10
@@ -32,13 +32,16 @@ _STATS = ("median", "q1", "q3", "min", "max", "iqr", "cv")
 
 
 def summarize(df: pd.DataFrame, cv_threshold: float = CV_THRESHOLD) -> pd.DataFrame:
-    """One row per run × case × metric, over the ok samples of a ``load()`` frame.
+    """One row per run × case × machine × metric, over the ok samples of a ``load()`` frame.
 
     Runs are never pooled: a frame of two runs gives each case two rows, in the
-    order the runs were loaded. Warmup samples (``warmup`` true) are taken to be
-    discarded and are left out entirely: they count in neither ``n`` nor
-    ``n_failed``, give no ``reason``, and a case × metric that has only warmup
-    samples gets no row. ``n`` counts ok samples and ``n_failed`` failed ones;
+    order the runs were loaded. Nor are machines: a run whose samples were taken
+    on two machines gives each case a row per ``machine`` (missing when the frame
+    has no ``machine`` column, as with ``load(fingerprint=False)``). Warmup
+    samples (``warmup`` true) are taken to be discarded and are left out
+    entirely: they count in neither ``n`` nor ``n_failed``, give no ``reason``,
+    and a case × metric that has only warmup samples gets no row. ``n`` counts
+    ok samples and ``n_failed`` failed ones;
     ``q1``/``q3`` are the 25th/75th percentiles (linear interpolation, pandas'
     default) and ``iqr = q3 - q1``; ``cv`` (std/mean, ddof=1) is NaN below two
     samples; ``unstable`` is true when cv exceeds ``cv_threshold``. ``status`` is
@@ -51,9 +54,12 @@ def summarize(df: pd.DataFrame, cv_threshold: float = CV_THRESHOLD) -> pd.DataFr
     missing = [c for c in _NEEDED if c not in df.columns]
     if missing:
         raise ValueError(f"summarize() needs a load() frame; missing column(s): {', '.join(missing)}")
-    keys = ["run_id", *CASE_KEYS, "metric"]
+    keys = ["run_id", *CASE_KEYS, "machine", "metric"]
     # Only the needed columns: filtering a wide frame group by group is what makes this slow.
-    measured = df.loc[~df["warmup"].eq(True), list(_NEEDED)].reset_index(drop=True)
+    needed = [*_NEEDED, *(["machine"] if "machine" in df.columns else [])]
+    measured = df.loc[~df["warmup"].eq(True), needed].reset_index(drop=True)
+    if "machine" not in measured.columns:
+        measured["machine"] = pd.Series([None] * len(measured), dtype=measured["unit"].dtype)
     if measured.empty:
         return _typed(pd.DataFrame(columns=list(SUMMARY_COLUMNS)), cv_threshold)
     # Group ids in order of first appearance: the output keeps the frame's order.
@@ -89,7 +95,9 @@ def _typed(out: pd.DataFrame, cv_threshold: float) -> pd.DataFrame:
     out = out.astype({"n": "int64", "n_failed": "int64"} | {c: "float64" for c in _STATS})
     out["unstable"] = (out["cv"].abs() > cv_threshold) & (out["direction"] != "none")
     out["unstable"] = out["unstable"].astype("bool")
-    out["reason"] = out["reason"].astype(out["unit"].dtype if len(out) else "object")
+    text = out["unit"].dtype if len(out) else "object"
+    out["reason"] = out["reason"].astype(text)
+    out["machine"] = out["machine"].astype(text)
     return out
 
 
@@ -100,7 +108,8 @@ def render_summary(df: pd.DataFrame, *, spread: bool = True, metrics: Iterable[s
     Accepts a ``load()`` frame or a ``summarize()`` frame. Cells hold the median
     (± cv when ``spread``); "n/a [k]" and "FAILED [k]" point at footnotes below
     the table; "—" means the path has no record for that metric. dtype, device
-    and cache get columns only when they vary, otherwise they go in the title.
+    and cache get columns only when they vary, otherwise they go in the title;
+    machine gets a column only when it varies (a run spread over unlike machines).
     Several runs give one table each, sharing the footnotes.
     """
     from rich.console import Group

@@ -15,13 +15,15 @@ from .metrics import METRICS, MISSING, format_value
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["PATH_ORDER", "Cell", "Footnotes", "PathTable", "best_path", "ordered_paths", "path_table",
-           "reading_order", "spread_text"]
+__all__ = ["PATH_ORDER", "SETTING_KEYS", "Cell", "Footnotes", "PathTable", "best_path", "ordered_paths",
+           "path_table", "per_machine", "reading_order", "spread_text", "varying_settings"]
 
 # The four loading paths, in the order a reader compares them; others follow.
 PATH_ORDER: tuple[str, ...] = ("base", "task", "custom", "pipeline")
-# Case keys that are usually the same across a report: each gets a column only
-# when it varies, otherwise it is named once in the title.
+# What is usually the same across a report: each gets a column only when it
+# varies. The case keys among them are otherwise named once in the title; the
+# machine key is not (it is long, and the environment section names the machine).
+SETTING_KEYS: tuple[str, ...] = ("dtype", "device", "cache", "machine")
 _TITLE_KEYS: tuple[str, ...] = ("dtype", "device", "cache")
 
 
@@ -117,8 +119,32 @@ def _cell(row: Any, notes: Footnotes, spread: bool, best: bool) -> Cell:
     return Cell(f"{label} {notes.ref(row.reason)}", row.status, path=row.path, tooltip=str(row.reason))
 
 
+def varying_settings(rows: Any) -> list[str]:
+    """The SETTING_KEYS that take more than one value (a missing one counts) in a frame or list of dicts."""
+    if hasattr(rows, "columns"):
+        return [k for k in SETTING_KEYS if k in rows.columns and rows[k].nunique(dropna=False) > 1]
+    return [k for k in SETTING_KEYS if len({_setting(r.get(k)) for r in rows}) > 1]
+
+
+def per_machine(summary: pd.DataFrame) -> list[str]:
+    """``["machine"]`` when some run of the summary was measured on more than one machine, else ``[]``.
+
+    What to add to the keys of a view that puts runs side by side: one run's machines
+    must stay apart, while two runs on different hardware are still compared (the
+    report warns about that separately).
+    """
+    if "machine" not in summary.columns or summary.empty:
+        return []
+    return ["machine"] if summary.groupby("run_id")["machine"].nunique(dropna=False).gt(1).any() else []
+
+
+def _setting(value: Any) -> str | None:
+    # NaN is not equal to itself: without this, every missing machine would count as another.
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
 def reading_order(summary: pd.DataFrame) -> pd.DataFrame:
-    """Checkpoints and tasks sorted by name, metrics in registry order, warm before cold.
+    """Checkpoints and tasks sorted by name, metrics in registry order, warm before cold, then machine.
 
     Not first appearance: runs visit cases in a shuffled order.
     """
@@ -128,7 +154,8 @@ def reading_order(summary: pd.DataFrame) -> pd.DataFrame:
         _m=summary["metric"].map(lambda m: order.get(m, len(order))),
         _cache=summary["cache"].map(lambda c: cache_order.get(c, len(cache_order))),
     )
-    keys = ["checkpoint", "task", "_m", "dtype", "device", "_cache"]
+    machine = ["machine"] if "machine" in summary.columns else []
+    keys = ["checkpoint", "task", "_m", "dtype", "device", "_cache", *machine]
     return keyed.sort_values(keys, kind="stable").drop(columns=["_m", "_cache"])
 
 
@@ -145,27 +172,28 @@ def _split_unmeasured(summary: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, li
 
 def path_table(summary: pd.DataFrame, *, spread: bool = True, cv_threshold: float = 0.10,
                notes: Footnotes | None = None) -> PathTable:
-    """One row per (checkpoint, task, [varying dtype/device/cache], metric), one cell per path.
+    """One row per (checkpoint, task, [varying dtype/device/cache/machine], metric), one cell per path.
 
     Takes a ``summarize()`` frame of one run (filter it first to pick metrics). Pass
-    ``notes`` to share footnote numbers between several tables.
+    ``notes`` to share footnote numbers between several tables. Two machines that
+    measured one case give two rows, never one cell that hides the other.
     """
     notes = notes if notes is not None else Footnotes()
     if summary.empty:
         return PathTable("", [], [], [], notes.numbers, {}, False, cv_threshold)
     summary, unmeasured = _split_unmeasured(reading_order(summary))
     paths = ordered_paths(summary["path"])
-    varying = [k for k in _TITLE_KEYS if summary[k].nunique() > 1]
+    varying = varying_settings(summary)
     title = " · ".join(f"{k} {summary[k].iloc[0]}" for k in _TITLE_KEYS if k not in varying)
     key_columns = ["checkpoint", "task", *varying, "metric"]
     rows: list[tuple[dict[str, str], list[Cell]]] = []
-    for key, group in summary.groupby(key_columns, sort=False):
+    for key, group in summary.groupby(key_columns, sort=False, dropna=False):
         by_path = {r.path: r for r in group.itertuples(index=False)}
         best = best_path(by_path)
         cells = [
             Cell(MISSING, "missing", path=p) if p not in by_path else _cell(by_path[p], notes, spread, p == best)
             for p in paths
         ]
-        rows.append((dict(zip(key_columns, map(str, key))), cells))
+        rows.append((dict(zip(key_columns, (_setting(k) or "unknown" for k in key))), cells))
     any_unstable = bool(spread and summary["unstable"].any())
     return PathTable(title, key_columns, paths, rows, notes.numbers, unmeasured, any_unstable, cv_threshold)

@@ -116,3 +116,26 @@ def write_run(run_dir: Path, run_id: str = "20260101T000000Z-aaaa", slowdown: fl
             writer.append(sample)
         writer.close(status)  # type: ignore[arg-type]
     return run_dir
+
+
+# A second kind of machine, for runs spread over nodes of unlike hardware.
+OTHER_NODE: dict[str, Any] = {**copy.deepcopy(FINGERPRINT), "hostname": "bench-02", "cpu_model": "Intel Xeon Gold 6338",
+                              "cpu_count": 64, "cpu_affinity": 64}
+NODES: dict[str, dict[str, Any]] = {"bench-01-1a2b3c4d": copy.deepcopy(FINGERPRINT), "bench-02-5e6f7a8b": OTHER_NODE}
+
+
+def write_spread_run(run_dir: Path, run_id: str = "20260103T000000Z-cccc",
+                     nodes: dict[str, dict[str, Any]] | None = None) -> Path:
+    """The synthetic run with its samples taken on the nodes of ``nodes`` (default NODES) in turn, by repeat.
+
+    With the default nodes, even repeats (the warmup among them) ran on bench-01 and odd
+    ones on bench-02, so every case has numbers from both machines.
+    """
+    nodes = NODES if nodes is None else nodes
+    ids = list(nodes)
+    with mock.patch.object(os, "fsync", lambda fd: None):
+        writer = RunWriter.create(run_dir, {**run_info(run_id), "nodes": copy.deepcopy(nodes)})
+        for sample in samples(run_id):
+            writer.append(Sample(**{**sample.to_dict(), "node": ids[sample.repeat % len(ids)]}))
+        writer.close()
+    return run_dir

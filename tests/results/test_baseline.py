@@ -126,3 +126,28 @@ def test_list_names_machines(make_run: MakeRun, tmp_path: Path) -> None:
     save(make_run(), "release", tmp_path)
     found = {(b.name, b.machine["cpu_model"]) for b in list_baselines(tmp_path)}
     assert found == {("main", "AMD EPYC 7B13"), ("main", "Intel Xeon Platinum"), ("release", "AMD EPYC 7B13")}
+
+
+def _spread(tmp_path: Path, nodes: Mapping[str, Mapping[str, object]]) -> Path:
+    run_id = "spread-" + "-".join(nodes)
+    writer = RunWriter.create(tmp_path / "runs" / run_id, {"run_id": run_id, "fingerprint": dict(AMD),
+                                                           "nodes": {k: dict(v) for k, v in nodes.items()}})
+    for i, node in enumerate([*nodes] * 2):
+        writer.append(Sample.ok(CASE, run_id, i, "load_s", 0.1, node=node))
+    writer.close()
+    return writer.run_dir
+
+
+def test_a_run_spread_over_unlike_machines_is_no_baseline(tmp_path: Path) -> None:
+    with pytest.raises(BaselineError, match="different machines") as info:
+        save(_spread(tmp_path, {"amd": AMD, "h100": H100}), "main", tmp_path / "store")
+    assert machine_key(AMD) in str(info.value) and machine_key(H100) in str(info.value)
+    assert list_baselines(tmp_path / "store") == []
+
+
+def test_a_run_spread_over_one_kind_of_machine_is_that_machines_baseline(tmp_path: Path) -> None:
+    # The run's own fingerprint is an AMD box; every sample ran on H100 nodes: the baseline is theirs.
+    run = _spread(tmp_path, {"h100-a": H100, "h100-b": {**H100, "hostname": "ci-9"}})
+    directory = save(run, "main", tmp_path / "store")
+    assert directory.parent.name == machine_key(H100)
+    assert json.loads((directory.parent / "machine.json").read_text())["gpus"] == "NVIDIA H100 80GB HBM3"

@@ -13,6 +13,7 @@ from loadbench.results import CorruptRun, RunWriter, Sample, load
 from loadbench.results.benchjson import InvalidBenchmarkJson, read_benchmark_json, read_results
 from loadbench.results.compare import compare
 from loadbench.results.frame import FRAME_COLUMNS, DuplicateRun
+from loadbench.results.runinfo import machine_key
 from loadbench.results.store import NotARun
 
 CASE = {"checkpoint": "tiny-bert", "path": "task", "task": "text-classification", "dtype": "auto",
@@ -80,6 +81,8 @@ def test_loadbench_fixture_rounds_become_records_of_every_metric(tmp_path: Path)
     assert {k: row[k] for k in CASE} == CASE
     assert row["attn_implementation"] == "sdpa"
     assert (row["torch_version"], row["transformers_version"]) == ("2.13.0+cpu", "5.24.0")
+    # The same hardware key as a run directory written with this fingerprint.
+    assert set(df["machine"]) == {machine_key(FINGERPRINT)} and df["node"].isna().all()
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -109,6 +112,7 @@ def test_a_benchmark_json_compares_with_a_run_directory(tmp_path: Path) -> None:
     table = compare(read_results(run_dir), read_results(path))
     verdicts = dict(zip(table["metric"], table["verdict"]))
     assert verdicts == {"load_s": "regressed", "peak_rss_bytes": "unchanged", "forward_tokens_per_s": "new"}
+    assert set(table["machine"]) == {machine_key(FINGERPRINT)}  # one machine: the file and the run agree
 
 
 def test_read_results_pools_folders_of_runs_and_files(tmp_path: Path) -> None:

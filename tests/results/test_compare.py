@@ -299,3 +299,77 @@ def test_infinite_change_when_the_baseline_is_zero(run: Runs) -> None:
     row = _row(compare(run({"disk_read_bytes": [0.0] * 10}), run({"disk_read_bytes": [5.0] * 10})),
                "disk_read_bytes")
     assert math.isinf(row["change"]) and row["verdict"] == "changed"
+
+
+INTEL = {**FINGERPRINT, "hostname": "ci-9", "cpu_model": "Intel Xeon"}
+
+
+def _spread(tmp_path: Path, run_id: str, per_node: Mapping[str, Iterable[float]],
+            nodes: Mapping[str, Mapping[str, object]]) -> pd.DataFrame:
+    """A run whose load_s samples were taken on the nodes named in per_node."""
+    info = {"run_id": run_id, "fingerprint": dict(FINGERPRINT), "nodes": {k: dict(v) for k, v in nodes.items()}}
+    with RunWriter.create(tmp_path / run_id, info) as writer:
+        repeat = iter(range(1000))
+        for node, series in per_node.items():
+            for value in series:
+                writer.append(Sample.ok(CASE, run_id, next(repeat), "load_s", value, node=node))
+    return load(tmp_path / run_id)
+
+
+def test_a_candidate_on_mixed_hardware_is_refused(run: Runs, tmp_path: Path) -> None:
+    base = run({"load_s": BASE})
+    cand = _spread(tmp_path, "mixed", {"amd": BASE, "intel": [v * 2 for v in BASE]},
+                   {"amd": FINGERPRINT, "intel": INTEL})
+    with pytest.raises(CannotCompare, match=r"cpu_model: AMD EPYC vs Intel Xeon") as info:
+        compare(base, cand)
+    assert [d.field for d in info.value.differences] == ["cpu_model"]
+    labels, diffs = fingerprint_differences(base, cand)
+    amd, intel = sorted(set(cand["machine"]))
+    # Every (run, machine) pair is looked at, not the first row of each run.
+    assert labels == ["run0", f"mixed @ {amd}", f"mixed @ {intel}"]
+    assert diffs[0].values == ("AMD EPYC", "AMD EPYC", "Intel Xeon")
+    assert diffs[0].describe(["run0", "mixed"]).endswith(f"Intel Xeon (mixed @ {intel})")
+
+
+def test_allowed_mixed_hardware_keeps_rows_per_machine(run: Runs, tmp_path: Path) -> None:
+    base = run({"load_s": BASE})
+    cand = _spread(tmp_path, "mixed", {"amd": BASE, "intel": [v * 2 for v in BASE]},
+                   {"amd": FINGERPRINT, "intel": INTEL})
+    table = compare(base, cand, allow_mismatch=True)
+    by_machine = {r.machine: r for r in table.itertuples()}
+    amd = base["machine"].iloc[0]
+    intel = next(m for m in cand["machine"] if m != amd)
+    assert set(by_machine) == {amd, intel} and len(table) == 2
+    # Pooled, the Intel samples would have doubled the candidate's median and called it a regression.
+    assert (by_machine[amd].verdict, by_machine[amd].n_base, by_machine[amd].n_cand) == ("unchanged", 10, 10)
+    assert by_machine[amd].median_cand == pytest.approx(1.045)
+    assert (by_machine[intel].verdict, by_machine[intel].n_base, by_machine[intel].n_cand) == ("new", 0, 10)
+    assert exit_code(table) == 0
+    assert "machine" in render_markdown(table, alpha=0.01).split("### ")[1]  # a column, since it varies
+
+
+def test_one_machine_each_side_compares_as_before(run: Runs) -> None:
+    same = compare(run({"load_s": BASE}), run({"load_s": BASE}))
+    assert list(same.columns) == list(COMPARE_COLUMNS) and COMPARE_COLUMNS.index("machine") == 6
+    assert same["machine"].tolist() == [run({"load_s": BASE})["machine"].iloc[0]]
+    # Different single machines (allowed): compared with each other, not split into new/missing.
+    other = compare(run({"load_s": BASE}), run({"load_s": BASE}, fingerprint=INTEL), allow_mismatch=True)
+    assert other["verdict"].tolist() == ["unchanged"] and other["machine"].isna().all()
+    # Frames without the column (older callers) compare as they always did.
+    plain = compare(run({"load_s": BASE}).drop(columns="machine"), run({"load_s": BASE}))
+    assert plain["verdict"].tolist() == ["unchanged"]
+
+
+def test_no_machine_in_common_cannot_compare(run: Runs, tmp_path: Path) -> None:
+    base = run({"load_s": BASE}, fingerprint={**FINGERPRINT, "cpu_model": "Ampere Altra"})
+    cand = _spread(tmp_path, "mixed", {"amd": BASE, "intel": BASE}, {"amd": FINGERPRINT, "intel": INTEL})
+    with pytest.raises(CannotCompare, match=r"no measured case in common \(case keys: .*cache, machine\)"):
+        compare(base, cand, allow_mismatch=True)
+
+
+def test_nodes_of_one_machine_with_other_libraries_are_a_difference(run: Runs, tmp_path: Path) -> None:
+    newer = {**FINGERPRINT, "hostname": "ci-2", "packages": {"torch": "2.14.0", "transformers": "5.24.0"}}
+    cand = _spread(tmp_path, "libs", {"a": BASE, "b": BASE}, {"a": FINGERPRINT, "b": newer})
+    assert cand["machine"].nunique() == 1
+    _, diffs = fingerprint_differences(run({"load_s": BASE}), cand)
+    assert [(d.field, d.values) for d in diffs] == [("torch_version", ("2.13.0+cpu", "2.13.0+cpu", "2.14.0"))]

@@ -9,15 +9,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from loadbench.results import DuplicateRun, NotARun, Sample, load, runs
+from loadbench.results import DuplicateRun, NotARun, RunWriter, Sample, frame, load, read_run_info, runs
+from loadbench.results.runinfo import machine_key
 
 COLUMNS = [
     "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "repeat",
     "metric", "value", "unit", "direction", "status", "reason", "error_type", "error",
-    "attn_implementation", "resident_dtype", "warmup",
+    "attn_implementation", "resident_dtype", "warmup", "node",
 ]
 FINGERPRINT = [
-    "device_name", "started_at", "hostname", "cpu_model", "cpu_count", "gpus", "python_version",
+    "device_name", "machine", "started_at", "hostname", "cpu_model", "cpu_count", "gpus", "python_version",
     "torch_version", "transformers_version", "tokenizers_version", "safetensors_version",
     "loadbench_version", "git_commit",
 ]
@@ -46,8 +47,8 @@ def test_text_columns_include_cache() -> None:
 def test_golden_v1_run_loads_into_expected_shape(golden_run: Path) -> None:
     df = load(golden_run)
     _check_shape(df, 10)
-    # The v1 files are migrated on the way in: v2 rows, cache unknown, no warmup.
-    assert (df["schema_version"] == 2).all()
+    # The v1 files are migrated on the way in: current rows, cache unknown, no warmup, no node.
+    assert (df["schema_version"] == 3).all() and df["node"].isna().all()
     assert df["cache"].tolist() == ["unspecified"] * 10
     assert df["warmup"].tolist() == [False] * 10
     assert df["status"].value_counts().to_dict() == {"ok": 8, "not_applicable": 1, "failed": 1}
@@ -69,7 +70,8 @@ def test_golden_v1_run_loads_into_expected_shape(golden_run: Path) -> None:
 def test_golden_v2_run_loads_into_expected_shape(golden_run_v2: Path) -> None:
     df = load(golden_run_v2)
     _check_shape(df, 9)
-    assert (df["schema_version"] == 2).all() and (df["run_id"] == "20250302T141500Z-7b9e").all()
+    assert (df["schema_version"] == 3).all() and (df["run_id"] == "20250302T141500Z-7b9e").all()
+    assert df["node"].isna().all()
     assert df["status"].value_counts().to_dict() == {"ok": 7, "not_applicable": 1, "failed": 1}
     assert df["cache"].value_counts().to_dict() == {"warm": 7, "cold": 2}
     # Exactly one warmup sample, kept in the long frame with its (wild) value.
@@ -93,7 +95,7 @@ def test_golden_v2_run_loads_into_expected_shape(golden_run_v2: Path) -> None:
 def test_v1_and_v2_runs_concatenate(golden_run: Path, golden_run_v2: Path) -> None:
     df = load([golden_run, golden_run_v2])
     _check_shape(df, 19)
-    assert (df["schema_version"] == 2).all()
+    assert (df["schema_version"] == 3).all()
     assert df["cache"].tolist()[:10] == ["unspecified"] * 10
     assert set(df["cache"].tolist()[10:]) == {"warm", "cold"}
     assert df["warmup"].sum() == 1
@@ -156,3 +158,75 @@ def test_runs_table_one_row_per_run(synthetic_pair: tuple[Path, Path]) -> None:
     assert table.index.tolist() == ["20260101T000000Z-aaaa", "20260102T000000Z-bbbb"]
     assert table["torch_version"].tolist() == ["2.13.0+cpu", "2.14.0+cpu"]
     assert table["status"].tolist() == ["complete", "complete"] and table["suite"].tolist() == ["default"] * 2
+
+
+H100 = {"hostname": "gpu-1", "cpu_model": "AMD EPYC 9654", "cpu_count": 192, "python": "3.11.7",
+        "gpus": [{"index": 0, "name": "NVIDIA H100 80GB HBM3"}],
+        "packages": {"torch": "2.13.0", "transformers": "5.24.0"}}
+A100 = {**H100, "hostname": "gpu-2", "cpu_model": "Intel Xeon 8480", "cpu_count": 112,
+        "gpus": [{"index": 0, "name": "NVIDIA A100-SXM4-80GB"}]}
+DRIVER = {**H100, "hostname": "head", "cpu_count": 8, "gpus": "NVML unavailable: no driver"}
+
+
+def _spread_run(tmp_path: Path, samples: Iterable[Sample], run_id: str = "spread") -> Path:
+    """A run whose run.json lists two nodes of unlike hardware besides its own (driver) fingerprint."""
+    info = {"run_id": run_id, "fingerprint": DRIVER, "nodes": {"h100": H100, "a100": A100}}
+    with RunWriter.create(tmp_path / run_id, info) as writer:
+        for sample in samples:
+            writer.append(sample)
+    return tmp_path / run_id
+
+
+def test_fingerprint_columns_come_from_each_rows_node(tmp_path: Path, case: dict[str, str]) -> None:
+    gpu = {**case, "device": "cuda:0"}
+    run = _spread_run(tmp_path, [
+        Sample.ok(gpu, "spread", 0, "load_s", 1.0, node="h100"),
+        Sample.ok(gpu, "spread", 0, "load_s", 2.0, node="a100"),
+        Sample.ok(case, "spread", 1, "load_s", 3.0),  # node null: the run's own machine
+        Sample.ok(gpu, "spread", 2, "load_s", 4.0, node="h100"),
+    ])
+    df = load(run)
+    _check_shape(df, 4)
+    assert df["node"].tolist()[:2] == ["h100", "a100"] and pd.isna(df.loc[2, "node"])
+    assert df["hostname"].tolist() == ["gpu-1", "gpu-2", "head", "gpu-1"]
+    assert df["cpu_model"].tolist() == ["AMD EPYC 9654", "Intel Xeon 8480", "AMD EPYC 9654", "AMD EPYC 9654"]
+    assert df["gpus"].tolist()[:2] == ["NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-80GB"]
+    assert df["device_name"].tolist()[:2] == ["NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-80GB"]
+    machines = df["machine"].tolist()
+    assert machines[0] == machines[3] == machine_key(H100) and machines[1] == machine_key(A100)
+    assert machines[2] == machine_key(DRIVER) and len(set(machines)) == 3
+    assert df["machine"].tolist() == [machine_key(f) for f in df[["cpu_model", "cpu_count", "gpus"]].to_dict("records")]
+    assert (df["started_at"] == read_run_info(run)["started_at"]).all()
+
+
+def test_a_run_without_nodes_has_one_machine(golden_run_v2: Path, synthetic_run: Path, synthetic) -> None:
+    assert load(golden_run_v2)["machine"].nunique() == 1
+    df = load(synthetic_run)
+    assert set(df["machine"]) == {machine_key(synthetic.FINGERPRINT)}
+    assert load(synthetic_run, fingerprint=False).columns[-1] == "node"
+
+
+def test_fingerprints_are_read_once_per_node(tmp_path: Path, case: dict[str, str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    run = _spread_run(tmp_path, [Sample.ok(case, "spread", i, "load_s", 1.0, node=("h100", "a100")[i % 2])
+                                 for i in range(20)])
+    calls: list[str | None] = []
+    real = frame.node_fields
+    monkeypatch.setattr(frame, "node_fields", lambda info, node: calls.append(node) or real(info, node))
+    df = load(run)
+    assert calls == ["h100", "a100"] and df["machine"].nunique() == 2
+
+
+def test_a_lost_sample_that_was_retried_is_not_a_failure(tmp_path: Path, case: dict[str, str]) -> None:
+    run = _spread_run(tmp_path, [
+        Sample.failed(case, "spread", 0, "load_s", "node_lost", "node a100 died", node="a100"),
+        Sample.failed(case, "spread", 1, "load_s", "node_lost", "node a100 died", node="a100"),
+        Sample.ok(case, "spread", 0, "load_s", 1.5, node="h100"),  # repeat 0 taken again by --resume
+        Sample.ok(case, "spread", 0, "peak_rss_bytes", 1024.0, node="h100"),
+    ])
+    df = load(run)
+    # Repeat 0's loss is superseded; repeat 1 was never retried, so it stays a failure.
+    assert df[["repeat", "metric", "status"]].values.tolist() == [
+        [1, "load_s", "failed"], [0, "load_s", "ok"], [0, "peak_rss_bytes", "ok"]]
+    assert df.loc[0, "error_type"] == "node_lost"
+    assert len(load(run, fingerprint=False)) == 3

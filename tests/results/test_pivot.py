@@ -68,3 +68,21 @@ def test_by_path_other_stat(synthetic_run: Path, synthetic) -> None:
     loads = synthetic.load_seconds("tiny-llama", "custom", "warm")
     assert wide.loc[("tiny-llama", "text-generation", "auto", "cpu", "warm", "load_s"), "custom"] == \
         pytest.approx(max(loads))
+
+
+def test_a_spread_run_keeps_its_machines_apart(tmp_path: Path, synthetic) -> None:
+    from loadbench.results.runinfo import machine_key
+
+    single = synthetic.write_run(tmp_path / "single", "run-a")
+    spread = synthetic.write_spread_run(tmp_path / "spread", "run-b")
+    amd, intel = (machine_key(fp) for fp in synthetic.NODES.values())
+    wide = by_path(load(spread))
+    assert wide.index.names == ["checkpoint", "task", "dtype", "device", "cache", "machine", "metric"]
+    key = ("tiny-llama", "text-generation", "auto", "cpu", "warm")
+    custom = synthetic.load_seconds("tiny-llama", "custom", "warm")
+    assert wide.loc[(*key, amd, "load_s"), "custom"] == pytest.approx(custom[1])  # repeat 2 only
+    assert wide.loc[(*key, intel, "load_s"), "custom"] == pytest.approx((custom[0] + custom[2]) / 2)
+    runs = by_run(load([single, spread]))
+    assert runs.index.names == ["checkpoint", "path", "task", "dtype", "device", "cache", "machine", "metric"]
+    other = runs.loc[("tiny-llama", "custom", "text-generation", "auto", "cpu", "warm", intel, "load_s")]
+    assert math.isnan(other["run-a"]) and other["run-b"] == pytest.approx((custom[0] + custom[2]) / 2)

@@ -88,3 +88,14 @@ def test_no_figure_without_numbers(make_run) -> None:
 
 def test_png_bytes(summary) -> None:
     assert png_bytes(memory_figure(summary)).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_a_spread_run_draws_each_machine_in_its_own_panel(tmp_path: Path, synthetic) -> None:
+    from loadbench.results.runinfo import machine_key
+
+    summary = build_report(synthetic.write_spread_run(tmp_path / "spread")).summary
+    fig = load_time_figure(summary)
+    intel = machine_key(synthetic.OTHER_NODE)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert len(titles) == 2 * len(synthetic.CHECKPOINTS)
+    assert sum(intel in t for t in titles) == len(synthetic.CHECKPOINTS)

@@ -15,8 +15,10 @@ from loadbench.results.report import (
     case_table,
     change,
     environment_rows,
+    node_rows,
     run_comparison,
 )
+from loadbench.results.runinfo import machine_key
 
 
 def test_every_case_with_status_and_reason(synthetic_run: Path, synthetic) -> None:
@@ -121,3 +123,57 @@ def test_run_comparison_rows(synthetic_pair: tuple[Path, Path]) -> None:
     first = [(r["path"], r["cache"], r["metric"]) for r in rows[:5]]
     assert first == [("base", "warm", "load_s"), ("task", "warm", "load_s"), ("custom", "warm", "load_s"),
                      ("pipeline", "warm", "load_s"), ("base", "cold", "load_s")]
+
+
+def test_a_run_spread_over_unlike_nodes(tmp_path: Path, synthetic) -> None:
+    run = synthetic.write_spread_run(tmp_path / "spread")
+    report = build_report(run)
+    amd, intel = (machine_key(fp) for fp in synthetic.NODES.values())
+    [(meta, rows)] = node_rows(report)
+    assert meta.run_id == "20260103T000000Z-cccc"
+    assert rows == [
+        {"node": "bench-01-1a2b3c4d", "host": "bench-01", "CPU": "AMD EPYC 7763",
+         "GPUs": "none (NVML unavailable: NVML Shared Library Not Found)", "machine": amd},
+        {"node": "bench-02-5e6f7a8b", "host": "bench-02", "CPU": "Intel Xeon Gold 6338",
+         "GPUs": "none (NVML unavailable: NVML Shared Library Not Found)", "machine": intel},
+    ]
+    assert report.warnings == [f"run A: 20260103T000000Z-cccc was measured on 2 different machines (see its "
+                               "nodes under Environment): each case is shown once per machine, never pooled"]
+    cases = case_table(report.summary)
+    # Every case on both machines, but the two not-applicable ones: they wrote repeat 0 only.
+    assert len(cases) == 2 * 22 + 2 and set(cases["machine"]) == {amd, intel}
+    assert cases[cases["status"] == "not_applicable"]["machine"].tolist() == [amd, amd]
+    # Even repeats ran on bench-01 (one measured, the warmup left out), odd ones on bench-02.
+    by_case = cases.set_index(["checkpoint", "path", "cache", "machine"])
+    assert by_case.loc[("tiny-llama", "base", "warm", amd), "samples"] == 1
+    assert by_case.loc[("tiny-llama", "base", "warm", intel), "samples"] == 2
+    labels, glance = best_paths(report.summary)
+    assert [(r["checkpoint"], r["cache"], r["machine"]) for r in glance[:2]] == [
+        ("tiny-bert", "warm", amd), ("tiny-bert", "warm", intel)]
+
+
+def test_runs_side_by_side_keep_a_spread_runs_machines_apart(tmp_path: Path, synthetic) -> None:
+    single = synthetic.write_run(tmp_path / "single", "run-a")
+    spread = synthetic.write_spread_run(tmp_path / "spread", "run-b")
+    amd, intel = (machine_key(fp) for fp in synthetic.NODES.values())
+    rows = run_comparison(build_report([single, spread]))
+    load = [r for r in rows if (r["checkpoint"], r["path"], r["cache"], r["metric"])
+            == ("tiny-llama", "custom", "warm", "load_s")]
+    assert [r["machine"] for r in load] == [amd, intel]
+    same, other = load
+    # Run A (bench-01 hardware only) meets run B's bench-01 samples; bench-02 has no counterpart.
+    assert same["cells"][0] is not None and same["cells"][1].n == 1
+    assert other["cells"][0] is None and other["cells"][1].n == 2
+    assert other["changes"] == [change(None, other["cells"][1])]
+
+
+def test_one_node_or_none_lists_no_nodes(tmp_path: Path, synthetic) -> None:
+    one = synthetic.write_spread_run(tmp_path / "one", nodes={"bench-01-1a2b3c4d": synthetic.FINGERPRINT})
+    report = build_report(one)
+    assert node_rows(report) == [] and report.warnings == []
+    assert node_rows(build_report(synthetic.write_run(tmp_path / "none"))) == []
+    # Two nodes of the same hardware: listed (they are two nodes), but one machine, so no warning.
+    twins = {"a": synthetic.FINGERPRINT, "b": {**synthetic.FINGERPRINT, "hostname": "bench-03"}}
+    report = build_report(synthetic.write_spread_run(tmp_path / "twins", nodes=twins))
+    assert [r["host"] for r in node_rows(report)[0][1]] == ["bench-01", "bench-03"]
+    assert report.warnings == [] and "machine" not in case_table(report.summary).columns

@@ -155,3 +155,29 @@ def test_a_run_without_results_still_renders(make_run) -> None:
     page = _render([make_run([])])
     assert page.figures == [] and page.cases == [] and page.external == []
     assert "No results." in "".join(page.text)
+
+
+def test_a_spread_runs_nodes_and_machines(tmp_path: Path, synthetic) -> None:
+    from loadbench.results.runinfo import machine_key
+
+    run = synthetic.write_spread_run(tmp_path / "spread")
+    html = render_html(build_report(run))
+    page = Page(html)
+    amd, intel = (machine_key(fp) for fp in synthetic.NODES.values())
+    assert html.index('id="environment"') < html.index('<table class="nodes">') < html.index('id="glance"')
+    assert '<tr data-run="20260103T000000Z-cccc" data-node="bench-02-5e6f7a8b"><td>bench-02-5e6f7a8b</td>' in html
+    text = "".join(page.text)
+    assert "This run was measured on 2 nodes:" in text and "Intel Xeon Gold 6338" in text
+    # Cases and cells carry their machine, so both machines' numbers are there, apart.
+    assert {c["data-machine"] for c in page.cases} == {amd, intel} and len(page.cases) == 46
+    load = {c["data-machine"]: c["text"] for c in page.cells
+            if (c["data-checkpoint"], c["data-path"], c["data-cache"], c["data-metric"])
+            == ("tiny-llama", "custom", "warm", "load_s")}
+    assert load == {amd: "240 ms", intel: "264 ms ±64% !"}
+    assert "<th>machine</th><th>metric</th><th>n</th>" in html  # the all-metrics table names the machine
+
+
+def test_no_nodes_table_for_one_machine(single: tuple[Page, list[Path]]) -> None:
+    page, _ = single
+    assert "measured on" not in "".join(page.text)
+    assert all("data-machine" not in c for c in page.cases)

@@ -80,3 +80,37 @@ def test_pipes_in_messages_do_not_break_tables(make_run, case: dict[str, str]) -
                     Sample.failed({**case, "path": "task"}, "r", 0, "load_s", "ValueError", "a | b\nsecond line")])
     text = render_markdown(build_report(run))
     assert "ValueError: a \\| b second line" in text
+
+
+def test_a_spread_runs_nodes_are_listed_under_the_environment(tmp_path: Path, synthetic) -> None:
+    from loadbench.results.runinfo import machine_key
+
+    text = render_markdown(build_report(synthetic.write_spread_run(tmp_path / "spread")))
+    amd, intel = (machine_key(fp) for fp in synthetic.NODES.values())
+    environment = _section(text, "Environment")
+    assert "This run was measured on 2 nodes:" in environment
+    assert _row(environment, "node") == ["node", "host", "CPU", "GPUs", "machine"]
+    assert _row(environment, "bench-02-5e6f7a8b") == [
+        "bench-02-5e6f7a8b", "bench-02", "Intel Xeon Gold 6338",
+        "none (NVML unavailable: NVML Shared Library Not Found)", intel]
+    assert "> run A: 20260103T000000Z-cccc was measured on 2 different machines" in text
+    # Each machine's numbers in a row of their own; the title keeps the case settings only.
+    paths = _section(text, "Paths side by side")
+    assert paths.startswith("\n*dtype auto · device cpu*\n")
+    assert _row(paths, "checkpoint") == ["checkpoint", "task", "cache", "machine", "metric", "base", "task", "custom",
+                                         "pipeline"]
+    assert _row(paths, "tiny-llama", "text-generation", "warm", amd, "load_s")[7] == "240 ms"
+    assert _row(paths, "tiny-llama", "text-generation", "warm", intel, "load_s")[7] == "264 ms ±64% !"
+    cases = _section(text, "Cases")
+    assert _row(cases, "tiny-bert", "text-classification", "pipeline", "cold", intel)[5] == "**FAILED**"
+
+
+def test_one_node_changes_nothing(tmp_path: Path, synthetic) -> None:
+    import json
+
+    run = synthetic.write_run(tmp_path / "run")
+    before = render_markdown(build_report(run))
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "nodes": {"bench-01-1a2b3c4d": synthetic.FINGERPRINT}}))
+    assert render_markdown(build_report(run)) == before
+    assert "nodes:" not in before

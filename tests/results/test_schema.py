@@ -14,29 +14,39 @@ from loadbench.results import schema
 from loadbench.results.metrics import UnknownMetric
 from loadbench.results.schema import (
     CASE_KEYS,
+    RETRYABLE_ERRORS,
     SCHEMA_VERSION,
     InvalidRecord,
     Sample,
     UnsupportedSchema,
+    drop_superseded,
     migrate,
+    sample_key,
 )
 
 FIELDS = [
     "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "repeat",
     "metric", "value", "unit", "direction", "status", "reason", "error_type", "error",
-    "attn_implementation", "resident_dtype", "warmup",
+    "attn_implementation", "resident_dtype", "warmup", "node",
 ]
 
 
 def ok_record(**changes: Any) -> dict[str, Any]:
-    """A valid current-version (v2) record."""
+    """A valid current-version (v3) record."""
     record = {
-        "schema_version": 2, "run_id": "r", "checkpoint": "org/model", "path": "base",
+        "schema_version": 3, "run_id": "r", "checkpoint": "org/model", "path": "base",
         "task": "feature-extraction", "dtype": "float32", "device": "cpu", "cache": "warm", "repeat": 0,
         "metric": "load_s", "value": 0.5, "unit": "s", "direction": "lower", "status": "ok",
         "reason": None, "error_type": None, "error": None,
-        "attn_implementation": None, "resident_dtype": None, "warmup": False,
+        "attn_implementation": None, "resident_dtype": None, "warmup": False, "node": None,
     }
+    record.update(changes)
+    return record
+
+
+def v2_record(**changes: Any) -> dict[str, Any]:
+    """A record as schema v2 wrote it: no node."""
+    record = {k: v for k, v in ok_record(schema_version=2, attn_implementation="sdpa").items() if k != "node"}
     record.update(changes)
     return record
 
@@ -57,7 +67,7 @@ def v1_record(**changes: Any) -> dict[str, Any]:
 def test_fields_in_order_and_case_keys() -> None:
     assert [f.name for f in dataclasses.fields(Sample)] == FIELDS
     assert CASE_KEYS == ("checkpoint", "path", "task", "dtype", "device", "cache")
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
 
 
 def test_format_history_documents_current_version() -> None:
@@ -148,7 +158,10 @@ INVALID = {
     "warmup str": ok_record(warmup="false"),
     "warmup int": ok_record(warmup=0),
     "warmup null": ok_record(warmup=None),
+    "node int": ok_record(node=3),
+    "node list": ok_record(node=["n1"]),
     "v1 record unmigrated": v1_record(),
+    "v2 record unmigrated": v2_record(),
     "bad status": ok_record(status="skipped"),
     "bad direction": ok_record(direction="up"),
     "ok without value": ok_record(value=None),
@@ -177,6 +190,7 @@ def test_from_dict_rejects_non_mapping() -> None:
 def test_valid_variants_accepted() -> None:
     assert Sample.from_dict(ok_record()).status == "ok"
     assert Sample.from_dict(ok_record(cache="cold", warmup=True)).warmup is True
+    assert Sample.from_dict(ok_record(node="gpu-3-1a2b3c4d")).node == "gpu-3-1a2b3c4d"
     assert Sample.from_dict(ok_record(status="not_applicable", value=None, reason="x")).reason == "x"
     failed = ok_record(status="failed", value=None, error_type="E", error="e")
     assert Sample.from_dict(failed).error == "e"
@@ -211,14 +225,14 @@ def test_migrate_v1_adds_cache_after_device_and_warmup_last() -> None:
     migrated = migrate(record)
     assert record == before  # the input is left alone
     assert list(migrated) == FIELDS
-    assert migrated["schema_version"] == 2
-    assert migrated["cache"] == "unspecified" and migrated["warmup"] is False
+    assert migrated["schema_version"] == 3
+    assert migrated["cache"] == "unspecified" and migrated["warmup"] is False and migrated["node"] is None
     # Everything v1 had is carried over unchanged.
-    assert {k: v for k, v in migrated.items() if k not in ("schema_version", "cache", "warmup")} == {
+    assert {k: v for k, v in migrated.items() if k not in ("schema_version", "cache", "warmup", "node")} == {
         k: v for k, v in record.items() if k != "schema_version"
     }
     sample = Sample.from_dict(migrated)
-    assert (sample.cache, sample.warmup, sample.schema_version) == ("unspecified", False, 2)
+    assert (sample.cache, sample.warmup, sample.schema_version, sample.node) == ("unspecified", False, 3, None)
     assert sample.attn_implementation == "sdpa"
 
 
@@ -237,3 +251,72 @@ def test_migrate_v1_non_ok_records(record: dict[str, Any]) -> None:
         record["reason"], record["error_type"], record["error"],
     )
     assert (sample.cache, sample.warmup) == ("unspecified", False)
+
+
+def test_migrate_v2_adds_a_null_node_last() -> None:
+    record = v2_record(cache="cold", warmup=True)
+    before = dict(record)
+    migrated = migrate(record)
+    assert record == before  # the input is left alone
+    assert list(migrated) == FIELDS
+    assert migrated["schema_version"] == 3 and migrated["node"] is None
+    assert {k: v for k, v in migrated.items() if k not in ("schema_version", "node")} == {
+        k: v for k, v in record.items() if k != "schema_version"
+    }
+    sample = Sample.from_dict(migrated)
+    assert (sample.cache, sample.warmup, sample.attn_implementation) == ("cold", True, "sdpa")
+    assert schema.migrate_to_3(v2_record())["node"] is None
+
+
+def test_constructors_record_the_node(case: dict[str, str]) -> None:
+    assert Sample.ok(case, "r", 0, "load_s", 1.0).node is None
+    assert Sample.ok(case, "r", 0, "load_s", 1.0, node="n1").to_dict()["node"] == "n1"
+    assert Sample.failed(case, "r", 0, "load_s", "node_lost", "worker node died", node="n2").node == "n2"
+
+
+def test_format_history_documents_node() -> None:
+    source = Path(schema.__file__).read_text(encoding="utf-8")
+    history = source[source.index("# Format history"):source.index("SCHEMA_VERSION = ")]
+    assert "`node`: id of the machine that measured the sample, a key of run.json's" in history
+
+
+def _lost(case: dict[str, str], run_id: str = "r", repeat: int = 0, **extra: Any) -> dict[str, Any]:
+    return Sample.failed(case, run_id, repeat, "load_s", "node_lost", "node n1 went away", **extra).to_dict()
+
+
+def _ok(case: dict[str, str], run_id: str = "r", repeat: int = 0, metric: str = "load_s",
+        **extra: Any) -> dict[str, Any]:
+    return Sample.ok(case, run_id, repeat, metric, 1.0, **extra).to_dict()
+
+
+def test_retryable_errors() -> None:
+    assert RETRYABLE_ERRORS == ("node_lost",)
+
+
+def test_a_retried_lost_sample_drops_its_failure(case: dict[str, str]) -> None:
+    lost, retried, other = _lost(case, node="n1"), _ok(case, node="n2"), _ok(case, repeat=1)
+    assert drop_superseded([lost, other, retried]) == [other, retried]  # order kept
+    # Any record of the same sample counts, whatever its metric or status.
+    assert drop_superseded([lost, _ok(case, metric="first_forward_s")]) == [_ok(case, metric="first_forward_s")]
+    failed_again = Sample.failed(case, "r", 0, "load_s", "RuntimeError", "boom").to_dict()
+    assert drop_superseded([lost, failed_again]) == [failed_again]
+
+
+def test_an_unretried_loss_stays_visible(case: dict[str, str]) -> None:
+    lost = _lost(case)
+    assert drop_superseded([lost]) == [lost]
+    assert drop_superseded([lost, _lost(case)]) == [lost, lost]  # lost twice: still no measurement
+    # Another repeat, run, case or warmup flag is another sample: it does not stand in for this one.
+    others = [_ok(case, repeat=1), _ok(case, run_id="r2"), _ok({**case, "cache": "cold"}), _ok(case, warmup=True)]
+    assert drop_superseded([lost, *others]) == [lost, *others]
+
+
+def test_other_failures_are_never_dropped(case: dict[str, str]) -> None:
+    oom = Sample.failed(case, "r", 0, "load_s", "OutOfMemoryError", "CUDA out of memory").to_dict()
+    assert drop_superseded([oom, _ok(case, metric="peak_rss_bytes")]) == [oom, _ok(case, metric="peak_rss_bytes")]
+
+
+def test_sample_key_leaves_the_metric_out(case: dict[str, str]) -> None:
+    assert sample_key(_ok(case)) == sample_key(_ok(case, metric="peak_rss_bytes")) == (
+        "r", *(case[k] for k in CASE_KEYS), 0, False)
+    assert sample_key(_ok(case)) != sample_key(_ok(case, warmup=True))

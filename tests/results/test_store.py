@@ -36,7 +36,7 @@ def test_create_writes_run_info_and_empty_samples(tmp_path: Path) -> None:
     writer = RunWriter.create(run_dir, {"run_id": "r", "suite": "smoke"})
     info = json.loads((run_dir / "run.json").read_text())
     assert info["run_id"] == "r" and info["suite"] == "smoke"
-    assert info["schema_version"] == SCHEMA_VERSION == 2 and info["status"] == "running"
+    assert info["schema_version"] == SCHEMA_VERSION == 3 and info["status"] == "running"
     started = datetime.fromisoformat(info["started_at"])
     assert started.utcoffset() == timezone.utc.utcoffset(None)
     assert (run_dir / "samples.jsonl").read_text() == ""
@@ -210,17 +210,17 @@ def test_missing_samples_file_is_corrupt(tmp_path: Path) -> None:
         read_samples(tmp_path)
 
 
-def test_v1_lines_are_read_back_as_v2(tmp_path: Path, samples: list[Sample]) -> None:
+def test_v1_lines_are_read_back_as_current(tmp_path: Path, samples: list[Sample]) -> None:
     path = _write_run(tmp_path, samples)
-    v1 = {k: v for k, v in samples[0].to_dict().items() if k not in ("cache", "warmup")}
+    v1 = {k: v for k, v in samples[0].to_dict().items() if k not in ("cache", "warmup", "node")}
     with path.open("a") as f:
         f.write(json.dumps(v1 | {"schema_version": 1, "repeat": 7}) + "\n")
     records = read_samples(tmp_path)
     assert records[:3] == [s.to_dict() for s in samples]
     last = records[3]
     assert list(last) == list(samples[0].to_dict())
-    assert (last["schema_version"], last["cache"], last["warmup"], last["repeat"]) == (
-        2, "unspecified", False, 7,
+    assert (last["schema_version"], last["cache"], last["warmup"], last["repeat"], last["node"]) == (
+        3, "unspecified", False, 7, None,
     )
 
 

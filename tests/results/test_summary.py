@@ -10,11 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from loadbench.results import Sample, load, render_summary, summarize, summary_text
+from loadbench.results import RunWriter, Sample, load, render_summary, summarize, summary_text
+from loadbench.results.runinfo import machine_key
 
 MakeRun = Callable[[Iterable[Sample]], Path]
 SUMMARY_COLUMNS = [
-    "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "metric", "n", "n_failed", "median",
+    "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "machine", "metric", "n", "n_failed", "median",
     "q1", "q3", "min", "max", "iqr", "cv", "unstable", "unit", "direction", "status", "reason",
 ]
 
@@ -287,3 +288,50 @@ def test_iqr_and_cv_of_an_odd_sample(make_run: MakeRun, case: dict[str, str]) ->
     assert row["iqr"] == pytest.approx(0.2)
     assert row["cv"] == pytest.approx(math.sqrt(0.025) / 0.3)
     assert row["unstable"]
+
+
+H100 = {"hostname": "gpu-1", "cpu_model": "AMD EPYC 9654", "cpu_count": 192,
+        "gpus": [{"name": "NVIDIA H100 80GB HBM3"}], "packages": {"torch": "2.13.0"}}
+A100 = {**H100, "hostname": "gpu-2", "cpu_model": "Intel Xeon 8480", "gpus": [{"name": "NVIDIA A100-SXM4-80GB"}]}
+
+
+def _two_node_run(tmp_path: Path, case: dict[str, str], nodes: dict[str, dict] | None = None) -> Path:
+    """One case measured three times on node h100 and twice on node a100 (plus a case on h100 only)."""
+    nodes = nodes or {"h100": H100, "a100": A100}
+    run_dir = tmp_path / "two-nodes"
+    with RunWriter.create(run_dir, {"run_id": "r", "fingerprint": H100, "nodes": nodes}) as writer:
+        for i, v in enumerate([1.0, 1.1, 1.2]):
+            writer.append(Sample.ok(case, "r", i, "load_s", v, node="h100"))
+        for i, v in enumerate([3.0, 3.4], start=3):
+            writer.append(Sample.ok(case, "r", i, "load_s", v, node="a100"))
+        writer.append(Sample.ok(_at(case, path="task"), "r", 0, "load_s", 0.5, node="h100"))
+    return run_dir
+
+
+def test_two_machines_in_one_run_are_never_pooled(tmp_path: Path, case: dict[str, str]) -> None:
+    summary = summarize(load(_two_node_run(tmp_path, case)))
+    assert list(summary.columns) == SUMMARY_COLUMNS
+    h100, a100 = machine_key(H100), machine_key(A100)
+    assert summary[["path", "machine", "n", "median"]].values.tolist() == [
+        ["base", h100, 3, pytest.approx(1.1)], ["base", a100, 2, pytest.approx(3.2)], ["task", h100, 1, 0.5]]
+
+
+def test_one_machine_gives_the_rows_it_always_gave(tmp_path: Path, case: dict[str, str]) -> None:
+    # Two nodes of the same hardware are one machine: their samples are pooled, as one machine's.
+    run = _two_node_run(tmp_path, case, nodes={"h100": H100, "a100": {**H100, "hostname": "gpu-3"}})
+    summary = summarize(load(run))
+    assert summary[["path", "n"]].values.tolist() == [["base", 5], ["task", 1]]
+    assert set(summary["machine"]) == {machine_key(H100)}
+    # Without fingerprint columns there is nothing to split by: machine is missing, the rows the same.
+    plain = summarize(load(run, fingerprint=False))
+    assert list(plain.columns) == SUMMARY_COLUMNS and plain["machine"].isna().all()
+    assert plain[["path", "n", "median"]].values.tolist() == summary[["path", "n", "median"]].values.tolist()
+
+
+def test_the_terminal_table_gives_each_machine_a_row(tmp_path: Path, case: dict[str, str]) -> None:
+    text = summary_text(load(_two_node_run(tmp_path, case)), spread=False)
+    assert _row(text, "checkpoint") == ["checkpoint", "task", "machine", "metric", "base", "task"]
+    assert _row(text, "org/model", "feature-extraction", machine_key(H100), "load_s")[4:] == ["1.10 s", "500 ms"]
+    assert _row(text, "org/model", "feature-extraction", machine_key(A100), "load_s")[4:] == ["3.20 s", "—"]
+    # The title keeps the case settings; a varying machine is a column, never a title entry.
+    assert text.splitlines()[0].strip() == "dtype float32 · device cpu · cache warm"
