@@ -16,10 +16,11 @@ from . import cli_compare
 if TYPE_CHECKING:
     from .runner import RunOutcome
 
-__all__ = ["main", "EXIT_OK", "EXIT_INTERRUPTED", "EXIT_USAGE"]
+__all__ = ["main", "EXIT_OK", "EXIT_INCOMPLETE", "EXIT_INTERRUPTED", "EXIT_USAGE"]
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+EXIT_INCOMPLETE = 3  # samples lost with their node: --resume takes them again
 EXIT_INTERRUPTED = 130
 
 
@@ -33,10 +34,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from loadbench.results import DuplicateRun, MissingDependency, UnsupportedSchema
     from loadbench.results.store import CorruptRun, NotARun, RunExists
 
-    from .runner import OutputNotWritable
+    from .ray_executor import RayUnavailable
+    from .runner import ExecutorError, OutputNotWritable
     from .suite import SuiteError
 
-    return (*cli_compare.user_errors(), OutputNotWritable, CheckpointError, UnsupportedTask, UnknownBuiltin, SuiteError, RunExists, NotARun, CorruptRun,
+    return (*cli_compare.user_errors(), OutputNotWritable, ExecutorError, RayUnavailable, CheckpointError, UnsupportedTask, UnknownBuiltin, SuiteError, RunExists, NotARun, CorruptRun,
             UsageError, PermissionError, DuplicateRun, MissingDependency, UnsupportedSchema)
 
 
@@ -73,6 +75,14 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     run.add_argument("--resume", type=Path, metavar="RUN_DIR",
                      help="finish an interrupted run: take only its missing samples, with its own suite")
     run.add_argument("--no-progress", action="store_true", help="no live progress display")
+    run.add_argument("--executor", choices=("local", "ray"),
+                     help="where samples run: local (default; this machine, one at a time) or ray "
+                          "(a Ray cluster; pip install 'loadbench[ray]')")
+    run.add_argument("--ray-address", metavar="ADDR",
+                     help="with --executor ray: the cluster's head, host:port or 'auto' "
+                          "(default: $RAY_ADDRESS, else a Ray started on this machine)")
+    run.add_argument("--max-parallel", type=int, metavar="N",
+                     help="with --executor ray: at most N samples at once (default: one per node)")
 
     report = verbs.add_parser("report", help="report one or more runs: markdown, html, csv, parquet or json")
     report.add_argument("runs", nargs="+", type=Path, metavar="RUN",
@@ -95,7 +105,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .runner import run_suite
+    from .runner import make_executor, run_suite
     from .suite import default_suite, load_suite, suite_for_dirs
     from .ui import progress_display
 
@@ -115,15 +125,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         threads=args.threads, seed=args.seed, timeout_s=args.timeout_s, trust_remote_code=args.trust_remote_code,
         allow_bin_weights=args.allow_bin_weights,
     )
+    executor = make_executor(args.executor or "local", suite, address=args.ray_address,
+                             max_parallel=args.max_parallel)
     with progress_display(enabled=not args.no_progress) as progress:
-        outcome = run_suite(suite, args.output, progress=progress)
+        outcome = run_suite(suite, args.output, progress=progress, executor=executor)
     return _finish(outcome, suite.cv_threshold)
 
 
 def _resume(args: argparse.Namespace) -> int:
     from loadbench.results import read_run_info
 
-    from .runner import resume_run
+    from .runner import make_executor, resume_run
     from .suite import Suite
     from .ui import progress_display
 
@@ -134,10 +146,18 @@ def _resume(args: argparse.Namespace) -> int:
         option = given[0].replace("_", "-")
         raise UsageError(f"--resume continues a run with its own suite and settings; drop --{option}")
 
-    cv_threshold = Suite(**read_run_info(args.resume)["suite"]).cv_threshold
+    info = read_run_info(args.resume)
+    suite = Suite(**info["suite"])
+    # The run's own executor and settings, unless the options name others (a new head address).
+    recorded = info.get("executor") or {"name": "local"}
+    executor = None
+    if (args.executor or recorded["name"]) != "local":
+        executor = make_executor(args.executor or recorded["name"], suite,
+                                 address=args.ray_address or recorded.get("address"),
+                                 max_parallel=args.max_parallel or recorded.get("max_parallel"))
     with progress_display(enabled=not args.no_progress) as progress:
-        outcome = resume_run(args.resume, progress=progress)
-    return _finish(outcome, cv_threshold)
+        outcome = resume_run(args.resume, progress=progress, executor=executor)
+    return _finish(outcome, suite.cv_threshold)
 
 
 def _finish(outcome: "RunOutcome", cv_threshold: float) -> int:
@@ -154,6 +174,10 @@ def _finish(outcome: "RunOutcome", cv_threshold: float) -> int:
         print(f"interrupted: every sample measured so far is kept in {outcome.run_dir}; "
               f"finish it with: loadbench run --resume {outcome.run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if outcome.lost:
+        print(f"incomplete: {outcome.lost} sample(s) lost with their node or left with no node to run them; "
+              f"take them again with: loadbench run --resume {outcome.run_dir}", file=sys.stderr)
+        return EXIT_INCOMPLETE
     return EXIT_OK
 
 

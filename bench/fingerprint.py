@@ -6,15 +6,18 @@ does not slow the CLI or disturb the measurements.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
+import re
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import psutil
 
-__all__ = ["fingerprint", "gpu_inventory", "PACKAGES", "ENV_PREFIXES"]
+__all__ = ["fingerprint", "gpu_inventory", "node_id", "PACKAGES", "ENV_PREFIXES"]
 
 PACKAGES = ("loadbench", "torch", "transformers", "tokenizers", "safetensors", "nvidia-ml-py")
 ENV_PREFIXES = ("HF_", "TRANSFORMERS_", "OMP_", "MKL_", "CUDA_", "PYTORCH_", "TOKENIZERS_")
@@ -88,3 +91,15 @@ def fingerprint() -> dict[str, Any]:
         "git_commit": _git_commit(),
         "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(ENV_PREFIXES) and not k.endswith(("TOKEN", "KEY", "SECRET"))},
     }
+
+
+def node_id(machine: dict[str, Any]) -> str:
+    """A short id for a node's fingerprint: its host name and a digest of the rest.
+
+    Records name the node that measured them by this id; run.json's ``nodes`` maps it
+    back to the whole fingerprint. The same machine in the same state keeps its id, so a
+    resumed run adds no node; anything that changed (a library, the GPUs) makes a new one.
+    """
+    digest = hashlib.sha256(json.dumps(machine, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    host = re.sub(r"[^A-Za-z0-9.-]+", "-", str(machine.get("hostname") or "node")).strip("-")[:24] or "node"
+    return f"{host}-{digest}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from loadbench.loaders import PATHS, TASKS, CheckpointInfo, UnsupportedTask, inspect_checkpoint
 from loadbench.loaders.builtin import ensure_builtin
@@ -28,6 +29,8 @@ class Case:
     device: str
     cache: str
     not_applicable: str | None = None
+    builtin: str | None = None  # a built-in's name: a remote node without the directory builds its own
+
 
     def key(self) -> dict[str, str]:
         return {"checkpoint": self.checkpoint, "path": self.path, "task": self.task,
@@ -38,13 +41,21 @@ class Case:
         return f"{self.checkpoint} · {self.path} · {self.task} · {self.dtype} · {self.device} · {self.cache}"
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` becomes the first CUDA device when there is one, else the CPU."""
-    if device != "auto":
-        return "cuda:0" if device == "cuda" else device
+def _local_cuda() -> bool:
     import torch
 
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
+    return bool(torch.cuda.is_available())
+
+
+def resolve_device(device: str, cuda_available: Callable[[], bool] = _local_cuda) -> str:
+    """``auto`` becomes the first CUDA device when there is one, else the CPU.
+
+    ``cuda_available`` asks whoever runs the samples: on a Ray cluster that is the
+    cluster's GPUs, not this machine's.
+    """
+    if device != "auto":
+        return "cuda:0" if device == "cuda" else device
+    return "cuda:0" if cuda_available() else "cpu"
 
 
 def _resolve(entry: CheckpointEntry, suite: Suite, cache_dir: Path | None) -> tuple[str, CheckpointInfo]:
@@ -69,24 +80,25 @@ def _tasks(entry: CheckpointEntry, info: CheckpointInfo, label: str) -> tuple[st
     return tuple(entry.tasks)
 
 
-def plan(suite: Suite, cache_dir: Path | None = None) -> list[Case]:
+def plan(suite: Suite, cache_dir: Path | None = None, *,
+         cuda_available: Callable[[], bool] = _local_cuda) -> list[Case]:
     """Every case of the suite, in a stable order (checkpoint, task, dtype, device, cache, path)."""
-    resolved: list[tuple[str, CheckpointInfo, tuple[str, ...]]] = []
+    resolved: list[tuple[str, CheckpointInfo, tuple[str, ...], str | None]] = []
     labels: dict[str, str] = {}
     for entry in suite.checkpoints:
         label, info = _resolve(entry, suite, cache_dir)
         if labels.get(label, str(info.path)) != str(info.path):
             label = str(info.path)  # two different directories with one name: show the full path
         labels[label] = str(info.path)
-        resolved.append((label, info, _tasks(entry, info, label)))
+        resolved.append((label, info, _tasks(entry, info, label), entry.builtin))
     # Imports torch: only once the input is known good. Two spellings of one device
     # ("auto" and "cpu") would measure the same case twice.
-    devices = list(dict.fromkeys(resolve_device(d) for d in suite.device))
+    devices = list(dict.fromkeys(resolve_device(d, cuda_available) for d in suite.device))
     return [
         Case(checkpoint=label, checkpoint_dir=str(info.path), path=path_name, task=task_name,
              dtype=dtype, device=device, cache=cache,
-             not_applicable=PATHS[path_name].not_applicable(info, TASKS[task_name]))
-        for label, info, tasks in resolved
+             not_applicable=PATHS[path_name].not_applicable(info, TASKS[task_name]), builtin=builtin)
+        for label, info, tasks, builtin in resolved
         for task_name in tasks
         for dtype in suite.dtype
         for device in devices

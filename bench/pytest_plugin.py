@@ -146,13 +146,13 @@ def loadbench_load(request: pytest.FixtureRequest, loadbench_zygote: Any) -> Cal
             timeout_s: float = 600.0) -> LoadBenchmark:
         from loadbench.results.schema import SCHEMA_VERSION
 
-        from .runner import _cpus
+        from .executor import worker_cpus
         from .worker import SampleRequest
 
         suite, case = _case(checkpoint, path, task, dtype, device, cache)
         if case.not_applicable is not None:
             pytest.skip(f"{case.label}: {case.not_applicable}")
-        threads, cpus = _cpus(suite)
+        threads, cpus = worker_cpus(suite.threads, suite.pin_cpus)
         measured: list[tuple[dict[str, float], dict[str, Any]]] = []
         calls = 0
 

@@ -6,7 +6,6 @@ flushed before the next sample starts, so a crash or Ctrl-C loses nothing measur
 
 from __future__ import annotations
 
-import os
 import random
 import secrets
 import signal
@@ -18,14 +17,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from loadbench.results import CASE_KEYS, RunWriter, Sample, read_run_info, read_samples
+from loadbench.results.schema import RETRYABLE_ERRORS
 
+from .executor import EXECUTORS, NODE_LOST, Executor, Finished, Job, LocalExecutor, worker_cpus
 from .fingerprint import fingerprint
 from .plan import Case, plan
-from .spawn import WorkerFailed, Zygote
 from .suite import Suite
 from .worker import SampleRequest
 
-__all__ = ["OutputNotWritable", "RunOutcome", "run_suite", "resume_run", "new_run_id", "records_for"]
+__all__ = ["ExecutorError", "OutputNotWritable", "RunOutcome", "make_executor", "new_run_id", "records_for",
+           "resume_run", "run_suite"]
 
 WORKER_LOG = "worker.log"
 Progress = Callable[[str, int, int], None]  # (current case label, done, total)
@@ -37,6 +38,7 @@ class RunOutcome:
     samples: int  # worker samples taken
     failed_samples: int
     interrupted: bool
+    lost: int = 0  # samples lost with their node, or left unrun when no node could take them
 
 
 def new_run_id() -> str:
@@ -56,46 +58,54 @@ def _rounds(suite: Suite) -> list[Round]:
             + [Round(i, False) for i in range(suite.repeats)])
 
 
-def _request(case: Case, suite: Suite, round_: Round, threads: int, cpus: list[int] | None) -> SampleRequest:
+def _request(case: Case, suite: Suite, round_: Round) -> SampleRequest:
+    """The sample's request; the executor fills in threads and CPUs of the node that runs it."""
     return SampleRequest(
         checkpoint_dir=case.checkpoint_dir, path=case.path, task=case.task, device=case.device,
         dtype=case.dtype, prompt=suite.prompt, batch_size=suite.batch_size,
         new_tokens=suite.new_tokens, forward_iters=suite.forward_iters,
         check_equivalence=round_ == Round(0, False), cache=case.cache,
-        prompt_tokens=suite.prompt_tokens, threads=threads, cpus=cpus,
+        prompt_tokens=suite.prompt_tokens, builtin=case.builtin,
         trust_remote_code=suite.trust_remote_code, allow_bin_weights=suite.allow_bin_weights,
     )
 
 
-def records_for(case: Case, run_id: str, round_: Round, reply: dict[str, Any]) -> list[Sample]:
+def records_for(case: Case, run_id: str, round_: Round, reply: dict[str, Any],
+                node: str | None = None) -> list[Sample]:
     """The records of one worker reply; not-applicable metrics are kept once per case."""
     key, repeat = case.key(), round_.repeat
     info = reply["info"]
     extra: dict[str, Any] = {k: info[k] for k in ("attn_implementation", "resident_dtype") if k in info}
-    extra["warmup"] = round_.warmup
+    extra.update(warmup=round_.warmup, node=node)
     records = [Sample.ok(key, run_id, repeat, m["metric"], float(m["value"]), **extra)
                for m in reply["metrics"]]
     records += [Sample.failed(key, run_id, repeat, f["metric"], f["error_type"], f["error"], **extra)
                 for f in reply["failures"]]
     if round_ == Round(0, False):
-        records += [Sample.not_applicable(key, run_id, repeat, n["metric"], n["reason"])
+        records += [Sample.not_applicable(key, run_id, repeat, n["metric"], n["reason"], node=node)
                     for n in reply["not_applicable"]]
     return records
 
 
-def _cpus(suite: Suite) -> tuple[int, list[int] | None]:
-    """Threads per worker and the CPUs it is pinned to.
+def make_executor(name: str, suite: Suite, *, address: str | None = None,
+                  max_parallel: int | None = None) -> Executor:
+    """The executor called ``name``: ``local`` (default) or ``ray`` (needs ``loadbench[ray]``)."""
+    if name == "local":
+        if max_parallel not in (None, 1):
+            raise ExecutorError("--max-parallel needs --executor ray: samples run at once on one machine "
+                                "would slow each other down")
+        if address is not None:
+            raise ExecutorError("--ray-address needs --executor ray")
+        return LocalExecutor(*worker_cpus(suite.threads, suite.pin_cpus))
+    if name == "ray":
+        from .ray_executor import RayExecutor
 
-    Default: every usable core but one, which is left to the parent and the OS. On the
-    2-core machine a pinned worker showed a load_s CV of 6-7% while the host was quiet,
-    an unpinned one 22%; when the host itself is noisy both see 15-22% (docs/MEASURING.md).
-    """
-    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    usable = len(allowed) or os.cpu_count() or 1
-    threads = suite.threads if suite.threads is not None else max(1, usable - 1)
-    if not suite.pin_cpus or not allowed or threads > len(allowed):
-        return threads, None
-    return threads, allowed[-threads:]
+        return RayExecutor(suite, address=address, max_parallel=max_parallel)
+    raise ExecutorError(f"executor {name!r}: choose one of {', '.join(EXECUTORS)}")
+
+
+class ExecutorError(ValueError):
+    """The executor cannot be made or reached; the message says what to change."""
 
 
 def run_suite(
@@ -104,30 +114,41 @@ def run_suite(
     *,
     cache_dir: Path | None = None,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> RunOutcome:
     """Measure every case of ``suite`` (warmups, then repeats) into a new run directory.
 
     Each round visits the cases in a fresh seeded random order, so drift over the run
     (thermal, other tenants) spreads over all paths instead of biasing the last ones.
+    ``executor`` decides where samples run (default: this machine, one at a time).
     """
     run_id = new_run_id()
     run_dir = Path(output) if output is not None else Path("runs") / run_id
-    cases = plan(suite, cache_dir)  # all input errors surface here, before any process starts
-    seed = suite.seed if suite.seed is not None else secrets.randbelow(2**31)
-    threads, cpus = _cpus(suite)
-    writer = _create_writer(run_dir, {
-        "run_id": run_id,
-        "suite": suite.model_dump(),
-        "fingerprint": fingerprint(),
-        "seed": seed,
-        "threads": threads,
-        "cpus": cpus,
-        "cases": len(cases),
-        "samples_planned": sum(c.not_applicable is None for c in cases) * len(_rounds(suite)),
-    })
-    zygote = Zygote()
-    zygote.warm_up()
-    return _execute(_Plan(suite, run_id, seed, threads, cpus, cases), writer, zygote, set(), progress)
+    executor = executor if executor is not None else make_executor("local", suite)
+    try:
+        # All input errors surface here, before any sample runs.
+        cases = plan(suite, cache_dir, cuda_available=executor.cuda_available)
+        seed = suite.seed if suite.seed is not None else secrets.randbelow(2**31)
+        info: dict[str, Any] = {
+            "run_id": run_id,
+            "suite": suite.model_dump(),
+            "fingerprint": fingerprint(),
+            "executor": _executor_info(executor),
+            "seed": seed,
+            "cases": len(cases),
+            "samples_planned": sum(c.not_applicable is None for c in cases) * len(_rounds(suite)),
+        }
+        if isinstance(executor, LocalExecutor):
+            info.update(threads=executor.threads, cpus=executor.cpus)
+        info["nodes"] = executor.start(run_id, str(run_dir / WORKER_LOG))
+        writer = _create_writer(run_dir, info)
+        return _execute(_Plan(suite, run_id, seed, cases), writer, executor, set(), progress)
+    finally:
+        executor.close()
+
+
+def _executor_info(executor: Executor) -> dict[str, Any]:
+    return {"name": executor.name, **getattr(executor, "settings", {})}
 
 
 class OutputNotWritable(ValueError):
@@ -145,18 +166,39 @@ def _create_writer(run_dir: Path, info: dict[str, Any]) -> RunWriter:
         ) from None
 
 
-def resume_run(run_dir: Path, *, cache_dir: Path | None = None, progress: Progress | None = None) -> RunOutcome:
-    """Take only the samples an interrupted run is missing, with its own suite and seed."""
+def resume_run(run_dir: Path, *, cache_dir: Path | None = None, progress: Progress | None = None,
+               executor: Executor | None = None) -> RunOutcome:
+    """Take only the samples an interrupted run is missing, with its own suite and seed.
+
+    Samples lost with their node (``node_lost``) count as missing: the case was not at
+    fault, so they are measured again. Without ``executor``, a local run resumes locally
+    with its own threads and CPUs; a Ray run needs one made by ``make_executor``.
+    """
     info = read_run_info(run_dir)
     suite = Suite(**info["suite"])
-    cases = plan(suite, cache_dir)
-    done = {_sample_key(r, r["repeat"], r["warmup"]) for r in read_samples(run_dir)}
-    zygote = Zygote()
-    zygote.warm_up()
-    writer = RunWriter.reopen(run_dir)
-    cpus = info.get("cpus")
-    plan_ = _Plan(suite, info["run_id"], info["seed"], info["threads"], cpus, cases)
-    return _execute(plan_, writer, zygote, done, progress)
+    recorded = (info.get("executor") or {}).get("name", "local")
+    if executor is None:
+        if recorded != "local":
+            raise ExecutorError(f"{run_dir}: the run used --executor {recorded}; resume it with the same executor")
+        executor = LocalExecutor(info["threads"], info.get("cpus"))
+    try:
+        cases = plan(suite, cache_dir, cuda_available=executor.cuda_available)
+        nodes = executor.start(info["run_id"], str(Path(run_dir) / WORKER_LOG))
+        writer = RunWriter.reopen(run_dir)
+        writer.update(nodes={**(info.get("nodes") or {}), **nodes})
+        return _execute(_Plan(suite, info["run_id"], info["seed"], cases), writer, executor,
+                        _measured(read_samples(run_dir)), progress)
+    finally:
+        executor.close()
+
+
+def _measured(records: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
+    """The samples a run holds, leaving out those whose only records say their node was lost."""
+    kept: set[tuple[Any, ...]] = set()
+    for record in records:
+        if record.get("error_type") not in RETRYABLE_ERRORS:
+            kept.add(_sample_key(record, record["repeat"], record["warmup"]))
+    return kept
 
 
 @dataclass(frozen=True)
@@ -164,8 +206,6 @@ class _Plan:
     suite: Suite
     run_id: str
     seed: int
-    threads: int
-    cpus: list[int] | None
     cases: list[Case]
 
 
@@ -191,10 +231,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _execute(plan_: _Plan, writer: RunWriter, zygote: Zygote, done_keys: set[tuple[Any, ...]],
+def _execute(plan_: _Plan, writer: RunWriter, executor: Executor, done_keys: set[tuple[Any, ...]],
              progress: Progress | None) -> RunOutcome:
     suite, run_id = plan_.suite, plan_.run_id
-    zygote.log_path = str(writer.run_dir / WORKER_LOG)
     runnable = [c for c in plan_.cases if c.not_applicable is None]
     rounds = _rounds(suite)
     # The full seeded order is drawn even when resuming, so a resumed run keeps it.
@@ -202,29 +241,42 @@ def _execute(plan_: _Plan, writer: RunWriter, zygote: Zygote, done_keys: set[tup
     order = [(round_, case) for round_ in rounds for case in rng.sample(runnable, len(runnable))]
     todo = [(r, c) for r, c in order
             if _sample_key(c.key(), r.repeat, r.warmup) not in done_keys]
-    done = failed = 0
+    jobs = [Job(i, _request(case, suite, round_), suite.timeout_s) for i, (round_, case) in enumerate(todo)]
+    done = failed = lost = 0
+
+    def started(job: Job) -> None:
+        if progress is not None:
+            round_, case = todo[job.index]
+            progress(("warmup · " if round_.warmup else "") + case.label, done, len(todo))
+
     with _sigterm_as_interrupt():
         try:
             for case in plan_.cases:
                 if case.not_applicable is not None and _sample_key(case.key(), 0, False) not in done_keys:
-                    writer.append(Sample.not_applicable(case.key(), run_id, 0, "load_s", case.not_applicable))
-            for round_, case in todo:
-                if progress is not None:
-                    progress(("warmup · " if round_.warmup else "") + case.label, done, len(todo))
-                request = _request(case, suite, round_, plan_.threads, plan_.cpus)
-                try:
-                    records = records_for(case, run_id, round_, zygote.run(request, suite.timeout_s))
-                except WorkerFailed as exc:
-                    records = [Sample.failed(case.key(), run_id, round_.repeat, "load_s", exc.error_type,
-                                             str(exc), warmup=round_.warmup)]
-                for record in records:
+                    writer.append(Sample.not_applicable(case.key(), run_id, 0, "load_s", case.not_applicable,
+                                                        node=None))
+            for finished in executor.run(jobs, started):
+                round_, case = todo[finished.index]
+                for record in _records(case, run_id, round_, finished):
                     writer.append(record)
-                failed += any(r.status == "failed" for r in records)
+                failed += finished.failure is not None or bool(finished.reply and finished.reply["failures"])
+                lost += finished.failure is not None and finished.failure.error_type == NODE_LOST
                 done += 1
         except KeyboardInterrupt:
             writer.close("interrupted")
-            return RunOutcome(writer.run_dir, done, failed, interrupted=True)
+            return RunOutcome(writer.run_dir, done, failed, interrupted=True, lost=lost)
+    unrun = len(todo) - done
     if progress is not None:
         progress("done", done, len(todo))
-    writer.close("complete")
-    return RunOutcome(writer.run_dir, done, failed, interrupted=False)
+    # A run that lost samples stays open to --resume, which measures them again.
+    writer.close("complete" if lost + unrun == 0 else "interrupted")
+    return RunOutcome(writer.run_dir, done, failed, interrupted=False, lost=lost + unrun)
+
+
+def _records(case: Case, run_id: str, round_: Round, finished: Finished) -> list[Sample]:
+    if finished.failure is not None:
+        exc = finished.failure
+        return [Sample.failed(case.key(), run_id, round_.repeat, "load_s", exc.error_type, str(exc),
+                              warmup=round_.warmup, node=finished.node)]
+    assert finished.reply is not None
+    return records_for(case, run_id, round_, finished.reply, node=finished.node)

@@ -75,6 +75,8 @@ class Suite(_Strict):
     timeout_s: float = Field(600.0, gt=0)
     trust_remote_code: bool = False
     allow_bin_weights: bool = Field(False, description="accept pickle .bin weights (loaded weights_only)")
+    share_node: bool = Field(False, description="with --executor ray: let samples run at once on one node, "
+                                                "one per GPU (they still never share a GPU)")
     compare: CompareTable = CompareTable()
 
     @field_validator("device", "dtype", "cache", mode="before")

@@ -80,7 +80,8 @@ def measure(workdir: Path, builtin: str, path: str, samples: int, seed: int) -> 
 
     from .fingerprint import fingerprint
     from .plan import plan
-    from .runner import Round, _cpus, new_run_id, records_for
+    from .executor import worker_cpus
+    from .runner import Round, new_run_id, records_for
     from .spawn import Zygote
     from .suite import CheckpointEntry, Suite
     from .worker import SampleRequest
@@ -88,7 +89,7 @@ def measure(workdir: Path, builtin: str, path: str, samples: int, seed: int) -> 
     suite = Suite(name="validate-compare", checkpoints=[CheckpointEntry(builtin=builtin)], paths=[path],
                   cache=["warm"], repeats=samples, warmups=0)
     case = next(c for c in plan(suite) if c.not_applicable is None)
-    threads, cpus = _cpus(suite)
+    threads, cpus = worker_cpus(suite.threads, suite.pin_cpus)
     request = SampleRequest(
         checkpoint_dir=case.checkpoint_dir, path=case.path, task=case.task, device=case.device,
         dtype=case.dtype, prompt=suite.prompt, batch_size=suite.batch_size, new_tokens=suite.new_tokens,

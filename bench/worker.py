@@ -49,6 +49,7 @@ class SampleRequest:
     cpus: list[int] | None = None
     trust_remote_code: bool = False
     allow_bin_weights: bool = False
+    builtin: str | None = None  # the built-in checkpoint_dir holds, if any
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SampleRequest":

@@ -53,7 +53,7 @@ def test_default_run_prints_three_checkpoints_by_four_paths(default_run) -> None
 def test_default_run_records(default_run) -> None:
     _, out = default_run
     info = read_run_info(out)
-    assert info["status"] == "complete" and info["schema_version"] == SCHEMA_VERSION == 2
+    assert info["status"] == "complete" and info["schema_version"] == SCHEMA_VERSION == 3
     df = load(out)
     ok_load = df[(df.metric == "load_s") & (df.status == "ok")]
     assert len(ok_load) == 22  # 12 cases x warm and cold page cache, one case not applicable

@@ -1,0 +1,118 @@
+"""Where samples are measured: the executor interface, and the local executor.
+
+The runner decides what to measure and in which order, and records what comes back;
+an executor only decides where each sample runs. Whatever the executor, a sample is
+measured by a fresh worker forked from a zygote on the machine that runs it, so the
+isolation rules hold on a remote node as they do here. ``local`` runs one sample at a
+time on this machine; ``ray`` (bench/ray_executor.py) hands samples to a Ray cluster.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterator, Protocol, Sequence
+
+from .fingerprint import fingerprint, node_id
+from .spawn import WorkerFailed, Zygote
+from .worker import SampleRequest
+
+__all__ = ["EXECUTORS", "Executor", "Finished", "Job", "LocalExecutor", "NODE_LOST", "worker_cpus"]
+
+EXECUTORS = ("local", "ray")
+# The error type of a sample whose machine went away mid-sample: the case is not at
+# fault, so --resume measures it again (results.schema.RETRYABLE_ERRORS).
+NODE_LOST = "node_lost"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One sample to measure; ``index`` lets the runner match the answer to its case."""
+
+    index: int
+    request: SampleRequest
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A job's outcome: the worker's reply, or why there is none; ``node`` measured it."""
+
+    index: int
+    node: str
+    reply: dict[str, Any] | None = None
+    failure: WorkerFailed | None = None
+
+
+class Executor(Protocol):
+    """Runs jobs somewhere and reports each as it finishes, in any order."""
+
+    name: str
+
+    def start(self, run_id: str, log_path: str) -> dict[str, dict[str, Any]]:
+        """Get ready to measure; return the fingerprint of every node, by node id.
+
+        ``log_path`` is where this machine's workers write; remote nodes keep their own.
+        """
+
+    def cuda_available(self) -> bool:
+        """Whether ``auto`` should mean a GPU: any GPU this executor can reach."""
+
+    def run(self, jobs: Sequence[Job], started: Callable[[Job], None]) -> Iterator[Finished]:
+        """Measure ``jobs``; call ``started`` as each begins; yield each as it ends.
+
+        Jobs no node can take (all lost) are never yielded: the caller counts them.
+        """
+
+    def close(self) -> None:
+        """Release workers and connections; safe to call more than once."""
+
+
+def worker_cpus(threads: int | None, pin: bool) -> tuple[int, list[int] | None]:
+    """Threads per worker on this machine and the CPUs it is pinned to.
+
+    Default: every usable core but one, which is left to the parent and the OS. On the
+    2-core machine a pinned worker showed a load_s CV of 6-7% while the host was quiet,
+    an unpinned one 22%; when the host itself is noisy both see 15-22% (docs/MEASURING.md).
+    """
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    usable = len(allowed) or os.cpu_count() or 1
+    count = threads if threads is not None else max(1, usable - 1)
+    if not pin or not allowed or count > len(allowed):
+        return count, None
+    return count, allowed[-count:]
+
+
+class LocalExecutor:
+    """Every sample on this machine, one at a time: two at once would time each other."""
+
+    name = "local"
+
+    def __init__(self, threads: int, cpus: list[int] | None) -> None:
+        self.threads, self.cpus = threads, cpus
+        self._zygote = Zygote()
+        self._zygote.warm_up()  # its imports take seconds: start them while the run is planned
+        self._node = ""
+
+    def start(self, run_id: str, log_path: str) -> dict[str, dict[str, Any]]:
+        self._zygote.log_path = log_path
+        machine = {**fingerprint(), "threads": self.threads, "cpus": self.cpus}
+        self._node = node_id(machine)
+        return {self._node: machine}
+
+    def cuda_available(self) -> bool:
+        import torch
+
+        return bool(torch.cuda.is_available())
+
+    def run(self, jobs: Sequence[Job], started: Callable[[Job], None]) -> Iterator[Finished]:
+        for job in jobs:
+            started(job)
+            request = replace(job.request, threads=self.threads, cpus=self.cpus)
+            try:
+                yield Finished(job.index, self._node, reply=self._zygote.run(request, job.timeout_s))
+            except WorkerFailed as exc:
+                yield Finished(job.index, self._node, failure=exc)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,59 @@
+"""The part of a Ray run that lives on a node: one agent per slot, samples one at a time.
+
+An agent is a Ray actor holding the node's resources; it never loads a model itself.
+Each sample is measured, as locally, by a fresh fork of a zygote the agent starts on
+its own node, so a long-lived Ray worker process never touches CUDA or a checkpoint.
+Plain Python: Ray wraps it with ``ray.remote`` in the driver, so importing this module
+needs no Ray.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .executor import worker_cpus
+from .fingerprint import fingerprint, node_id
+from .spawn import WorkerFailed, Zygote
+from .worker import SampleRequest
+
+__all__ = ["NodeAgent"]
+
+
+class NodeAgent:
+    """Measures samples on the node it was placed on, each in a fresh worker."""
+
+    def __init__(self, run_id: str, threads: int | None, pin_cpus: bool, ray_node_id: str) -> None:
+        self.threads, self.cpus = worker_cpus(threads, pin_cpus)
+        self._zygote = Zygote()
+        self._zygote.warm_up()
+        log_dir = Path(tempfile.gettempdir()) / f"loadbench-{run_id}"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self._zygote.log_path = str(log_dir / f"worker-{os.getpid()}.log")
+        self.machine = {**fingerprint(), "threads": self.threads, "cpus": self.cpus,
+                        "ray_node_id": ray_node_id, "gpus_claimed": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                        "worker_log": self._zygote.log_path}
+        self.node = node_id(self.machine)
+
+    def describe(self) -> tuple[str, dict[str, Any]]:
+        """This agent's node id and fingerprint, for run.json's ``nodes``."""
+        return self.node, self.machine
+
+    def measure(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        """One sample: ``{"reply": ...}`` or ``{"error_type": ..., "error": ...}``; never raises."""
+        sample = replace(SampleRequest.from_dict(request), threads=self.threads, cpus=self.cpus)
+        if not Path(sample.checkpoint_dir).is_dir():
+            if sample.builtin is None:
+                return {"error_type": "CheckpointNotOnNode",
+                        "error": f"{sample.checkpoint_dir} is not on node {self.machine['hostname']}; every "
+                                 "node must see the checkpoints at the same path (shared storage)"}
+            from loadbench.loaders.builtin import ensure_builtin
+
+            sample = replace(sample, checkpoint_dir=str(ensure_builtin(sample.builtin)))
+        try:
+            return {"reply": self._zygote.run(sample, timeout_s)}
+        except WorkerFailed as exc:
+            return {"error_type": exc.error_type, "error": str(exc)}

@@ -1,0 +1,186 @@
+"""Samples on a Ray cluster: Ray places and watches the agents, loadbench only queues samples.
+
+Placement is Ray's: each agent is an actor that claims resources on one node (by
+default all of that node's CPUs and GPUs, so two samples never share a node; with the
+suite's ``share_node`` one GPU each). Ray reports a lost node or a killed agent; the
+sample that agent was measuring is recorded as ``node_lost`` and the rest of the queue
+goes to the agents still alive.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Iterator, Sequence
+
+from .executor import NODE_LOST, Finished, Job
+from .spawn import WorkerFailed
+from .suite import Suite
+
+__all__ = ["RayExecutor", "RayUnavailable", "Slot", "slots_for"]
+
+# An agent that cannot get its resources in this time is left out (the node is busy).
+AGENT_START_TIMEOUT_S = 120.0
+
+
+class RayUnavailable(ValueError):
+    """Ray is not installed or the cluster cannot be reached."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Resources one agent claims on one node."""
+
+    node_id: str  # Ray's node id
+    address: str
+    cpus: float
+    gpus: float
+
+
+def slots_for(nodes: list[dict[str, Any]], share_node: bool, need_gpu: bool) -> list[Slot]:
+    """Where agents go, from ``ray.nodes()``: one per node, or one per GPU when nodes are shared.
+
+    A node without CPUs in Ray's resources (a head started with --num-cpus=0) runs no
+    samples. GPU nodes come first when some samples need a GPU, last otherwise, so a
+    ``--max-parallel`` limit leaves GPU nodes free for others when they are not needed.
+    """
+    slots: list[Slot] = []
+    for node in nodes:
+        resources = node.get("Resources") or {}
+        cpus, gpus = float(resources.get("CPU", 0)), float(resources.get("GPU", 0))
+        if not node.get("Alive") or cpus < 1:
+            continue
+        if share_node and gpus >= 2:
+            slots += [Slot(node["NodeID"], node.get("NodeManagerAddress", "?"), cpus // gpus, 1.0)
+                      for _ in range(int(gpus))]
+        else:
+            slots.append(Slot(node["NodeID"], node.get("NodeManagerAddress", "?"), cpus, gpus))
+    return sorted(slots, key=lambda s: (s.gpus > 0) != need_gpu)
+
+
+@dataclass
+class _Agent:
+    handle: Any
+    slot: Slot
+    node: str = ""  # loadbench's node id, from the agent's fingerprint
+
+    def can_run(self, job: Job) -> bool:
+        return self.slot.gpus > 0 or not job.request.device.startswith("cuda")
+
+
+class RayExecutor:
+    """Runs jobs on the agents of a Ray cluster, at most ``max_parallel`` at once."""
+
+    name = "ray"
+
+    def __init__(self, suite: Suite, *, address: str | None = None, max_parallel: int | None = None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise RayUnavailable("--executor ray needs Ray: pip install 'loadbench[ray]'") from None
+        self._ray = ray
+        self._suite = suite
+        self.settings = {"address": address, "max_parallel": max_parallel, "share_node": suite.share_node}
+        self._agents: list[_Agent] = []
+        self._connected = False
+
+    def _connect(self) -> None:
+        if self._connected:
+            return
+        address = self.settings["address"]
+        try:
+            self._ray.init(address=address, log_to_driver=False, configure_logging=False,
+                           include_dashboard=False, ignore_reinit_error=True)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = address or "a local Ray"
+            raise RayUnavailable(f"cannot reach the Ray cluster at {where} ({str(exc).splitlines()[0]}); "
+                                 "check --ray-address (host:port of the head, or 'auto')") from None
+        self._connected = True
+
+    def cuda_available(self) -> bool:
+        self._connect()
+        return float(self._ray.cluster_resources().get("GPU", 0)) > 0
+
+    def start(self, run_id: str, log_path: str) -> dict[str, dict[str, Any]]:
+        """Place the agents and read each node's fingerprint; busy nodes are left out."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        from .ray_agent import NodeAgent
+
+        self._connect()
+        ray = self._ray
+        slots = slots_for(ray.nodes(), self._suite.share_node, need_gpu=self._need_gpu())
+        limit = self.settings["max_parallel"]
+        slots = slots[:limit] if limit else slots
+        if not slots:
+            raise RayUnavailable("the Ray cluster has no live node with CPUs to run samples on")
+        agent_class = ray.remote(NodeAgent)
+        agents = [_Agent(agent_class.options(
+            num_cpus=slot.cpus, num_gpus=slot.gpus, max_restarts=0, max_concurrency=1,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(slot.node_id, soft=False),
+        ).remote(run_id, self._suite.threads, self._suite.pin_cpus, slot.node_id), slot) for slot in slots]
+        described = {agent.handle.describe.remote(): agent for agent in agents}
+        ready, pending = ray.wait(list(described), num_returns=len(described), timeout=AGENT_START_TIMEOUT_S)
+        nodes: dict[str, dict[str, Any]] = {}
+        for ref in ready:
+            agent = described[ref]
+            try:
+                agent.node, nodes[agent.node] = ray.get(ref)
+            except ray.exceptions.RayError:
+                continue  # the node went away while starting: its slot is simply not used
+            self._agents.append(agent)
+        for ref in pending:
+            ray.kill(described[ref].handle)
+        if not self._agents:
+            raise RayUnavailable(f"no Ray agent started within {AGENT_START_TIMEOUT_S:g} s: "
+                                 "the cluster's nodes are busy or cannot import loadbench")
+        return nodes
+
+    def _need_gpu(self) -> bool:
+        return any(d.startswith("cuda") for d in self._suite.device)
+
+    def run(self, jobs: Sequence[Job], started: Callable[[Job], None]) -> Iterator[Finished]:
+        ray = self._ray
+        queue = deque(jobs)
+        idle = list(self._agents)
+        running: dict[Any, tuple[_Agent, Job]] = {}
+        while queue or running:
+            for agent in list(idle):
+                job = next((j for j in queue if agent.can_run(j)), None)
+                if job is None:
+                    continue
+                queue.remove(job)
+                idle.remove(agent)
+                started(job)
+                running[agent.handle.measure.remote(asdict(job.request), job.timeout_s)] = (agent, job)
+            if not running:
+                return  # what is left needs a node no longer there: the runner counts it unrun
+            (ref,), _ = ray.wait(list(running), num_returns=1)
+            agent, job = running.pop(ref)
+            try:
+                answer = ray.get(ref)
+            except ray.exceptions.RayTaskError as exc:  # the agent's own code raised: not the node's fault
+                idle.append(agent)
+                yield Finished(job.index, agent.node, failure=WorkerFailed(type(exc.cause).__name__, str(exc.cause)))
+                continue
+            except ray.exceptions.RayError as exc:  # actor or node died: this agent is gone
+                self._agents.remove(agent)
+                message = f"Ray lost the agent on {agent.slot.address} mid-sample: {str(exc).strip().splitlines()[0]}"
+                yield Finished(job.index, agent.node, failure=WorkerFailed(NODE_LOST, message))
+                continue
+            idle.append(agent)
+            if "reply" in answer:
+                yield Finished(job.index, agent.node, reply=answer["reply"])
+            else:
+                yield Finished(job.index, agent.node, failure=WorkerFailed(answer["error_type"], answer["error"]))
+
+    def close(self) -> None:
+        for agent in self._agents:
+            try:
+                self._ray.kill(agent.handle)
+            except Exception:  # already dead, or the cluster is gone: nothing left to release
+                pass
+        self._agents = []
+        if self._connected:
+            self._ray.shutdown()
+            self._connected = False

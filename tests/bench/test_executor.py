@@ -1,0 +1,121 @@
+"""The executor seam: what the runner records when an executor loses or cannot run samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import pytest
+
+from loadbench.bench.executor import NODE_LOST, Finished, Job, LocalExecutor, worker_cpus
+from loadbench.bench.ray_executor import Slot, slots_for
+from loadbench.bench.runner import ExecutorError, make_executor, resume_run, run_suite
+from loadbench.bench.spawn import WorkerFailed
+from loadbench.bench.suite import CheckpointEntry, Suite
+from loadbench.results import load, read_run_info, read_samples
+
+REPLY = {"metrics": [{"metric": "load_s", "value": 0.25}], "failures": [], "not_applicable": [], "info": {}}
+
+
+class ScriptedExecutor:
+    """Answers every job with REPLY, except: loses job ``lose`` with its node, stops before ``stop_at``."""
+
+    name = "scripted"
+
+    def __init__(self, lose: int | None = None, stop_at: int | None = None) -> None:
+        self.lose, self.stop_at = lose, stop_at
+        self.ran: list[Job] = []
+
+    def start(self, run_id: str, log_path: str) -> dict[str, dict[str, Any]]:
+        return {"node-a": {"hostname": "a", "cpu_model": "cpu", "cpu_count": 2, "gpus": []}}
+
+    def cuda_available(self) -> bool:
+        return False
+
+    def run(self, jobs: Sequence[Job], started: Callable[[Job], None]) -> Iterator[Finished]:
+        for job in jobs:
+            if job.index == self.stop_at:
+                return
+            started(job)
+            self.ran.append(job)
+            if job.index == self.lose:
+                yield Finished(job.index, "node-a", failure=WorkerFailed(NODE_LOST, "node went away"))
+            else:
+                yield Finished(job.index, "node-a", reply=REPLY)
+
+    def close(self) -> None:
+        pass
+
+
+def _suite(builtin) -> Suite:
+    builtin("tiny-bert")
+    return Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert")], paths=["base", "custom"], cache=["warm"],
+                 repeats=3, warmups=0, seed=7)
+
+
+def test_lost_and_unrun_samples_leave_the_run_open_and_resume_takes_exactly_them(builtin, tmp_path: Path) -> None:
+    suite = _suite(builtin)
+    outcome = run_suite(suite, tmp_path / "run", executor=ScriptedExecutor(lose=1, stop_at=4))
+    assert (outcome.samples, outcome.lost) == (4, 1 + 2)  # job 1 lost, jobs 4 and 5 never ran
+    assert read_run_info(outcome.run_dir)["status"] == "interrupted"
+    assert all(r["node"] == "node-a" for r in read_samples(outcome.run_dir) if r["status"] != "not_applicable")
+
+    again = ScriptedExecutor()
+    resumed = resume_run(outcome.run_dir, executor=again)
+    assert len(again.ran) == 3 and resumed.lost == 0
+    df = load(outcome.run_dir)
+    ok = df[(df.metric == "load_s") & (df.status == "ok")]
+    assert len(ok) == 6 and not (df.error_type == NODE_LOST).any()
+    assert read_run_info(outcome.run_dir)["status"] == "complete"
+
+
+def test_a_case_failure_is_not_retaken_by_resume(builtin, tmp_path: Path) -> None:
+    class Failing(ScriptedExecutor):
+        def run(self, jobs, started):
+            for job in jobs:
+                started(job)
+                yield Finished(job.index, "node-a", failure=WorkerFailed("crashed", "worker killed by SIGKILL"))
+
+    outcome = run_suite(_suite(builtin), tmp_path / "run", executor=Failing())
+    assert outcome.lost == 0 and read_run_info(outcome.run_dir)["status"] == "complete"
+
+
+def test_a_ray_run_resumes_only_with_an_executor(builtin, tmp_path: Path) -> None:
+    outcome = run_suite(_suite(builtin), tmp_path / "run", executor=ScriptedExecutor(stop_at=2))
+    with pytest.raises(ExecutorError, match="same executor"):
+        resume_run(outcome.run_dir)
+
+
+def test_local_options_that_need_ray_are_refused() -> None:
+    suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert")])
+    with pytest.raises(ExecutorError, match="--max-parallel needs --executor ray"):
+        make_executor("local", suite, max_parallel=4)
+    with pytest.raises(ExecutorError, match="--ray-address needs --executor ray"):
+        make_executor("local", suite, address="10.0.0.1:6379")
+    assert isinstance(make_executor("local", suite), LocalExecutor)
+
+
+def test_worker_cpus_leaves_a_core_and_pins_to_the_last_ones() -> None:
+    threads, cpus = worker_cpus(None, pin=True)
+    allowed = sorted(__import__("os").sched_getaffinity(0))
+    assert threads == max(1, len(allowed) - 1)
+    assert cpus == allowed[-threads:]
+    assert worker_cpus(1, pin=False) == (1, None)
+
+
+def _node(node_id: str, cpus: float, gpus: float = 0, alive: bool = True) -> dict[str, Any]:
+    resources = {"CPU": cpus, **({"GPU": gpus} if gpus else {})}
+    return {"NodeID": node_id, "NodeManagerAddress": f"10.0.0.{node_id}", "Alive": alive, "Resources": resources}
+
+
+def test_slots_claim_whole_nodes_by_default_and_skip_dead_or_cpu_less_ones() -> None:
+    nodes = [_node("1", 0), _node("2", 8, 4), _node("3", 16), _node("4", 8, alive=False)]
+    assert slots_for(nodes, share_node=False, need_gpu=False) == [
+        Slot("3", "10.0.0.3", 16, 0), Slot("2", "10.0.0.2", 8, 4)]  # CPU-only nodes first
+    assert slots_for(nodes, share_node=False, need_gpu=True)[0] == Slot("2", "10.0.0.2", 8, 4)
+
+
+def test_shared_nodes_give_one_slot_per_gpu_never_a_shared_gpu() -> None:
+    slots = slots_for([_node("2", 8, 4), _node("3", 16)], share_node=True, need_gpu=True)
+    assert [s.gpus for s in slots] == [1.0, 1.0, 1.0, 1.0, 0]
+    assert all(s.cpus == 2 for s in slots[:4])
