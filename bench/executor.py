@@ -48,6 +48,7 @@ class Executor(Protocol):
     """Runs jobs somewhere and reports each as it finishes, in any order."""
 
     name: str
+    settings: dict[str, Any]  # recorded in run.json, so --resume can reach the same place
 
     def start(self, run_id: str, log_path: str) -> dict[str, dict[str, Any]]:
         """Get ready to measure; return the fingerprint of every node, by node id.
@@ -87,6 +88,7 @@ class LocalExecutor:
     """Every sample on this machine, one at a time: two at once would time each other."""
 
     name = "local"
+    settings: dict[str, Any] = {}
 
     def __init__(self, threads: int, cpus: list[int] | None) -> None:
         self.threads, self.cpus = threads, cpus

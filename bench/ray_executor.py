@@ -9,6 +9,7 @@ goes to the agents still alive.
 
 from __future__ import annotations
 
+import socket
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterator, Sequence
@@ -21,6 +22,8 @@ __all__ = ["RayExecutor", "RayUnavailable", "Slot", "slots_for"]
 
 # An agent that cannot get its resources in this time is left out (the node is busy).
 AGENT_START_TIMEOUT_S = 120.0
+# Ray itself retries an unreachable head for minutes; a closed port should fail at once.
+HEAD_PROBE_TIMEOUT_S = 5.0
 
 
 class RayUnavailable(ValueError):
@@ -58,6 +61,20 @@ def slots_for(nodes: list[dict[str, Any]], share_node: bool, need_gpu: bool) -> 
     return sorted(slots, key=lambda s: (s.gpus > 0) != need_gpu)
 
 
+def _probe_head(address: str | None) -> None:
+    """Refuse a ``host:port`` nothing listens on, before Ray spends minutes retrying it."""
+    if address is None or address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise RayUnavailable(f"--ray-address {address}: give the head as host:port (e.g. 10.0.0.5:6379) or 'auto'")
+    try:
+        socket.create_connection((host, int(port)), timeout=HEAD_PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise RayUnavailable(f"cannot reach the Ray head at {address} ({exc.strerror or exc}); start it with "
+                             "'ray start --head' or check --ray-address") from None
+
+
 @dataclass
 class _Agent:
     handle: Any
@@ -88,6 +105,7 @@ class RayExecutor:
         if self._connected:
             return
         address = self.settings["address"]
+        _probe_head(address)
         try:
             self._ray.init(address=address, log_to_driver=False, configure_logging=False,
                            include_dashboard=False, ignore_reinit_error=True)

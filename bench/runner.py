@@ -87,9 +87,15 @@ def records_for(case: Case, run_id: str, round_: Round, reply: dict[str, Any],
     return records
 
 
+class ExecutorError(ValueError):
+    """The executor cannot be made or reached; the message says what to change."""
+
+
 def make_executor(name: str, suite: Suite, *, address: str | None = None,
                   max_parallel: int | None = None) -> Executor:
     """The executor called ``name``: ``local`` (default) or ``ray`` (needs ``loadbench[ray]``)."""
+    if max_parallel is not None and max_parallel < 1:
+        raise ExecutorError(f"--max-parallel {max_parallel}: give 1 or more samples at once")
     if name == "local":
         if max_parallel not in (None, 1):
             raise ExecutorError("--max-parallel needs --executor ray: samples run at once on one machine "
@@ -102,10 +108,6 @@ def make_executor(name: str, suite: Suite, *, address: str | None = None,
 
         return RayExecutor(suite, address=address, max_parallel=max_parallel)
     raise ExecutorError(f"executor {name!r}: choose one of {', '.join(EXECUTORS)}")
-
-
-class ExecutorError(ValueError):
-    """The executor cannot be made or reached; the message says what to change."""
 
 
 def run_suite(
@@ -133,7 +135,7 @@ def run_suite(
             "run_id": run_id,
             "suite": suite.model_dump(),
             "fingerprint": fingerprint(),
-            "executor": _executor_info(executor),
+            "executor": {"name": executor.name, **executor.settings},
             "seed": seed,
             "cases": len(cases),
             "samples_planned": sum(c.not_applicable is None for c in cases) * len(_rounds(suite)),
@@ -145,10 +147,6 @@ def run_suite(
         return _execute(_Plan(suite, run_id, seed, cases), writer, executor, set(), progress)
     finally:
         executor.close()
-
-
-def _executor_info(executor: Executor) -> dict[str, Any]:
-    return {"name": executor.name, **getattr(executor, "settings", {})}
 
 
 class OutputNotWritable(ValueError):

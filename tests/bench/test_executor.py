@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -21,6 +24,7 @@ class ScriptedExecutor:
     """Answers every job with REPLY, except: loses job ``lose`` with its node, stops before ``stop_at``."""
 
     name = "scripted"
+    settings: dict[str, Any] = {}
 
     def __init__(self, lose: int | None = None, stop_at: int | None = None) -> None:
         self.lose, self.stop_at = lose, stop_at
@@ -90,6 +94,8 @@ def test_local_options_that_need_ray_are_refused() -> None:
     suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert")])
     with pytest.raises(ExecutorError, match="--max-parallel needs --executor ray"):
         make_executor("local", suite, max_parallel=4)
+    with pytest.raises(ExecutorError, match="give 1 or more"):
+        make_executor("ray", suite, max_parallel=0)
     with pytest.raises(ExecutorError, match="--ray-address needs --executor ray"):
         make_executor("local", suite, address="10.0.0.1:6379")
     assert isinstance(make_executor("local", suite), LocalExecutor)
@@ -119,3 +125,18 @@ def test_shared_nodes_give_one_slot_per_gpu_never_a_shared_gpu() -> None:
     slots = slots_for([_node("2", 8, 4), _node("3", 16)], share_node=True, need_gpu=True)
     assert [s.gpus for s in slots] == [1.0, 1.0, 1.0, 1.0, 0]
     assert all(s.cpus == 2 for s in slots[:4])
+
+
+def test_an_unreachable_ray_head_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port that was just free: nothing listens there now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "loadbench.bench.cli", "run", "--executor", "ray",
+                             "--ray-address", f"127.0.0.1:{port}", "--output", str(out), "--no-progress"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"loadbench: error: cannot reach the Ray head at 127.0.0.1:{port} (Connection refused); "
+        "start it with 'ray start --head' or check --ray-address"]
+    assert not out.exists()
