@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from .frame import load
 from .metrics import format_value
@@ -58,7 +58,7 @@ GLANCE_METRICS: tuple[tuple[str, str], ...] = (
 # A change smaller than this is not called better or worse, however tight the spread.
 MIN_EFFECT = 0.05
 # The nodes table of a run spread over several machines: one row per node.
-NODE_COLUMNS: tuple[str, ...] = ("node", "host", "CPU", "GPUs", "machine")
+NODE_COLUMNS: tuple[str, ...] = ("node", "host", "CPU", "GPUs", "torch threads", "machine")
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
@@ -176,7 +176,7 @@ def _environment(run: RunMeta) -> dict[str, str]:
         "suite": _suite_text(info),
         "CPU": flat["cpu_model"] or "unknown",
         "CPU cores": f"{fp.get('cpu_count', '?')} (usable {fp.get('cpu_affinity', '?')})",
-        "torch threads": str(info.get("threads", "unknown")),
+        "torch threads": _threads(info),
         "RAM": format_value(fp.get("ram_bytes"), "bytes"),
         "GPUs": _fmt_gpus(info),
         "OS": str(fp.get("os") or "unknown"),
@@ -203,6 +203,14 @@ def environment_rows(report: Report) -> list[tuple[str, list[str], bool, bool]]:
     return rows
 
 
+def _threads(info: Mapping[str, Any]) -> str:
+    """The run's torch threads; a run on several nodes has each node's (they may differ)."""
+    if info.get("threads") is not None:
+        return str(info["threads"])
+    per_node = sorted({str(fp["threads"]) for fp in run_nodes(info).values() if fp.get("threads") is not None})
+    return ", ".join(per_node) or "unknown"
+
+
 def node_rows(report: Report) -> list[tuple[RunMeta, list[dict[str, str]]]]:
     """The nodes of every run that lists more than one in run.json's ``nodes``: (run, one row per node).
 
@@ -218,7 +226,8 @@ def node_rows(report: Report) -> list[tuple[RunMeta, list[dict[str, str]]]]:
         for node, fp in nodes.items():
             flat = node_fields(run.info, node)
             rows.append({"node": node, "host": flat["hostname"] or "unknown", "CPU": flat["cpu_model"] or "unknown",
-                         "GPUs": _fmt_gpus({"fingerprint": fp}), "machine": machine_key(flat)})
+                         "GPUs": _fmt_gpus({"fingerprint": fp}), "torch threads": str(fp.get("threads", "unknown")),
+                         "machine": machine_key(flat)})
         out.append((run, rows))
     return out
 

@@ -133,9 +133,11 @@ def test_a_run_spread_over_unlike_nodes(tmp_path: Path, synthetic) -> None:
     assert meta.run_id == "20260103T000000Z-cccc"
     assert rows == [
         {"node": "bench-01-1a2b3c4d", "host": "bench-01", "CPU": "AMD EPYC 7763",
-         "GPUs": "none (NVML unavailable: NVML Shared Library Not Found)", "machine": amd},
+         "GPUs": "none (NVML unavailable: NVML Shared Library Not Found)", "torch threads": "unknown",
+         "machine": amd},
         {"node": "bench-02-5e6f7a8b", "host": "bench-02", "CPU": "Intel Xeon Gold 6338",
-         "GPUs": "none (NVML unavailable: NVML Shared Library Not Found)", "machine": intel},
+         "GPUs": "none (NVML unavailable: NVML Shared Library Not Found)", "torch threads": "unknown",
+         "machine": intel},
     ]
     assert report.warnings == [f"run A: 20260103T000000Z-cccc was measured on 2 different machines (see its "
                                "nodes under Environment): each case is shown once per machine, never pooled"]
@@ -173,7 +175,8 @@ def test_one_node_or_none_lists_no_nodes(tmp_path: Path, synthetic) -> None:
     assert node_rows(report) == [] and report.warnings == []
     assert node_rows(build_report(synthetic.write_run(tmp_path / "none"))) == []
     # Two nodes of the same hardware: listed (they are two nodes), but one machine, so no warning.
-    twins = {"a": synthetic.FINGERPRINT, "b": {**synthetic.FINGERPRINT, "hostname": "bench-03"}}
+    twins = {"a": {**synthetic.FINGERPRINT, "threads": 7},
+             "b": {**synthetic.FINGERPRINT, "hostname": "bench-03", "threads": 3}}
     report = build_report(synthetic.write_spread_run(tmp_path / "twins", nodes=twins))
-    assert [r["host"] for r in node_rows(report)[0][1]] == ["bench-01", "bench-03"]
+    assert [(r["host"], r["torch threads"]) for r in node_rows(report)[0][1]] == [("bench-01", "7"), ("bench-03", "3")]
     assert report.warnings == [] and "machine" not in case_table(report.summary).columns

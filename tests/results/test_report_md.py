@@ -89,10 +89,10 @@ def test_a_spread_runs_nodes_are_listed_under_the_environment(tmp_path: Path, sy
     amd, intel = (machine_key(fp) for fp in synthetic.NODES.values())
     environment = _section(text, "Environment")
     assert "This run was measured on 2 nodes:" in environment
-    assert _row(environment, "node") == ["node", "host", "CPU", "GPUs", "machine"]
+    assert _row(environment, "node") == ["node", "host", "CPU", "GPUs", "torch threads", "machine"]
     assert _row(environment, "bench-02-5e6f7a8b") == [
         "bench-02-5e6f7a8b", "bench-02", "Intel Xeon Gold 6338",
-        "none (NVML unavailable: NVML Shared Library Not Found)", intel]
+        "none (NVML unavailable: NVML Shared Library Not Found)", "unknown", intel]
     assert "> run A: 20260103T000000Z-cccc was measured on 2 different machines" in text
     # Each machine's numbers in a row of their own; the title keeps the case settings only.
     paths = _section(text, "Paths side by side")
