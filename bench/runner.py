@@ -134,7 +134,6 @@ def run_suite(
         info: dict[str, Any] = {
             "run_id": run_id,
             "suite": suite.model_dump(),
-            "fingerprint": fingerprint(),
             "executor": {"name": executor.name, **executor.settings},
             "seed": seed,
             "cases": len(cases),
@@ -143,6 +142,11 @@ def run_suite(
         if isinstance(executor, LocalExecutor):
             info.update(threads=executor.threads, cpus=executor.cpus)
         info["nodes"] = executor.start(run_id, str(run_dir / WORKER_LOG))
+        # The run's fingerprint is a measuring machine's (the first node's when there are
+        # several; each record names its own), never the machine that only coordinated.
+        info["fingerprint"] = next(iter(info["nodes"].values()))
+        if not isinstance(executor, LocalExecutor):
+            info["driver"] = fingerprint()
         writer = _create_writer(run_dir, info)
         return _execute(_Plan(suite, run_id, seed, cases), writer, executor, set(), progress)
     finally:

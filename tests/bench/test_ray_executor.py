@@ -122,3 +122,19 @@ def test_a_killed_ray_worker_costs_its_sample_and_resume_measures_it(ray_cluster
     assert not (df.error_type == "node_lost").any()  # measured again: the loss is superseded
     assert '"node_lost"' in samples.read_text()  # but the history is kept on disk
     assert read_run_info(out)["status"] == "complete"
+
+
+def test_max_parallel_caps_the_agents_and_the_run_names_a_measuring_node(ray_cluster: str, builtin,
+                                                                        tmp_path: Path) -> None:
+    builtin("tiny-bert")
+    out = tmp_path / "run"
+    result = _run("run", str(_suite(tmp_path, 1, '["base", "custom"]')), "--executor", "ray",
+                  "--ray-address", ray_cluster, "--max-parallel", "1", "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    info = read_run_info(out)
+    [(node, machine)] = info["nodes"].items()
+    assert info["executor"]["max_parallel"] == 1
+    assert info["fingerprint"] == machine and "ray_node_id" in info["fingerprint"]
+    assert info["driver"]["hostname"]  # the coordinating machine is kept apart from the measuring one
+    df = load(out)
+    assert set(df[df.status == "ok"]["node"]) == {node}
