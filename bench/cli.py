@@ -166,8 +166,10 @@ def _finish(outcome: "RunOutcome", cv_threshold: float) -> int:
     from loadbench.results.metrics import HEADLINE
 
     print(summary_text(load(outcome.run_dir), metrics=HEADLINE, cv_threshold=cv_threshold))
+    logs = ("see worker.log there for details" if (outcome.run_dir / "worker.log").exists()
+            else "workers' logs stay on their nodes: run.json names each node's worker_log")
     print(f"\nrun directory: {outcome.run_dir}  ({outcome.samples} samples, "
-          f"{outcome.failed_samples} with failures; see worker.log there for details)")
+          f"{outcome.failed_samples} with failures; {logs})")
     reports = write_run_reports(outcome.run_dir, cv_threshold=cv_threshold)
     print("report: " + "  ".join(str(path) for path in reports))
     if outcome.interrupted:

@@ -132,6 +132,9 @@ class RayExecutor:
         slots = slots[:limit] if limit else slots
         if not slots:
             raise RayUnavailable("the Ray cluster has no live node with CPUs to run samples on")
+        if self._need_gpu() and not any(slot.gpus for slot in slots):
+            raise RayUnavailable("the suite asks for a cuda device, but no node of the Ray cluster offers a GPU "
+                                 "('ray status' lists them); use --device cpu or add GPU nodes")
         agent_class = ray.remote(NodeAgent)
         agents = [_Agent(agent_class.options(
             num_cpus=slot.cpus, num_gpus=slot.gpus, max_restarts=0, max_concurrency=1,
@@ -155,6 +158,7 @@ class RayExecutor:
         return nodes
 
     def _need_gpu(self) -> bool:
+        # "auto" means a GPU only where the cluster has one, so it never needs one.
         return any(d.startswith("cuda") for d in self._suite.device)
 
     def run(self, jobs: Sequence[Job], started: Callable[[Job], None]) -> Iterator[Finished]:

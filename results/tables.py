@@ -182,6 +182,8 @@ def path_table(summary: pd.DataFrame, *, spread: bool = True, cv_threshold: floa
     if summary.empty:
         return PathTable("", [], [], [], notes.numbers, {}, False, cv_threshold)
     summary, unmeasured = _split_unmeasured(reading_order(summary))
+    if summary.empty:  # nothing but one reason for every metric (say, no sample could run)
+        return PathTable("", [], [], [], notes.numbers, unmeasured, False, cv_threshold)
     paths = ordered_paths(summary["path"])
     varying = varying_settings(summary)
     title = " · ".join(f"{k} {summary[k].iloc[0]}" for k in _TITLE_KEYS if k not in varying)

@@ -138,3 +138,14 @@ def test_max_parallel_caps_the_agents_and_the_run_names_a_measuring_node(ray_clu
     assert info["driver"]["hostname"]  # the coordinating machine is kept apart from the measuring one
     df = load(out)
     assert set(df[df.status == "ok"]["node"]) == {node}
+
+
+def test_cuda_on_a_cluster_without_gpus_is_refused_before_anything_runs(ray_cluster: str, builtin,
+                                                                        tmp_path: Path) -> None:
+    builtin("tiny-bert")
+    out = tmp_path / "run"
+    result = _run("run", str(_suite(tmp_path, 1, '["base"]')), "--executor", "ray", "--ray-address", ray_cluster,
+                  "--device", "cuda", "--output", str(out))
+    assert result.returncode == 2
+    assert "no node of the Ray cluster offers a GPU" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not out.exists()

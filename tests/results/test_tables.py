@@ -104,3 +104,15 @@ def test_per_machine_only_for_a_run_spread_over_machines() -> None:
     assert per_machine(_summary([("a", "base", "h100", 1.0), ("b", "base", "h100", 2.0),
                                  ("b", "task", "a100", 2.0)])) == ["machine"]
     assert per_machine(_summary([("a", "base", "h100", 1.0)]).drop(columns="machine")) == []
+
+
+def test_a_run_with_nothing_but_one_not_applicable_reason_gives_an_empty_table() -> None:
+    # What a run writes when no sample could run: the n/a cases only, all for one reason.
+    summary = pd.DataFrame([
+        {"run_id": "r", "checkpoint": "tiny-t5", "path": "pipeline", "task": "text2text-generation",
+         "dtype": "auto", "device": "cuda:0", "cache": cache, "machine": None, "metric": "load_s",
+         "status": "not_applicable", "reason": "no pipeline", "median": float("nan"), "cv": float("nan"),
+         "unstable": False, "direction": "lower", "unit": "s", "n": 0, "n_failed": 0}
+        for cache in ("warm", "cold")])
+    table = path_table(summary)
+    assert table.rows == [] and table.unmeasured == {"no pipeline": ["load_s"]}
