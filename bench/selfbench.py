@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 from .spawn import ZYGOTE_MODULE, Zygote
 
-__all__ = ["SelfBenchResult", "TARGET_RATIO", "machine_info", "main", "run_selfbench"]
+__all__ = ["SelfBenchResult", "TARGET_RATIO", "append_record", "machine_info", "main", "run_selfbench", "spread"]
 
 TARGET_RATIO = 0.25  # done when the zygote's overhead is at most a quarter of the naive one
 BENCHMARK = "harness_overhead"
@@ -83,7 +83,7 @@ def _time_naive() -> float:
     return time.perf_counter() - start
 
 
-def _append(output: Path | None, record: dict[str, Any]) -> None:
+def append_record(output: Path | None, record: dict[str, Any]) -> None:
     """Append one JSON line and flush, so an interrupted run keeps the samples it took."""
     if output is None:
         return
@@ -105,14 +105,14 @@ def run_selfbench(samples: int, output: str | Path | None = None) -> SelfBenchRe
         for variant, measure in (("zygote", lambda: _time_zygote(zygote)), ("naive_process", _time_naive)):
             value = measure()
             timed[variant].append(value)
-            _append(path, {"benchmark": BENCHMARK, "variant": variant, "sample": i, "value": value, "unit": "s"})
+            append_record(path, {"benchmark": BENCHMARK, "variant": variant, "sample": i, "value": value, "unit": "s"})
     median_zygote = statistics.median(timed["zygote"])
     median_naive = statistics.median(timed["naive_process"])
     result = SelfBenchResult(
         zygote_s=tuple(timed["zygote"]), naive_s=tuple(timed["naive_process"]), zygote_start_s=zygote_start_s,
         median_zygote_s=median_zygote, median_naive_s=median_naive, ratio=median_zygote / median_naive,
     )
-    _append(path, {"benchmark": BENCHMARK, "summary": {
+    append_record(path, {"benchmark": BENCHMARK, "summary": {
         "samples": samples, "zygote_start_s": zygote_start_s, "median_zygote_s": median_zygote,
         "median_naive_s": median_naive, "ratio": result.ratio, "target_ratio": TARGET_RATIO,
         "passed": result.passed, "naive_command": list(NAIVE_COMMAND[1:]), "machine": machine_info(),
@@ -120,7 +120,7 @@ def run_selfbench(samples: int, output: str | Path | None = None) -> SelfBenchRe
     return result
 
 
-def _spread(values: Sequence[float]) -> tuple[float, float, float, float]:
+def spread(values: Sequence[float]) -> tuple[float, float, float, float]:
     """Median, IQR, min, max; numpy's quantiles work from one sample up."""
     import numpy
 
@@ -142,7 +142,7 @@ def _print_report(result: SelfBenchResult) -> None:
         table.add_column(column, justify="left" if column == "variant" else "right")
     for name, values in (("loadbench (zygote fork)", result.zygote_s),
                          ("naive (new python)", result.naive_s)):
-        table.add_row(name, *(f"{1000 * v:.1f}" for v in _spread(values)))
+        table.add_row(name, *(f"{1000 * v:.1f}" for v in spread(values)))
     console.print(table)
     console.print(f"one-off zygote start (first call, excluded): {1000 * result.zygote_start_s:.0f} ms")
     console.print(f"ratio of medians overhead / naive = {result.ratio:.4f} ({1 / result.ratio:.0f}x faster)")
