@@ -34,9 +34,11 @@ class NodeAgent:
         log_dir.mkdir(parents=True, exist_ok=True)
         self._zygote.log_path = str(log_dir / f"worker-{os.getpid()}.log")
         self.machine = {**fingerprint(), "threads": self.threads, "cpus": self.cpus,
-                        "ray_node_id": ray_node_id, "gpus_claimed": os.environ.get("CUDA_VISIBLE_DEVICES"),
-                        "worker_log": self._zygote.log_path}
+                        "ray_node_id": ray_node_id, "gpus_claimed": os.environ.get("CUDA_VISIBLE_DEVICES")}
+        # The id leaves out the log's name (it holds this process's pid): the same node in
+        # the same state keeps its id when a resumed run starts a new agent there.
         self.node = node_id(self.machine)
+        self.machine["worker_log"] = self._zygote.log_path
 
     def describe(self) -> tuple[str, dict[str, Any]]:
         """This agent's node id and fingerprint, for run.json's ``nodes``."""

@@ -99,6 +99,7 @@ class RayExecutor:
         self._suite = suite
         self.settings = {"address": address, "max_parallel": max_parallel, "share_node": suite.share_node}
         self._agents: list[_Agent] = []
+        self._lost: list[_Agent] = []
         self._connected = False
 
     def _connect(self) -> None:
@@ -185,8 +186,9 @@ class RayExecutor:
                 idle.append(agent)
                 yield Finished(job.index, agent.node, failure=WorkerFailed(type(exc.cause).__name__, str(exc.cause)))
                 continue
-            except ray.exceptions.RayError as exc:  # actor or node died: this agent is gone
+            except ray.exceptions.RayError as exc:  # actor or node died (or unreachable): no more samples
                 self._agents.remove(agent)
+                self._lost.append(agent)  # killed at close, in case it was only unreachable
                 message = f"Ray lost the agent on {agent.slot.address} mid-sample: {str(exc).strip().splitlines()[0]}"
                 yield Finished(job.index, agent.node, failure=WorkerFailed(NODE_LOST, message))
                 continue
@@ -197,12 +199,12 @@ class RayExecutor:
                 yield Finished(job.index, agent.node, failure=WorkerFailed(answer["error_type"], answer["error"]))
 
     def close(self) -> None:
-        for agent in self._agents:
+        for agent in self._agents + self._lost:
             try:
                 self._ray.kill(agent.handle)
             except Exception:  # already dead, or the cluster is gone: nothing left to release
                 pass
-        self._agents = []
+        self._agents, self._lost = [], []
         if self._connected:
             self._ray.shutdown()
             self._connected = False
