@@ -147,6 +147,8 @@ def run_suite(
         info["fingerprint"] = next(iter(info["nodes"].values()))
         if not isinstance(executor, LocalExecutor):
             info["driver"] = fingerprint()
+            # Remote nodes run from no checkout; the commit a run stands for is the one it was launched from.
+            info["git_commit"] = info["driver"]["git_commit"]
         writer = _create_writer(run_dir, info)
         return _execute(_Plan(suite, run_id, seed, cases), writer, executor, set(), progress)
     finally:

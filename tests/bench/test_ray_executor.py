@@ -136,6 +136,7 @@ def test_max_parallel_caps_the_agents_and_the_run_names_a_measuring_node(ray_clu
     assert info["executor"]["max_parallel"] == 1
     assert info["fingerprint"] == machine and "ray_node_id" in info["fingerprint"]
     assert info["driver"]["hostname"]  # the coordinating machine is kept apart from the measuring one
+    assert info["git_commit"] == info["driver"]["git_commit"]
     df = load(out)
     assert set(df[df.status == "ok"]["node"]) == {node}
 
