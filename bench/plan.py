@@ -31,7 +31,6 @@ class Case:
     not_applicable: str | None = None
     builtin: str | None = None  # a built-in's name: a remote node without the directory builds its own
 
-
     def key(self) -> dict[str, str]:
         return {"checkpoint": self.checkpoint, "path": self.path, "task": self.task,
                 "dtype": self.dtype, "device": self.device, "cache": self.cache}
