@@ -77,7 +77,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     run.add_argument("--no-progress", action="store_true", help="no live progress display")
     run.add_argument("--executor", choices=("local", "ray"),
                      help="where samples run: local (default; this machine, one at a time) or ray "
-                          "(a Ray cluster; pip install 'loadbench[ray]')")
+                          "(a Ray cluster; needs the ray extra)")
     run.add_argument("--ray-address", metavar="ADDR",
                      help="with --executor ray: the cluster's head, host:port or 'auto' "
                           "(default: $RAY_ADDRESS, else a Ray started on this machine)")

@@ -94,7 +94,8 @@ class RayExecutor:
         try:
             import ray
         except ImportError:
-            raise RayUnavailable("--executor ray needs Ray: pip install 'loadbench[ray]'") from None
+            raise RayUnavailable("--executor ray needs Ray: install the ray extra "
+                                 "(pip install -e '.[ray]' in a loadbench checkout)") from None
         self._ray = ray
         self._suite = suite
         self.settings = {"address": address, "max_parallel": max_parallel, "share_node": suite.share_node}

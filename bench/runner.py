@@ -93,7 +93,7 @@ class ExecutorError(ValueError):
 
 def make_executor(name: str, suite: Suite, *, address: str | None = None,
                   max_parallel: int | None = None) -> Executor:
-    """The executor called ``name``: ``local`` (default) or ``ray`` (needs ``loadbench[ray]``)."""
+    """The executor called ``name``: ``local`` (default) or ``ray`` (needs the ray extra)."""
     if max_parallel is not None and max_parallel < 1:
         raise ExecutorError(f"--max-parallel {max_parallel}: give 1 or more samples at once")
     if name == "local":
