@@ -12,7 +12,6 @@ the host than about the paths.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .executor import worker_cpus
-from .selfbench import append_record, machine_info, spread
+from .selfbench import append_record, benchmark_args, machine_info, spread
 
 __all__ = ["HostNoise", "main", "measure_host_noise"]
 
@@ -120,12 +119,7 @@ def _print_report(result: HostNoise, iterations: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure and print; exit 0 whatever the figures (it is a measurement)."""
-    parser = argparse.ArgumentParser(prog="python -m loadbench.bench.hostnoise", description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=60, help="repetitions of the fixed loop (default 60)")
-    parser.add_argument("--output", type=Path, help="append one JSON line per sample, then a summary")
-    args = parser.parse_args(argv)
-    if args.samples < 2:
-        parser.error("--samples must be at least 2")
+    args = benchmark_args(argv, "loadbench.bench.hostnoise", __doc__ or "", 60, 2, "repetitions of the fixed loop")
     _print_report(measure_host_noise(args.samples, LOOP_ITERATIONS, args.output), LOOP_ITERATIONS)
     return 0
 

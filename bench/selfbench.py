@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 from .spawn import ZYGOTE_MODULE, Zygote
 
-__all__ = ["SelfBenchResult", "TARGET_RATIO", "append_record", "machine_info", "main", "run_selfbench", "spread"]
+__all__ = ["SelfBenchResult", "TARGET_RATIO", "append_record", "benchmark_args", "machine_info", "main", "run_selfbench", "spread"]
 
 TARGET_RATIO = 0.25  # done when the zygote's overhead is at most a quarter of the naive one
 BENCHMARK = "harness_overhead"
@@ -150,14 +150,21 @@ def _print_report(result: SelfBenchResult) -> None:
     console.print(f"{verdict}: ratio {result.ratio:.4f} {'<=' if result.passed else '>'} target {TARGET_RATIO}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the self-benchmark and print it; exit 0 whatever the verdict (it is a measurement)."""
-    parser = argparse.ArgumentParser(prog="python -m loadbench.bench.selfbench", description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=10, help="samples per variant (default 10)")
+def benchmark_args(argv: Sequence[str] | None, module: str, doc: str, samples: int, least: int,
+                   what: str) -> argparse.Namespace:
+    """``--samples`` and ``--output``, the options every harness benchmark script takes."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=samples, help=f"{what} (default {samples})")
     parser.add_argument("--output", type=Path, help="append one JSON line per sample, then a summary")
     args = parser.parse_args(argv)
-    if args.samples < 1:
-        parser.error("--samples must be at least 1")
+    if args.samples < least:
+        parser.error(f"--samples must be at least {least}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the self-benchmark and print it; exit 0 whatever the verdict (it is a measurement)."""
+    args = benchmark_args(argv, "loadbench.bench.selfbench", __doc__ or "", 10, 1, "samples per variant")
     _print_report(run_selfbench(args.samples, args.output))
     return 0
 
