@@ -107,12 +107,15 @@ class LocalExecutor:
 
         return bool(torch.cuda.is_available())
 
+    def measure(self, request: SampleRequest, timeout_s: float) -> dict[str, Any]:
+        """One sample in a fresh worker on this machine's threads and CPUs; raises WorkerFailed."""
+        return self._zygote.run(replace(request, threads=self.threads, cpus=self.cpus), timeout_s)
+
     def run(self, jobs: Sequence[Job], started: Callable[[Job], None]) -> Iterator[Finished]:
         for job in jobs:
             started(job)
-            request = replace(job.request, threads=self.threads, cpus=self.cpus)
             try:
-                yield Finished(job.index, self._node, reply=self._zygote.run(request, job.timeout_s))
+                yield Finished(job.index, self._node, reply=self.measure(job.request, job.timeout_s))
             except WorkerFailed as exc:
                 yield Finished(job.index, self._node, failure=exc)
 

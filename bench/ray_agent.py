@@ -15,30 +15,33 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .executor import worker_cpus
-from .fingerprint import fingerprint, node_id
-from .spawn import WorkerFailed, Zygote
+from .executor import LocalExecutor, worker_cpus
+from .fingerprint import node_id
+from .spawn import WorkerFailed
 from .worker import SampleRequest
 
 __all__ = ["NodeAgent"]
 
 
 class NodeAgent:
-    """Measures samples on the node it was placed on, each in a fresh worker."""
+    """Measures samples on the node it was placed on, each in a fresh worker.
+
+    The measuring itself is the local executor's, run on this node: the same zygote,
+    threads and CPU pinning as a run on one machine.
+    """
 
     def __init__(self, run_id: str, threads: int | None, pin_cpus: bool, ray_node_id: str) -> None:
-        self.threads, self.cpus = worker_cpus(threads, pin_cpus)
-        self._zygote = Zygote()
-        self._zygote.warm_up()
+        self._local = LocalExecutor(*worker_cpus(threads, pin_cpus))
         log_dir = Path(tempfile.gettempdir()) / f"loadbench-{run_id}"
         log_dir.mkdir(parents=True, exist_ok=True)
-        self._zygote.log_path = str(log_dir / f"worker-{os.getpid()}.log")
-        self.machine = {**fingerprint(), "threads": self.threads, "cpus": self.cpus,
-                        "ray_node_id": ray_node_id, "gpus_claimed": os.environ.get("CUDA_VISIBLE_DEVICES")}
+        log_path = str(log_dir / f"worker-{os.getpid()}.log")
+        [machine] = self._local.start(run_id, log_path).values()
+        self.machine = {**machine, "ray_node_id": ray_node_id,
+                        "gpus_claimed": os.environ.get("CUDA_VISIBLE_DEVICES")}
         # The id leaves out the log's name (it holds this process's pid): the same node in
         # the same state keeps its id when a resumed run starts a new agent there.
         self.node = node_id(self.machine)
-        self.machine["worker_log"] = self._zygote.log_path
+        self.machine["worker_log"] = log_path
 
     def describe(self) -> tuple[str, dict[str, Any]]:
         """This agent's node id and fingerprint, for run.json's ``nodes``."""
@@ -46,7 +49,7 @@ class NodeAgent:
 
     def measure(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         """One sample: ``{"reply": ...}`` or ``{"error_type": ..., "error": ...}``; never raises."""
-        sample = replace(SampleRequest.from_dict(request), threads=self.threads, cpus=self.cpus)
+        sample = SampleRequest.from_dict(request)
         if not Path(sample.checkpoint_dir).is_dir():
             if sample.builtin is None:
                 return {"error_type": "CheckpointNotOnNode",
@@ -56,6 +59,6 @@ class NodeAgent:
 
             sample = replace(sample, checkpoint_dir=str(ensure_builtin(sample.builtin)))
         try:
-            return {"reply": self._zygote.run(sample, timeout_s)}
+            return {"reply": self._local.measure(sample, timeout_s)}
         except WorkerFailed as exc:
             return {"error_type": exc.error_type, "error": str(exc)}
