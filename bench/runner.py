@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from loadbench.results import CASE_KEYS, RunWriter, Sample, read_run_info, read_samples
-from loadbench.results.schema import RETRYABLE_ERRORS
+from loadbench.results.schema import is_retryable
 
 from .executor import EXECUTORS, NODE_LOST, Executor, Finished, Job, LocalExecutor, worker_cpus
 from .fingerprint import fingerprint
@@ -200,7 +200,7 @@ def _measured(records: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
     """The samples a run holds, leaving out those whose only records say their node was lost."""
     kept: set[tuple[Any, ...]] = set()
     for record in records:
-        if record.get("error_type") not in RETRYABLE_ERRORS:
+        if not is_retryable(record):
             kept.add(_sample_key(record, record["repeat"], record["warmup"]))
     return kept
 

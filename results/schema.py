@@ -23,6 +23,7 @@ __all__ = [
     "Status",
     "UnsupportedSchema",
     "drop_superseded",
+    "is_retryable",
     "migrate",
     "record_version",
     "sample_key",
@@ -289,7 +290,8 @@ def sample_key(record: Mapping[str, Any]) -> tuple[Any, ...]:
     return (record["run_id"], *(record[k] for k in CASE_KEYS), record["repeat"], record["warmup"])
 
 
-def _retryable(record: Mapping[str, Any]) -> bool:
+def is_retryable(record: Mapping[str, Any]) -> bool:
+    """A failure of the machine, not of the case (RETRYABLE_ERRORS): --resume measures it again."""
     return record["status"] == "failed" and record.get("error_type") in RETRYABLE_ERRORS
 
 
@@ -304,5 +306,5 @@ def drop_superseded(records: Iterable[_Record]) -> list[_Record]:
     visible. Order is kept.
     """
     records = list(records)
-    retried = {sample_key(r) for r in records if not _retryable(r)}
-    return [r for r in records if not (_retryable(r) and sample_key(r) in retried)]
+    retried = {sample_key(r) for r in records if not is_retryable(r)}
+    return [r for r in records if not (is_retryable(r) and sample_key(r) in retried)]
