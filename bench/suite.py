@@ -9,9 +9,12 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from loadbench.results.comparability import CannotCompare
+from loadbench.results.compare_settings import compare_settings_from_table
 
 __all__ = ["SuiteError", "CheckpointEntry", "Suite", "load_suite", "default_suite", "suite_for_dirs", "PATH_NAMES", "TASK_NAMES"]
 
@@ -44,14 +47,6 @@ class CheckpointEntry(_Strict):
         return self
 
 
-class CompareTable(_Strict):
-    """``[compare]``: how ``loadbench compare`` judges runs of this suite (see docs/REGRESSIONS.md)."""
-
-    alpha: float | None = Field(None, gt=0, lt=1)
-    thresholds: dict[str, float] = {}
-    metrics: list[str] | None = None
-
-
 class Suite(_Strict):
     """A run's plan. Defaults make the embedded default suite."""
 
@@ -77,7 +72,19 @@ class Suite(_Strict):
     allow_bin_weights: bool = Field(False, description="accept pickle .bin weights (loaded weights_only)")
     share_node: bool = Field(False, description="with --executor ray: let samples run at once on one node, "
                                                 "one per GPU (they still never share a GPU)")
-    compare: CompareTable = CompareTable()
+    compare: dict[str, Any] = Field({}, description="[compare]: how `loadbench compare` judges runs of this "
+                                                    "suite, as written (see docs/REGRESSIONS.md)")
+
+    @field_validator("compare")
+    @classmethod
+    def _compare(cls, table: dict[str, Any]) -> dict[str, Any]:
+        # The one parser of this table, shared with `loadbench compare --suite`; kept as
+        # written (percentages) so that run.json round-trips through Suite(**model_dump()).
+        try:
+            compare_settings_from_table(table)
+        except CannotCompare as exc:
+            raise ValueError(str(exc)) from None
+        return table
 
     @field_validator("device", "dtype", "cache", mode="before")
     @classmethod

@@ -16,7 +16,8 @@ In a notebook::
 from __future__ import annotations
 
 from .benchjson import read_benchmark_json, read_results
-from .compare import CannotCompare, compare, exit_code
+from .comparability import CannotCompare
+from .compare import compare, exit_code
 from .export import MissingDependency
 from .frame import DuplicateRun, load, runs
 from .metrics import METRICS, Metric, UnknownMetric, format_value, get_metric

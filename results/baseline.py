@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .compare import CannotCompare
+from .comparability import CannotCompare
 from .runinfo import MACHINE_KEYS, machine_fields, machine_key, node_fields
 from .store import RUN_INFO_FILE, SAMPLES_FILE, read_run_info, read_samples
 

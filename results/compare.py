@@ -23,44 +23,42 @@ the measured false-alarm and detection rates.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .benchjson import PLAIN_METRIC
+from .comparability import CannotCompare, by_machine, check_comparable, fingerprint_differences
+from .compare_settings import (
+    DEFAULT_ALPHA,
+    check_alpha,
+    check_metric,
+    check_thresholds,
+    family_of,
+    parse_threshold,
+    read_compare_settings,
+    threshold_for,
+)
 from .compare_stats import holm, min_p_value, one_sided_u_test, relative_shift, repeats_needed
-from .metrics import METRICS
-from .runinfo import COMPARABILITY_KEYS, Difference, differences
 from .schema import CASE_KEYS
 
 if TYPE_CHECKING:
     import pandas as pd
 
+# Re-exported for the callers that imported them from here before the settings and the
+# comparability check got modules of their own: CannotCompare, DEFAULT_ALPHA,
+# fingerprint_differences, parse_threshold, read_compare_settings.
 __all__ = [
     "COMPARE_COLUMNS",
     "CannotCompare",
-    "CompareSettings",
     "DEFAULT_ALPHA",
-    "DEFAULT_THRESHOLDS",
-    "FAMILIES",
     "REGRESSION_VERDICTS",
     "VERDICTS",
     "compare",
     "exit_code",
-    "family_of",
     "fingerprint_differences",
-    "min_p_value",
     "parse_threshold",
     "read_compare_settings",
-    "repeats_needed",
 ]
 
-# Metric family by unit: one default threshold and one multiple-testing family each.
-FAMILIES: dict[str, str] = {"s": "time", "bytes": "memory", "tok/s": "throughput"}
-DEFAULT_THRESHOLDS: dict[str, float] = {"time": 0.10, "memory": 0.05, "throughput": 0.10, "other": 0.10}
-DEFAULT_ALPHA = 0.01
 # Report order: what fails CI first.
 VERDICTS: tuple[str, ...] = (
     "regressed", "failed", "improved", "new", "missing", "too few samples", "changed", "unchanged",
@@ -71,166 +69,6 @@ COMPARE_COLUMNS: tuple[str, ...] = (
     "n_failed_cand", "median_base", "median_cand", "change", "p_value", "p_adjusted", "threshold", "verdict",
 )
 _NEEDED = (*CASE_KEYS, "metric", "value", "unit", "direction", "status", "warmup")
-
-
-class CannotCompare(ValueError):
-    """The inputs cannot be compared (exit 2): no data, no common cases, or different machines."""
-
-    def __init__(self, message: str, differences: Sequence[Difference] = ()) -> None:
-        super().__init__(message)
-        self.differences = tuple(differences)
-
-
-@dataclass(frozen=True)
-class CompareSettings:
-    """A suite's ``[compare]`` table: thresholds (fractions by metric or family), alpha, metrics.
-
-    None keeps the default (alpha 0.01; every metric compared).
-    """
-
-    thresholds: Mapping[str, float] = field(default_factory=dict)
-    alpha: float | None = None
-    metrics: tuple[str, ...] | None = None
-
-
-def family_of(unit: str) -> str:
-    """The metric family of a unit: time, memory, throughput, or other."""
-    return FAMILIES.get(unit, "other")
-
-
-def _check_metric(name: str, what: str = "metric") -> str:
-    if name not in METRICS and name != PLAIN_METRIC:
-        raise ValueError(f"{what} {name!r} is not a metric loadbench records (see loadbench.results.METRICS)")
-    return name
-
-
-def _check_threshold_name(name: str) -> str:
-    if name not in DEFAULT_THRESHOLDS:
-        _check_metric(name, f"threshold for unknown family ({', '.join(DEFAULT_THRESHOLDS)}) or metric:")
-    return name
-
-
-def _fraction(name: str, value: object) -> float:
-    text = str(value).strip().removesuffix("%")
-    try:
-        percent = float(text)
-    except ValueError:
-        raise ValueError(f"threshold {name}={value!r}: expected a percentage such as 10") from None
-    if not 0 < percent < 1000 or isinstance(value, bool):
-        raise ValueError(f"threshold {name}={value!r}: must be above 0 (a percentage)")
-    return percent / 100
-
-
-def parse_threshold(text: str) -> tuple[str, float]:
-    """``"load_s=15"`` (or ``time=15%``) -> ``("load_s", 0.15)``: a metric or family and a fraction."""
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip():
-        raise ValueError(f"threshold {text!r}: expected METRIC=PERCENT or FAMILY=PERCENT, e.g. load_s=15")
-    name = _check_threshold_name(name.strip())
-    return name, _fraction(name, value)
-
-
-def _alpha(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < float(value) < 1:
-        raise ValueError(f"{where}: alpha must be a number between 0 and 1, got {value!r}")
-    return float(value)
-
-
-def read_compare_settings(path: str | Path) -> CompareSettings:
-    """The ``[compare]`` table of a suite file: ``alpha``, ``thresholds = {load_s = 15, time = 10}``
-    (percentages) and ``metrics = ["load_s", ...]`` (compare only these). No table: the defaults.
-    """
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CannotCompare(f"{path}: no such suite file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise CannotCompare(f"{path}: not valid TOML ({exc})") from None
-    table = data.get("compare", {})
-    if not isinstance(table, dict):
-        raise CannotCompare(f"{path}: compare must be a table")
-    unknown = sorted(set(table) - {"alpha", "thresholds", "metrics"})
-    if unknown:
-        raise CannotCompare(f"{path}: compare: unknown key(s) {', '.join(unknown)} "
-                            "(known: alpha, thresholds, metrics)")
-    raw = table.get("thresholds", {})
-    if not isinstance(raw, dict):
-        raise CannotCompare(f"{path}: compare.thresholds must be a table such as {{load_s = 15}}")
-    try:
-        thresholds = {_check_threshold_name(k): _fraction(k, v) for k, v in raw.items()}
-        alpha = _alpha(table["alpha"], f"{path}: compare") if "alpha" in table else None
-        metrics = table.get("metrics")
-        if metrics is not None:
-            if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
-                raise ValueError("metrics must be a list of metric names")
-            metrics = tuple(_check_metric(m) for m in metrics)
-    except ValueError as exc:
-        raise CannotCompare(f"{path}: compare: {exc}") from None
-    return CompareSettings(thresholds, alpha, metrics)
-
-
-def _threshold(metric: str, family: str, overrides: Mapping[str, float]) -> float:
-    if metric in overrides:
-        return overrides[metric]
-    if family in overrides:
-        return overrides[family]
-    return DEFAULT_THRESHOLDS[family]
-
-
-def _fingerprints(df: pd.DataFrame) -> list[tuple[str, dict[str, str | None]]]:
-    """(label, comparability fields) of every distinct machine and library set of every run.
-
-    Every (run, machine) pair counts, not a run's first row: a run spread over unlike
-    machines (or nodes with other libraries) differs from itself. The label is the run
-    id, followed by `` @ <machine>`` when the run has more than one entry.
-    """
-    present = [k for k in COMPARABILITY_KEYS if k in df.columns]
-    if "run_id" not in df.columns or not present:
-        return []
-    by = ["run_id", *(["machine"] if "machine" in df.columns else [])]
-    combos = df[[*by, *present]].drop_duplicates()
-    entries = combos["run_id"].value_counts()
-    out = []
-    for row in combos.to_dict(orient="records"):
-        run_id = str(row["run_id"])
-        label = f"{run_id} @ {row['machine']}" if entries[row["run_id"]] > 1 and "machine" in row else run_id
-        out.append((label, {k: (None if _missing(row[k]) else str(row[k])) for k in present}))
-    return out
-
-
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def fingerprint_differences(baseline: pd.DataFrame, candidate: pd.DataFrame) -> tuple[list[str], list[Difference]]:
-    """Who (baseline first) and the comparability keys that differ among them.
-
-    Who is one label per run, or per run × machine for a run measured on several
-    machines (``"<run> @ <machine>"``); each Difference carries the same labels.
-    """
-    runs = _fingerprints(baseline) + _fingerprints(candidate)
-    labels = [label for label, _ in runs]
-    found = differences([fields for _, fields in runs], labels) if len(runs) > 1 else []
-    return labels, [d for d in found if d.key]
-
-
-def _by_machine(base: pd.DataFrame, cand: pd.DataFrame) -> bool:
-    """Whether rows are kept apart per machine.
-
-    They are whenever a side was measured on several machines, so that no side's
-    hardware is pooled, and when both sides share their one machine. Two sides on one
-    machine each, but different ones, are compared with each other: that is what
-    ``allow_mismatch`` is for.
-    """
-    if "machine" not in base.columns or "machine" not in cand.columns:
-        return False
-    bm, cm = _machines(base), _machines(cand)
-    return len(bm) > 1 or len(cm) > 1 or bm == cm
-
-
-def _machines(df: pd.DataFrame) -> set[str | None]:
-    return {None if _missing(m) else str(m) for m in df["machine"].unique()}
 
 
 def _prepare(df: pd.DataFrame, side: str) -> pd.DataFrame:
@@ -283,7 +121,7 @@ def _row(key: tuple[str, ...], base: dict[str, Any] | None, cand: dict[str, Any]
         "median_base": float(np.median(bvals)) if len(bvals) else math.nan,
         "median_cand": float(np.median(cvals)) if len(cvals) else math.nan,
         "change": math.nan, "p_value": math.nan, "p_adjusted": math.nan,
-        "threshold": _threshold(key[-1], family, overrides), "verdict": None, "_sign": 0,
+        "threshold": threshold_for(key[-1], family, overrides), "verdict": None, "_sign": 0,
     }
     if len(bvals) and len(cvals):
         row["change"] = relative_shift(bvals, cvals)
@@ -381,24 +219,15 @@ def compare(
     """
     import pandas as pd
 
-    alpha = _alpha(alpha, "compare")
-    overrides = dict(thresholds or {})
-    for name, value in overrides.items():
-        _check_threshold_name(name)
-        if not isinstance(value, (int, float)) or value <= 0:
-            raise ValueError(f"threshold {name}: must be a positive fraction, got {value!r}")
+    alpha = check_alpha(alpha)
+    overrides = check_thresholds(thresholds)
     base, cand = _prepare(baseline, "baseline"), _prepare(candidate, "candidate")
     if metrics is not None:
-        wanted = [_check_metric(m) for m in metrics]
+        wanted = [check_metric(m) for m in metrics]
         base, cand = base[base["metric"].isin(wanted)], cand[cand["metric"].isin(wanted)]
-    _, diffs = fingerprint_differences(base, cand)
-    if diffs and not allow_mismatch:
-        what = "; ".join(f"{d.field}: {' vs '.join(dict.fromkeys(str(v or 'unknown') for v in d.values))}"
-                         for d in diffs)
-        raise CannotCompare(f"the runs were measured on different machines or libraries ({what}); "
-                            "pass --allow-mismatch to compare anyway", diffs)
+    check_comparable(base, cand, allow_mismatch)
     keys = [*CASE_KEYS, "metric"]
-    if _by_machine(base, cand):
+    if by_machine(base, cand):
         keys.insert(len(CASE_KEYS), "machine")
         # A missing key would drop its rows from the groups, not form a group of its own.
         base, cand = (df.assign(machine=df["machine"].fillna("unknown")) for df in (base, cand))

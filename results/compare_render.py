@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .compare import DEFAULT_THRESHOLDS, REGRESSION_VERDICTS, VERDICTS, exit_code
+from .compare import REGRESSION_VERDICTS, VERDICTS, exit_code
+from .compare_settings import DEFAULT_THRESHOLDS
 from .metrics import format_value
 from .runinfo import Difference
 from .schema import CASE_KEYS

@@ -19,7 +19,7 @@ from loadbench.results.baseline import (
     resolve,
     save,
 )
-from loadbench.results.compare import CannotCompare
+from loadbench.results.comparability import CannotCompare
 
 CASE = {"checkpoint": "tiny-bert", "path": "base", "task": "text-classification", "dtype": "auto",
         "device": "cpu", "cache": "warm"}

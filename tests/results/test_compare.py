@@ -12,18 +12,9 @@ import pandas as pd
 import pytest
 
 from loadbench.results import RunWriter, Sample, load
-from loadbench.results.compare import (
-    COMPARE_COLUMNS,
-    CannotCompare,
-    compare,
-    exit_code,
-    fingerprint_differences,
-    min_p_value,
-    parse_threshold,
-    read_compare_settings,
-    repeats_needed,
-)
-from loadbench.results.compare_stats import holm, one_sided_u_test, relative_shift
+from loadbench.results.comparability import CannotCompare, fingerprint_differences
+from loadbench.results.compare import COMPARE_COLUMNS, compare, exit_code
+from loadbench.results.compare_stats import holm, min_p_value, one_sided_u_test, relative_shift, repeats_needed
 from loadbench.results.compare_render import JSON_SCHEMA, render_json, render_markdown, write_step_summary
 
 CASE = {"checkpoint": "tiny-bert", "path": "task", "task": "text-classification", "dtype": "auto",
@@ -223,31 +214,6 @@ def test_inputs_that_cannot_be_compared(run: Runs) -> None:
         compare(base, base.iloc[0:0])
     with pytest.raises(CannotCompare, match="missing column"):
         compare(base, base.drop(columns="direction"))
-
-
-def test_thresholds_parse_from_the_command_line_and_a_suite_file(tmp_path: Path) -> None:
-    assert parse_threshold("load_s=15") == ("load_s", 0.15)
-    assert parse_threshold(" time = 7.5% ") == ("time", 0.075)
-    for bad in ("load_s", "nope=10", "load_s=fast", "load_s=0", "=5"):
-        with pytest.raises(ValueError):
-            parse_threshold(bad)
-    suite = tmp_path / "suite.toml"
-    suite.write_text('repeats = 10\n[compare]\nalpha = 0.01\nmetrics = ["load_s", "peak_rss_bytes"]\n'
-                     'thresholds = { time = 12, peak_rss_bytes = 3 }\n')
-    settings = read_compare_settings(suite)
-    assert settings.alpha == 0.01 and settings.thresholds == {"time": 0.12, "peak_rss_bytes": 0.03}
-    assert settings.metrics == ("load_s", "peak_rss_bytes")
-    assert read_compare_settings(_write(tmp_path / "plain.toml", "repeats = 3\n")).thresholds == {}
-    for text, message in [('[compare]\nthresholds = { lod_s = 5 }\n', "lod_s"),
-                          ("[compare]\nalpha = 2\n", "alpha"), ("[compare]\nfactor = 1.1\n", "factor"),
-                          ('[compare]\nmetrics = ["load"]\n', "load")]:
-        with pytest.raises(CannotCompare, match=message):
-            read_compare_settings(_write(tmp_path / "bad.toml", text))
-
-
-def _write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def test_markdown_puts_regressions_first_and_folds_the_rest(run: Runs) -> None:
