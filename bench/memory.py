@@ -14,26 +14,85 @@ from __future__ import annotations
 
 import os
 import threading
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Generic, Iterable, TypeVar
 
-__all__ = [
-    "CpuMemory",
-    "CpuMemorySampler",
-    "GpuMemory",
-    "GpuMemorySampler",
-    "NvmlDevice",
-    "PROCESS_MEMORY_UNREPORTED",
-    "gpu_unavailable_reason",
-    "resolve_nvml_device",
-]
+from .nvml import NvmlDevice, cuda_index, resolve_nvml_device
+
+__all__ = ["CpuMemory", "CpuMemorySampler", "GpuMemory", "GpuMemorySampler", "PROCESS_MEMORY_UNREPORTED",
+           "PeriodicSampler", "STATUS_PATH", "gpu_unavailable_reason", "read_status_bytes"]
 
 SAMPLE_PERIOD_S = 0.010
 PROCESS_MEMORY_UNREPORTED = "driver does not report per-process memory (common in containers)"
-_STATUS_PATH = Path("/proc/self/status")
+STATUS_PATH = Path("/proc/self/status")
 _NVML_ERROR_NOT_SUPPORTED = 3
 _NVML_ERROR_FUNCTION_NOT_FOUND = 13
+
+R = TypeVar("R")
+S = TypeVar("S", bound="PeriodicSampler[Any]")
+T = TypeVar("T")
+
+
+class PeriodicSampler(ABC, Generic[R]):
+    """Calls ``_sample()`` every ``period_s`` on a daemon thread, from enter to exit.
+
+    Subclasses take the first reading in ``_begin`` (it may raise: nothing has been
+    measured yet), one reading per period in ``_sample`` (which must never raise: a
+    sampler must not take the measured work down with it, so it counts errors through
+    ``_guarded``), and build the result in ``_finish`` from one last reading taken after
+    the thread has stopped. ``__exit__`` returns None, so exceptions of the block pass.
+    """
+
+    def __init__(self, period_s: float, name: str) -> None:
+        self.period_s = period_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._samples = 0
+        self._errors = 0
+        self._result: R | None = None
+
+    @abstractmethod
+    def _begin(self) -> None:
+        """The first reading; raising here stops the block before any work."""
+
+    @abstractmethod
+    def _sample(self) -> Any:
+        """One reading, folded into the peaks; never raises."""
+
+    @abstractmethod
+    def _finish(self, last: Any) -> R:
+        """The result, from the peaks and the last reading (None if it failed)."""
+
+    def _guarded(self, read: Callable[[], T]) -> T | None:
+        """``read()``, or None with the error counted."""
+        try:
+            return read()
+        except Exception:  # NVML, torch and the OS raise their own types, all "no reading this time"
+            self._errors += 1
+            return None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self._sample()
+
+    def __enter__(self: S) -> S:
+        self._begin()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._result = self._finish(self._sample())
+
+    @property
+    def result(self) -> R:
+        """The phase's reading; raises RuntimeError until the with-block has ended."""
+        if self._result is None:
+            raise RuntimeError(f"{type(self).__name__}.result is available after the with-block ends")
+        return self._result
 
 
 @dataclass(frozen=True)
@@ -67,17 +126,27 @@ class _RamReading:
     hwm: int | None
 
 
-def _read_ram(status_path: Path = _STATUS_PATH) -> _RamReading:
-    """One reading from /proc/self/status (one read, no process scan); psutil elsewhere."""
+def read_status_bytes(keys: Iterable[str], status_path: Path = STATUS_PATH) -> dict[str, int]:
+    """The given ``/proc/self/status`` fields in bytes; those the file lacks (or no file) are absent.
+
+    One read of one file, no process scan: cheap enough to run every sampling period.
+    """
     try:
         text = status_path.read_text()
     except OSError:
         text = ""
-    kb: dict[str, int] = {}
+    wanted = set(keys)
+    found: dict[str, int] = {}
     for line in text.splitlines():
         key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem"):
-            kb[key] = int(rest.split()[0]) * 1024
+        if key in wanted:
+            found[key] = int(rest.split()[0]) * 1024  # the kernel writes kB
+    return found
+
+
+def _read_ram(status_path: Path = STATUS_PATH) -> _RamReading:
+    """One reading from /proc/self/status; psutil where the file is missing (not Linux)."""
+    kb = read_status_bytes(("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem"), status_path)
     if "VmRSS" not in kb:  # not Linux, or /proc hidden
         import psutil
 
@@ -91,31 +160,29 @@ def _max(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else max(a, b)
 
 
-class CpuMemorySampler:
+class CpuMemorySampler(PeriodicSampler[CpuMemory]):
     """Samples this process's resident memory every ``period_s`` on a background thread.
 
     Readings are taken at enter, every period, and at exit. ``__exit__`` does not
     swallow exceptions; the result is ``sampler.result`` once the block has ended.
     """
 
-    def __init__(self, period_s: float = SAMPLE_PERIOD_S, *, status_path: Path = _STATUS_PATH) -> None:
-        self.period_s = period_s
+    def __init__(self, period_s: float = SAMPLE_PERIOD_S, *, status_path: Path = STATUS_PATH) -> None:
+        super().__init__(period_s, "cpu-memory-sampler")
         self._status_path = status_path
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cpu-memory-sampler", daemon=True)
         self._start: _RamReading | None = None
         self._peak_rss = 0
         self._peak_anon: int | None = None
         self._peak_file: int | None = None
-        self._samples = 0
-        self._errors = 0
-        self._result: CpuMemory | None = None
+
+    def _begin(self) -> None:
+        self._start = _read_ram(self._status_path)  # fails loudly, before any work is measured
+        self._peak_rss, self._peak_anon, self._peak_file = self._start.rss, self._start.anon, self._start.file
+        self._samples = 1
 
     def _sample(self) -> _RamReading | None:
-        try:
-            reading = _read_ram(self._status_path)
-        except Exception:  # a sampler must never take the measured work down with it
-            self._errors += 1
+        reading = self._guarded(lambda: _read_ram(self._status_path))
+        if reading is None:
             return None
         self._peak_rss = max(self._peak_rss, reading.rss)
         self._peak_anon = _max(self._peak_anon, reading.anon)
@@ -123,24 +190,10 @@ class CpuMemorySampler:
         self._samples += 1
         return reading
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.period_s):
-            self._sample()
-
-    def __enter__(self) -> CpuMemorySampler:
-        self._start = _read_ram(self._status_path)  # fails loudly, before any work is measured
-        self._peak_rss, self._peak_anon, self._peak_file = self._start.rss, self._start.anon, self._start.file
-        self._samples = 1
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        last = self._sample()
+    def _finish(self, last: _RamReading | None) -> CpuMemory:
         start = self._start
         assert start is not None, "CpuMemorySampler exited without entering"
-        self._result = CpuMemory(
+        return CpuMemory(
             peak_rss_bytes=self._peak_rss,
             peak_anon_bytes=self._peak_anon,
             peak_file_bytes=self._peak_file,
@@ -152,22 +205,6 @@ class CpuMemorySampler:
             period_s=self.period_s,
             errors=self._errors,
         )
-
-    @property
-    def result(self) -> CpuMemory:
-        if self._result is None:
-            raise RuntimeError("CpuMemorySampler.result is available after the with-block ends")
-        return self._result
-
-
-@dataclass(frozen=True)
-class NvmlDevice:
-    """The NVML device behind one torch CUDA index (they differ under CUDA_VISIBLE_DEVICES)."""
-
-    torch_index: int
-    nvml_index: int | None  # None when found only by UUID lookup (e.g. a MIG instance)
-    uuid: str
-    handle: Any
 
 
 @dataclass(frozen=True)
@@ -210,84 +247,28 @@ def gpu_unavailable_reason(device: str) -> str | None:
     return None
 
 
-def _bare_uuid(uuid: object) -> str:
-    """UUID without its "GPU-"/"MIG-" prefix, lower case: torch gives it bare, NVML prefixed."""
-    text = uuid.decode() if isinstance(uuid, bytes) else str(uuid)
-    text = text.strip().lower()
-    for prefix in ("gpu-", "mig-"):
-        if text.startswith(prefix):
-            return text[len(prefix) :]
-    return text
-
-
-def _torch_index(device: str) -> int:
-    import torch
-
-    index = torch.device(device).index
-    if index is not None:
-        return index
-    return torch.cuda.current_device() if torch.cuda.is_initialized() else 0
-
-
-def resolve_nvml_device(torch_index: int) -> NvmlDevice:
-    """The NVML device for torch's ``cuda:<torch_index>``, matched by UUID.
-
-    NVML enumerates every GPU on the host while torch's indices follow
-    CUDA_VISIBLE_DEVICES (indices or UUIDs), so torch 0 may be NVML 3; the UUID is the
-    one name both agree on. Initialises NVML (reference-counted) and leaves it so.
-    """
-    import pynvml
-    import torch
-
-    pynvml.nvmlInit()
-    wanted = _bare_uuid(torch.cuda.get_device_properties(torch_index).uuid)
-    seen: list[str] = []
-    for nvml_index in range(int(pynvml.nvmlDeviceGetCount())):
-        handle = pynvml.nvmlDeviceGetHandleByIndex(nvml_index)
-        uuid = pynvml.nvmlDeviceGetUUID(handle)
-        uuid = uuid.decode() if isinstance(uuid, bytes) else str(uuid)
-        if _bare_uuid(uuid) == wanted:
-            return NvmlDevice(torch_index=torch_index, nvml_index=nvml_index, uuid=uuid, handle=handle)
-        seen.append(uuid)
-    for prefix in ("GPU-", "MIG-"):  # MIG instances are not enumerated by index
-        try:
-            handle = pynvml.nvmlDeviceGetHandleByUUID(prefix + wanted)
-        except pynvml.NVMLError:
-            continue
-        return NvmlDevice(torch_index=torch_index, nvml_index=None, uuid=prefix + wanted, handle=handle)
-    raise LookupError(
-        f"no NVML device has the UUID of torch cuda:{torch_index} ({wanted}); "
-        f"NVML sees {seen or 'no devices'} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r})"
-    )
-
-
-class GpuMemorySampler:
+class GpuMemorySampler(PeriodicSampler[GpuMemory]):
     """Samples one CUDA device's memory through NVML every ``period_s`` on a background thread.
 
     Resolving the device happens in ``__init__`` and the first reading in ``__enter__``:
     both raise, before any work is measured. After that nothing raises; NVML or torch
     errors are counted in ``GpuMemory.errors``. The result is ``sampler.result`` once
-    the block has ended (``__exit__`` must return None, or it would swallow exceptions).
+    the block has ended.
     """
 
     def __init__(self, device: str, period_s: float = SAMPLE_PERIOD_S) -> None:
         import pynvml
 
+        super().__init__(period_s, "gpu-memory-sampler")
         self._nvml = pynvml
         self.device = device
-        self.period_s = period_s
-        self.nvml_device = resolve_nvml_device(_torch_index(device))
+        self.nvml_device: NvmlDevice = resolve_nvml_device(cuda_index(device))
         self._pid = os.getpid()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gpu-memory-sampler", daemon=True)
         self._before = 0
         self._peak = 0
-        self._samples = 0
-        self._errors = 0
         self._process_peak: int | None = None
         self._process_supported = True
         self._processes_fn: Any = None
-        self._result: GpuMemory | None = None
 
     def _used(self) -> int:
         return int(self._nvml.nvmlDeviceGetMemoryInfo(self.nvml_device.handle).used)
@@ -325,62 +306,35 @@ class GpuMemorySampler:
             if getattr(proc, "pid", None) == self._pid and used is not None:
                 self._process_peak = _max(self._process_peak, int(used))
 
-    def _sample(self) -> int | None:
-        """One reading of device and process memory; errors are counted, never raised."""
-        try:
-            used = self._used()
-        except Exception:
-            self._errors += 1
-            used = None
-        else:
-            self._peak = max(self._peak, used)
-            self._samples += 1
-        try:
-            self._sample_process()
-        except Exception:
-            self._errors += 1
-        return used
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.period_s):
-            self._sample()
-
-    def __enter__(self) -> GpuMemorySampler:
+    def _begin(self) -> None:
         import torch
 
         self._before = self._peak = self._used()
         self._samples = 1
-        try:
-            self._sample_process()
-        except Exception:
-            self._errors += 1
+        self._guarded(self._sample_process)
         if torch.cuda.is_initialized():  # before that there is nothing to reset, and resetting would initialise
-            try:
-                torch.cuda.reset_peak_memory_stats(self.device)
-            except Exception:
-                self._errors += 1
-        self._thread.start()
-        return self
+            self._guarded(lambda: torch.cuda.reset_peak_memory_stats(self.device))
 
-    def _torch_peaks(self) -> tuple[int | None, int | None]:
+    def _sample(self) -> int | None:
+        """One reading of device and process memory; errors are counted, never raised."""
+        used = self._guarded(self._used)
+        if used is not None:
+            self._peak = max(self._peak, used)
+            self._samples += 1
+        self._guarded(self._sample_process)
+        return used
+
+    def _torch_peaks(self) -> tuple[int, int] | None:
         import torch
 
-        try:
-            cuda = torch.cuda
-            return int(cuda.max_memory_allocated(self.device)), int(cuda.max_memory_reserved(self.device))
-        except Exception:
-            self._errors += 1
-            return None, None
+        return int(torch.cuda.max_memory_allocated(self.device)), int(torch.cuda.max_memory_reserved(self.device))
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        after = self._sample()
-        allocated, reserved = self._torch_peaks()
-        self._result = GpuMemory(
+    def _finish(self, last: int | None) -> GpuMemory:
+        allocated, reserved = self._guarded(self._torch_peaks) or (None, None)
+        return GpuMemory(
             before_bytes=self._before,
             peak_bytes=self._peak,
-            after_bytes=after,
+            after_bytes=last,
             process_peak_bytes=self._process_peak,
             process_reason=None if self._process_peak is not None else PROCESS_MEMORY_UNREPORTED,
             torch_max_allocated_bytes=allocated,
@@ -391,9 +345,3 @@ class GpuMemorySampler:
             nvml_index=self.nvml_device.nvml_index,
             errors=self._errors,
         )
-
-    @property
-    def result(self) -> GpuMemory:
-        if self._result is None:
-            raise RuntimeError("GpuMemorySampler.result is available after the with-block ends")
-        return self._result

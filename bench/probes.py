@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .memory import read_status_bytes
+
 __all__ = ["peak_rss_bytes", "sync", "StepClock"]
 
 
@@ -21,13 +23,9 @@ def peak_rss_bytes() -> int:
     Linux: VmHWM, which starts afresh in each process; ru_maxrss can carry a parent's
     peak into a child. Elsewhere ru_maxrss.
     """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    hwm = read_status_bytes(("VmHWM",)).get("VmHWM")
+    if hwm is not None:
+        return hwm
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(maxrss if sys.platform == "darwin" else maxrss * 1024)
 

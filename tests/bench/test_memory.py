@@ -13,7 +13,7 @@ from unittest import mock
 
 import pytest
 
-from loadbench.bench import memory
+from loadbench.bench import memory, nvml
 
 MiB = 2**20
 linux_only = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc/self/status")
@@ -62,6 +62,13 @@ def test_cpu_sampler_falls_back_to_psutil_without_proc_status(tmp_path: Path) ->
     result = sampler.result
     assert result.peak_rss_bytes > 0
     assert result.peak_anon_bytes is None and result.peak_file_bytes is None and result.hwm_bytes is None
+
+
+def test_status_reader_returns_the_asked_fields_in_bytes(tmp_path: Path) -> None:
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\nRssAnon:\t 512 kB\n")
+    assert memory.read_status_bytes(("VmHWM", "RssAnon", "RssFile"), status) == {"VmHWM": 2 * MiB, "RssAnon": 512 * 1024}
+    assert memory.read_status_bytes(("VmHWM",), tmp_path / "missing") == {}
 
 
 def test_result_is_not_available_inside_the_block() -> None:
@@ -177,20 +184,20 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 2.0) -> None:
 
 def test_resolve_matches_torch_to_nvml_by_uuid_when_visible_devices_reorder(monkeypatch, fake_torch) -> None:
     install(monkeypatch, FakeNvml(UUIDS, {}, list))
-    first = memory.resolve_nvml_device(0)
+    first = nvml.resolve_nvml_device(0)
     assert (first.nvml_index, first.uuid, first.handle) == (2, UUIDS[2], "handle2")
-    assert memory.resolve_nvml_device(1).nvml_index == 0
+    assert nvml.resolve_nvml_device(1).nvml_index == 0
 
 
 def test_resolve_accepts_bytes_and_upper_case_uuids_from_nvml(monkeypatch, fake_torch) -> None:
     install(monkeypatch, FakeNvml([u.encode() for u in [UUIDS[0], UUIDS[1], UUIDS[2].upper()]], {}, list))  # type: ignore[misc]
-    assert memory.resolve_nvml_device(0).nvml_index == 2
+    assert nvml.resolve_nvml_device(0).nvml_index == 2
 
 
 def test_resolve_says_which_uuid_is_missing(monkeypatch, fake_torch) -> None:
     install(monkeypatch, FakeNvml(UUIDS[:2], {}, list))
     with pytest.raises(LookupError, match="cafef00d.*CUDA_VISIBLE_DEVICES='2,0'"):
-        memory.resolve_nvml_device(0)
+        nvml.resolve_nvml_device(0)
 
 
 def test_gpu_sampler_reports_before_peak_after_of_the_matched_device(monkeypatch, fake_torch) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from types import SimpleNamespace
 from unittest import mock
 
 import pytest
@@ -23,6 +24,17 @@ def test_peak_rss_sees_a_controlled_allocation() -> None:
     grown = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                check=True).stdout)
     assert 200 * 2**20 <= grown <= 400 * 2**20
+
+
+def test_peak_rss_reads_vmhwm_through_the_status_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(probes, "read_status_bytes", lambda keys: {"VmHWM": 12345 * 1024})
+    assert probes.peak_rss_bytes() == 12345 * 1024
+
+
+def test_peak_rss_falls_back_to_ru_maxrss_without_vmhwm(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(probes, "read_status_bytes", lambda keys: {})
+    monkeypatch.setattr(probes.resource, "getrusage", lambda who: SimpleNamespace(ru_maxrss=300))
+    assert probes.peak_rss_bytes() == (300 if sys.platform == "darwin" else 300 * 1024)
 
 
 def test_step_clock_counts_steps_after_the_prompt_and_times_them() -> None:
