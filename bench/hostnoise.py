@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .executor import worker_cpus
-from .selfbench import append_record, benchmark_args, machine_info, spread
+from .scripts import append_record, benchmark_args, machine_info, spread
 
 __all__ = ["HostNoise", "main", "measure_host_noise"]
 

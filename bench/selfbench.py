@@ -8,27 +8,24 @@ Both run interleaved (ABAB...) in one run, so machine drift hits both alike.
     python -m loadbench.bench.selfbench [--samples N] [--output FILE.jsonl]
 
 Workers import this module (multiprocessing re-imports the parent's main module), so its
-top level stays light: rich and numpy are imported only where they are used.
+top level stays light: rich is imported only where it is used.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Sequence
 
+from .scripts import append_record, benchmark_args, machine_info, spread
 from .spawn import ZYGOTE_MODULE, Zygote
 
-__all__ = ["SelfBenchResult", "TARGET_RATIO", "append_record", "benchmark_args", "machine_info", "main", "run_selfbench", "spread"]
+__all__ = ["SelfBenchResult", "TARGET_RATIO", "main", "run_selfbench"]
 
 TARGET_RATIO = 0.25  # done when the zygote's overhead is at most a quarter of the naive one
 BENCHMARK = "harness_overhead"
@@ -58,13 +55,6 @@ class SelfBenchResult:
         return self.ratio <= TARGET_RATIO
 
 
-def machine_info() -> dict[str, Any]:
-    """What a reader needs to compare figures across machines; versions read without importing torch."""
-    return {"cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "torch": version("torch"), "transformers": version("transformers"),
-            "platform": platform.platform()}
-
-
 def _time_zygote(zygote: Zygote) -> float:
     start = time.perf_counter()
     reply = zygote.call(_noop_target, "", CALL_TIMEOUT_S)
@@ -81,15 +71,6 @@ def _time_naive() -> float:
     subprocess.run(NAIVE_COMMAND, check=True, env=env, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, timeout=CALL_TIMEOUT_S)
     return time.perf_counter() - start
-
-
-def append_record(output: Path | None, record: dict[str, Any]) -> None:
-    """Append one JSON line and flush, so an interrupted run keeps the samples it took."""
-    if output is None:
-        return
-    with output.open("a", encoding="utf-8") as stream:
-        stream.write(json.dumps(record) + "\n")
-        stream.flush()
 
 
 def run_selfbench(samples: int, output: str | Path | None = None) -> SelfBenchResult:
@@ -120,14 +101,6 @@ def run_selfbench(samples: int, output: str | Path | None = None) -> SelfBenchRe
     return result
 
 
-def spread(values: Sequence[float]) -> tuple[float, float, float, float]:
-    """Median, IQR, min, max; numpy's quantiles work from one sample up."""
-    import numpy
-
-    q1, median, q3 = numpy.percentile(values, [25, 50, 75])
-    return float(median), float(q3 - q1), min(values), max(values)
-
-
 def _print_report(result: SelfBenchResult) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -148,18 +121,6 @@ def _print_report(result: SelfBenchResult) -> None:
     console.print(f"ratio of medians overhead / naive = {result.ratio:.4f} ({1 / result.ratio:.0f}x faster)")
     verdict = "[green]PASS[/green]" if result.passed else "[red]FAIL[/red]"
     console.print(f"{verdict}: ratio {result.ratio:.4f} {'<=' if result.passed else '>'} target {TARGET_RATIO}")
-
-
-def benchmark_args(argv: Sequence[str] | None, module: str, doc: str, samples: int, least: int,
-                   what: str) -> argparse.Namespace:
-    """``--samples`` and ``--output``, the options every harness benchmark script takes."""
-    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=samples, help=f"{what} (default {samples})")
-    parser.add_argument("--output", type=Path, help="append one JSON line per sample, then a summary")
-    args = parser.parse_args(argv)
-    if args.samples < least:
-        parser.error(f"--samples must be at least {least}")
-    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
