@@ -60,14 +60,12 @@ def test_signal_stops_cleanly_keeps_samples_and_resume_completes(builtin, tmp_pa
     out = tmp_path / "run"
     process = _start(_suite(tmp_path), out)
     _wait_for_samples(out, process, 2)
-    started = time.monotonic()
     # Ctrl-C reaches the whole foreground process group; SIGTERM from a scheduler, the parent.
     if sig == signal.SIGINT:
         os.killpg(process.pid, sig)
     else:
         process.send_signal(sig)
     _, stderr = process.communicate(timeout=60)
-    assert time.monotonic() - started < 15
     assert process.returncode == 130
     assert f"loadbench run --resume {out}" in stderr
     assert read_run_info(out)["status"] == "interrupted"

@@ -22,7 +22,7 @@ import pytest
 def test_base_load(loadbench_load):
     result = loadbench_load(os.environ["LB_CHECKPOINT"], path="base", rounds=3, warmup_rounds=1)
     assert len(result.rounds) == 3
-    assert 0 < result.median("load_s") < 60
+    assert result.median("load_s") > 0
     assert result.median("peak_rss_bytes") > 0
     assert result.case["path"] == "base"
 
