@@ -11,10 +11,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from loadbench.errors import UserError
+from loadbench.vocabulary import CACHE_STATES, DTYPES
+
 from . import cli_compare
 
 if TYPE_CHECKING:
-    from .runner import RunOutcome
+    from .api import RunResult
 
 __all__ = ["main", "EXIT_OK", "EXIT_INCOMPLETE", "EXIT_INTERRUPTED", "EXIT_USAGE"]
 
@@ -24,22 +27,8 @@ EXIT_INCOMPLETE = 3  # samples lost with their node: --resume takes them again
 EXIT_INTERRUPTED = 130
 
 
-class UsageError(ValueError):
+class UsageError(UserError):
     """Options that do not go together."""
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from loadbench.loaders import CheckpointError, UnsupportedTask
-    from loadbench.loaders.builtin import UnknownBuiltin
-    from loadbench.results import DuplicateRun, MissingDependency, UnsupportedSchema
-    from loadbench.results.store import CorruptRun, NotARun, RunExists
-
-    from .ray_executor import RayUnavailable
-    from .runner import ExecutorError, OutputNotWritable
-    from .suite import SuiteError
-
-    return (*cli_compare.user_errors(), OutputNotWritable, ExecutorError, RayUnavailable, CheckpointError, UnsupportedTask, UnknownBuiltin, SuiteError, RunExists, NotARun, CorruptRun,
-            UsageError, PermissionError, DuplicateRun, MissingDependency, UnsupportedSchema)
 
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
@@ -59,8 +48,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     run.add_argument("--repeats", type=int, metavar="N", help="measured samples per case")
     run.add_argument("--warmups", type=int, metavar="N", help="discarded samples per case, taken first")
     run.add_argument("--device", nargs="+", metavar="DEVICE", help="one or more of auto, cpu, cuda, cuda:N")
-    run.add_argument("--dtype", nargs="+", choices=("auto", "float32", "bfloat16", "float16"))
-    run.add_argument("--cache", nargs="+", choices=("warm", "cold"),
+    run.add_argument("--dtype", nargs="+", choices=DTYPES)
+    run.add_argument("--cache", nargs="+", choices=CACHE_STATES,
                      help="page cache state of the checkpoint files before each sample")
     run.add_argument("--new-tokens", type=int, metavar="N", help="fixed generation length")
     run.add_argument("--batch-size", type=int, metavar="N", help="prompts per call")
@@ -104,118 +93,71 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     return parser, commands
 
 
+# Options that change what a run measures: a resumed run keeps its own.
+_MEASURING = ("repeats", "warmups", "device", "dtype", "cache", "new_tokens", "batch_size", "prompt_tokens",
+              "threads", "seed")
+_SETTINGS = (*_MEASURING, "timeout_s", "trust_remote_code", "allow_bin_weights")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .runner import make_executor, run_suite
-    from .suite import default_suite, load_suite, suite_for_dirs
-    from .ui import progress_display
+    from . import api
 
     if args.resume is not None:
-        return _resume(args)
-    if args.suite is not None:
-        suite = load_suite(args.suite)
-    elif args.checkpoints:
-        suite = suite_for_dirs(args.checkpoints)
+        given = [name for name in ("suite", "checkpoints", "output", *_MEASURING)
+                 if getattr(args, name) is not None]
+        if given:
+            raise UsageError(f"--resume continues a run with its own suite and settings; "
+                             f"drop --{given[0].replace('_', '-')}")
+        result = api.resume(args.resume, executor=args.executor, ray_address=args.ray_address,
+                            max_parallel=args.max_parallel, progress=not args.no_progress)
     else:
-        suite = default_suite()
-    if args.suite is not None and args.checkpoints:
-        suite = suite.model_copy(update={"checkpoints": suite_for_dirs(args.checkpoints).checkpoints})
-    suite = suite.with_overrides(
-        repeats=args.repeats, warmups=args.warmups, device=args.device, dtype=args.dtype, cache=args.cache,
-        new_tokens=args.new_tokens, batch_size=args.batch_size, prompt_tokens=args.prompt_tokens,
-        threads=args.threads, seed=args.seed, timeout_s=args.timeout_s, trust_remote_code=args.trust_remote_code,
-        allow_bin_weights=args.allow_bin_weights,
-    )
-    executor = make_executor(args.executor or "local", suite, address=args.ray_address,
-                             max_parallel=args.max_parallel)
-    with progress_display(enabled=not args.no_progress) as progress:
-        outcome = run_suite(suite, args.output, progress=progress, executor=executor)
-    return _finish(outcome, suite.cv_threshold)
+        result = api.run(args.suite, checkpoints=args.checkpoints, output=args.output,
+                         executor=args.executor or "local", ray_address=args.ray_address,
+                         max_parallel=args.max_parallel, progress=not args.no_progress,
+                         **{name: getattr(args, name) for name in _SETTINGS})
+    return _finish(result)
 
 
-def _resume(args: argparse.Namespace) -> int:
-    from loadbench.results import read_run_info
-
-    from .runner import make_executor, resume_run
-    from .suite import Suite
-    from .ui import progress_display
-
-    given = [name for name in ("suite", "checkpoints", "output", "repeats", "warmups", "device", "dtype",
-                               "cache", "new_tokens", "batch_size", "prompt_tokens", "threads", "seed")
-             if getattr(args, name) is not None]
-    if given:
-        option = given[0].replace("_", "-")
-        raise UsageError(f"--resume continues a run with its own suite and settings; drop --{option}")
-
-    info = read_run_info(args.resume)
-    suite = Suite(**info["suite"])
-    # The run's own executor and settings, unless the options name others (a new head address).
-    recorded = info.get("executor") or {"name": "local"}
-    executor = None
-    if (args.executor or recorded["name"]) != "local":
-        executor = make_executor(args.executor or recorded["name"], suite,
-                                 address=args.ray_address or recorded.get("address"),
-                                 max_parallel=args.max_parallel or recorded.get("max_parallel"))
-    with progress_display(enabled=not args.no_progress) as progress:
-        outcome = resume_run(args.resume, progress=progress, executor=executor)
-    return _finish(outcome, suite.cv_threshold)
-
-
-def _finish(outcome: "RunOutcome", cv_threshold: float) -> int:
+def _finish(result: RunResult) -> int:
     """Print the summary of a finished (or interrupted) run and choose the exit code."""
-    from loadbench.results import load, summary_text, write_run_reports
-    from loadbench.results.metrics import HEADLINE
-
-    print(summary_text(load(outcome.run_dir), metrics=HEADLINE, cv_threshold=cv_threshold))
-    logs = ("see worker.log there for details" if (outcome.run_dir / "worker.log").exists()
+    print(result.summary_text())
+    logs = ("see worker.log there for details" if result.worker_log is not None
             else "workers' logs stay on their nodes: run.json names each node's worker_log")
-    print(f"\nrun directory: {outcome.run_dir}  ({outcome.samples} samples, "
-          f"{outcome.failed_samples} with failures; {logs})")
-    reports = write_run_reports(outcome.run_dir, cv_threshold=cv_threshold)
-    print("report: " + "  ".join(str(path) for path in reports))
-    if outcome.interrupted:
-        print(f"interrupted: every sample measured so far is kept in {outcome.run_dir}; "
-              f"finish it with: loadbench run --resume {outcome.run_dir}", file=sys.stderr)
+    print(f"\nrun directory: {result.run_dir}  ({result.samples} samples, "
+          f"{result.failed_samples} with failures; {logs})")
+    print("report: " + "  ".join(str(path) for path in result.reports))
+    if result.interrupted:
+        print(f"interrupted: every sample measured so far is kept in {result.run_dir}; "
+              f"finish it with: loadbench run --resume {result.run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if outcome.lost:
-        print(f"incomplete: {outcome.lost} sample(s) lost with their node or left with no node to run them; "
-              f"take them again with: loadbench run --resume {outcome.run_dir}", file=sys.stderr)
+    if result.lost:
+        print(f"incomplete: {result.lost} sample(s) lost with their node or left with no node to run them; "
+              f"take them again with: loadbench run --resume {result.run_dir}", file=sys.stderr)
         return EXIT_INCOMPLETE
     return EXIT_OK
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from loadbench.results import build_report, render, write_report
-    from loadbench.results.render import EXTENSIONS, default_output
+    from . import api
 
-    if args.what is not None and args.format in ("markdown", "html"):
-        raise UsageError(f"--what applies to csv, parquet and json, not {args.format}")
-    report = build_report(args.runs)
-    output = default_output(report, args.format) if args.output is None else args.output
-    if output is None or str(output) == "-":
-        content = render(report, args.format, args.what)
-        if isinstance(content, bytes):
-            sys.stdout.flush()
-            sys.stdout.buffer.write(content)
-        else:
-            sys.stdout.write(content)
-        return EXIT_OK
-    if output.is_dir():
-        output = output / f"report.{EXTENSIONS[args.format]}"
-    if not output.parent.is_dir():
-        raise UsageError(f"{output.parent}: no such directory for --output")
-    print(f"report: {write_report(report, args.format, output, args.what)}")
+    result = api.report(args.runs, format=args.format, output=args.output, what=args.what)
+    if result.path is not None:
+        print(f"report: {result.path}")
+    elif isinstance(result.content, bytes):
+        sys.stdout.flush()
+        sys.stdout.buffer.write(result.content)
+    else:
+        sys.stdout.write(result.content or "")
     return EXIT_OK
 
 
 def _cmd_checkpoints(args: argparse.Namespace) -> int:
-    from loadbench.loaders.builtin import BUILTIN, builtin_dir, ensure_builtin
+    from . import api
 
-    for name, spec in BUILTIN.items():
-        if spec.default or args.all:
-            ensure_builtin(name)
-        status = "built" if builtin_dir(name).is_dir() else "not built"
-        marker = "default" if spec.default else "extra"
-        print(f"{name:20} {marker:8} {status:10} {spec.architecture:34} {builtin_dir(name)}")
+    for entry in api.checkpoints(all=args.all):
+        marker = "default" if entry.default else "extra"
+        status = "built" if entry.built else "not built"
+        print(f"{entry.name:20} {marker:8} {status:10} {entry.architecture:34} {entry.directory}")
     return EXIT_OK
 
 
@@ -224,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return commands[args.verb](args)
-    except _user_errors() as exc:
+    except UserError as exc:
         if args.verbose:
             raise
         print(f"loadbench: error: {exc}", file=sys.stderr)

@@ -1,8 +1,8 @@
-"""The ``compare`` and ``baseline`` verbs: thin argparse shells over results.compare and results.baseline.
+"""The ``compare`` and ``baseline`` verbs: argument parsing over ``api.compare`` and ``api.baseline_*``.
 
-``bench/cli.py`` wires them in with ``register(verbs)`` and keeps the one error boundary:
-the exceptions in ``user_errors()`` become one line and exit 2. A handler returns 0 (no
-regression) or 1 (a regression).
+``bench/cli.py`` wires them in with ``register(verbs)`` and keeps the one error boundary
+(a UserError becomes one line and exit 2). A handler returns 0 (no regression) or 1 (a
+regression).
 """
 
 from __future__ import annotations
@@ -10,26 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Callable
 
-if TYPE_CHECKING:
-    import pandas as pd
+__all__ = ["register"]
 
-__all__ = ["BASELINE_PREFIX", "register", "user_errors"]
-
-BASELINE_PREFIX = "baseline:"
 Handler = Callable[[argparse.Namespace], int]
-
-
-def user_errors() -> tuple[type[BaseException], ...]:
-    """What these verbs raise for input the user can fix: one line, exit 2."""
-    from loadbench.results.baseline import BaselineError
-    from loadbench.results.compare import CannotCompare
-    from loadbench.results.frame import DuplicateRun
-    from loadbench.results.schema import UnsupportedSchema
-    from loadbench.results.store import CorruptRun, NotARun
-
-    return (CannotCompare, BaselineError, DuplicateRun, UnsupportedSchema, CorruptRun, NotARun)
 
 
 def _threshold(text: str) -> tuple[str, float]:
@@ -65,6 +50,8 @@ def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
 
     Each subparser also gets ``handler`` as a default, so ``args.handler(args)`` works too.
     """
+    from .compare_inputs import BASELINE_PREFIX
+
     side = ("a run directory, a folder of runs, a pytest-benchmark --benchmark-json file, or "
             f"{BASELINE_PREFIX}NAME (a saved baseline of this machine); comma-separate several to pool them")
     cmp = verbs.add_parser(
@@ -102,99 +89,25 @@ def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
     return {"compare": cmd_compare, "baseline": cmd_baseline}
 
 
-def _machine(frame: pd.DataFrame) -> dict[str, Any]:
-    """The hardware fields of a side's first run, to pick the baseline of the same machine."""
-    import pandas as pd
-
-    if frame.empty:
-        return {}
-    first = frame.iloc[0]
-    return {k: (None if k not in frame.columns or pd.isna(first[k]) else str(first[k]))
-            for k in ("cpu_model", "cpu_count", "gpus")}
-
-
-def _this_machine() -> dict[str, Any]:
-    from .fingerprint import fingerprint
-
-    return {"fingerprint": fingerprint()}
-
-
-def _read_side(spec: str, other: dict[str, Any] | None, root: Path | None) -> pd.DataFrame:
-    from loadbench.results.baseline import resolve
-    from loadbench.results.benchjson import read_results
-    from loadbench.results.compare import CannotCompare
-
-    items: list[str | Path] = []
-    for part in (p.strip() for p in spec.split(",")):
-        if not part:
-            raise CannotCompare(f"{spec!r}: an empty item in the list")
-        if part.startswith(BASELINE_PREFIX):
-            items.append(resolve(part[len(BASELINE_PREFIX):], other or _this_machine(), root))
-        else:
-            items.append(Path(part))
-    return read_results(items)
-
-
-def _is_baseline(spec: str) -> bool:
-    return all(p.strip().startswith(BASELINE_PREFIX) for p in spec.split(","))
-
-
-def _settings(args: argparse.Namespace) -> tuple[float, dict[str, float], list[str] | None]:
-    """Defaults, then the suite's [compare] table, then the command line."""
-    from loadbench.results.compare import DEFAULT_ALPHA, read_compare_settings
-
-    alpha, thresholds, metrics = DEFAULT_ALPHA, {}, None
-    if args.suite is not None:
-        settings = read_compare_settings(args.suite)
-        alpha = settings.alpha if settings.alpha is not None else alpha
-        thresholds.update(settings.thresholds)
-        metrics = list(settings.metrics) if settings.metrics is not None else None
-    thresholds.update(dict(args.threshold))
-    metrics = args.metrics or metrics
-    return (args.alpha if args.alpha is not None else alpha), thresholds, metrics
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
-    from loadbench.results.compare import compare, exit_code, fingerprint_differences
-    from loadbench.results.compare_render import render_json, render_markdown, write_step_summary
+    from . import api
 
-    try:
-        alpha, thresholds, metrics = _settings(args)
-        # A baseline name resolves against the machine the other side was measured on.
-        if _is_baseline(args.baseline) and not _is_baseline(args.candidate):
-            candidate = _read_side(args.candidate, None, args.baselines)
-            baseline = _read_side(args.baseline, _machine(candidate), args.baselines)
-        else:
-            baseline = _read_side(args.baseline, None, args.baselines)
-            candidate = _read_side(args.candidate, _machine(baseline), args.baselines)
-        table = compare(baseline, candidate, thresholds=thresholds, alpha=alpha, metrics=metrics,
-                        allow_mismatch=args.allow_mismatch)
-    except user_errors() as exc:
-        # CI readers look at the job summary first: say there why nothing was compared.
-        write_step_summary(f"## loadbench compare: ⚠ cannot compare\n\n{exc}\n")
-        raise
-    _, differences = fingerprint_differences(baseline, candidate)
-    context = dict(alpha=alpha, thresholds=thresholds, differences=differences,
-                   baseline_runs=list(dict.fromkeys(baseline["run_id"])),
-                   candidate_runs=list(dict.fromkeys(candidate["run_id"])))
-    markdown = render_markdown(table, **context)
-    document = render_json(table, **context)
-    write_step_summary(markdown)
-    if args.json_out is not None:
-        args.json_out.write_text(document, encoding="utf-8")
-    sys.stdout.write(document if args.format == "json" else markdown)
-    return exit_code(table)
+    result = api.compare(args.baseline, args.candidate, thresholds=dict(args.threshold), alpha=args.alpha,
+                         metrics=args.metrics, suite=args.suite, allow_mismatch=args.allow_mismatch,
+                         baselines=args.baselines, step_summary=True, json_output=args.json_out)
+    sys.stdout.write(result.json if args.format == "json" else result.markdown)
+    return result.exit_code
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from loadbench.results.baseline import list_baselines, save
+    from . import api
 
     if args.baseline_action == "save":
-        directory = save(args.runs, args.name, args.baselines)
+        directory = api.baseline_save(args.runs, args.name, args.baselines)
         print(f"saved baseline {directory.name!r} ({len(args.runs)} run{'s' if len(args.runs) > 1 else ''}) "
               f"for machine {directory.parent.name} in {directory}")
         return 0
-    entries = list_baselines(args.baselines)
+    entries = api.baseline_list(args.baselines)
     if not entries:
         print("no baselines saved yet; `loadbench baseline save RUN --name NAME` saves one")
     for entry in entries:

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence
 
-from .fingerprint import fingerprint, node_id
-from .spawn import WorkerFailed, Zygote
-from .worker import SampleRequest
+from loadbench.errors import UserError
 
-__all__ = ["EXECUTORS", "Executor", "Finished", "Job", "LocalExecutor", "NODE_LOST", "worker_cpus"]
+from .fingerprint import fingerprint, local_cuda_available, node_id
+from .protocol import SampleReply, SampleRequest, WorkerFailed
+from .spawn import Target, Zygote
+from .worker import child_main
+
+if TYPE_CHECKING:
+    from .suite import Suite
+
+__all__ = ["EXECUTORS", "Executor", "ExecutorError", "Finished", "Job", "LocalExecutor", "make_executor",
+           "worker_cpus"]
 
 EXECUTORS = ("local", "ray")
-# The error type of a sample whose machine went away mid-sample: the case is not at
-# fault, so --resume measures it again (results.schema.RETRYABLE_ERRORS).
-NODE_LOST = "node_lost"
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,13 @@ class Finished:
 
     index: int
     node: str
-    reply: dict[str, Any] | None = None
+    reply: SampleReply | None = None
     failure: WorkerFailed | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Whether any part of the sample failed: the whole worker, or some metric."""
+        return self.failure is not None or bool(self.reply is not None and self.reply.failures)
 
 
 class Executor(Protocol):
@@ -90,11 +99,18 @@ class LocalExecutor:
     name = "local"
     settings: dict[str, Any] = {}
 
-    def __init__(self, threads: int, cpus: list[int] | None) -> None:
+    def __init__(self, threads: int, cpus: list[int] | None, *, target: Target = child_main) -> None:
+        """``target`` is what each fork runs: the real worker, or (validation, tests) a wrapper of it."""
         self.threads, self.cpus = threads, cpus
+        self.target = target
         self._zygote = Zygote()
         self._zygote.warm_up()  # its imports take seconds: start them while the run is planned
         self._node = ""
+
+    @classmethod
+    def for_suite(cls, suite: Suite) -> LocalExecutor:
+        """This machine, with the suite's threads and CPU pinning."""
+        return cls(*worker_cpus(suite.threads, suite.pin_cpus))
 
     def start(self, run_id: str, log_path: str) -> dict[str, dict[str, Any]]:
         self._zygote.log_path = log_path
@@ -103,13 +119,14 @@ class LocalExecutor:
         return {self._node: machine}
 
     def cuda_available(self) -> bool:
-        import torch
+        return local_cuda_available()
 
-        return bool(torch.cuda.is_available())
+    def measure(self, request: SampleRequest, timeout_s: float) -> SampleReply:
+        """One sample in a fresh worker on this machine's threads and CPUs.
 
-    def measure(self, request: SampleRequest, timeout_s: float) -> dict[str, Any]:
-        """One sample in a fresh worker on this machine's threads and CPUs; raises WorkerFailed."""
-        return self._zygote.run(replace(request, threads=self.threads, cpus=self.cpus), timeout_s)
+        Raises WorkerFailed, including ProtocolError for a malformed reply.
+        """
+        return self._zygote.run(replace(request, threads=self.threads, cpus=self.cpus), timeout_s, self.target)
 
     def run(self, jobs: Sequence[Job], started: Callable[[Job], None]) -> Iterator[Finished]:
         for job in jobs:
@@ -121,3 +138,26 @@ class LocalExecutor:
 
     def close(self) -> None:
         pass
+
+
+class ExecutorError(UserError):
+    """The executor cannot be made or reached; the message says what to change."""
+
+
+def make_executor(name: str, suite: Suite, *, address: str | None = None,
+                  max_parallel: int | None = None) -> Executor:
+    """The executor called ``name``: ``local`` (default) or ``ray`` (needs the ray extra)."""
+    if max_parallel is not None and max_parallel < 1:
+        raise ExecutorError(f"--max-parallel {max_parallel}: give 1 or more samples at once")
+    if name == "local":
+        if max_parallel not in (None, 1):
+            raise ExecutorError("--max-parallel needs --executor ray: samples run at once on one machine "
+                                "would slow each other down")
+        if address is not None:
+            raise ExecutorError("--ray-address needs --executor ray")
+        return LocalExecutor.for_suite(suite)
+    if name == "ray":
+        from .ray_executor import RayExecutor
+
+        return RayExecutor(suite, address=address, max_parallel=max_parallel)
+    raise ExecutorError(f"executor {name!r}: choose one of {', '.join(EXECUTORS)}")

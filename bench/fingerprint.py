@@ -17,7 +17,7 @@ from typing import Any
 
 import psutil
 
-__all__ = ["fingerprint", "gpu_inventory", "node_id", "PACKAGES", "ENV_PREFIXES"]
+__all__ = ["fingerprint", "gpu_inventory", "local_cuda_available", "node_id", "PACKAGES", "ENV_PREFIXES"]
 
 PACKAGES = ("loadbench", "torch", "transformers", "tokenizers", "safetensors", "nvidia-ml-py")
 ENV_PREFIXES = ("HF_", "TRANSFORMERS_", "OMP_", "MKL_", "CUDA_", "PYTORCH_", "TOKENIZERS_")
@@ -39,6 +39,16 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def local_cuda_available() -> bool:
+    """Whether torch sees a CUDA device on this machine: what ``device = "auto"`` means here.
+
+    Imports torch, so it is asked only once the input is known good.
+    """
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def _git_commit() -> str | None:

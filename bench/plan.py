@@ -12,6 +12,7 @@ from typing import Callable
 from loadbench.loaders import PATHS, TASKS, CheckpointInfo, UnsupportedTask, inspect_checkpoint
 from loadbench.loaders.builtin import ensure_builtin
 
+from .fingerprint import local_cuda_available
 from .suite import CheckpointEntry, Suite
 
 __all__ = ["Case", "plan", "resolve_device"]
@@ -40,13 +41,7 @@ class Case:
         return f"{self.checkpoint} · {self.path} · {self.task} · {self.dtype} · {self.device} · {self.cache}"
 
 
-def _local_cuda() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
-def resolve_device(device: str, cuda_available: Callable[[], bool] = _local_cuda) -> str:
+def resolve_device(device: str, cuda_available: Callable[[], bool] = local_cuda_available) -> str:
     """``auto`` becomes the first CUDA device when there is one, else the CPU.
 
     ``cuda_available`` asks whoever runs the samples: on a Ray cluster that is the
@@ -80,7 +75,7 @@ def _tasks(entry: CheckpointEntry, info: CheckpointInfo, label: str) -> tuple[st
 
 
 def plan(suite: Suite, cache_dir: Path | None = None, *,
-         cuda_available: Callable[[], bool] = _local_cuda) -> list[Case]:
+         cuda_available: Callable[[], bool] = local_cuda_available) -> list[Case]:
     """Every case of the suite, in a stable order (checkpoint, task, dtype, device, cache, path)."""
     resolved: list[tuple[str, CheckpointInfo, tuple[str, ...], str | None]] = []
     labels: dict[str, str] = {}

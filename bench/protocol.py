@@ -1,47 +1,152 @@
-"""The messages between the parent and a sample's worker: JSON only, shape-checked.
+"""The contract of one sample: the request a worker gets, the reply it sends, how a sample ends.
 
-Data crosses the process boundary as JSON bytes so a reply can never run code (no
-pickle), and the parent validates every reply before it becomes a record.
+Both cross the process (or node) boundary as JSON bytes, so a reply can never run code
+(no pickle), and ``SampleReply.from_dict`` checks the shape of every reply before it
+becomes a record. A reply that fails the check is a ``ProtocolError``, which is a
+``WorkerFailed``: whichever executor ran the sample, it becomes that sample's failure
+record, and the run goes on.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = ["ProtocolError", "encode", "decode_reply"]
+__all__ = ["BAD_REPLY", "ProtocolError", "SampleReply", "SampleRequest", "WorkerFailed", "encode",
+           "first_line"]
 
-REPLY_KEYS = {"metrics": list, "failures": list, "not_applicable": list, "info": dict}
+BAD_REPLY = "bad_reply"
 
 
-class ProtocolError(RuntimeError):
+class WorkerFailed(RuntimeError):
+    """The sample ended without a usable result: crashed, killed, timed out, or a bad reply."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+class ProtocolError(WorkerFailed):
     """A worker replied with something that is not a well-formed result."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(BAD_REPLY, message)
 
 
 def encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, allow_nan=False).encode("utf-8")
 
 
-def decode_reply(data: bytes) -> dict[str, Any]:
-    """Parse and check a worker's reply: metrics, failures, not-applicable metrics, info."""
-    try:
-        reply = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"worker reply is not JSON: {exc}") from None
-    if not isinstance(reply, dict):
-        raise ProtocolError("worker reply is not an object")
-    for key, kind in REPLY_KEYS.items():
-        if not isinstance(reply.get(key), kind):
-            raise ProtocolError(f"worker reply lacks {key!r} of type {kind.__name__}")
-    for item in reply["metrics"]:
-        if not (isinstance(item, dict) and isinstance(item.get("metric"), str)
-                and isinstance(item.get("value"), (int, float))):
-            raise ProtocolError(f"malformed metric in worker reply: {item!r}")
-    for item in reply["failures"]:
-        if not (isinstance(item, dict) and all(isinstance(item.get(k), str)
-                                               for k in ("metric", "error_type", "error"))):
-            raise ProtocolError(f"malformed failure in worker reply: {item!r}")
-    for item in reply["not_applicable"]:
-        if not (isinstance(item, dict) and all(isinstance(item.get(k), str) for k in ("metric", "reason"))):
-            raise ProtocolError(f"malformed not-applicable entry in worker reply: {item!r}")
-    return reply
+def first_line(exc: BaseException | str) -> str:
+    """An error's first line: a record holds a message, the worker log holds the traceback."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else repr(exc)
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    """Everything a worker needs; plain data so it crosses the process boundary as JSON."""
+
+    checkpoint_dir: str
+    path: str
+    task: str
+    device: str
+    dtype: str
+    prompt: str
+    batch_size: int
+    new_tokens: int
+    forward_iters: int
+    check_equivalence: bool
+    cache: str = "warm"
+    prompt_tokens: int | None = None
+    threads: int | None = None
+    cpus: list[int] | None = None
+    trust_remote_code: bool = False
+    allow_bin_weights: bool = False
+    builtin: str | None = None  # the built-in checkpoint_dir holds, if any
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SampleRequest:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ProtocolError(f"sample request has unknown field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a measurement")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _strings(item: object, keys: tuple[str, ...]) -> bool:
+    return isinstance(item, dict) and all(isinstance(item.get(k), str) for k in keys)
+
+
+@dataclass
+class SampleReply:
+    """A worker's one message: metrics measured, metrics failed, metrics that do not apply, info.
+
+    The worker fills it with ``ok``/``fail``/``na`` as it measures; the parent rebuilds it
+    with ``from_bytes``/``from_dict``, which refuse any other shape.
+    """
+
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    not_applicable: list[dict[str, str]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def ok(self, metric: str, value: float) -> None:
+        self.metrics.append({"metric": metric, "value": value})
+
+    def fail(self, metric: str, exc: BaseException | str, error_type: str | None = None) -> None:
+        self.failures.append({"metric": metric, "error_type": error_type or type(exc).__name__,
+                              "error": first_line(exc)})
+
+    def na(self, metric: str, reason: str) -> None:
+        self.not_applicable.append({"metric": metric, "reason": reason})
+
+    def values(self) -> dict[str, float]:
+        """Measured values by metric name."""
+        return {m["metric"]: float(m["value"]) for m in self.metrics}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metrics": self.metrics, "failures": self.failures,
+                "not_applicable": self.not_applicable, "info": self.info}
+
+    def to_bytes(self) -> bytes:
+        return encode(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, reply: object) -> SampleReply:
+        """Check a decoded reply's shape; ProtocolError names what is wrong."""
+        if not isinstance(reply, dict):
+            raise ProtocolError("worker reply is not an object")
+        for key, kind in (("metrics", list), ("failures", list), ("not_applicable", list), ("info", dict)):
+            if not isinstance(reply.get(key), kind):
+                raise ProtocolError(f"worker reply lacks {key!r} of type {kind.__name__}")
+        for item in reply["metrics"]:
+            if not (_strings(item, ("metric",)) and _is_number(item.get("value"))):
+                raise ProtocolError(f"malformed metric in worker reply: {item!r}")
+        for item in reply["failures"]:
+            if not _strings(item, ("metric", "error_type", "error")):
+                raise ProtocolError(f"malformed failure in worker reply: {item!r}")
+        for item in reply["not_applicable"]:
+            if not _strings(item, ("metric", "reason")):
+                raise ProtocolError(f"malformed not-applicable entry in worker reply: {item!r}")
+        return cls(reply["metrics"], reply["failures"], reply["not_applicable"], reply["info"])
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SampleReply:
+        try:
+            reply = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ProtocolError(f"worker reply is not JSON: {exc}") from None
+        return cls.from_dict(reply)

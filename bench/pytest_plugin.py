@@ -24,14 +24,14 @@ parametrize to cover several paths.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 
 __all__ = ["LoadBenchmark", "LoadFailed", "loadbench_load", "loadbench_zygote",
-           "pytest_benchmark_update_machine_info"]
+           "pytest_benchmark_update_machine_info", "pytest_collection_modifyitems"]
 
 TIMER_NAME = "loadbench_worker_load_s"
 
@@ -93,15 +93,34 @@ def loadbench_zygote() -> Iterator[Any]:
     yield zygote
 
 
-def _use_clock(node: Any, clock: _WorkerClock) -> None:
-    # pytest-benchmark reads its options from the closest `benchmark` marker when it builds
-    # the fixture; keep the user's options (group, min_rounds…) and add the timer.
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every test that uses ``loadbench_load`` its own worker clock as pytest-benchmark's timer.
+
+    This is done at collection, through the documented ``benchmark(timer=...)`` marker,
+    because pytest-benchmark reads the timer once, when it builds the ``benchmark``
+    fixture, and a test may request ``benchmark`` before ``loadbench_load``. The user's
+    own marker options (group, min_rounds...) are kept.
+    """
+    for item in items:
+        if "loadbench_load" not in getattr(item, "fixturenames", ()):
+            continue
+        marker = item.get_closest_marker("benchmark")
+        options = dict(marker.kwargs) if marker else {}
+        item.add_marker(pytest.mark.benchmark(**{**options, "timer": _WorkerClock()}), append=False)
+
+
+def _clock(node: Any) -> _WorkerClock:
     marker = node.get_closest_marker("benchmark")
-    options = dict(marker.kwargs) if marker else {}
-    node.add_marker(pytest.mark.benchmark(**{**options, "timer": clock}), append=False)
+    timer = marker.kwargs.get("timer") if marker else None
+    if not isinstance(timer, _WorkerClock):
+        raise pytest.UsageError(f"{node.nodeid}: a benchmark(timer=...) marker replaces loadbench's worker "
+                                "clock; drop the timer option, loadbench_load times the load itself")
+    return timer
 
 
-def _case(checkpoint: str | Path, path: str, task: str | None, dtype: str, device: str, cache: str) -> Any:
+def _case(checkpoint: str | Path, path: str, task: str | None, **settings: Any) -> Any:
+    """The one-case suite of a fixture call, and its case; ``settings`` are Suite fields."""
     from .plan import plan
     from .suite import CheckpointEntry, Suite
 
@@ -109,15 +128,15 @@ def _case(checkpoint: str | Path, path: str, task: str | None, dtype: str, devic
     tasks: Any = [task] if task else "primary"
     entry = (CheckpointEntry(path=str(source.resolve()), tasks=tasks) if source.is_dir()
              else CheckpointEntry(builtin=str(checkpoint), tasks=tasks))
-    suite = Suite(name="pytest", checkpoints=[entry], paths=[path], dtype=[dtype], device=[device], cache=[cache])
+    suite = Suite(name="pytest", checkpoints=[entry], paths=[path], **settings)
     return suite, plan(suite)[0]
 
 
-def _check(reply: dict[str, Any], label: str) -> dict[str, float]:
-    if reply["failures"]:
-        failure = reply["failures"][0]
+def _check(reply: Any, label: str) -> dict[str, float]:
+    if reply.failures:
+        failure = reply.failures[0]
         raise LoadFailed(f"{label}: {failure['metric']}: {failure['error_type']}: {failure['error']}")
-    metrics = {m["metric"]: float(m["value"]) for m in reply["metrics"]}
+    metrics: dict[str, float] = reply.values()
     if "load_s" not in metrics:
         raise LoadFailed(f"{label}: the worker measured no load_s")
     return metrics
@@ -134,11 +153,8 @@ def loadbench_load(request: pytest.FixtureRequest, loadbench_zygote: Any) -> Cal
     measured round also checks the hidden states against ``base``), ``timeout_s`` (600).
     A path that cannot serve the task skips the test with the reason.
     """
-    clock = _WorkerClock()
-    _use_clock(request.node, clock)
+    clock = _clock(request.node)
     benchmark = request.getfixturevalue("benchmark")
-    if getattr(benchmark, "_timer", clock) is not clock:
-        benchmark._timer = clock  # the test asked for `benchmark` itself before this fixture
 
     def run(checkpoint: str | Path, path: str = "base", *, task: str | None = None, dtype: str = "auto",
             device: str = "auto", cache: str = "warm", rounds: int = 5, warmup_rounds: int = 1,
@@ -147,9 +163,11 @@ def loadbench_load(request: pytest.FixtureRequest, loadbench_zygote: Any) -> Cal
         from loadbench.results.schema import SCHEMA_VERSION
 
         from .executor import worker_cpus
-        from .worker import SampleRequest
+        from .protocol import WorkerFailed
+        from .sample import request_for
 
-        suite, case = _case(checkpoint, path, task, dtype, device, cache)
+        suite, case = _case(checkpoint, path, task, dtype=[dtype], device=[device], cache=[cache],
+                            new_tokens=new_tokens, batch_size=batch_size, timeout_s=timeout_s)
         if case.not_applicable is not None:
             pytest.skip(f"{case.label}: {case.not_applicable}")
         threads, cpus = worker_cpus(suite.threads, suite.pin_cpus)
@@ -160,15 +178,15 @@ def loadbench_load(request: pytest.FixtureRequest, loadbench_zygote: Any) -> Cal
             nonlocal calls
             first_measured = calls == warmup_rounds
             calls += 1
-            sample = SampleRequest(
-                checkpoint_dir=case.checkpoint_dir, path=case.path, task=case.task, device=case.device,
-                dtype=case.dtype, prompt=suite.prompt, batch_size=batch_size, new_tokens=new_tokens,
-                forward_iters=suite.forward_iters, check_equivalence=check_equivalence and first_measured,
-                cache=case.cache, threads=threads, cpus=cpus)
-            reply = loadbench_zygote.run(sample, timeout_s)
+            sample = replace(request_for(case, suite, check_equivalence=check_equivalence and first_measured),
+                             threads=threads, cpus=cpus)
+            try:
+                reply = loadbench_zygote.run(sample, suite.timeout_s)
+            except WorkerFailed as exc:
+                raise LoadFailed(f"{case.label}: {exc.error_type}: {exc}") from None
             metrics = _check(reply, case.label)
             clock.advance(metrics["load_s"])
-            measured.append((metrics, reply["info"]))
+            measured.append((metrics, reply.info))
 
         if benchmark.group is None:
             benchmark.group = f"loadbench {case.checkpoint}"

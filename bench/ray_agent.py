@@ -17,8 +17,7 @@ from typing import Any
 
 from .executor import LocalExecutor, worker_cpus
 from .fingerprint import node_id
-from .spawn import WorkerFailed
-from .worker import SampleRequest
+from .protocol import SampleRequest, WorkerFailed
 
 __all__ = ["NodeAgent"]
 
@@ -59,6 +58,6 @@ class NodeAgent:
 
             sample = replace(sample, checkpoint_dir=str(ensure_builtin(sample.builtin)))
         try:
-            return {"reply": self._local.measure(sample, timeout_s)}
+            return {"reply": self._local.measure(sample, timeout_s).to_dict()}
         except WorkerFailed as exc:
             return {"error_type": exc.error_type, "error": str(exc)}

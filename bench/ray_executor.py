@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import socket
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
-from .executor import NODE_LOST, Finished, Job
-from .spawn import WorkerFailed
+from loadbench.errors import UserError
+from loadbench.vocabulary import NODE_LOST
+
+from .executor import Finished, Job
+from .protocol import SampleReply, WorkerFailed
 from .suite import Suite
 
 __all__ = ["RayExecutor", "RayUnavailable", "Slot", "slots_for"]
@@ -26,7 +29,7 @@ AGENT_START_TIMEOUT_S = 120.0
 HEAD_PROBE_TIMEOUT_S = 5.0
 
 
-class RayUnavailable(ValueError):
+class RayUnavailable(UserError):
     """Ray is not installed or the cluster cannot be reached."""
 
 
@@ -176,7 +179,7 @@ class RayExecutor:
                 queue.remove(job)
                 idle.remove(agent)
                 started(job)
-                running[agent.handle.measure.remote(asdict(job.request), job.timeout_s)] = (agent, job)
+                running[agent.handle.measure.remote(job.request.to_dict(), job.timeout_s)] = (agent, job)
             if not running:
                 return  # what is left needs a node no longer there: the runner counts it unrun
             (ref,), _ = ray.wait(list(running), num_returns=1)
@@ -194,10 +197,7 @@ class RayExecutor:
                 yield Finished(job.index, agent.node, failure=WorkerFailed(NODE_LOST, message))
                 continue
             idle.append(agent)
-            if "reply" in answer:
-                yield Finished(job.index, agent.node, reply=answer["reply"])
-            else:
-                yield Finished(job.index, agent.node, failure=WorkerFailed(answer["error_type"], answer["error"]))
+            yield _finished(job, agent.node, answer)
 
     def close(self) -> None:
         for agent in self._agents + self._lost:
@@ -209,3 +209,13 @@ class RayExecutor:
         if self._connected:
             self._ray.shutdown()
             self._connected = False
+
+
+def _finished(job: Job, node: str, answer: dict[str, Any]) -> Finished:
+    """An agent's answer as the local executor gives it: a checked reply, or why there is none."""
+    if "reply" not in answer:
+        return Finished(job.index, node, failure=WorkerFailed(answer["error_type"], answer["error"]))
+    try:
+        return Finished(job.index, node, reply=SampleReply.from_dict(answer["reply"]))
+    except WorkerFailed as exc:
+        return Finished(job.index, node, failure=exc)

@@ -16,17 +16,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from loadbench.results import CASE_KEYS, RunWriter, Sample, read_run_info, read_samples
-from loadbench.results.schema import is_retryable
+from loadbench.errors import UserError
+from loadbench.results import RunWriter, Sample, read_samples
+from loadbench.results.schema import is_retryable, sample_key
+from loadbench.vocabulary import NODE_LOST
 
-from .executor import EXECUTORS, NODE_LOST, Executor, Finished, Job, LocalExecutor, worker_cpus
+from .executor import Executor, Finished, Job, LocalExecutor
 from .fingerprint import fingerprint
 from .plan import Case, plan
+from .sample import Round, failure_records, records_for, request_for
 from .suite import Suite
-from .worker import SampleRequest
 
-__all__ = ["ExecutorError", "OutputNotWritable", "RunOutcome", "make_executor", "new_run_id", "records_for",
-           "resume_run", "run_suite"]
+__all__ = ["OutputNotWritable", "Progress", "RunOutcome", "WORKER_LOG", "new_run_id", "resume_run", "run_suite"]
 
 WORKER_LOG = "worker.log"
 Progress = Callable[[str, int, int], None]  # (current case label, done, total)
@@ -45,69 +46,9 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(2)
 
 
-@dataclass(frozen=True)
-class Round:
-    """One pass over every case: warmup passes come first and are recorded as such."""
-
-    repeat: int
-    warmup: bool
-
-
 def _rounds(suite: Suite) -> list[Round]:
     return ([Round(i, True) for i in range(suite.warmups)]
             + [Round(i, False) for i in range(suite.repeats)])
-
-
-def _request(case: Case, suite: Suite, round_: Round) -> SampleRequest:
-    """The sample's request; the executor fills in threads and CPUs of the node that runs it."""
-    return SampleRequest(
-        checkpoint_dir=case.checkpoint_dir, path=case.path, task=case.task, device=case.device,
-        dtype=case.dtype, prompt=suite.prompt, batch_size=suite.batch_size,
-        new_tokens=suite.new_tokens, forward_iters=suite.forward_iters,
-        check_equivalence=round_ == Round(0, False), cache=case.cache,
-        prompt_tokens=suite.prompt_tokens, builtin=case.builtin,
-        trust_remote_code=suite.trust_remote_code, allow_bin_weights=suite.allow_bin_weights,
-    )
-
-
-def records_for(case: Case, run_id: str, round_: Round, reply: dict[str, Any],
-                node: str | None = None) -> list[Sample]:
-    """The records of one worker reply; not-applicable metrics are kept once per case."""
-    key, repeat = case.key(), round_.repeat
-    info = reply["info"]
-    extra: dict[str, Any] = {k: info[k] for k in ("attn_implementation", "resident_dtype") if k in info}
-    extra.update(warmup=round_.warmup, node=node)
-    records = [Sample.ok(key, run_id, repeat, m["metric"], float(m["value"]), **extra)
-               for m in reply["metrics"]]
-    records += [Sample.failed(key, run_id, repeat, f["metric"], f["error_type"], f["error"], **extra)
-                for f in reply["failures"]]
-    if round_ == Round(0, False):
-        records += [Sample.not_applicable(key, run_id, repeat, n["metric"], n["reason"], node=node)
-                    for n in reply["not_applicable"]]
-    return records
-
-
-class ExecutorError(ValueError):
-    """The executor cannot be made or reached; the message says what to change."""
-
-
-def make_executor(name: str, suite: Suite, *, address: str | None = None,
-                  max_parallel: int | None = None) -> Executor:
-    """The executor called ``name``: ``local`` (default) or ``ray`` (needs the ray extra)."""
-    if max_parallel is not None and max_parallel < 1:
-        raise ExecutorError(f"--max-parallel {max_parallel}: give 1 or more samples at once")
-    if name == "local":
-        if max_parallel not in (None, 1):
-            raise ExecutorError("--max-parallel needs --executor ray: samples run at once on one machine "
-                                "would slow each other down")
-        if address is not None:
-            raise ExecutorError("--ray-address needs --executor ray")
-        return LocalExecutor(*worker_cpus(suite.threads, suite.pin_cpus))
-    if name == "ray":
-        from .ray_executor import RayExecutor
-
-        return RayExecutor(suite, address=address, max_parallel=max_parallel)
-    raise ExecutorError(f"executor {name!r}: choose one of {', '.join(EXECUTORS)}")
 
 
 def run_suite(
@@ -126,7 +67,7 @@ def run_suite(
     """
     run_id = new_run_id()
     run_dir = Path(output) if output is not None else Path("runs") / run_id
-    executor = executor if executor is not None else make_executor("local", suite)
+    executor = executor if executor is not None else LocalExecutor.for_suite(suite)
     try:
         # All input errors surface here, before any sample runs.
         cases = plan(suite, cache_dir, cuda_available=executor.cuda_available)
@@ -155,7 +96,7 @@ def run_suite(
         executor.close()
 
 
-class OutputNotWritable(ValueError):
+class OutputNotWritable(UserError):
     """The run directory cannot be created or written."""
 
 
@@ -170,21 +111,15 @@ def _create_writer(run_dir: Path, info: dict[str, Any]) -> RunWriter:
         ) from None
 
 
-def resume_run(run_dir: Path, *, cache_dir: Path | None = None, progress: Progress | None = None,
-               executor: Executor | None = None) -> RunOutcome:
+def resume_run(run_dir: Path, info: dict[str, Any], executor: Executor, *, cache_dir: Path | None = None,
+               progress: Progress | None = None) -> RunOutcome:
     """Take only the samples an interrupted run is missing, with its own suite and seed.
 
-    Samples lost with their node (``node_lost``) count as missing: the case was not at
-    fault, so they are measured again. Without ``executor``, a local run resumes locally
-    with its own threads and CPUs; a Ray run needs one made by ``make_executor``.
+    ``info`` is the run's run.json and ``executor`` one made for it (``api.resume``
+    makes both). Samples lost with their node (``node_lost``) count as missing: the
+    case was not at fault, so they are measured again.
     """
-    info = read_run_info(run_dir)
     suite = Suite(**info["suite"])
-    recorded = (info.get("executor") or {}).get("name", "local")
-    if executor is None:
-        if recorded != "local":
-            raise ExecutorError(f"{run_dir}: the run used --executor {recorded}; resume it with the same executor")
-        executor = LocalExecutor(info["threads"], info.get("cpus"))
     try:
         cases = plan(suite, cache_dir, cuda_available=executor.cuda_available)
         nodes = executor.start(info["run_id"], str(Path(run_dir) / WORKER_LOG))
@@ -198,11 +133,7 @@ def resume_run(run_dir: Path, *, cache_dir: Path | None = None, progress: Progre
 
 def _measured(records: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
     """The samples a run holds, leaving out those whose only records say their node was lost."""
-    kept: set[tuple[Any, ...]] = set()
-    for record in records:
-        if not is_retryable(record):
-            kept.add(_sample_key(record, record["repeat"], record["warmup"]))
-    return kept
+    return {sample_key(record) for record in records if not is_retryable(record)}
 
 
 @dataclass(frozen=True)
@@ -213,9 +144,9 @@ class _Plan:
     cases: list[Case]
 
 
-def _sample_key(case_key: dict[str, Any], repeat: int, warmup: bool) -> tuple[Any, ...]:
-    """A sample's identity, the same whether read from a record or planned from a case."""
-    return (*(case_key[k] for k in CASE_KEYS), repeat, warmup)
+def _planned_key(run_id: str, case: Case, round_: Round) -> tuple[Any, ...]:
+    """The identity a planned sample's records will have (results.schema.sample_key)."""
+    return sample_key({"run_id": run_id, **case.key(), "repeat": round_.repeat, "warmup": round_.warmup})
 
 
 @contextmanager
@@ -243,9 +174,9 @@ def _execute(plan_: _Plan, writer: RunWriter, executor: Executor, done_keys: set
     # The full seeded order is drawn even when resuming, so a resumed run keeps it.
     rng = random.Random(plan_.seed)
     order = [(round_, case) for round_ in rounds for case in rng.sample(runnable, len(runnable))]
-    todo = [(r, c) for r, c in order
-            if _sample_key(c.key(), r.repeat, r.warmup) not in done_keys]
-    jobs = [Job(i, _request(case, suite, round_), suite.timeout_s) for i, (round_, case) in enumerate(todo)]
+    todo = [(r, c) for r, c in order if _planned_key(run_id, c, r) not in done_keys]
+    jobs = [Job(i, request_for(case, suite, check_equivalence=round_.first_measured), suite.timeout_s)
+            for i, (round_, case) in enumerate(todo)]
     done = failed = lost = 0
 
     def started(job: Job) -> None:
@@ -256,14 +187,14 @@ def _execute(plan_: _Plan, writer: RunWriter, executor: Executor, done_keys: set
     with _sigterm_as_interrupt():
         try:
             for case in plan_.cases:
-                if case.not_applicable is not None and _sample_key(case.key(), 0, False) not in done_keys:
+                if case.not_applicable is not None and _planned_key(run_id, case, Round(0, False)) not in done_keys:
                     writer.append(Sample.not_applicable(case.key(), run_id, 0, "load_s", case.not_applicable,
                                                         node=None))
             for finished in executor.run(jobs, started):
                 round_, case = todo[finished.index]
                 for record in _records(case, run_id, round_, finished):
                     writer.append(record)
-                failed += finished.failure is not None or bool(finished.reply and finished.reply["failures"])
+                failed += finished.failed
                 lost += finished.failure is not None and finished.failure.error_type == NODE_LOST
                 done += 1
         except KeyboardInterrupt:
@@ -278,9 +209,7 @@ def _execute(plan_: _Plan, writer: RunWriter, executor: Executor, done_keys: set
 
 
 def _records(case: Case, run_id: str, round_: Round, finished: Finished) -> list[Sample]:
-    if finished.failure is not None:
-        exc = finished.failure
-        return [Sample.failed(case.key(), run_id, round_.repeat, "load_s", exc.error_type, str(exc),
-                              warmup=round_.warmup, node=finished.node)]
-    assert finished.reply is not None
+    if finished.reply is None:
+        assert finished.failure is not None
+        return failure_records(case, run_id, round_, finished.failure, node=finished.node)
     return records_for(case, run_id, round_, finished.reply, node=finished.node)

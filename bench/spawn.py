@@ -7,27 +7,23 @@ new fork of it, so a sample costs a fork, not an interpreter start and its impor
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import signal
 import threading
-from dataclasses import asdict
 from typing import Any, Callable
 
-from . import protocol
-from .worker import SampleRequest, child_main
+from .protocol import SampleReply, SampleRequest, WorkerFailed
+from .worker import child_main
 
-__all__ = ["WorkerFailed", "Zygote"]
+__all__ = ["Target", "Zygote"]
 
 ZYGOTE_MODULE = "loadbench.bench.zygote"
 KILL_GRACE_S = 5.0
-
-
-class WorkerFailed(RuntimeError):
-    """The worker ended without a result: crashed, killed, or timed out."""
-
-    def __init__(self, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.error_type = error_type
+# What a fresh fork runs: ``target(conn, payload, log_path)`` sends exactly one message on
+# ``conn``. It must be importable by name in the fork server (a module-level function, or
+# a functools.partial of one).
+Target = Callable[[Any, str, str | None], None]
 
 
 def _noop() -> None:
@@ -53,16 +49,19 @@ class Zygote:
         self._warm = threading.Thread(target=start, daemon=True)
         self._warm.start()
 
-    def run(self, request: SampleRequest, timeout_s: float) -> dict[str, Any]:
-        """Measure one sample in a new worker and return its validated reply."""
-        payload = protocol.encode(asdict(request)).decode("utf-8")
-        return protocol.decode_reply(self.call(child_main, payload, timeout_s))
+    def run(self, request: SampleRequest, timeout_s: float, target: Target = child_main) -> SampleReply:
+        """Measure one sample in a new worker and return its validated reply.
 
-    def call(self, target: Callable[[Any, str, str | None], None], payload: str, timeout_s: float) -> bytes:
+        Raises WorkerFailed, or its ProtocolError when the reply is malformed.
+        """
+        payload = json.dumps(request.to_dict())
+        return SampleReply.from_bytes(self.call(target, payload, timeout_s))
+
+    def call(self, target: Target, payload: str, timeout_s: float) -> bytes:
         """Run ``target(conn, payload, log_path)`` in a fresh fork; return the bytes it sends.
 
-        ``target`` must send exactly one message on ``conn``. Used with ``child_main`` for
-        samples, and by the harness self-benchmark with a target that does nothing.
+        Used with ``child_main`` for samples, and by the harness self-benchmark with a
+        target that does nothing.
         """
         if self._warm is not None:
             self._warm.join()

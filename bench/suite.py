@@ -11,21 +11,21 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+from loadbench.errors import UserError
+from loadbench.vocabulary import CACHE_STATES, DTYPES, PATH_NAMES, TASK_NAMES
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loadbench.results.comparability import CannotCompare
 from loadbench.results.compare_settings import compare_settings_from_table
 
-__all__ = ["SuiteError", "CheckpointEntry", "Suite", "load_suite", "default_suite", "suite_for_dirs", "PATH_NAMES", "TASK_NAMES"]
+__all__ = ["SuiteError", "CheckpointEntry", "Suite", "load_suite", "default_suite", "suite_for_dirs",
+           "suite_from_dict"]
 
-PATH_NAMES = ("base", "task", "custom", "pipeline")
-TASK_NAMES = ("text-generation", "text2text-generation", "text-classification", "feature-extraction")
 DEFAULT_PROMPT = "The river carried the old machine down to the sea, and"
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
-class SuiteError(ValueError):
+class SuiteError(UserError):
     """The suite file or options cannot be used; the message names the key."""
 
 
@@ -62,7 +62,7 @@ class Suite(_Strict):
     forward_iters: int = Field(10, ge=1)
     device: list[str] = ["auto"]
     dtype: list[Literal[DTYPES]] = ["auto"]  # type: ignore[valid-type]
-    cache: list[Literal["warm", "cold"]] = ["warm", "cold"]
+    cache: list[Literal[CACHE_STATES]] = list(CACHE_STATES)  # type: ignore[valid-type]
     threads: int | None = Field(None, ge=1, description="torch threads per worker (default: usable cores - 1)")
     pin_cpus: bool = Field(True, description="pin each worker to as many CPUs as threads")
     seed: int | None = Field(None, description="case order shuffle seed (default: drawn and recorded)")
@@ -121,6 +121,13 @@ def _validated(build, source: str) -> Suite:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
         raise SuiteError(f"{source}: {where}: {first['msg']}") from None
+
+
+def suite_from_dict(data: object, source: str) -> Suite:
+    """A suite from plain data (a run.json's ``suite``); SuiteError names ``source`` and the key."""
+    if not isinstance(data, dict):
+        raise SuiteError(f"{source}: expected a table of suite settings, got {type(data).__name__}")
+    return _validated(lambda: Suite(**data), source)
 
 
 def load_suite(path: str | Path) -> Suite:

@@ -25,7 +25,8 @@ import random
 import statistics
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,51 +50,45 @@ class _Delayed:
         return loaded
 
 
-def delayed_child(conn: Any, payload: str, log_path: str | None) -> None:
+def delayed_child(conn: Any, payload: str, log_path: str | None, *, delay_s: float) -> None:
     """Zygote target: the real worker, with the request's path slowed by ``delay_s``."""
     from loadbench.loaders import PATHS
 
     from .worker import child_main
 
-    data = json.loads(payload)
-    delay_s = float(data.pop("delay_s"))
+    path = json.loads(payload)["path"]
     if delay_s > 0:
-        PATHS[data["path"]] = _Delayed(PATHS[data["path"]], delay_s)  # this forked worker only
-    child_main(conn, json.dumps(data), log_path)
+        PATHS[path] = _Delayed(PATHS[path], delay_s)  # this forked worker only
+    child_main(conn, payload, log_path)
 
 
-def _sample(zygote: Any, request: Any, delay_s: float, timeout_s: float) -> dict[str, Any]:
-    from . import protocol
-    from .validate_compare import delayed_child as target  # importable by name in the fork server
+def _sample(zygote: Any, request: Any, delay_s: float, timeout_s: float) -> Any:
+    from .validate_compare import delayed_child  # importable by name in the fork server
 
-    payload = json.dumps({**asdict(request), "delay_s": delay_s})
-    return protocol.decode_reply(zygote.call(target, payload, timeout_s))
+    return zygote.run(request, timeout_s, partial(delayed_child, delay_s=delay_s))
 
 
-def _load_s(reply: dict[str, Any]) -> list[float]:
-    return [float(m["value"]) for m in reply["metrics"] if m["metric"] == "load_s"]
+def _load_s(reply: Any) -> list[float]:
+    return [float(m["value"]) for m in reply.metrics if m["metric"] == "load_s"]
 
 
 def measure(workdir: Path, builtin: str, path: str, samples: int, seed: int) -> dict[str, Path]:
     """Calibrate, then measure the variants interleaved; one run directory per variant."""
     from loadbench.results import RunWriter
 
+    from .executor import worker_cpus
     from .fingerprint import fingerprint
     from .plan import plan
-    from .executor import worker_cpus
-    from .runner import Round, new_run_id, records_for
+    from .runner import new_run_id
+    from .sample import Round, records_for, request_for
     from .spawn import Zygote
     from .suite import CheckpointEntry, Suite
-    from .worker import SampleRequest
 
     suite = Suite(name="validate-compare", checkpoints=[CheckpointEntry(builtin=builtin)], paths=[path],
                   cache=["warm"], repeats=samples, warmups=0)
     case = next(c for c in plan(suite) if c.not_applicable is None)
     threads, cpus = worker_cpus(suite.threads, suite.pin_cpus)
-    request = SampleRequest(
-        checkpoint_dir=case.checkpoint_dir, path=case.path, task=case.task, device=case.device,
-        dtype=case.dtype, prompt=suite.prompt, batch_size=suite.batch_size, new_tokens=suite.new_tokens,
-        forward_iters=suite.forward_iters, check_equivalence=False, cache=case.cache, threads=threads, cpus=cpus)
+    request = replace(request_for(case, suite, check_equivalence=False), threads=threads, cpus=cpus)
     zygote = Zygote()
     workdir.mkdir(parents=True, exist_ok=True)
     zygote.log_path = str(workdir / "worker.log")

@@ -13,70 +13,20 @@ import sys
 import time
 import traceback
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import pagecache, protocol
+from . import pagecache
 from .memory import CpuMemory, CpuMemorySampler, GpuMemory, GpuMemorySampler, gpu_unavailable_reason
 from .phases import PHASES, PhaseClock, instrument
 from .probes import peak_rss_bytes, sync
+from .protocol import SampleReply, SampleRequest
 from .workload import build_prompts, first_call, measure_forward, measure_generation
 
-__all__ = ["SampleRequest", "measure", "child_main", "GPU_METRICS"]
+__all__ = ["GPU_METRICS", "child_main", "measure"]
 
 GPU_METRICS = ("gpu_before_bytes", "gpu_peak_used_bytes", "gpu_after_bytes", "gpu_process_peak_bytes",
                "gpu_max_allocated_bytes", "gpu_max_reserved_bytes")
-
-
-@dataclass(frozen=True)
-class SampleRequest:
-    """Everything a worker needs; plain data so it crosses the process boundary as JSON."""
-
-    checkpoint_dir: str
-    path: str
-    task: str
-    device: str
-    dtype: str
-    prompt: str
-    batch_size: int
-    new_tokens: int
-    forward_iters: int
-    check_equivalence: bool
-    cache: str = "warm"
-    prompt_tokens: int | None = None
-    threads: int | None = None
-    cpus: list[int] | None = None
-    trust_remote_code: bool = False
-    allow_bin_weights: bool = False
-    builtin: str | None = None  # the built-in checkpoint_dir holds, if any
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SampleRequest":
-        return cls(**data)
-
-
-@dataclass
-class _Result:
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    failures: list[dict[str, str]] = field(default_factory=list)
-    not_applicable: list[dict[str, str]] = field(default_factory=list)
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def ok(self, metric: str, value: float) -> None:
-        self.metrics.append({"metric": metric, "value": value})
-
-    def fail(self, metric: str, exc: BaseException | str, error_type: str | None = None) -> None:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        self.failures.append({"metric": metric, "error_type": error_type or type(exc).__name__,
-                              "error": message})
-
-    def na(self, metric: str, reason: str) -> None:
-        self.not_applicable.append({"metric": metric, "reason": reason})
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"metrics": self.metrics, "failures": self.failures,
-                "not_applicable": self.not_applicable, "info": self.info}
 
 
 def _silence_libraries() -> None:
@@ -86,7 +36,7 @@ def _silence_libraries() -> None:
     logging.disable_progress_bar()
 
 
-def _prepare_cache(req: SampleRequest, result: _Result) -> None:
+def _prepare_cache(req: SampleRequest, result: SampleReply) -> None:
     directory = Path(req.checkpoint_dir)
     if req.cache == "warm":
         pagecache.warm(directory)
@@ -96,7 +46,7 @@ def _prepare_cache(req: SampleRequest, result: _Result) -> None:
         result.fail("disk_read_bytes", reason, "cache_not_evicted")
 
 
-def _report_memory(result: _Result, prefix: str, memory: CpuMemory) -> None:
+def _report_memory(result: SampleReply, prefix: str, memory: CpuMemory) -> None:
     result.ok(f"{prefix}_peak_rss_bytes", memory.peak_rss_bytes)
     for kind, value in (("anon", memory.peak_anon_bytes), ("file", memory.peak_file_bytes)):
         if value is None:
@@ -105,7 +55,7 @@ def _report_memory(result: _Result, prefix: str, memory: CpuMemory) -> None:
             result.ok(f"{prefix}_peak_{kind}_bytes", value)
 
 
-def _report_gpu(result: _Result, gpu: GpuMemory | None, reason: str | None) -> None:
+def _report_gpu(result: SampleReply, gpu: GpuMemory | None, reason: str | None) -> None:
     if gpu is None:
         for metric in GPU_METRICS:
             result.na(metric, reason or "GPU memory not measured")
@@ -123,7 +73,7 @@ def _report_gpu(result: _Result, gpu: GpuMemory | None, reason: str | None) -> N
     result.info["gpu_sample_period_s"] = gpu.period_s
 
 
-def _equivalence(loaded: Any, request: Any, req: SampleRequest, result: _Result) -> None:
+def _equivalence(loaded: Any, request: Any, req: SampleRequest, result: SampleReply) -> None:
     from loadbench.loaders.equivalence import compare_with_base
 
     eq = compare_with_base(request, loaded.backbone, loaded.tokenizer, [req.prompt])
@@ -134,7 +84,7 @@ def _equivalence(loaded: Any, request: Any, req: SampleRequest, result: _Result)
                     f"{eq.max_abs_diff:.3g} > {eq.tolerance:g} x scale {eq.scale:.3g}", "not_equivalent")
 
 
-def _load(path: Any, request: Any, info: Any, task: Any, req: SampleRequest, result: _Result,
+def _load(path: Any, request: Any, info: Any, task: Any, req: SampleRequest, result: SampleReply,
           clock: PhaseClock) -> Any:
     """The timed load, split into phases; the unattributed rest is reported, not hidden."""
     started = time.perf_counter()
@@ -149,7 +99,7 @@ def _load(path: Any, request: Any, info: Any, task: Any, req: SampleRequest, res
     return loaded
 
 
-def _run(loaded: Any, req: SampleRequest, task: Any, result: _Result, read_before: int | None) -> None:
+def _run(loaded: Any, req: SampleRequest, task: Any, result: SampleReply, read_before: int | None) -> None:
     from loadbench.loaders.common import encode
 
     prompts = build_prompts(loaded.tokenizer, req.prompt, req.prompt_tokens, req.batch_size)
@@ -168,7 +118,7 @@ def _run(loaded: Any, req: SampleRequest, task: Any, result: _Result, read_befor
         measure_forward(loaded, prompts, req.forward_iters, prompt_tokens * len(prompts), req.device, result.ok)
 
 
-def measure(req: SampleRequest) -> dict[str, Any]:
+def measure(req: SampleRequest) -> SampleReply:
     """Load one path once and measure it; every failure becomes part of the result."""
     import torch
 
@@ -180,7 +130,7 @@ def measure(req: SampleRequest) -> dict[str, Any]:
         os.sched_setaffinity(0, req.cpus)
     if req.threads is not None:
         torch.set_num_threads(req.threads)
-    result = _Result(info={"torch_threads": torch.get_num_threads(), "pid": os.getpid(),
+    result = SampleReply(info={"torch_threads": torch.get_num_threads(), "pid": os.getpid(),
                            "cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None})
     path, task = PATHS[req.path], TASKS[req.task]
     info = inspect_checkpoint(req.checkpoint_dir, req.trust_remote_code, req.allow_bin_weights)
@@ -228,7 +178,7 @@ def measure(req: SampleRequest) -> dict[str, Any]:
             _equivalence(loaded, request, req, result)
         except Exception as exc:
             result.fail("max_abs_diff_vs_base", exc)
-    return result.as_dict()
+    return result
 
 
 def child_main(conn: Any, payload: str, log_path: str | None) -> None:
@@ -241,10 +191,11 @@ def child_main(conn: Any, payload: str, log_path: str | None) -> None:
         os.close(fd)
     try:
         reply = measure(SampleRequest.from_dict(json.loads(payload)))
+        data = reply.to_bytes()  # fails on a non-finite value: that is the sample's failure too
     except BaseException as exc:  # the parent must hear of every way a sample ends
         traceback.print_exc()
-        reply = {"metrics": [], "not_applicable": [], "info": {},
-                 "failures": [{"metric": "load_s", "error_type": type(exc).__name__,
-                               "error": (str(exc).strip().splitlines() or [repr(exc)])[0]}]}
-    conn.send_bytes(protocol.encode(reply))
+        reply = SampleReply()
+        reply.fail("load_s", exc)
+        data = reply.to_bytes()
+    conn.send_bytes(data)
     conn.close()

@@ -1,7 +1,9 @@
 """loadbench: benchmark the four ways of loading a Hugging Face model.
 
-The public Python API lives in the sub-packages: ``loadbench.bench.api`` runs suites,
-``loadbench.results`` reads and summarizes what they recorded.
+The Python API is ``loadbench.bench.api`` (run, resume, report, compare, baseline);
+``loadbench.results`` reads, summarizes and compares what runs recorded as pandas
+frames. Mistakes a caller can fix raise ``loadbench.errors.UserError``. Importing
+``loadbench`` or either of those modules does not import torch or transformers.
 """
 
 __all__ = ["__version__"]

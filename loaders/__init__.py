@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from loadbench.vocabulary import PATH_NAMES
+
 from . import base, custom, pipeline, task
 from .checkpoint import CheckpointError, CheckpointInfo, inspect_checkpoint
 from .common import Loaded, LoadRequest
@@ -26,9 +28,5 @@ __all__ = [
     "UnsupportedTask",
 ]
 
-PATHS: dict[str, ModuleType] = {
-    "base": base,
-    "task": task,
-    "custom": custom,
-    "pipeline": pipeline,
-}
+# Keyed by loadbench.vocabulary.PATH_NAMES, the names every layer uses.
+PATHS: dict[str, ModuleType] = dict(zip(PATH_NAMES, (base, task, custom, pipeline), strict=True))

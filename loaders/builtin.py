@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loadbench.errors import UserError
+
 __all__ = [
     "BUILDER_VERSION",
     "BUILTIN",
@@ -95,7 +97,7 @@ class BuiltinSpec:
     sharded: bool = False  # save as several safetensors shards plus an index
 
 
-class UnknownBuiltin(ValueError):
+class UnknownBuiltin(UserError):
     """Raised for a built-in name that does not exist; the message lists the known ones."""
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loadbench.errors import UserError
+
 from .tasks import supported_tasks
 
 __all__ = ["CheckpointError", "CheckpointInfo", "check_safetensors", "inspect_checkpoint", "load_config"]
@@ -20,7 +22,7 @@ _INDEX = "model.safetensors.index.json"
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spiece.model")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """The directory cannot be benchmarked as it is."""
 
 

@@ -27,9 +27,6 @@ __all__ = [
     "attn_implementation",
 ]
 
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-
-
 class NotApplicable(Exception):
     """This path cannot serve this task; the message is the reason shown to the user."""
 

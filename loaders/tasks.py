@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from loadbench.errors import UserError
+from loadbench.vocabulary import TASK_NAMES
+
 __all__ = ["Task", "TASKS", "supported_tasks", "primary_task", "UnsupportedTask"]
 
 
-class UnsupportedTask(ValueError):
+class UnsupportedTask(UserError):
     """A task was asked for that the checkpoint cannot do."""
 
 
@@ -57,6 +60,8 @@ TASKS: dict[str, Task] = {
         ),
     )
 }
+if tuple(TASKS) != TASK_NAMES:
+    raise ImportError("loaders.tasks.TASKS must implement exactly loadbench.vocabulary.TASK_NAMES, in order")
 
 
 def _listed(mapping: str, model_type: str) -> bool:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from loadbench.bench.cli_compare import register, user_errors
+from loadbench.bench.cli_compare import register
+from loadbench.errors import UserError
 from loadbench.results import RunWriter, Sample
 from loadbench.results.baseline import machine_key
 
@@ -32,7 +33,7 @@ def main(argv: list[str]) -> int:
     assert args.handler is handlers[args.verb]
     try:
         return handlers[args.verb](args)
-    except user_errors() as exc:
+    except UserError as exc:
         message = str(exc)
         assert "\n" not in message, message
         print(f"loadbench: error: {message}", file=sys.stderr)

@@ -10,14 +10,16 @@ from typing import Any, Callable, Iterator, Sequence
 
 import pytest
 
-from loadbench.bench.executor import NODE_LOST, Finished, Job, LocalExecutor, worker_cpus
+from loadbench.bench import api
+from loadbench.bench.executor import ExecutorError, Finished, Job, LocalExecutor, make_executor, worker_cpus
+from loadbench.bench.protocol import SampleReply, WorkerFailed
 from loadbench.bench.ray_executor import Slot, slots_for
-from loadbench.bench.runner import ExecutorError, make_executor, resume_run, run_suite
-from loadbench.bench.spawn import WorkerFailed
+from loadbench.bench.runner import run_suite
 from loadbench.bench.suite import CheckpointEntry, Suite
 from loadbench.results import load, read_run_info, read_samples
+from loadbench.vocabulary import NODE_LOST
 
-REPLY = {"metrics": [{"metric": "load_s", "value": 0.25}], "failures": [], "not_applicable": [], "info": {}}
+REPLY = SampleReply(metrics=[{"metric": "load_s", "value": 0.25}])
 
 
 class ScriptedExecutor:
@@ -65,7 +67,7 @@ def test_lost_and_unrun_samples_leave_the_run_open_and_resume_takes_exactly_them
     assert all(r["node"] == "node-a" for r in read_samples(outcome.run_dir) if r["status"] != "not_applicable")
 
     again = ScriptedExecutor()
-    resumed = resume_run(outcome.run_dir, executor=again)
+    resumed = api.resume(outcome.run_dir, executor=again, reports=False)
     assert len(again.ran) == 3 and resumed.lost == 0
     df = load(outcome.run_dir)
     ok = df[(df.metric == "load_s") & (df.status == "ok")]
@@ -87,7 +89,7 @@ def test_a_case_failure_is_not_retaken_by_resume(builtin, tmp_path: Path) -> Non
 def test_a_ray_run_resumes_only_with_an_executor(builtin, tmp_path: Path) -> None:
     outcome = run_suite(_suite(builtin), tmp_path / "run", executor=ScriptedExecutor(stop_at=2))
     with pytest.raises(ExecutorError, match="same executor"):
-        resume_run(outcome.run_dir)
+        api.resume(outcome.run_dir, reports=False)
 
 
 def test_local_options_that_need_ray_are_refused() -> None:
@@ -140,3 +142,30 @@ def test_an_unreachable_ray_head_is_one_line_and_writes_nothing(tmp_path: Path) 
         f"loadbench: error: cannot reach the Ray head at 127.0.0.1:{port} (Connection refused); "
         "start it with 'ray start --head' or check --ray-address"]
     assert not out.exists()
+
+
+BAD_WORKER = '''
+def send_garbage(conn, payload, log_path):
+    """A worker that answers, but not with a result: a value that is not a number."""
+    conn.send_bytes(b'{"metrics": [{"metric": "load_s", "value": "fast"}], "failures": [], '
+                    b'"not_applicable": [], "info": {}}')
+    conn.close()
+'''
+
+
+def test_a_malformed_reply_is_that_samples_failure_on_the_local_executor(
+        builtin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A module the fork server can import by name: each fork takes this process's sys.path.
+    (tmp_path / "loadbench_bad_worker.py").write_text(BAD_WORKER, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import loadbench_bad_worker
+
+    suite = _suite(builtin).with_overrides(repeats=2)
+    executor = LocalExecutor(*worker_cpus(None, pin=True), target=loadbench_bad_worker.send_garbage)
+    result = api.run(suite, output=tmp_path / "run", executor=executor, reports=False)
+    assert result.complete and result.samples == 4 and result.failed_samples == 4
+    records = read_samples(result.run_dir)
+    assert len(records) == 4 and {r["metric"] for r in records} == {"load_s"}
+    assert {r["error_type"] for r in records} == {"bad_reply"}
+    assert all("malformed metric in worker reply" in r["error"] for r in records)
+    assert read_run_info(result.run_dir)["status"] == "complete"

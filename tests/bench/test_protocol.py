@@ -4,13 +4,39 @@ from __future__ import annotations
 
 import pytest
 
-from loadbench.bench.protocol import ProtocolError, decode_reply, encode
+from loadbench.bench.protocol import BAD_REPLY, ProtocolError, SampleReply, SampleRequest, WorkerFailed, encode
 
 GOOD = {"metrics": [{"metric": "load_s", "value": 0.1}], "failures": [], "not_applicable": [], "info": {}}
 
 
 def test_round_trip() -> None:
-    assert decode_reply(encode(GOOD)) == GOOD
+    reply = SampleReply.from_bytes(encode(GOOD))
+    assert reply.to_dict() == GOOD
+    assert reply.values() == {"load_s": 0.1}
+
+
+def test_a_reply_built_by_the_worker_round_trips() -> None:
+    reply = SampleReply(info={"pid": 7})
+    reply.ok("load_s", 0.5)
+    reply.fail("ttft_s", RuntimeError("out of memory\ntraceback follows"))
+    reply.na("gpu_peak_used_bytes", "device is cpu")
+    again = SampleReply.from_bytes(reply.to_bytes())
+    assert again == reply
+    assert again.failures == [{"metric": "ttft_s", "error_type": "RuntimeError", "error": "out of memory"}]
+
+
+def test_a_request_round_trips_and_refuses_unknown_fields() -> None:
+    request = SampleRequest("/ckpt", "base", "text-generation", "cpu", "auto", "hi", 1, 4, 2, True,
+                            prompt_tokens=8, trust_remote_code=True, builtin="tiny-llama")
+    assert SampleRequest.from_dict(request.to_dict()) == request
+    with pytest.raises(ProtocolError, match="delay_s"):
+        SampleRequest.from_dict({**request.to_dict(), "delay_s": 1.0})
+
+
+def test_a_malformed_reply_is_a_worker_failure_of_its_own_type() -> None:
+    with pytest.raises(WorkerFailed) as caught:
+        SampleReply.from_bytes(b"{}")
+    assert caught.value.error_type == BAD_REPLY
 
 
 @pytest.mark.parametrize("data", [
@@ -21,10 +47,13 @@ def test_round_trip() -> None:
     encode({**GOOD, "failures": [{"metric": "load_s", "error_type": "X"}]}),
     encode({**GOOD, "not_applicable": [{"metric": "gpu_peak_used_bytes"}]}),
     encode({k: v for k, v in GOOD.items() if k != "info"}),
+    encode({**GOOD, "metrics": [{"metric": "load_s", "value": True}]}),
+    b'{"metrics": [{"metric": "load_s", "value": NaN}], "failures": [], "not_applicable": [], "info": {}}',
+    b"\xff\xfe",
 ])
 def test_malformed_replies_are_refused(data: bytes) -> None:
     with pytest.raises(ProtocolError):
-        decode_reply(data)
+        SampleReply.from_bytes(data)
 
 
 def test_nan_cannot_be_sent() -> None:

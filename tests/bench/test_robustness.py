@@ -113,7 +113,8 @@ def test_sample_past_its_timeout_is_killed_and_the_run_goes_on(builtin, tmp_path
 OOM_SCRIPT = """
 import json, resource, sys
 import torch, transformers
-from loadbench.bench.worker import SampleRequest, measure
+from loadbench.bench.protocol import SampleRequest
+from loadbench.bench.worker import measure
 
 def vm_size():
     for line in open("/proc/self/status"):
@@ -124,7 +125,7 @@ limit = vm_size() + 600 * 2**20  # room to load, none for a batch of 512 long pr
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 reply = measure(SampleRequest(sys.argv[1], "base", "text-classification", "cpu", "auto",
                               "the river runs " * 40, 512, 4, 1, False, cache="warm", threads=1))
-print(json.dumps(reply))
+print(json.dumps(reply.to_dict()))
 """
 
 

@@ -9,8 +9,8 @@ import time
 import psutil
 import pytest
 
-from loadbench.bench.spawn import WorkerFailed, Zygote
-from loadbench.bench.worker import SampleRequest
+from loadbench.bench.protocol import SampleRequest, WorkerFailed
+from loadbench.bench.spawn import Zygote
 
 
 def _request(directory) -> SampleRequest:
@@ -29,12 +29,12 @@ def _workers() -> list[psutil.Process]:
 def test_each_sample_runs_in_a_fresh_process(zygote: Zygote, builtin) -> None:
     first = zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
     second = zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
-    assert first["failures"] == second["failures"] == []
-    assert first["info"]["pid"] != second["info"]["pid"]
+    assert first.failures == second.failures == []
+    assert first.info["pid"] != second.info["pid"]
     # The first sample imported Llama's modeling code; the second must not inherit it.
-    assert first["info"]["arch_module_preloaded"] is False
-    assert second["info"]["arch_module_preloaded"] is False
-    assert first["info"]["modules_before_import"] == second["info"]["modules_before_import"]
+    assert first.info["arch_module_preloaded"] is False
+    assert second.info["arch_module_preloaded"] is False
+    assert first.info["modules_before_import"] == second.info["modules_before_import"]
 
 
 def test_timeout_kills_the_worker(zygote: Zygote, builtin) -> None:

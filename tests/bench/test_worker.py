@@ -8,7 +8,8 @@ import gc
 
 import pytest
 
-from loadbench.bench.worker import GPU_METRICS, SampleRequest, measure
+from loadbench.bench.protocol import SampleRequest
+from loadbench.bench.worker import GPU_METRICS, measure
 
 NEW_TOKENS = 7
 
@@ -23,23 +24,23 @@ def _request(directory, path: str, task: str, **changes) -> SampleRequest:
 
 
 def _metrics(reply) -> dict[str, float]:
-    return {m["metric"]: m["value"] for m in reply["metrics"]}
+    return {m["metric"]: m["value"] for m in reply.metrics}
 
 
 def test_generation_sample_records_exact_token_count_and_rates(builtin) -> None:
     reply = measure(_request(builtin("tiny-llama"), "task", "text-generation"))
     metrics = _metrics(reply)
-    assert reply["failures"] == []
+    assert reply.failures == []
     assert metrics["new_tokens"] == NEW_TOKENS
     assert metrics["ttft_s"] > 0
     assert metrics["decode_tokens_per_s"] > 0
     assert metrics["load_s"] > 0 and metrics["import_s"] >= 0
     assert metrics["peak_rss_bytes"] > 50 * 2**20
     assert metrics["max_abs_diff_vs_base"] < 1e-5
-    assert reply["info"]["attn_implementation"] == "sdpa"
-    assert reply["info"]["resident_dtype"] == "float32"
-    assert {n["metric"] for n in reply["not_applicable"]} == set(GPU_METRICS)
-    assert all("device is cpu" in n["reason"] for n in reply["not_applicable"])
+    assert reply.info["attn_implementation"] == "sdpa"
+    assert reply.info["resident_dtype"] == "float32"
+    assert {n["metric"] for n in reply.not_applicable} == set(GPU_METRICS)
+    assert all("device is cpu" in n["reason"] for n in reply.not_applicable)
     # generation metrics beyond the decode rate
     assert metrics["prefill_tokens_per_s"] == pytest.approx(metrics["prompt_tokens"] / metrics["ttft_s"])
     assert metrics["token_latency_p50_s"] <= metrics["token_latency_p90_s"] <= metrics["token_latency_p99_s"]
@@ -76,7 +77,7 @@ def test_prompt_tokens_and_batch_size(builtin) -> None:
     reply = measure(_request(builtin("tiny-llama"), "task", "text-generation", prompt_tokens=20, batch_size=3,
                              check_equivalence=False))
     metrics = _metrics(reply)
-    assert reply["failures"] == []
+    assert reply.failures == []
     assert metrics["prompt_tokens"] == 20
     assert metrics["new_tokens"] == NEW_TOKENS
 
@@ -99,11 +100,11 @@ def test_seq2seq_generation_counts_tokens_too(builtin) -> None:
 def test_forward_sample_and_dtype_axis(builtin) -> None:
     reply = measure(_request(builtin("tiny-bert"), "custom", "text-classification", dtype="bfloat16"))
     metrics = _metrics(reply)
-    assert reply["failures"] == []
+    assert reply.failures == []
     assert metrics["forward_tokens_per_s"] > 0
     assert "decode_tokens_per_s" not in metrics
     assert metrics["forward_latency_p50_s"] <= metrics["forward_latency_p99_s"]
-    assert reply["info"]["resident_dtype"] == "bfloat16"
+    assert reply.info["resident_dtype"] == "bfloat16"
 
 
 def test_base_path_is_the_reference_and_not_compared_with_itself(builtin) -> None:
@@ -115,6 +116,6 @@ def test_a_path_that_raises_is_a_recorded_failure(builtin) -> None:
     # transformers' feature-extraction pipeline calls T5Model without decoder inputs.
     reply = measure(_request(builtin("tiny-t5"), "pipeline", "feature-extraction"))
     assert "load_s" in _metrics(reply)
-    [failure] = [f for f in reply["failures"] if f["metric"] == "forward_tokens_per_s"]
+    [failure] = [f for f in reply.failures if f["metric"] == "forward_tokens_per_s"]
     assert failure["error_type"] == "ValueError"
     assert "input_ids" in failure["error"]

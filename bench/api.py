@@ -1,0 +1,274 @@
+"""loadbench's Python API: every command of the CLI, as a keyword call that returns objects.
+
+In a script or notebook (guard the entry point with ``if __name__ == "__main__":``: the
+workers re-import the main module)::
+
+    from loadbench.bench import api
+
+    result = api.run(repeats=5)                  # the built-in default suite
+    print(result.summary_text())                 # the table ``loadbench run`` prints
+    df = result.frame()                          # tidy records, one row per sample x metric
+    again = api.run(repeats=5)
+    verdict = api.compare(result.run_dir, again.run_dir)
+    verdict.table; verdict.exit_code             # 0 unchanged, 1 regression
+
+Every mistake the caller can fix raises ``loadbench.errors.UserError`` with a one-line
+message; the CLI prints it and exits 2. Importing this module imports neither torch nor
+transformers: they load when a run starts.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+
+from loadbench.errors import UserError
+
+from .compare_inputs import CompareResult, compare
+from .executor import EXECUTORS, Executor, ExecutorError, LocalExecutor, make_executor
+from .runner import WORKER_LOG, OutputNotWritable, Progress, RunOutcome, resume_run, run_suite
+from .suite import Suite, default_suite, load_suite, suite_for_dirs, suite_from_dict
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from loadbench.results.baseline import BaselineInfo
+    from loadbench.results.report import Report
+
+__all__ = ["BuiltinCheckpoint", "CompareResult", "ReportResult", "RunResult", "baseline_list", "baseline_save",
+           "checkpoints", "compare", "report", "resume", "run"]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished (or interrupted) run: where it is, what happened, and its data on demand."""
+
+    run_dir: Path
+    samples: int  # worker samples taken by this call
+    failed_samples: int
+    interrupted: bool
+    lost: int  # samples lost with their node or left unrun: ``resume`` takes them again
+    cv_threshold: float
+    reports: tuple[Path, ...]  # report.md and report.html in the run directory, when written
+
+    @property
+    def complete(self) -> bool:
+        return not self.interrupted and not self.lost
+
+    @property
+    def worker_log(self) -> Path | None:
+        """This machine's worker log; None when workers ran on other nodes (run.json names theirs)."""
+        path = self.run_dir / WORKER_LOG
+        return path if path.exists() else None
+
+    def frame(self) -> pd.DataFrame:
+        """The run's tidy records (``loadbench.results.load``)."""
+        from loadbench.results import load
+
+        return load(self.run_dir)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per case x metric: median, quartiles, CV, status (``loadbench.results.summarize``)."""
+        from loadbench.results import summarize
+
+        return summarize(self.frame(), self.cv_threshold)
+
+    def summary_text(self) -> str:
+        """The paths-side-by-side table of the headline metrics, as ``loadbench run`` prints it."""
+        from loadbench.results import summary_text
+        from loadbench.results.metrics import HEADLINE
+
+        return summary_text(self.frame(), metrics=HEADLINE, cv_threshold=self.cv_threshold)
+
+
+def _progress(progress: bool | Progress) -> Any:
+    if callable(progress):
+        return nullcontext(progress)
+    from .ui import progress_display
+
+    return progress_display(enabled=bool(progress))
+
+
+def _finished(outcome: RunOutcome, suite: Suite, reports: bool) -> RunResult:
+    from loadbench.results import write_run_reports
+
+    written: list[Path] = []
+    if reports:
+        with _writing(outcome.run_dir):
+            written = write_run_reports(outcome.run_dir, cv_threshold=suite.cv_threshold)
+    return RunResult(outcome.run_dir, outcome.samples, outcome.failed_samples, outcome.interrupted, outcome.lost,
+                     suite.cv_threshold, tuple(written))
+
+
+def _suite(suite: Suite | str | Path | None, checkpoints: Sequence[str | Path] | None) -> Suite:
+    """The suite to run: a Suite, a suite file, or the default; ``checkpoints`` replace its checkpoints."""
+    dirs = [str(c) for c in checkpoints] if checkpoints else None
+    if isinstance(suite, Suite):
+        chosen = suite
+    elif suite is not None:
+        chosen = load_suite(suite)
+    else:
+        return suite_for_dirs(dirs) if dirs else default_suite()
+    return chosen.model_copy(update={"checkpoints": suite_for_dirs(dirs).checkpoints}) if dirs else chosen
+
+
+def run(suite: Suite | str | Path | None = None, *, checkpoints: Sequence[str | Path] | None = None,
+        output: str | Path | None = None, executor: str | Executor = "local", ray_address: str | None = None,
+        max_parallel: int | None = None, progress: bool | Progress = False, cache_dir: str | Path | None = None,
+        reports: bool = True, **settings: Any) -> RunResult:
+    """Measure a suite into a new run directory and write its reports there.
+
+    ``suite``: a Suite, a suite TOML file, or None for the built-in default suite.
+    ``checkpoints``: local checkpoint directories that replace the suite's checkpoints.
+    ``settings``: any suite field (``repeats=5``, ``device="cpu"``, ``cache=["warm"]``...);
+    None leaves the suite's value. ``executor``: ``"local"``, ``"ray"`` or an Executor.
+    ``progress``: True for a progress bar on a terminal, or a callback
+    ``(case label, done, total)``. Raises UserError for unusable input before any sample.
+    """
+    chosen = _suite(suite, checkpoints).with_overrides(**settings)
+    where = executor if not isinstance(executor, str) else make_executor(
+        executor, chosen, address=ray_address, max_parallel=max_parallel)
+    with _progress(progress) as report_progress:
+        outcome = run_suite(chosen, Path(output) if output is not None else None,
+                            cache_dir=Path(cache_dir) if cache_dir is not None else None,
+                            progress=report_progress, executor=where)
+    return _finished(outcome, chosen, reports)
+
+
+def _executor_for(run_dir: Path, info: dict[str, Any], name: str | None, ray_address: str | None,
+                  max_parallel: int | None, suite: Suite) -> Executor:
+    """The run's own executor and settings, unless the caller names others (a new head address)."""
+    recorded = info.get("executor") if isinstance(info.get("executor"), dict) else {"name": "local"}
+    recorded_name = str(recorded.get("name", "local"))
+    chosen = name or recorded_name
+    if recorded_name not in EXECUTORS:
+        raise ExecutorError(f"{run_dir}: the run used the executor {recorded_name!r}, which loadbench cannot "
+                            "make; resume it with the same executor (api.resume(RUN, executor=...))")
+    if chosen != recorded_name:
+        raise ExecutorError(f"{run_dir}: the run used --executor {recorded_name}; resume it with the same executor")
+    if chosen == "local":
+        if ray_address is not None or max_parallel is not None:
+            raise ExecutorError(f"{run_dir}: a local run resumes locally; drop --ray-address and --max-parallel")
+        if "threads" not in info:
+            return LocalExecutor.for_suite(suite)
+        return LocalExecutor(info["threads"], info.get("cpus"))
+    return make_executor(chosen, suite, address=ray_address or recorded.get("address"),
+                         max_parallel=max_parallel or recorded.get("max_parallel"))
+
+
+def resume(run_dir: str | Path, *, executor: str | Executor | None = None, ray_address: str | None = None,
+           max_parallel: int | None = None, progress: bool | Progress = False,
+           cache_dir: str | Path | None = None, reports: bool = True) -> RunResult:
+    """Finish an interrupted run: only its missing samples, with its own suite, seed and executor.
+
+    ``executor``: None (the run's own, from run.json), its name, or an Executor;
+    ``ray_address`` points a Ray run at a new head.
+    """
+    from loadbench.results import read_run_info
+
+    run_dir = Path(run_dir)
+    info = read_run_info(run_dir)
+    suite = suite_from_dict(info.get("suite"), f"{run_dir}/run.json: suite")
+    where = executor if executor is not None and not isinstance(executor, str) else _executor_for(
+        run_dir, info, executor, ray_address, max_parallel, suite)
+    with _progress(progress) as report_progress:
+        outcome = resume_run(run_dir, info, where, progress=report_progress,
+                             cache_dir=Path(cache_dir) if cache_dir is not None else None)
+    return _finished(outcome, suite, reports)
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """A report: its model (runs, records, summary), and the file written or the content to print."""
+
+    report: Report
+    format: str
+    path: Path | None  # the file written; None when the content goes to the caller
+    content: str | bytes | None  # the rendered report when no file was written
+
+
+def report(runs: str | Path | Iterable[str | Path], *, format: str = "markdown", output: str | Path | None = None,
+           what: str | None = None) -> ReportResult:
+    """Report one or more runs in ``format`` (markdown, html, csv, parquet, json).
+
+    ``output``: a file, a directory (``report.<ext>`` inside) or ``"-"`` for the content;
+    None: the content for markdown, csv and json, a file for html and parquet (the run
+    directory for one run, ``./loadbench-report.*`` for several). ``what``: records or
+    summary, for csv, parquet and json.
+    """
+    from loadbench.results import build_report, render, write_report
+    from loadbench.results.render import EXTENSIONS, default_output
+
+    if what is not None and format in ("markdown", "html"):
+        raise ReportError(f"--what applies to csv, parquet and json, not {format}")
+    if format not in EXTENSIONS:
+        raise ReportError(f"format {format!r}: choose one of {', '.join(EXTENSIONS)}")
+    model = build_report(runs)
+    target = default_output(model, format) if output is None else Path(output)
+    if target is None or str(target) == "-":
+        return ReportResult(model, format, None, render(model, format, what))
+    if target.is_dir():
+        target = target / f"report.{EXTENSIONS[format]}"
+    if not target.parent.is_dir():
+        raise ReportError(f"{target.parent}: no such directory for --output")
+    with _writing(target):
+        return ReportResult(model, format, write_report(model, format, target, what), None)
+
+
+class ReportError(UserError):
+    """Report options that do not go together, or an output that cannot be written."""
+
+
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turns an OS refusal to write ``path`` into a one-line user error naming it."""
+    try:
+        yield
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise OutputNotWritable(f"{path}: cannot write ({exc.strerror or exc}); choose another place") from None
+
+
+def baseline_save(runs: str | Path | Sequence[str | Path], name: str | None = None,
+                  baselines: str | Path | None = None) -> Path:
+    """Store complete runs (pooled) as baseline ``name`` of their machine; returns its directory."""
+    from loadbench.results.baseline import baselines_root, save
+
+    with _writing(baselines_root(baselines)):
+        return save(runs, name, baselines)
+
+
+def baseline_list(baselines: str | Path | None = None) -> list[BaselineInfo]:
+    """Every saved baseline, with its machine."""
+    from loadbench.results.baseline import list_baselines
+
+    return list_baselines(baselines)
+
+
+@dataclass(frozen=True)
+class BuiltinCheckpoint:
+    """A built-in tiny checkpoint: its name, whether the default suite uses it, and where it is."""
+
+    name: str
+    default: bool
+    architecture: str
+    directory: Path
+    built: bool
+
+
+def checkpoints(all: bool = False, cache_dir: str | Path | None = None) -> list[BuiltinCheckpoint]:
+    """Build the built-in checkpoints (the default suite's, or ``all``) and list every one."""
+    from loadbench.loaders.builtin import BUILTIN, builtin_dir, ensure_builtin
+
+    cache = Path(cache_dir) if cache_dir is not None else None
+    out = []
+    for name, spec in BUILTIN.items():
+        if spec.default or all:
+            ensure_builtin(name, cache)
+        directory = builtin_dir(name, cache)
+        out.append(BuiltinCheckpoint(name, spec.default, spec.architecture, directory, directory.is_dir()))
+    return out
+

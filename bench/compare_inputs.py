@@ -1,0 +1,155 @@
+"""``compare``: read both sides (runs, pytest-benchmark files, saved baselines), judge, render.
+
+A side is a comma-separated list of run directories, folders of runs,
+``--benchmark-json`` files or ``baseline:NAME``; a baseline name resolves against the
+machine that the other side was measured on, so CI compares like with like. The
+statistics are results.compare's; this module only gathers what it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from loadbench.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from loadbench.results.runinfo import Difference
+
+__all__ = ["BASELINE_PREFIX", "CompareResult", "compare"]
+
+BASELINE_PREFIX = "baseline:"
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    """A comparison: one row per case x metric with its verdict, and the rendered reports."""
+
+    table: pd.DataFrame
+    exit_code: int  # 0 no regression, 1 a regression (cannot compare raises CannotCompare)
+    markdown: str
+    json: str
+    differences: list[Difference]
+    baseline_runs: list[str]
+    candidate_runs: list[str]
+
+    @property
+    def regressions(self) -> pd.DataFrame:
+        from loadbench.results.compare import REGRESSION_VERDICTS
+
+        return self.table[self.table["verdict"].isin(REGRESSION_VERDICTS)]
+
+
+def _machine(frame: pd.DataFrame) -> dict[str, Any]:
+    """The hardware fields of a side's first run, to pick the baseline of the same machine."""
+    import pandas as pd
+
+    if frame.empty:
+        return {}
+    first = frame.iloc[0]
+    return {k: (None if k not in frame.columns or pd.isna(first[k]) else str(first[k]))
+            for k in ("cpu_model", "cpu_count", "gpus")}
+
+
+def _this_machine() -> dict[str, Any]:
+    from .fingerprint import fingerprint
+
+    return {"fingerprint": fingerprint()}
+
+
+def _parts(spec: str | Path | Sequence[str | Path]) -> list[str]:
+    from loadbench.results.compare import CannotCompare
+
+    items = [spec] if isinstance(spec, (str, Path)) else list(spec)
+    parts = [p.strip() for item in items for p in str(item).split(",")]
+    if not parts or any(not p for p in parts):
+        raise CannotCompare(f"{spec!r}: an empty item in the list")
+    return parts
+
+
+def _is_baseline(parts: list[str]) -> bool:
+    return all(p.startswith(BASELINE_PREFIX) for p in parts)
+
+
+def _read_side(parts: list[str], other: dict[str, Any] | None, root: Path | None) -> pd.DataFrame:
+    from loadbench.results.baseline import resolve
+    from loadbench.results.benchjson import read_results
+
+    items: list[str | Path] = [
+        resolve(p[len(BASELINE_PREFIX):], other or _this_machine(), root) if p.startswith(BASELINE_PREFIX)
+        else Path(p) for p in parts]
+    return read_results(items)
+
+
+def _settings(suite: str | Path | None, alpha: float | None, thresholds: Mapping[str, float] | Sequence[str],
+              metrics: Sequence[str] | None) -> tuple[float, dict[str, float], list[str] | None]:
+    """Defaults, then the suite's [compare] table, then the caller's values."""
+    from loadbench.results.compare import DEFAULT_ALPHA, CannotCompare, parse_threshold, read_compare_settings
+
+    chosen_alpha, chosen, chosen_metrics = DEFAULT_ALPHA, {}, None
+    if suite is not None:
+        settings = read_compare_settings(suite)
+        chosen_alpha = settings.alpha if settings.alpha is not None else chosen_alpha
+        chosen.update(settings.thresholds)
+        chosen_metrics = list(settings.metrics) if settings.metrics is not None else None
+    try:
+        given = dict(thresholds) if isinstance(thresholds, Mapping) else dict(map(parse_threshold, thresholds))
+    except ValueError as exc:
+        raise CannotCompare(str(exc)) from None
+    chosen.update(given)
+    return (alpha if alpha is not None else chosen_alpha), chosen, (list(metrics) if metrics else chosen_metrics)
+
+
+def compare(baseline: str | Path | Sequence[str | Path], candidate: str | Path | Sequence[str | Path], *,
+            thresholds: Mapping[str, float] | Sequence[str] = (), alpha: float | None = None,
+            metrics: Sequence[str] | None = None, suite: str | Path | None = None, allow_mismatch: bool = False,
+            baselines: str | Path | None = None, step_summary: bool = False,
+            json_output: str | Path | None = None) -> CompareResult:
+    """Compare a candidate with a baseline: verdicts per case and metric (docs/REGRESSIONS.md).
+
+    ``thresholds``: fractions by metric or family (``{"load_s": 0.15}``) or ``"NAME=PCT"``
+    strings; ``suite``: a suite file whose ``[compare]`` table gives alpha, thresholds and
+    metrics (the explicit arguments win). ``step_summary`` also writes the markdown to
+    ``$GITHUB_STEP_SUMMARY`` (and, when nothing can be compared, why). Raises
+    CannotCompare (a UserError) when the sides cannot be compared.
+    """
+    from loadbench.results.compare import CannotCompare, exit_code, fingerprint_differences
+    from loadbench.results.compare import compare as judge
+    from loadbench.results.compare_render import render_json, render_markdown, write_step_summary
+
+    root = Path(baselines) if baselines is not None else None
+    try:
+        chosen_alpha, chosen, chosen_metrics = _settings(suite, alpha, thresholds, metrics)
+        base_parts, cand_parts = _parts(baseline), _parts(candidate)
+        if _is_baseline(base_parts) and not _is_baseline(cand_parts):
+            cand = _read_side(cand_parts, None, root)
+            base = _read_side(base_parts, _machine(cand), root)
+        else:
+            base = _read_side(base_parts, None, root)
+            cand = _read_side(cand_parts, _machine(base), root)
+        try:
+            table = judge(base, cand, thresholds=chosen, alpha=chosen_alpha, metrics=chosen_metrics,
+                          allow_mismatch=allow_mismatch)
+        except UserError:
+            raise
+        except ValueError as exc:  # a threshold, alpha or metric the caller gave
+            raise CannotCompare(str(exc)) from None
+    except UserError as exc:
+        if step_summary:
+            # CI readers look at the job summary first: say there why nothing was compared.
+            write_step_summary(f"## loadbench compare: ⚠ cannot compare\n\n{exc}\n")
+        raise
+    _, differences = fingerprint_differences(base, cand)
+    context = dict(alpha=chosen_alpha, thresholds=chosen, differences=differences,
+                   baseline_runs=list(dict.fromkeys(base["run_id"])),
+                   candidate_runs=list(dict.fromkeys(cand["run_id"])))
+    markdown, document = render_markdown(table, **context), render_json(table, **context)
+    if step_summary:
+        write_step_summary(markdown)
+    if json_output is not None:
+        Path(json_output).write_text(document, encoding="utf-8")
+    return CompareResult(table, exit_code(table), markdown, document, differences,
+                         context["baseline_runs"], context["candidate_runs"])

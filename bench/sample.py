@@ -1,0 +1,66 @@
+"""One sample, end to end: its request built from a case, its records built from the reply.
+
+The runner, the pytest plugin and the compare validation all measure samples; each asks
+here, so a new field of the request or of a record is added in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loadbench.results import Sample
+
+from .plan import Case
+from .protocol import SampleReply, SampleRequest, WorkerFailed
+from .suite import Suite
+
+__all__ = ["Round", "failure_records", "records_for", "request_for"]
+
+
+@dataclass(frozen=True)
+class Round:
+    """One pass over every case: warmup passes come first and are recorded as such."""
+
+    repeat: int
+    warmup: bool
+
+    @property
+    def first_measured(self) -> bool:
+        """The round that checks equivalence and records what does not apply, once per case."""
+        return self == Round(0, False)
+
+
+def request_for(case: Case, suite: Suite, *, check_equivalence: bool) -> SampleRequest:
+    """The sample's request; the executor fills in the threads and CPUs of the node that runs it."""
+    return SampleRequest(
+        checkpoint_dir=case.checkpoint_dir, path=case.path, task=case.task, device=case.device,
+        dtype=case.dtype, prompt=suite.prompt, batch_size=suite.batch_size,
+        new_tokens=suite.new_tokens, forward_iters=suite.forward_iters,
+        check_equivalence=check_equivalence, cache=case.cache,
+        prompt_tokens=suite.prompt_tokens, builtin=case.builtin,
+        trust_remote_code=suite.trust_remote_code, allow_bin_weights=suite.allow_bin_weights,
+    )
+
+
+def records_for(case: Case, run_id: str, round_: Round, reply: SampleReply,
+                node: str | None = None) -> list[Sample]:
+    """The records of one worker reply; not-applicable metrics are kept once per case."""
+    key, repeat = case.key(), round_.repeat
+    extra = {k: reply.info[k] for k in ("attn_implementation", "resident_dtype") if k in reply.info}
+    records = [Sample.ok(key, run_id, repeat, m["metric"], float(m["value"]),
+                         warmup=round_.warmup, node=node, **extra)
+               for m in reply.metrics]
+    records += [Sample.failed(key, run_id, repeat, f["metric"], f["error_type"], f["error"],
+                              warmup=round_.warmup, node=node, **extra)
+                for f in reply.failures]
+    if round_.first_measured:
+        records += [Sample.not_applicable(key, run_id, repeat, n["metric"], n["reason"], node=node)
+                    for n in reply.not_applicable]
+    return records
+
+
+def failure_records(case: Case, run_id: str, round_: Round, failure: WorkerFailed,
+                    node: str | None = None) -> list[Sample]:
+    """The record of a sample that ended without a usable reply (crash, timeout, bad reply, lost node)."""
+    return [Sample.failed(case.key(), run_id, round_.repeat, "load_s", failure.error_type, str(failure),
+                          warmup=round_.warmup, node=node)]
