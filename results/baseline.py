@@ -26,6 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from loadbench.errors import UserError
+
 from .comparability import CannotCompare
 from .runinfo import MACHINE_KEYS, machine_fields, machine_key, node_fields
 from .store import RUN_INFO_FILE, SAMPLES_FILE, read_run_info, read_samples
@@ -53,7 +55,7 @@ BASELINE_FILE = "baseline.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
-class BaselineError(ValueError):
+class BaselineError(UserError):
     """A baseline cannot be saved or read (bad name, incomplete or mixed runs)."""
 
 

@@ -15,6 +15,8 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from loadbench.errors import UserError
+
 from .report import Report
 
 if TYPE_CHECKING:
@@ -28,7 +30,7 @@ WHAT: tuple[str, ...] = ("records", "summary")
 JSON_FORMAT_VERSION = 1
 
 
-class MissingDependency(ImportError):
+class MissingDependency(UserError, ImportError):
     """An optional package the chosen output needs is not installed."""
 
 

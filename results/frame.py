@@ -14,6 +14,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loadbench.errors import UserError
+
 from .runinfo import FINGERPRINT_COLUMNS, device_name, fingerprint_fields, machine_key, node_fields
 from .schema import Sample, drop_superseded
 from .store import read_run_info, read_samples
@@ -33,7 +35,7 @@ _FLOAT_COLUMNS = ("value",)
 _BOOL_COLUMNS = ("warmup",)
 
 
-class DuplicateRun(ValueError):
+class DuplicateRun(UserError):
     """The same run was given twice (or two directories hold copies of one run)."""
 
 

@@ -10,13 +10,15 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Iterable, Literal, Mapping, TypeVar
 
+from loadbench.errors import UserError
+from loadbench.vocabulary import RETRYABLE_ERRORS
+
 from .metrics import get_metric
 
 __all__ = [
     "CASE_KEYS",
     "DIRECTIONS",
     "InvalidRecord",
-    "RETRYABLE_ERRORS",
     "SCHEMA_VERSION",
     "STATUSES",
     "Sample",
@@ -45,16 +47,13 @@ STATUSES: tuple[str, ...] = ("ok", "not_applicable", "failed")
 DIRECTIONS: tuple[str, ...] = ("lower", "higher", "none")
 
 CASE_KEYS: tuple[str, ...] = ("checkpoint", "path", "task", "dtype", "device", "cache")
-# A sample that failed because its machine went away (not because of the case) is
-# taken again by `--resume`; once it has been, the failure says nothing about the case.
-RETRYABLE_ERRORS: tuple[str, ...] = ("node_lost",)
 
 
 class InvalidRecord(ValueError):
     """A record that does not follow the schema."""
 
 
-class UnsupportedSchema(ValueError):
+class UnsupportedSchema(UserError):
     """A record written by a newer loadbench than this one."""
 
 

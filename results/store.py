@@ -16,6 +16,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+from loadbench.errors import UserError
+
 from .schema import SCHEMA_VERSION, InvalidRecord, Sample, UnsupportedSchema, migrate, record_version
 
 __all__ = [
@@ -40,15 +42,15 @@ _CLOSE_STATUSES: tuple[str, ...] = ("complete", "interrupted", "failed")
 _RESERVED = ("schema_version", "status", "started_at", "finished_at", "resumed_at")
 
 
-class RunExists(FileExistsError):
+class RunExists(UserError, FileExistsError):
     """The output directory already holds a run; loadbench never overwrites results."""
 
 
-class NotARun(FileNotFoundError):
+class NotARun(UserError, FileNotFoundError):
     """The directory is missing or is not a loadbench run directory."""
 
 
-class CorruptRun(ValueError):
+class CorruptRun(UserError):
     """A run file that cannot be read back (beyond a crash-truncated last line)."""
 
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from loadbench.results import schema
+from loadbench.vocabulary import RETRYABLE_ERRORS
 from loadbench.results.metrics import UnknownMetric
 from loadbench.results.schema import (
     CASE_KEYS,
-    RETRYABLE_ERRORS,
     SCHEMA_VERSION,
     InvalidRecord,
     Sample,
