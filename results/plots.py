@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .metrics import axis_scale
-from .tables import ordered_paths, per_machine
+from .tables import CACHE_RANK, ordered_paths, per_machine
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,7 +50,6 @@ TREND_METRICS: tuple[tuple[str, str], ...] = (
 _PHASE_COLORS = ("#9ecae1", "#fdae6b", "#3182bd", "#a1d99b", "#bdbdbd")
 _PATH_COLORS = {"base": "#1f77b4", "task": "#ff7f0e", "custom": "#2ca02c", "pipeline": "#d62728"}
 _EXTRA_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
-_CACHE_ORDER = {"warm": 0, "cold": 1}
 _MAX_COLUMNS = 4
 
 
@@ -75,7 +74,7 @@ def _facets(summary: pd.DataFrame) -> list[_Facet]:
 
 
 def _caches(summary: pd.DataFrame) -> list[str]:
-    return sorted(dict.fromkeys(summary["cache"]), key=lambda c: (_CACHE_ORDER.get(c, 9), c))
+    return sorted(dict.fromkeys(summary["cache"]), key=lambda c: (CACHE_RANK.get(c, len(CACHE_RANK)), c))
 
 
 def _figure(n_rows: int, n_facets: int, row_height: float = 3.0) -> tuple[Figure, list[list[Axes]]]:

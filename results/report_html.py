@@ -14,17 +14,15 @@ from typing import Any, Sequence
 
 from .metrics import HEADLINE, format_value, get_metric
 from .plots import load_time_figure, memory_figure, png_bytes, throughput_figure, trend_figure
-from .report import (
-    MIN_EFFECT,
-    NODE_COLUMNS,
-    Report,
-    RunMeta,
-    best_paths,
-    case_table,
-    environment_rows,
-    node_rows,
-    run_comparison,
-)
+from .html_parts import CSS
+from .html_parts import attrs as _attrs
+from .html_parts import key_cells as _key_cells
+from .html_parts import table as _table
+from .report import Report, RunMeta
+from .report_cases import case_table
+from .report_env import NODE_COLUMNS, environment_rows, node_rows
+from .report_glance import best_paths
+from .report_runs import VERDICT_RULE, RunChange, run_comparison, verdict_notes
 from .tables import Footnotes, path_table, per_machine, reading_order, spread_text, varying_settings
 
 __all__ = ["PLOT_CAPTIONS", "render_html"]
@@ -51,59 +49,6 @@ PLOT_CAPTIONS: dict[str, str] = {
 }
 _CACHE_NOTE = " Hatched bars: cold page cache (files evicted before each sample); plain: warm."
 _STATUS_TEXT = {"ok": "ok", "partly_failed": "partly FAILED", "failed": "FAILED", "not_applicable": "n/a"}
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:24px auto;
-max-width:1400px;padding:0 16px;color:#1f2328;line-height:1.45}
-h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #d0d7de;padding-bottom:.2em;margin-top:1.6em}
-h3{margin-top:1.2em}
-.sub{color:#59636e;margin-top:0}
-table{border-collapse:collapse;font-size:13px;margin:.5em 0}
-th,td{border:1px solid #d0d7de;padding:3px 8px;vertical-align:top;white-space:nowrap}
-td.wrap{white-space:normal;min-width:24em}
-tr.group td{border-top:2px solid #8c959f}td.rep{color:transparent}
-.note{color:#59636e;font-size:12px;display:block}td.win{font-weight:700}
-th{background:#f6f8fa;text-align:left}
-td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
-td.best{font-weight:700;background:#e6f4ea}
-td.best::before{content:"\\2605 ";color:#1a7f37}
-td.failed,.st-failed,.st-partly_failed{color:#b42318;font-weight:600}
-td.not_applicable,.st-not_applicable{color:#6e7781;font-style:italic}
-td.missing{color:#8c959f;text-align:center}
-.unstable{color:#9a6700}
-tr.differs td{background:#fff8c5}tr.differs.key td{background:#ffebe9;font-weight:600}
-.warning{border:1px solid #d4a72c;background:#fff8c5;padding:8px 12px;border-radius:6px;margin:.8em 0}
-.warning.key{border-color:#cf222e;background:#ffebe9}
-.warning ul{margin:.3em 0}
-.scroll{overflow-x:auto}
-figure{margin:1em 0 1.6em 0}figure img{max-width:100%;height:auto;border:1px solid #eaeef2}
-figcaption{color:#59636e;font-size:13px;max-width:1100px}
-.notes{font-size:13px;color:#31363b}.notes p{margin:.2em 0}
-.better{color:#1a7f37;font-weight:600}.worse{color:#b42318;font-weight:600}
-details summary{cursor:pointer;font-weight:600;margin:.6em 0}
-"""
-
-
-def _attrs(**values: object) -> str:
-    return "".join(f' data-{k.replace("_", "-")}="{escape(str(v))}"' for k, v in values.items())
-
-
-def _table(header: Sequence[str], rows: Sequence[str], cls: str = "") -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    thead = f"<thead><tr>{head}</tr></thead>" if header else ""
-    return f'<div class="scroll"><table class="{cls}">{thead}<tbody>{"".join(rows)}</tbody></table></div>'
-
-
-def _key_cells(keys: Sequence[str], previous: Sequence[str] | None, grey: int = 2) -> tuple[str, bool]:
-    """Key cells with the first ``grey`` keys hidden while they repeat; True when a new group starts."""
-    new_group = previous is None or keys[0] != previous[0]
-    cells = []
-    same = not new_group
-    for i, value in enumerate(keys):
-        same = same and previous is not None and i < grey and value == previous[i]
-        cells.append(f'<td class="rep">{escape(value)}</td>' if same else f"<td>{escape(value)}</td>")
-    return "".join(cells), new_group
-
 
 def _warnings(report: Report) -> str:
     out = []
@@ -266,13 +211,11 @@ def _glance(report: Report) -> str:
             + _table(header, body, "glance"))
 
 
-def _ratio_cell(change: tuple[float, str]) -> str:
-    ratio, verdict = change
-    if not math.isfinite(ratio):
+def _ratio_cell(change: RunChange) -> str:
+    if change.text() == "—":
         return '<td class="num missing">—</td>'
-    cls = f" {verdict}" if verdict in ("better", "worse") else ""
-    text = f"{ratio:.2f}×" + (f" {verdict}" if verdict else "")
-    return f'<td class="num{cls}">{escape(text)}</td>'
+    cls = f" {change.verdict}" if change.verdict in ("regressed", "improved", "failed") else ""
+    return f'<td class="num{cls}"{_attrs(verdict=change.verdict)}>{escape(change.text())}</td>'
 
 
 def _value_cell(row: Any) -> str:
@@ -304,11 +247,9 @@ def _comparison(report: Report) -> str:
               *[f"{x} / {first}" for x in later]]
     labels = {r.run_id: r.letter for r in report.runs}
     trend = _figure("trend", trend_figure(report.summary, labels), PLOT_CAPTIONS["trend"], None)
+    notes = "".join(f'<div class="warning">{escape(note)}</div>' for note in verdict_notes(report))
     return ('<h2 id="comparison">Runs side by side</h2>'
-            f"<p>Baseline: run {first}. A ratio is later ÷ baseline median; <span class=\"better\">better</span> / "
-            "<span class=\"worse\">worse</span> only when the two runs' interquartile ranges do not overlap and the "
-            f"medians differ by {MIN_EFFECT:.0%} or more, ~ otherwise (a reading aid, not a significance test).</p>"
-            + trend + _table(header, body, "compare"))
+            f"<p>Baseline: run {first}; {escape(VERDICT_RULE)}</p>" + notes + trend + _table(header, body, "compare"))
 
 
 def _all_metrics(report: Report) -> str:
@@ -364,5 +305,5 @@ def render_html(report: Report, metrics: Sequence[str] = HEADLINE) -> str:
     body += [_cases(report), '<h2 id="all">All metrics</h2>', _all_metrics(report)]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>loadbench report: {escape(title)}</title>"
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
             f"<body>{''.join(body)}</body></html>\n")

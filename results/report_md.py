@@ -6,20 +6,14 @@ the HTML report carries the plots.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
 
 from .metrics import HEADLINE, format_value
-from .report import (
-    MIN_EFFECT,
-    NODE_COLUMNS,
-    Report,
-    best_paths,
-    case_table,
-    environment_rows,
-    node_rows,
-    run_comparison,
-)
+from .report import Report
+from .report_cases import case_table
+from .report_env import NODE_COLUMNS, environment_rows, node_rows
+from .report_glance import best_paths
+from .report_runs import VERDICT_RULE, RunChange, run_comparison, verdict_notes
 from .tables import Cell, Footnotes, path_table, spread_text, varying_settings
 
 __all__ = ["CELL_LEGEND", "render_markdown"]
@@ -167,12 +161,12 @@ def _glance(report: Report) -> list[str]:
             "winner's, which are not clearly worse.", "", *_table(header, body), ""]
 
 
-def _ratio(change: tuple[float, str]) -> str:
-    ratio, verdict = change
-    if not math.isfinite(ratio):
-        return "—"
-    text = f"{ratio:.2f}×"
-    return f"{text} **{verdict}**" if verdict in ("better", "worse") else f"{text} {verdict}".rstrip()
+_LOUD = ("regressed", "improved", "failed")
+
+
+def _ratio(change: RunChange) -> str:
+    text = _esc(change.text())
+    return text.replace(change.verdict, f"**{change.verdict}**") if change.verdict in _LOUD else text
 
 
 def _value(row: Any) -> str:
@@ -192,10 +186,9 @@ def _comparison(report: Report) -> list[str]:
               *[f"{x} / {first}" for x in later]]
     body = [[_esc(r["checkpoint"]), _esc(r["path"]), *(_esc(r[k]) for k in varying), _esc(r["metric"]),
              *(_esc(_value(c)) for c in r["cells"]), *(_ratio(ch) for ch in r["changes"])] for r in rows]
-    return ["## Runs side by side", "",
-            f"Baseline: run {first}. A ratio is later ÷ baseline median; **better** / **worse** only when the "
-            f"two runs' interquartile ranges do not overlap and the medians differ by {MIN_EFFECT:.0%} or more, "
-            "`~` otherwise (a reading aid, not a significance test).", "",
+    notes = [f"> {_esc(note)}" for note in verdict_notes(report)]
+    return ["## Runs side by side", "", f"Baseline: run {first}; {_esc(VERDICT_RULE)}", "",
+            *(notes + [""] if notes else []),
             *_table(header, body, [False] * (len(header) - len(report.runs) - len(later))
                     + [True] * (len(report.runs) + len(later))), ""]
 

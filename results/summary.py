@@ -10,14 +10,14 @@ import io
 from typing import TYPE_CHECKING, Any, Iterable
 
 from .schema import CASE_KEYS
-from .tables import PATH_ORDER, Footnotes, PathTable, path_table
+from .tables import Footnotes, PathTable, path_table
 
 if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Group
     from rich.table import Table
 
-__all__ = ["CV_THRESHOLD", "PATH_ORDER", "SUMMARY_COLUMNS", "render_summary", "summarize", "summary_text"]
+__all__ = ["CV_THRESHOLD", "SUMMARY_COLUMNS", "render_summary", "summarize", "summary_text"]
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "run_id", *CASE_KEYS, "machine", "metric", "n", "n_failed", "median", "q1", "q3", "min", "max", "iqr", "cv",

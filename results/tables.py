@@ -10,16 +10,19 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
+from loadbench.vocabulary import CACHE_STATES, PATH_NAMES
+
 from .metrics import METRICS, MISSING, format_value
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["PATH_ORDER", "SETTING_KEYS", "Cell", "Footnotes", "PathTable", "best_path", "ordered_paths",
+__all__ = ["CACHE_RANK", "PATH_RANK", "SETTING_KEYS", "Cell", "Footnotes", "PathTable", "best_path", "ordered_paths",
            "path_table", "per_machine", "reading_order", "spread_text", "varying_settings"]
 
-# The four loading paths, in the order a reader compares them; others follow.
-PATH_ORDER: tuple[str, ...] = ("base", "task", "custom", "pipeline")
+# Where a path and a cache state sort in every table: the vocabulary's order; unknown ones follow.
+PATH_RANK: dict[str, int] = {p: i for i, p in enumerate(PATH_NAMES)}
+CACHE_RANK: dict[str, int] = {c: i for i, c in enumerate(CACHE_STATES)}
 # What is usually the same across a report: each gets a column only when it
 # varies. The case keys among them are otherwise named once in the title; the
 # machine key is not (it is long, and the environment section names the machine).
@@ -67,9 +70,9 @@ class PathTable:
 
 
 def ordered_paths(paths: Iterable[str]) -> list[str]:
-    """The known paths in PATH_ORDER, then any others in first-seen order."""
+    """The known paths in PATH_NAMES order, then any others in first-seen order."""
     paths = list(dict.fromkeys(paths))
-    return [p for p in PATH_ORDER if p in paths] + [p for p in paths if p not in PATH_ORDER]
+    return [p for p in PATH_NAMES if p in paths] + [p for p in paths if p not in PATH_RANK]
 
 
 def best_path(rows: dict[str, Any]) -> str | None:
@@ -149,10 +152,9 @@ def reading_order(summary: pd.DataFrame) -> pd.DataFrame:
     Not first appearance: runs visit cases in a shuffled order.
     """
     order = {name: i for i, name in enumerate(METRICS)}
-    cache_order = {"warm": 0, "cold": 1}
     keyed = summary.assign(
         _m=summary["metric"].map(lambda m: order.get(m, len(order))),
-        _cache=summary["cache"].map(lambda c: cache_order.get(c, len(cache_order))),
+        _cache=summary["cache"].map(lambda c: CACHE_RANK.get(c, len(CACHE_RANK))),
     )
     machine = ["machine"] if "machine" in summary.columns else []
     keys = ["checkpoint", "task", "_m", "dtype", "device", "_cache", *machine]

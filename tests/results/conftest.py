@@ -88,6 +88,9 @@ def _synthetic_originals(tmp_path_factory: pytest.TempPathFactory, synthetic) ->
     return {
         "single": synthetic.write_run(root / "single", "20260101T000000Z-aaaa"),
         "b": synthetic.write_run(root / "b", "20260102T000000Z-bbbb", slowdown=1.3, torch="2.14.0+cpu"),
+        "a10": synthetic.write_run(root / "a10", "20260101T000000Z-aaaa", repeats=10),
+        "b10": synthetic.write_run(root / "b10", "20260102T000000Z-bbbb", slowdown=1.3, torch="2.14.0+cpu",
+                                   repeats=10),
     }
 
 
@@ -102,4 +105,12 @@ def synthetic_pair(tmp_path: Path, _synthetic_originals: dict[str, Path]) -> tup
     """Two synthetic runs: B has a 30% slower task path and a different torch (fresh copies)."""
     a = Path(shutil.copytree(_synthetic_originals["single"], tmp_path / "run_a"))
     b = Path(shutil.copytree(_synthetic_originals["b"], tmp_path / "run_b"))
+    return a, b
+
+
+@pytest.fixture
+def synthetic_pair_10(tmp_path: Path, _synthetic_originals: dict[str, Path]) -> tuple[Path, Path]:
+    """The synthetic pair with 10 measured repeats per case: enough for compare to reach verdicts."""
+    a = Path(shutil.copytree(_synthetic_originals["a10"], tmp_path / "run_a10"))
+    b = Path(shutil.copytree(_synthetic_originals["b10"], tmp_path / "run_b10"))
     return a, b

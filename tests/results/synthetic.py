@@ -43,15 +43,15 @@ FINGERPRINT: dict[str, Any] = {
 }
 
 
-def load_seconds(checkpoint: str, path: str, cache: str, slowdown: float = 1.0) -> list[float]:
-    """The measured load_s samples of one case (warmup excluded)."""
+def load_seconds(checkpoint: str, path: str, cache: str, slowdown: float = 1.0, repeats: int = REPEATS) -> list[float]:
+    """The measured load_s samples of one case (warmup excluded): ``repeats`` of them, median ``base``."""
     base = {"tiny-llama": 0.200, "tiny-bert": 0.150, "tiny-t5": 0.250}[checkpoint]
     base *= {"base": 1.0, "task": 1.1, "custom": 1.2, "pipeline": 1.5}[path]
     base *= 1.5 if cache == "cold" else 1.0
     base *= slowdown if path == "task" else 1.0
     if (checkpoint, path, cache) == UNSTABLE:
-        return [base * 0.6, base, base * 1.6]
-    return [base * 0.99, base, base * 1.01]
+        return [base * (0.6, 1.0, 1.6)[i % 3] for i in range(repeats)]
+    return [base * (0.99 + 0.02 * i / (repeats - 1)) for i in range(repeats)]
 
 
 def peak_rss(path: str) -> float:
@@ -66,7 +66,7 @@ def tokens_per_s(checkpoint: str, path: str) -> tuple[str, float] | None:
     return "forward_tokens_per_s", {"base": 6000.0, "task": 5800.0, "custom": 5500.0, "pipeline": 4000.0}[path]
 
 
-def samples(run_id: str, slowdown: float = 1.0) -> list[Sample]:
+def samples(run_id: str, slowdown: float = 1.0, repeats: int = REPEATS) -> list[Sample]:
     out: list[Sample] = []
     for checkpoint, task in CHECKPOINTS.items():
         for path in PATHS:
@@ -77,9 +77,9 @@ def samples(run_id: str, slowdown: float = 1.0) -> list[Sample]:
                     out.append(Sample.not_applicable(case, run_id, 0, "load_s", NA_REASON))
                     continue
                 if (checkpoint, path, cache) == FAILED:
-                    out += [Sample.failed(case, run_id, r, "load_s", *FAIL_ERROR) for r in range(REPEATS + 1)]
+                    out += [Sample.failed(case, run_id, r, "load_s", *FAIL_ERROR) for r in range(repeats + 1)]
                     continue
-                loads = load_seconds(checkpoint, path, cache, slowdown)
+                loads = load_seconds(checkpoint, path, cache, slowdown, repeats)
                 for repeat, load in enumerate([loads[1] * 3] + loads):  # the first is a (wild) warmup
                     extra = {"warmup": repeat == 0, "attn_implementation": "sdpa", "resident_dtype": "float32"}
                     out.append(Sample.ok(case, run_id, repeat, "load_s", load, **extra))
@@ -93,26 +93,28 @@ def samples(run_id: str, slowdown: float = 1.0) -> list[Sample]:
     return out
 
 
-def run_info(run_id: str, torch: str | None = None, cpu_model: str | None = None) -> dict[str, Any]:
+def run_info(run_id: str, torch: str | None = None, cpu_model: str | None = None,
+             repeats: int = REPEATS) -> dict[str, Any]:
     fingerprint = copy.deepcopy(FINGERPRINT)
     if torch is not None:
         fingerprint["packages"]["torch"] = torch
     if cpu_model is not None:
         fingerprint["cpu_model"] = cpu_model
-    suite = {"name": "default", "repeats": REPEATS, "warmups": 1, "new_tokens": 16, "cv_threshold": 0.1}
+    suite = {"name": "default", "repeats": repeats, "warmups": 1, "new_tokens": 16, "cv_threshold": 0.1}
     return {"run_id": run_id, "suite": suite, "fingerprint": fingerprint, "seed": 1, "threads": 2}
 
 
 def write_run(run_dir: Path, run_id: str = "20260101T000000Z-aaaa", slowdown: float = 1.0,
-              torch: str | None = None, cpu_model: str | None = None, status: str = "complete") -> Path:
+              torch: str | None = None, cpu_model: str | None = None, status: str = "complete",
+              repeats: int = REPEATS) -> Path:
     """Write the synthetic run into run_dir and return it.
 
     Through the real RunWriter, minus its per-sample fsync: durability is not under test
     here, and on a busy disk ~800 syncs take seconds.
     """
     with mock.patch.object(os, "fsync", lambda fd: None):
-        writer = RunWriter.create(run_dir, run_info(run_id, torch, cpu_model))
-        for sample in samples(run_id, slowdown):
+        writer = RunWriter.create(run_dir, run_info(run_id, torch, cpu_model, repeats))
+        for sample in samples(run_id, slowdown, repeats):
             writer.append(sample)
         writer.close(status)  # type: ignore[arg-type]
     return run_dir

@@ -67,10 +67,21 @@ def test_two_runs(synthetic_pair: tuple[Path, Path]) -> None:
     assert text.startswith("# loadbench report: 2 runs\n\n> [!WARNING]\n> **These runs were measured in different")
     assert "> - torch_version: 2.13.0+cpu (A), 2.14.0+cpu (B)" in text
     assert _row(text, "**torch** ≠") == ["**torch** ≠", "2.13.0+cpu", "2.14.0+cpu"]
-    assert _row(text, "tiny-llama", "task", "warm", "load_s")[4:] == ["220 ms ±1%", "286 ms ±1%", "1.30× **worse**"]
-    assert _row(text, "tiny-llama", "base", "warm", "load_s")[4:] == ["200 ms ±1%", "200 ms ±1%", "1.00× ~"]
-    assert _row(text, "tiny-t5", "pipeline", "warm", "load_s")[4:] == ["n/a", "n/a", "—"]
+    # Three repeats per side cannot reach significance: no verdicts, and the report says why.
+    assert _row(text, "tiny-llama", "task", "warm", "load_s")[4:] == ["220 ms ±1%", "286 ms ±1%", "—"]
+    assert ("> Run B: 20260102T000000Z-bbbb has no verdicts: too few samples to test anything at alpha 0.01: "
+            "3 per side") in text
     assert text.count("<summary>Run ") == 2  # per-run path tables folded under the comparison
+
+
+def test_two_runs_carry_compares_verdicts(synthetic_pair_10: tuple[Path, Path]) -> None:
+    text = _section(render_markdown(build_report(list(synthetic_pair_10))), "Runs side by side")
+    assert "as loadbench compare judges" in text and "has no verdicts" not in text
+    assert _row(text, "tiny-llama", "task", "warm", "load_s")[4:] == [
+        "220 ms ±1%", "286 ms ±1%", "1.30× **regressed**"]
+    assert _row(text, "tiny-llama", "base", "warm", "load_s")[4:] == ["200 ms ±1%", "200 ms ±1%", "1.00× unchanged"]
+    assert _row(text, "tiny-t5", "pipeline", "warm", "load_s")[4:] == ["n/a", "n/a", "—"]
+    assert _row(text, "tiny-bert", "pipeline", "cold", "load_s")[4:] == ["FAILED", "FAILED", "—"]
 
 
 def test_pipes_in_messages_do_not_break_tables(make_run, case: dict[str, str]) -> None:
