@@ -64,6 +64,14 @@ def golden_run_v2(tmp_path: Path) -> Path:
     return _golden(tmp_path, "golden_run_v2", "run_v2.json", "samples_v2.jsonl")
 
 
+@pytest.fixture
+def golden_run_v3(tmp_path: Path) -> Path:
+    """The v3 golden files: a run spread over two nodes of unlike GPUs (run.json ``nodes``),
+    every record naming its node, one warmup, one not_applicable, one failure, and one
+    node_lost failure that a retry on the other node superseded."""
+    return _golden(tmp_path, "golden_run_v3", "run_v3.json", "samples_v3.jsonl")
+
+
 def _synthetic():
     """tests/results/synthetic.py, imported by path: tests are not a package."""
     import importlib.util

@@ -1,7 +1,8 @@
-"""The tidy long frame, read from the golden v1 and v2 runs and from fresh runs."""
+"""The tidy long frame, read from the golden v1, v2 and v3 runs and from fresh runs."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -9,7 +10,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from loadbench.results import DuplicateRun, NotARun, RunWriter, Sample, frame, load, read_run_info, runs
+from loadbench.results import (
+    DuplicateRun,
+    NotARun,
+    RunWriter,
+    Sample,
+    frame,
+    load,
+    migrate,
+    read_run_info,
+    read_samples,
+    runs,
+)
 from loadbench.results.runinfo import machine_key
 
 COLUMNS = [
@@ -90,6 +102,36 @@ def test_golden_v2_run_loads_into_expected_shape(golden_run_v2: Path) -> None:
     na = df[df["status"] == "not_applicable"].iloc[0]
     assert (na["metric"], na["reason"]) == ("decode_tokens_per_s", "encoder-only model: nothing to decode")
     assert pd.isna(na["attn_implementation"])
+
+
+def test_golden_v3_run_loads_exactly(golden_run_v3: Path) -> None:
+    lines = (golden_run_v3 / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    # Current records: migration leaves them exactly as written, and they read back as Samples unchanged.
+    assert [migrate(r) for r in records] == records
+    assert read_samples(golden_run_v3) == records
+    assert [Sample.from_dict(r).to_dict() for r in records] == records
+    info = read_run_info(golden_run_v3)
+    assert info["schema_version"] == 3 and list(info["nodes"]) == ["gpu-a-5f1e", "gpu-b-9c07"]
+    df = load(golden_run_v3)
+    # The node_lost failure of task/cold repeat 1 was measured again on the other node: it is left out.
+    _check_shape(df, 9)
+    assert (df["schema_version"] == 3).all() and (df["run_id"] == "20260115T093000Z-3c5d").all()
+    assert df["node"].tolist() == ["gpu-a-5f1e"] * 4 + ["gpu-b-9c07"] * 3 + ["gpu-a-5f1e"] * 2
+    assert not (df["error_type"] == "node_lost").any()
+    assert df["status"].value_counts().to_dict() == {"ok": 7, "not_applicable": 1, "failed": 1}
+    assert df["value"].tolist()[:3] == [3.1, 0.52, 1210056704.0] and df["warmup"].tolist()[0]
+    assert df["value"].isna().tolist() == [s != "ok" for s in df["status"]]
+    failed = df[df["status"] == "failed"].iloc[0]
+    assert (failed["path"], failed["node"], failed["error_type"]) == ("pipeline", "gpu-b-9c07", "RuntimeError")
+    # Fingerprint columns come from each record's node, not from the run's own (head node) fingerprint.
+    h100, a100 = (info["nodes"][n] for n in ("gpu-a-5f1e", "gpu-b-9c07"))
+    by_node = df.drop_duplicates("node").set_index("node")
+    assert by_node.loc["gpu-a-5f1e", "hostname"] == "gpu-a" and by_node.loc["gpu-b-9c07", "hostname"] == "gpu-b"
+    assert by_node.loc["gpu-b-9c07", "cpu_model"] == "Intel(R) Xeon(R) Platinum 8358 CPU @ 2.60GHz"
+    assert by_node["machine"].tolist() == [machine_key(h100), machine_key(a100)]
+    assert by_node["device_name"].tolist() == ["NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-40GB"]
+    assert set(df["torch_version"]) == {"2.6.0+cu124"} and set(df["started_at"]) == {"2026-01-15T09:30:00+00:00"}
 
 
 def test_v1_and_v2_runs_concatenate(golden_run: Path, golden_run_v2: Path) -> None:

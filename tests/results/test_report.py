@@ -153,3 +153,16 @@ def test_one_node_or_none_lists_no_nodes(tmp_path: Path, synthetic) -> None:
     report = build_report(synthetic.write_spread_run(tmp_path / "twins", nodes=twins))
     assert [(r["host"], r["torch threads"]) for r in node_rows(report)[0][1]] == [("bench-01", "7"), ("bench-03", "3")]
     assert report.warnings == [] and "machine" not in case_table(report.summary).columns
+
+
+def test_the_v3_golden_run_reports_its_two_nodes(golden_run_v3: Path) -> None:
+    report = build_report(golden_run_v3)
+    [(_, rows)] = node_rows(report)
+    assert [(r["host"], r["GPUs"], r["torch threads"]) for r in rows] == [
+        ("gpu-a", "NVIDIA H100 80GB HBM3 (79.6 GiB, driver 550.90.07)", "7"),
+        ("gpu-b", "NVIDIA A100-SXM4-40GB (40.0 GiB, driver 550.90.07)", "7")]
+    assert report.warnings == ["run A: 20260115T093000Z-3c5d was measured on 2 different machines (see its nodes "
+                               "under Environment): each case is shown once per machine, never pooled"]
+    cases = case_table(report.summary)
+    assert cases[["path", "cache", "status"]].values.tolist() == [
+        ["base", "warm", "ok"], ["base", "warm", "ok"], ["pipeline", "warm", "failed"], ["task", "cold", "ok"]]
