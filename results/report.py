@@ -1,7 +1,8 @@
 """What a report says, computed once for every output format.
 
 A report is runs + their summary + what a reader must be warned about (different
-environments, partial runs, failures). The markdown, HTML and export modules
+environments, partial runs, failures) + compare's verdicts of every later run against
+the first. The markdown, HTML and export modules
 only lay this out, so no format can quietly leave a warning out.
 """
 

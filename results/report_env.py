@@ -58,9 +58,9 @@ def _threads(info: Mapping[str, Any]) -> str:
 def _environment(run: RunMeta) -> dict[str, str]:
     """One run's environment, formatted for people, keyed by ENV_ROWS label."""
     info = run.info
-    fp = info.get("fingerprint") if isinstance(info.get("fingerprint"), dict) else {}
+    fp: dict[str, Any] = info["fingerprint"] if isinstance(info.get("fingerprint"), dict) else {}
     flat = fingerprint_fields(info)
-    env = fp.get("env") if isinstance(fp.get("env"), dict) else {}
+    env: dict[str, Any] = fp["env"] if isinstance(fp.get("env"), dict) else {}
     return {
         "run": run.run_id,
         "directory": str(run.run_dir),

@@ -109,7 +109,7 @@ def test_a_run_spread_over_unlike_nodes(tmp_path: Path, synthetic) -> None:
          "GPUs": "none (NVML unavailable: NVML Shared Library Not Found)", "torch threads": "unknown",
          "machine": intel},
     ]
-    assert report.warnings == [f"run A: 20260103T000000Z-cccc was measured on 2 different machines (see its "
+    assert report.warnings == ["run A: 20260103T000000Z-cccc was measured on 2 different machines (see its "
                                "nodes under Environment): each case is shown once per machine, never pooled"]
     cases = case_table(report.summary)
     # Every case on both machines, but the two not-applicable ones: they wrote repeat 0 only.
