@@ -140,7 +140,8 @@ def run(suite: Suite | str | Path | None = None, *, checkpoints: Sequence[str | 
 def _executor_for(run_dir: Path, info: dict[str, Any], name: str | None, ray_address: str | None,
                   max_parallel: int | None, suite: Suite) -> Executor:
     """The run's own executor and settings, unless the caller names others (a new head address)."""
-    recorded = info.get("executor") if isinstance(info.get("executor"), dict) else {"name": "local"}
+    found = info.get("executor")
+    recorded: dict[str, Any] = found if isinstance(found, dict) else {"name": "local"}
     recorded_name = str(recorded.get("name", "local"))
     chosen = name or recorded_name
     if recorded_name not in EXECUTORS:

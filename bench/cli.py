@@ -88,7 +88,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
 
     checkpoints = verbs.add_parser("checkpoints", help="build and list the built-in tiny checkpoints")
     checkpoints.add_argument("--all", action="store_true", help="build every built-in, not only the default ones")
-    commands = {"run": _cmd_run, "report": _cmd_report, "checkpoints": _cmd_checkpoints}
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "run": _cmd_run, "report": _cmd_report, "checkpoints": _cmd_checkpoints}
     commands.update(cli_compare.register(verbs))
     return parser, commands
 

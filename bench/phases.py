@@ -82,10 +82,12 @@ def instrument(clock: PhaseClock) -> None:
     from transformers.models.auto.auto_factory import _BaseAutoModelClass
     from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-    for owner in (AutoConfig, PretrainedConfig):
-        _wrap_classmethod(owner, "from_pretrained", clock, "config_s")
-    for owner in (AutoTokenizer, PreTrainedTokenizerBase):
-        _wrap_classmethod(owner, "from_pretrained", clock, "tokenizer_s")
-    for owner in (_BaseAutoModelClass, PreTrainedModel):
-        _wrap_classmethod(owner, "from_pretrained", clock, "weights_s")
+    entry_points: tuple[tuple[tuple[type, ...], str], ...] = (
+        ((AutoConfig, PretrainedConfig), "config_s"),
+        ((AutoTokenizer, PreTrainedTokenizerBase), "tokenizer_s"),
+        ((_BaseAutoModelClass, PreTrainedModel), "weights_s"),
+    )
+    for owners, phase in entry_points:
+        for owner in owners:
+            _wrap_classmethod(owner, "from_pretrained", clock, phase)
     _wrap_method(torch.nn.Module, "to", clock, "to_device_s")

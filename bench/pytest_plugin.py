@@ -192,7 +192,8 @@ def loadbench_load(request: pytest.FixtureRequest, loadbench_zygote: Any) -> Cal
             benchmark.group = f"loadbench {case.checkpoint}"
         benchmark.pedantic(one_round, rounds=rounds, warmup_rounds=warmup_rounds, iterations=1)
         kept = measured[-rounds:] if len(measured) > rounds else measured
-        info = {k: kept[0][1][k] for k in ("attn_implementation", "resident_dtype") if k in kept[0][1]}
+        info: dict[str, Any] = {k: kept[0][1][k] for k in ("attn_implementation", "resident_dtype")
+                                if k in kept[0][1]}
         result = LoadBenchmark(case=case.key(), rounds=tuple(m for m, _ in kept), info=info)
         medians = {metric: result.median(metric) for metric in dict.fromkeys(k for r in result.rounds for k in r)}
         benchmark.extra_info.update({

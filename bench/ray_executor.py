@@ -101,7 +101,10 @@ class RayExecutor:
                                  "(pip install -e '.[ray]' in a loadbench checkout)") from None
         self._ray = ray
         self._suite = suite
-        self.settings = {"address": address, "max_parallel": max_parallel, "share_node": suite.share_node}
+        self._address, self._max_parallel = address, max_parallel
+        # Recorded in run.json, so --resume can reach the same cluster the same way.
+        self.settings: dict[str, Any] = {"address": address, "max_parallel": max_parallel,
+                                         "share_node": suite.share_node}
         self._agents: list[_Agent] = []
         self._lost: list[_Agent] = []
         self._connected = False
@@ -109,7 +112,7 @@ class RayExecutor:
     def _connect(self) -> None:
         if self._connected:
             return
-        address = self.settings["address"]
+        address = self._address
         _probe_head(address)
         try:
             self._ray.init(address=address, log_to_driver=False, configure_logging=False,
@@ -133,8 +136,7 @@ class RayExecutor:
         self._connect()
         ray = self._ray
         slots = slots_for(ray.nodes(), self._suite.share_node, need_gpu=self._need_gpu())
-        limit = self.settings["max_parallel"]
-        slots = slots[:limit] if limit else slots
+        slots = slots[:self._max_parallel] if self._max_parallel else slots
         if not slots:
             raise RayUnavailable("the Ray cluster has no live node with CPUs to run samples on")
         if self._need_gpu() and not any(slot.gpus for slot in slots):

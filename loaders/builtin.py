@@ -362,10 +362,14 @@ def _build_model(family: str, tok: Any) -> Any:
     import transformers as tf
 
     V, pad, bos, eos = len(tok), tok.pad_token_id, tok.bos_token_id, tok.eos_token_id
-    ids = {"pad_token_id": pad, "bos_token_id": bos, "eos_token_id": eos}
-    dims = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4}
+    ids: dict[str, Any] = {"pad_token_id": pad, "bos_token_id": bos, "eos_token_id": eos}
+    dims: dict[str, Any] = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                            "num_attention_heads": 4}
     decoder = {**dims, **ids, "vocab_size": V, "max_position_embeddings": _MAX_POS, "num_key_value_heads": 2}
-    seq2seq = {"vocab_size": V, "d_model": 64, "pad_token_id": pad, "eos_token_id": eos, "tie_word_embeddings": True}
+    seq2seq: dict[str, Any] = {"vocab_size": V, "d_model": 64, "pad_token_id": pad, "eos_token_id": eos, "tie_word_embeddings": True}
+    # Any: the config and model classes of the families differ; each pair belongs together.
+    cfg: Any
+    cls: Any
     if family == "llama":
         cfg, cls = tf.LlamaConfig(**decoder, tie_word_embeddings=False), tf.LlamaForCausalLM
     elif family == "qwen2":
@@ -375,7 +379,9 @@ def _build_model(family: str, tok: Any) -> Any:
                             tie_word_embeddings=True, **ids)
         cls = tf.GPT2LMHeadModel
     elif family == "bert":
-        cfg = tf.BertConfig(**dims, vocab_size=V, max_position_embeddings=_MAX_POS, pad_token_id=pad, num_labels=2,
+        # num_labels is one of PretrainedConfig's **kwargs, which BertConfig's typed signature leaves out.
+        cfg = tf.BertConfig(**dims, vocab_size=V, max_position_embeddings=_MAX_POS, pad_token_id=pad,
+                            num_labels=2,  # type: ignore[call-arg]
                             id2label={0: "NEGATIVE", 1: "POSITIVE"}, label2id={"NEGATIVE": 0, "POSITIVE": 1})
         cls = tf.BertForSequenceClassification
     elif family == "distilbert":
@@ -385,7 +391,7 @@ def _build_model(family: str, tok: Any) -> Any:
     elif family == "t5":
         cfg = tf.T5Config(**seq2seq, d_kv=16, d_ff=128, num_layers=2, num_decoder_layers=2, num_heads=4,
                           relative_attention_num_buckets=8, relative_attention_max_distance=_MAX_POS // 4,
-                          decoder_start_token_id=pad)  # T5 starts decoding from <pad>
+                          decoder_start_token_id=pad)  # type: ignore[call-arg]  # T5 starts decoding from <pad>
         cls = tf.T5ForConditionalGeneration
     elif family == "bart":
         cfg = tf.BartConfig(**seq2seq, bos_token_id=bos, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,

@@ -52,9 +52,9 @@ def custom_class(config_class: type, attr: str | None = None) -> type:
     from transformers import PreTrainedModel
     from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
-    backbone_class = MODEL_MAPPING[config_class]
-    prefix = backbone_class.base_model_prefix
-    attr = attr or prefix
+    backbone_class: Any = MODEL_MAPPING[config_class]
+    prefix: str = backbone_class.base_model_prefix
+    backbone_attr = attr or prefix
 
     class CustomHeadModel(PreTrainedModel):
         # Without these flags PreTrainedModel falls back to eager attention, which is
@@ -67,13 +67,13 @@ def custom_class(config_class: type, attr: str | None = None) -> type:
             super().__init__(config)
             from transformers import AutoModel
 
-            setattr(self, attr, AutoModel.from_config(config))
+            setattr(self, backbone_attr, AutoModel.from_config(config))
             setattr(self, HEAD, torch.nn.Linear(config.hidden_size, NUM_OUTPUTS))
             self.post_init()
 
         @property
         def backbone(self) -> Any:
-            return getattr(self, attr)
+            return getattr(self, backbone_attr)
 
         def forward(self, input_ids: Any, attention_mask: Any = None, **_: Any) -> Any:
             kwargs = {}
@@ -118,7 +118,7 @@ def load(request: LoadRequest, info: CheckpointInfo, task: Task, attr: str | Non
         AutoTokenizer.from_pretrained(request.checkpoint, trust_remote_code=request.trust_remote_code)
     )
     config = AutoConfig.from_pretrained(request.checkpoint, trust_remote_code=request.trust_remote_code)
-    cls = custom_class(type(config), attr)
+    cls: Any = custom_class(config.__class__, attr)
     model, loading_info = cls.from_pretrained(
         request.checkpoint, config=config, output_loading_info=True, **request.model_kwargs()
     )

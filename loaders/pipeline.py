@@ -6,7 +6,7 @@ from importlib.metadata import version
 from typing import Any, Callable
 
 from .checkpoint import CheckpointInfo
-from .common import Loaded, LoadRequest, ensure_pad_token, generation_kwargs, import_model_class
+from .common import Loaded, LoadRequest, NotApplicable, ensure_pad_token, generation_kwargs, import_model_class
 from .tasks import Task
 
 __all__ = ["NAME", "DESCRIPTION", "not_applicable", "preimport", "load"]
@@ -57,7 +57,11 @@ def _forward(pipe: Any) -> Callable[[list[str]], None]:
 def load(request: LoadRequest, info: CheckpointInfo, task: Task) -> Loaded:
     from transformers import pipeline
 
-    pipe = pipeline(
+    if task.pipeline_task is None:
+        raise NotApplicable(not_applicable(info, task))
+    # transformers types pipeline() per literal task name; this one is chosen at run time.
+    make_pipeline: Callable[..., Any] = pipeline
+    pipe = make_pipeline(
         task.pipeline_task,
         model=str(request.checkpoint),
         device=request.device,
