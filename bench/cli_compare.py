@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 __all__ = ["register"]
 
@@ -68,7 +68,8 @@ def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
                      help="chance of any false verdict per metric family when nothing changed (default 0.01)")
     cmp.add_argument("--metric", action="append", dest="metrics", type=_metric, metavar="NAME",
                      help="compare only this metric; repeatable (fewer rows per family: smaller changes caught)")
-    cmp.add_argument("--suite", type=Path, metavar="SUITE.toml", help="read alpha and thresholds from its [compare] table")
+    cmp.add_argument("--suite", type=Path, metavar="SUITE.toml",
+                     help="read alpha and thresholds from its [compare] table")
     cmp.add_argument("--format", choices=("markdown", "json"), default="markdown", help="what to print")
     cmp.add_argument("--json", type=Path, dest="json_out", metavar="PATH", help="also write the JSON report to PATH")
     cmp.add_argument("--allow-mismatch", action="store_true",

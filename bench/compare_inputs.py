@@ -8,9 +8,10 @@ statistics are results.compare's; this module only gathers what it needs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from loadbench.errors import UserError
 

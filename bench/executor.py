@@ -10,8 +10,9 @@ time on this machine; ``ray`` (bench/ray_executor.py) hands samples to a Ray clu
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loadbench.errors import UserError
 

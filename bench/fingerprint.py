@@ -99,7 +99,8 @@ def fingerprint() -> dict[str, Any]:
         "python": platform.python_version(),
         "packages": {name: _package_version(name) for name in PACKAGES},
         "git_commit": _git_commit(),
-        "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(ENV_PREFIXES) and not k.endswith(("TOKEN", "KEY", "SECRET"))},
+        "env": {k: v for k, v in sorted(os.environ.items())
+                if k.startswith(ENV_PREFIXES) and not k.endswith(("TOKEN", "KEY", "SECRET"))},
     }
 
 

@@ -16,9 +16,9 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from .executor import worker_cpus
 from .scripts import append_record, benchmark_args, machine_info, spread

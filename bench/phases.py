@@ -10,10 +10,11 @@ config, not twice.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import wraps
-from typing import Any, Callable, Iterator
+from typing import Any
 
 __all__ = ["PHASES", "PhaseClock", "instrument"]
 
@@ -45,7 +46,7 @@ class PhaseClock:
                 self._stack[-1][1] += elapsed
 
     @contextmanager
-    def record(self) -> Iterator["PhaseClock"]:
+    def record(self) -> Iterator[PhaseClock]:
         self.recording = True
         try:
             yield self

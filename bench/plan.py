@@ -5,9 +5,9 @@ All input problems surface here, before the first sample, as one-line errors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from loadbench.loaders import PATHS, TASKS, CheckpointInfo, UnsupportedTask, inspect_checkpoint
 from loadbench.loaders.builtin import ensure_builtin

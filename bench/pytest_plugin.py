@@ -24,9 +24,10 @@ parametrize to cover several paths.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 

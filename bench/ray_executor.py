@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import socket
 from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from loadbench.errors import UserError
 from loadbench.vocabulary import NODE_LOST

@@ -10,11 +10,12 @@ import random
 import secrets
 import signal
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from loadbench.errors import UserError
 from loadbench.results import RunWriter, Sample, read_samples

@@ -14,9 +14,10 @@ import argparse
 import json
 import os
 import platform
+from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 __all__ = ["append_record", "benchmark_args", "machine_info", "spread"]
 

@@ -18,9 +18,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .scripts import append_record, benchmark_args, machine_info, spread
 from .spawn import ZYGOTE_MODULE, Zygote

@@ -11,7 +11,8 @@ import json
 import multiprocessing
 import signal
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .protocol import SampleReply, SampleRequest, WorkerFailed
 from .worker import child_main

@@ -7,16 +7,16 @@ the wrong type is an error that names the key, never a silently ignored setting.
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from loadbench.errors import UserError
-from loadbench.vocabulary import CACHE_STATES, DTYPES, PATH_NAMES, TASK_NAMES
+import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from loadbench.errors import UserError
 from loadbench.results.comparability import CannotCompare
 from loadbench.results.compare_settings import compare_settings_from_table
+from loadbench.vocabulary import CACHE_STATES, DTYPES, PATH_NAMES, TASK_NAMES
 
 __all__ = ["SuiteError", "CheckpointEntry", "Suite", "load_suite", "default_suite", "suite_for_dirs",
            "suite_from_dict"]
@@ -41,7 +41,7 @@ class CheckpointEntry(_Strict):
     tasks: Literal["primary", "all"] | list[Literal[TASK_NAMES]] = "primary"  # type: ignore[valid-type]
 
     @model_validator(mode="after")
-    def _one_source(self) -> "CheckpointEntry":
+    def _one_source(self) -> CheckpointEntry:
         if (self.path is None) == (self.builtin is None):
             raise ValueError("give exactly one of 'path' or 'builtin'")
         return self
@@ -108,7 +108,7 @@ class Suite(_Strict):
                 raise ValueError(f"{value!r} must be auto, cpu, cuda or cuda:N")
         return values
 
-    def with_overrides(self, **overrides: object) -> "Suite":
+    def with_overrides(self, **overrides: object) -> Suite:
         """A copy with command-line options applied (None means not given)."""
         given = {k: v for k, v in overrides.items() if v is not None}
         return _validated(lambda: Suite(**{**self.model_dump(), **given}), "options")

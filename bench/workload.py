@@ -8,7 +8,8 @@ throughput first call, which is recorded as ``first_forward_s``.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -21,13 +21,12 @@ for _name, _value in (
 ):
     os.environ.setdefault(_name, _value)
 
+# torch, transformers, and the generic machinery every path uses; architecture modules and
+# pipelines stay out and are imported by each worker before its timer (recorded as import_s).
 import torch  # noqa: E402,F401
 import transformers  # noqa: E402,F401
-
-# The generic machinery every path uses; architecture modules and pipelines stay out and
-# are imported by each worker before its timer (recorded as import_s).
-import transformers.modeling_utils  # noqa: E402,F401
 import transformers.generation  # noqa: E402,F401
+import transformers.modeling_utils  # noqa: E402,F401
 from transformers import AutoConfig, AutoTokenizer  # noqa: E402,F401
 
 __all__: list[str] = []

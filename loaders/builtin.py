@@ -366,7 +366,8 @@ def _build_model(family: str, tok: Any) -> Any:
     dims: dict[str, Any] = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
                             "num_attention_heads": 4}
     decoder = {**dims, **ids, "vocab_size": V, "max_position_embeddings": _MAX_POS, "num_key_value_heads": 2}
-    seq2seq: dict[str, Any] = {"vocab_size": V, "d_model": 64, "pad_token_id": pad, "eos_token_id": eos, "tie_word_embeddings": True}
+    seq2seq: dict[str, Any] = {"vocab_size": V, "d_model": 64, "pad_token_id": pad, "eos_token_id": eos,
+                               "tie_word_embeddings": True}
     # Any: the config and model classes of the families differ; each pair belongs together.
     cfg: Any
     cls: Any

@@ -6,9 +6,10 @@ or forward) is the same code for all of them, so their numbers differ only by th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 __all__ = [
     "LoadRequest",

@@ -8,12 +8,17 @@ unless the only missing keys are the new head's.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from .checkpoint import CheckpointInfo
 from .common import (
-    Loaded, LoadRequest, decoder_start_ids, ensure_pad_token, forward_tokens, import_model_class,
+    Loaded,
+    LoadRequest,
+    decoder_start_ids,
+    ensure_pad_token,
+    forward_tokens,
+    import_model_class,
 )
 from .tasks import Task
 
@@ -41,7 +46,7 @@ def preimport(info: CheckpointInfo, task: Task) -> None:
     import_model_class(info.model_type)
 
 
-@lru_cache(maxsize=None)
+@cache
 def custom_class(config_class: type, attr: str | None = None) -> type:
     """The subclass a user would write for this architecture.
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import version
-from typing import Any, Callable
+from typing import Any
 
 from .checkpoint import CheckpointInfo
 from .common import Loaded, LoadRequest, NotApplicable, ensure_pad_token, generation_kwargs, import_model_class

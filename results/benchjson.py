@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .metrics import METRICS
 from .runinfo import device_name, fingerprint_fields, machine_key
@@ -30,7 +31,8 @@ from .store import RUN_INFO_FILE, CorruptRun, NotARun
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["InvalidBenchmarkJson", "PLAIN_METRIC", "is_benchmark_json", "read_benchmark_json", "read_results", "run_dirs_in"]
+__all__ = ["InvalidBenchmarkJson", "PLAIN_METRIC", "is_benchmark_json", "read_benchmark_json", "read_results",
+           "run_dirs_in"]
 
 PLAIN_METRIC = "time_s"  # a plain pytest-benchmark timing, per call
 UNSPECIFIED = "unspecified"
@@ -65,7 +67,8 @@ def _fingerprint(document: Mapping[str, Any]) -> dict[str, str | None]:
     ours = machine.get("loadbench")  # added by loadbench's pytest plugin: the full run fingerprint
     info: dict[str, Any] = {"fingerprint": ours} if isinstance(ours, Mapping) else {}
     if not info:
-        cpu = machine.get("cpu") if isinstance(machine.get("cpu"), Mapping) else {}
+        found = machine.get("cpu")
+        cpu: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         info = {"hostname": machine.get("node"), "cpu_model": cpu.get("brand_raw"),
                 "cpu_count": cpu.get("count"), "python": machine.get("python_version")}
     commit = document.get("commit_info")

@@ -7,11 +7,12 @@ field all go through here, so a key or value accepted in one place is accepted i
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .benchjson import PLAIN_METRIC
 from .comparability import CannotCompare

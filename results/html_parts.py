@@ -6,8 +6,8 @@ same few pieces and the page stays one self-contained file with inline CSS.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
-from typing import Sequence
 
 __all__ = ["CSS", "attrs", "key_cells", "table"]
 

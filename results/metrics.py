@@ -10,8 +10,9 @@ Metric names are snake_case and end with their unit (``_s``, ``_bytes``,
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 __all__ = [
     "HEADLINE",

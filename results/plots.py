@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .metrics import axis_scale
 from .tables import CACHE_RANK, ordered_paths, per_machine
@@ -291,7 +292,7 @@ def trend_figure(summary: pd.DataFrame, labels: dict[str, str] | None = None) ->
         return None
     facets, caches = _facets(summary), _caches(summary)
     fig, axes = _figure(len(present), len(facets), row_height=2.6)
-    styles = ["-", "--", ":", "-."]
+    styles: list[Any] = ["-", "--", ":", "-."]  # matplotlib types linestyle as a Literal
     all_paths = ordered_paths(summary["path"])
     for r, (metric, name) in enumerate(present):
         factor, label = axis_scale(str(summary.loc[summary["metric"] == metric, "unit"].iloc[0]),

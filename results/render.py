@@ -6,8 +6,8 @@ means the same files whichever way it was made.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from .report import FORMATS, Report, build_report
 

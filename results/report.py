@@ -8,9 +8,10 @@ only lay this out, so no format can quietly leave a warning out.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .frame import load
 from .report_runs import RunVerdicts, judge_runs

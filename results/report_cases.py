@@ -64,7 +64,8 @@ def case_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def case_order(summary: pd.DataFrame) -> pd.DataFrame:
-    """Runs in load order, then checkpoint, task, dtype, device, warm before cold, machine, paths in PATH_NAMES order."""
+    """Runs in load order, then checkpoint, task, dtype, device, warm before cold, machine, paths
+    in PATH_NAMES order."""
     runs = {r: i for i, r in enumerate(dict.fromkeys(summary["run_id"]))}
     keyed = summary.assign(
         _r=summary["run_id"].map(runs),

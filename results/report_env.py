@@ -7,7 +7,8 @@ same rows and marks the same differences.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from .metrics import format_value
 from .runinfo import fingerprint_fields, gpu_reason, machine_key, node_fields, run_nodes

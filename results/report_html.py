@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Sequence
 from html import escape
-from typing import Any, Sequence
+from typing import Any
 
-from .metrics import HEADLINE, format_value, get_metric
-from .plots import load_time_figure, memory_figure, png_bytes, throughput_figure, trend_figure
 from .html_parts import CSS
 from .html_parts import attrs as _attrs
 from .html_parts import key_cells as _key_cells
 from .html_parts import table as _table
+from .metrics import HEADLINE, format_value, get_metric
+from .plots import load_time_figure, memory_figure, png_bytes, throughput_figure, trend_figure
 from .report import Report, RunMeta
 from .report_cases import case_table
 from .report_env import NODE_COLUMNS, environment_rows, node_rows

@@ -6,7 +6,8 @@ the HTML report carries the plots.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .metrics import HEADLINE, format_value
 from .report import Report

@@ -11,8 +11,9 @@ anything, no case in common), the run's cells stay empty and the reason is a not
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .comparability import CannotCompare
 from .compare import compare

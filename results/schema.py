@@ -7,8 +7,9 @@ table; a run that measured nothing for a case still says why (``status``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Iterable, Literal, Mapping, TypeVar
+from typing import Any, Literal, TypeGuard, TypeVar
 
 from loadbench.errors import UserError
 from loadbench.vocabulary import RETRYABLE_ERRORS
@@ -130,7 +131,7 @@ class Sample:
         repeat: int,
         metric_name: str,
         value: float,
-        **extra: str | bool | None,
+        **extra: Any,
     ) -> Sample:
         """A measured value; unit and direction come from the metric registry."""
         metric = get_metric(metric_name)
@@ -148,7 +149,7 @@ class Sample:
         repeat: int,
         metric_name: str,
         reason: str,
-        **extra: str | bool | None,
+        **extra: Any,
     ) -> Sample:
         """A metric that does not apply to this case (e.g. decoding an encoder)."""
         metric = get_metric(metric_name)
@@ -167,7 +168,7 @@ class Sample:
         metric_name: str,
         error_type: str,
         error: str,
-        **extra: str | bool | None,
+        **extra: Any,
     ) -> Sample:
         """A measurement that raised; the error is kept so the report can show it."""
         metric = get_metric(metric_name)
@@ -192,7 +193,7 @@ def _base(case: Mapping[str, str], run_id: str, repeat: int, metric: str) -> dic
     }
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     # bool is an int subclass, but True is not a repeat number.
     return isinstance(value, int) and not isinstance(value, bool)
 

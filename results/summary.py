@@ -7,7 +7,8 @@ one page-cache miss or a busy neighbour moves a mean, not a median.
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from .schema import CASE_KEYS
 from .tables import Footnotes, PathTable, path_table

@@ -7,8 +7,9 @@ reason); making it once here keeps the three outputs from drifting apart.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from loadbench.vocabulary import CACHE_STATES, PATH_NAMES
 

@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 
 import pandas as pd
 import pytest
@@ -43,8 +43,9 @@ def loadbench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("report-runs")
-    a = synthetic.write_run(root / "a", RUN_A)
-    b = synthetic.write_run(root / "b", RUN_B, slowdown=1.3, torch="2.14.0+cpu")
+    # 10 repeats: enough for compare's test to reach a verdict on the runs side by side.
+    a = synthetic.write_run(root / "a", RUN_A, repeats=10)
+    b = synthetic.write_run(root / "b", RUN_B, slowdown=1.3, torch="2.14.0+cpu", repeats=10)
     return a, b
 
 
@@ -68,7 +69,7 @@ def test_markdown_for_two_runs_says_the_environments_differ(runs: tuple[Path, Pa
     text = (tmp_path / "r.md").read_text()
     assert "**These runs were measured in different environments**" in text
     assert "torch_version: 2.13.0+cpu (A), 2.14.0+cpu (B)" in text
-    assert "| tiny-llama | task | warm | load_s | 220 ms ±1% | 286 ms ±1% | 1.30× **worse** |" in text
+    assert "| tiny-llama | task | warm | load_s | 220 ms ±1% | 286 ms ±1% | 1.30× **regressed** |" in text
 
 
 def test_html_for_two_runs_default_output_in_cwd(runs: tuple[Path, Path], tmp_path: Path) -> None:
@@ -147,11 +148,14 @@ def test_parquet_without_pyarrow_is_exit_2(runs: tuple[Path, Path], tmp_path: Pa
 def test_run_ends_by_writing_its_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # The end of `loadbench run` (and of --resume), here of an interrupted run: its reports are
     # written too, and say it is partial. The real runs in test_cli.py end in the same code.
+    from loadbench.bench.api import _finished
     from loadbench.bench.cli import _finish
+    from loadbench.bench.runner import RunOutcome
+    from loadbench.bench.suite import default_suite
 
     run = synthetic.write_run(tmp_path / "run", RUN_A, status="interrupted")
-    outcome = SimpleNamespace(run_dir=run, samples=72, failed_samples=4, interrupted=True)
-    assert _finish(outcome, 0.1) == 130
+    result = _finished(RunOutcome(run, samples=72, failed_samples=4, interrupted=True), default_suite(), reports=True)
+    assert _finish(result) == 130
     out = capsys.readouterr().out
     assert f"report: {run / 'report.md'}  {run / 'report.html'}" in out
     markdown = (run / "report.md").read_text()

@@ -9,8 +9,8 @@ import json
 import statistics
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -60,5 +60,6 @@ def test_cli_prints_the_ratio_and_writes_one_line_per_sample_then_a_summary(cli_
     values = {v: [r["value"] for r in samples if r["variant"] == v] for v in ("zygote", "naive_process")}
     stats = summary["summary"]
     assert summary["benchmark"] == "harness_overhead" and stats["samples"] == 2
-    assert stats["ratio"] == pytest.approx(statistics.median(values["zygote"]) / statistics.median(values["naive_process"]))
+    expected = statistics.median(values["zygote"]) / statistics.median(values["naive_process"])
+    assert stats["ratio"] == pytest.approx(expected)
     assert stats["machine"]["cpu_count"] >= 1

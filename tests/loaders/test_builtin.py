@@ -81,7 +81,8 @@ def test_registry_shape():
 
 
 def test_import_is_cheap():
-    code = "import sys, loadbench.loaders.builtin; print(sorted({'torch', 'transformers', 'tokenizers'} & set(sys.modules)))"
+    code = ("import sys, loadbench.loaders.builtin; "
+            "print(sorted({'torch', 'transformers', 'tokenizers'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -91,7 +92,8 @@ def test_cache_root_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert B.cache_root() == tmp_path / "lb"
     assert B.builtin_dir("tiny-bert") == tmp_path / "lb" / "checkpoints" / f"v{B.BUILDER_VERSION}" / "tiny-bert"
-    assert B.builtin_dir("tiny-bert", tmp_path / "x") == tmp_path / "x" / "checkpoints" / f"v{B.BUILDER_VERSION}" / "tiny-bert"
+    expected = tmp_path / "x" / "checkpoints" / f"v{B.BUILDER_VERSION}" / "tiny-bert"
+    assert B.builtin_dir("tiny-bert", tmp_path / "x") == expected
     monkeypatch.delenv("LOADBENCH_CACHE_DIR")
     assert B.cache_root() == tmp_path / "xdg" / "loadbench"
     monkeypatch.delenv("XDG_CACHE_HOME")
@@ -99,7 +101,8 @@ def test_cache_root_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     assert B.cache_root() == tmp_path / "home" / ".cache" / "loadbench"
 
 
-@pytest.mark.parametrize("call", [B.builtin_dir, B.is_built, B.ensure_builtin, lambda n: B.build_checkpoint(n, Path("x"))])
+@pytest.mark.parametrize("call", [B.builtin_dir, B.is_built, B.ensure_builtin,
+                                  lambda n: B.build_checkpoint(n, Path("x"))])
 def test_unknown_name(call, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(B.UnknownBuiltin) as exc:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from loadbench.loaders import TASKS, LoadRequest, inspect_checkpoint
-from loadbench.loaders import custom
+from loadbench.loaders import TASKS, LoadRequest, custom, inspect_checkpoint
 from loadbench.loaders.equivalence import compare_with_base
 
 

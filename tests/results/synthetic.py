@@ -11,8 +11,8 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from unittest import mock
 from typing import Any
+from unittest import mock
 
 from loadbench.results import RunWriter, Sample
 

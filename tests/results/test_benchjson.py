@@ -88,7 +88,8 @@ def test_loadbench_fixture_rounds_become_records_of_every_metric(tmp_path: Path)
 @pytest.mark.parametrize(("content", "message"), [
     ("{not json", "not valid JSON"),
     ('{"benchmarks": 3}', "no 'benchmarks' list"),
-    ('{"benchmarks": [{"name": "t", "stats": {"data": ["fast"]}}]}', r"benchmarks\[0\] \(t\): stats: expected a finite"),
+    ('{"benchmarks": [{"name": "t", "stats": {"data": ["fast"]}}]}',
+     r"benchmarks\[0\] \(t\): stats: expected a finite"),
     ('{"benchmarks": [{"name": "t", "extra_info": {"loadbench": {"case": {"path": "base"}, "rounds": []}}}]}',
      "case lacks checkpoint"),
 ])

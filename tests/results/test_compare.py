@@ -14,8 +14,8 @@ import pytest
 from loadbench.results import RunWriter, Sample, load
 from loadbench.results.comparability import CannotCompare, fingerprint_differences
 from loadbench.results.compare import COMPARE_COLUMNS, compare, exit_code
-from loadbench.results.compare_stats import holm, min_p_value, one_sided_u_test, relative_shift, repeats_needed
 from loadbench.results.compare_render import JSON_SCHEMA, render_json, render_markdown, write_step_summary
+from loadbench.results.compare_stats import holm, min_p_value, one_sided_u_test, relative_shift, repeats_needed
 
 CASE = {"checkpoint": "tiny-bert", "path": "task", "task": "text-classification", "dtype": "auto",
         "device": "cpu", "cache": "warm"}

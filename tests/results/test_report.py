@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from loadbench.results import Sample
 from loadbench.results.report import build_report
 from loadbench.results.report_cases import case_table

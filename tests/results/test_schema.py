@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from loadbench.results import schema
-from loadbench.vocabulary import RETRYABLE_ERRORS
 from loadbench.results.metrics import UnknownMetric
 from loadbench.results.schema import (
     CASE_KEYS,
@@ -23,6 +22,7 @@ from loadbench.results.schema import (
     migrate,
     sample_key,
 )
+from loadbench.vocabulary import RETRYABLE_ERRORS
 
 FIELDS = [
     "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "repeat",
