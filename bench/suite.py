@@ -7,15 +7,16 @@ the wrong type is an error that names the key, never a silently ignored setting.
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loadbench.errors import UserError
 from loadbench.results.comparability import CannotCompare
 from loadbench.results.compare_settings import compare_settings_from_table
+from loadbench.results.documents import read_document
 from loadbench.vocabulary import CACHE_STATES, DTYPES, PATH_NAMES, TASK_NAMES
 
 __all__ = ["SuiteError", "CheckpointEntry", "Suite", "load_suite", "default_suite", "suite_for_dirs",
@@ -133,12 +134,7 @@ def suite_from_dict(data: object, source: str) -> Suite:
 def load_suite(path: str | Path) -> Suite:
     """Read a suite file; relative checkpoint paths are relative to the file."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SuiteError(f"{path}: no such suite file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SuiteError(f"{path}: not valid TOML ({exc})") from None
+    data = read_document(path, tomllib.loads, "TOML", "suite file", SuiteError)
     suite = _validated(lambda: Suite(**data), str(path))
     entries = [
         entry if entry.path is None or Path(entry.path).expanduser().is_absolute()

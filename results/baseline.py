@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +142,7 @@ def save(run_dirs: str | Path | Sequence[str | Path], name: str | None = None,
             (staging / run_id).mkdir()
             for file in (RUN_INFO_FILE, SAMPLES_FILE):
                 shutil.copy2(run / file, staging / run_id / file)
-        meta = {"name": name, "machine_key": key, "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        meta = {"name": name, "machine_key": key, "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "runs": run_ids, "sources": [str(r.resolve()) for r in runs]}
         (staging / BASELINE_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         target = machine_dir / name

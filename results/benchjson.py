@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .documents import read_document
 from .metrics import METRICS
 from .runinfo import device_name, fingerprint_fields, machine_key
 from .schema import CASE_KEYS, SCHEMA_VERSION
@@ -50,12 +51,7 @@ def is_benchmark_json(path: str | Path) -> bool:
 
 
 def _document(path: Path) -> dict[str, Any]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidBenchmarkJson(f"{path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidBenchmarkJson(f"{path}: not valid JSON ({exc})") from None
+    document = read_document(path, json.loads, "JSON", "file", InvalidBenchmarkJson)
     if not isinstance(document, dict) or not isinstance(document.get("benchmarks"), list):
         raise InvalidBenchmarkJson(f"{path}: not a pytest-benchmark JSON file (no 'benchmarks' list)")
     return document

@@ -7,15 +7,15 @@ field all go through here, so a key or value accepted in one place is accepted i
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from .benchjson import PLAIN_METRIC
 from .comparability import CannotCompare
+from .documents import read_document
 from .metrics import METRICS
 
 __all__ = [
@@ -155,10 +155,5 @@ def compare_settings_from_table(table: Mapping[str, Any], where: str = "") -> Co
 def read_compare_settings(path: str | Path) -> CompareSettings:
     """The ``[compare]`` table of a suite file (see compare_settings_from_table). No table: the defaults."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CannotCompare(f"{path}: no such suite file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise CannotCompare(f"{path}: not valid TOML ({exc})") from None
+    data = read_document(path, tomllib.loads, "TOML", "suite file", CannotCompare)
     return compare_settings_from_table(data.get("compare", {}), f"{path}: compare")

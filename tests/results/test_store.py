@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -38,7 +38,7 @@ def test_create_writes_run_info_and_empty_samples(tmp_path: Path) -> None:
     assert info["run_id"] == "r" and info["suite"] == "smoke"
     assert info["schema_version"] == SCHEMA_VERSION == 3 and info["status"] == "running"
     started = datetime.fromisoformat(info["started_at"])
-    assert started.utcoffset() == timezone.utc.utcoffset(None)
+    assert started.utcoffset() == UTC.utcoffset(None)
     assert (run_dir / "samples.jsonl").read_text() == ""
     writer.close()
 
