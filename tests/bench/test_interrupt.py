@@ -23,10 +23,16 @@ def _suite(tmp_path: Path) -> Path:
     return suite
 
 
+def _as_at_a_terminal() -> None:
+    # A command run in the background of a script inherits SIGINT ignored (POSIX), and Python
+    # keeps an ignored SIGINT ignored; at a terminal, where Ctrl-C comes from, it is not.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(suite: Path, out: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "loadbench.bench.cli", "run", str(suite), "--no-progress",
                              "--output", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_as_at_a_terminal)
 
 
 def _wait_for_samples(out: Path, process: subprocess.Popen[str], count: int) -> None:
