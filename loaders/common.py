@@ -63,13 +63,18 @@ class Loaded:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def import_model_class(model_type: str, mapping: str = "MODEL_MAPPING_NAMES") -> type:
+def import_model_class(model_type: str, mapping: str = "MODEL_MAPPING_NAMES") -> type | None:
     """Import an architecture's class, and so its modeling module, which transformers
-    imports lazily on first use: a worker does this before its clock starts."""
+    imports lazily on first use: a worker does this before its clock starts.
+
+    None for an architecture transformers does not list: its code ships with the
+    checkpoint (``--trust-remote-code``), and importing it is part of that load.
+    """
     import transformers
     from transformers.models.auto import modeling_auto
 
-    return getattr(transformers, getattr(modeling_auto, mapping)[model_type])
+    class_name = getattr(modeling_auto, mapping).get(model_type)
+    return getattr(transformers, class_name) if class_name is not None else None
 
 
 def torch_dtype(name: str) -> Any:

@@ -38,7 +38,13 @@ class BackboneNotLoaded(RuntimeError):
 
 
 def not_applicable(info: CheckpointInfo, task: Task) -> str | None:
-    """A backbone + linear head runs forward passes for any task (it never generates)."""
+    """A backbone + linear head runs forward passes for any task (it never generates),
+    over a backbone class that transformers itself provides."""
+    if info.remote_code:
+        return (
+            f"model_type {info.model_type!r} is defined by the checkpoint's own code, not in transformers' "
+            "AutoModel table that the custom head model takes its backbone class from"
+        )
     return None
 
 

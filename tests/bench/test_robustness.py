@@ -139,3 +139,108 @@ def test_out_of_memory_in_a_sample_is_recorded_as_its_failure(builtin) -> None:
     [failure] = [f for f in reply["failures"] if f["metric"] == "forward_tokens_per_s"]
     assert failure["error_type"] in {"RuntimeError", "MemoryError", "OutOfMemoryError"}
     assert "allocate" in failure["error"]
+
+
+def _refused_writing_nothing(tmp_path: Path, ckpt: Path, *needles: str, flags: tuple[str, ...] = ()) -> None:
+    out = tmp_path / f"run-{ckpt.name}"
+    _one_line_error(loadbench("run", "--checkpoint", str(ckpt), "--repeats", "1", "--no-progress",
+                              "--output", str(out), *flags), *needles)
+    assert not out.exists()
+
+
+def _reshard(ckpt: Path, second: str) -> None:
+    """tiny-llama's weights as two shards, the second saved as ``second`` (torch.save for .bin)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(ckpt / "model.safetensors"))
+    (ckpt / "model.safetensors").unlink()
+    names = sorted(tensors)
+    half = len(names) // 2
+    save_file({k: tensors[k] for k in names[:half]}, str(ckpt / "model-00001-of-00002.safetensors"))
+    torch.save({k: tensors[k] for k in names[half:]}, ckpt / second)
+    weight_map = {k: "model-00001-of-00002.safetensors" if i < half else second for i, k in enumerate(names)}
+    (ckpt / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+
+
+def test_index_naming_pickle_or_outside_shards(builtin, tmp_path: Path) -> None:
+    ckpt = _copy(builtin, "tiny-llama", tmp_path / "pickled-shard")
+    _reshard(ckpt, "pytorch_model-00002-of-00002.bin")
+    _refused_writing_nothing(tmp_path, ckpt, "model.safetensors.index.json: shard 'pytorch_model-00002-of-00002.bin'"
+                             " is pickle weights, which can run code when loaded", "--allow-bin-weights")
+    escape = _copy(builtin, "tiny-llama", tmp_path / "escaping-shard")
+    _reshard(escape, "../outside.bin")
+    _refused_writing_nothing(tmp_path, escape, "shard '../outside.bin' is outside the checkpoint directory",
+                             flags=("--allow-bin-weights",))
+
+
+def test_empty_weights(builtin, tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    ckpt = _copy(builtin, "tiny-llama", tmp_path / "no-tensors")
+    save_file({}, str(ckpt / "model.safetensors"), metadata={"format": "pt"})
+    _refused_writing_nothing(tmp_path, ckpt, str(ckpt / "model.safetensors"), "holds no tensors")
+    index = _copy(builtin, "tiny-llama-sharded", tmp_path / "empty-index")
+    (index / "model.safetensors.index.json").write_text('{"metadata": {}, "weight_map": {}}')
+    _refused_writing_nothing(tmp_path, index, "'weight_map' names no tensors")
+
+
+def test_config_json_with_wrong_types_or_bytes(builtin, tmp_path: Path) -> None:
+    cases: dict[str, tuple[bytes | None, str]] = {
+        "not-utf8": (b'{"model_type": "llama\xff"}', "not UTF-8 text"),
+        "a-list": (b"[1, 2]", "not a JSON object"),
+        "architectures": (None, "'architectures' must be a list of class names"),
+        "hidden-size": (None, "transformers cannot read it"),
+        "a-directory": (None, "is a directory"),
+    }
+    for label, (content, needle) in cases.items():
+        ckpt = _copy(builtin, "tiny-llama", tmp_path / label)
+        config = ckpt / "config.json"
+        if label in ("architectures", "hidden-size"):
+            data = json.loads(config.read_text())
+            data.update({"architectures": [5]} if label == "architectures" else {"hidden_size": "big"})
+            config.write_text(json.dumps(data))
+        elif label == "a-directory":
+            config.unlink()
+            config.mkdir()
+        else:
+            config.write_bytes(content or b"")
+        _refused_writing_nothing(tmp_path, ckpt, str(config), needle)
+
+
+def test_remote_code_runs_in_the_workers_only(builtin, tmp_path: Path, monkeypatch) -> None:
+    """A tiny Llama under its own model_type, its code in the directory: each import leaves a file."""
+    sentinel = tmp_path / "imports"
+    sentinel.mkdir()
+    ckpt = _copy(builtin, "tiny-llama", tmp_path / "own-code")
+    (ckpt / "configuration_x.py").write_text(
+        "import os\nfrom transformers import LlamaConfig\n\n"
+        f"open(os.path.join({str(sentinel)!r}, f'imported-{{os.getpid()}}'), 'w').close()\n\n\n"
+        "class XConfig(LlamaConfig):\n    model_type = 'x-llama'\n")
+    (ckpt / "modeling_x.py").write_text(
+        "from transformers import LlamaForCausalLM, LlamaModel\n\nfrom .configuration_x import XConfig\n\n\n"
+        "class XModel(LlamaModel):\n    config_class = XConfig\n\n\n"
+        "class XForCausalLM(LlamaForCausalLM):\n    config_class = XConfig\n")
+    config = json.loads((ckpt / "config.json").read_text())
+    config.update(model_type="x-llama", architectures=["XForCausalLM"], auto_map={
+        "AutoConfig": "configuration_x.XConfig", "AutoModel": "modeling_x.XModel",
+        "AutoModelForCausalLM": "modeling_x.XForCausalLM"})
+    (ckpt / "config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("HF_MODULES_CACHE", str(tmp_path / "modules"))  # where transformers copies the code
+
+    _refused_writing_nothing(tmp_path, ckpt, "needs the checkpoint's own code", "--trust-remote-code")
+    assert not list(sentinel.iterdir())
+    run = subprocess.Popen([sys.executable, "-m", "loadbench.bench.cli", "run", "--checkpoint", str(ckpt),
+                            "--trust-remote-code", "--repeats", "1", "--warmups", "0", "--cache", "warm",
+                            "--no-progress", "--output", str(tmp_path / "run")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, stderr = run.communicate(timeout=600)
+    assert run.returncode == 0, stderr
+    df = load(tmp_path / "run")
+    load_s = df[df.metric == "load_s"].set_index("path")
+    assert set(load_s.task) == {"text-generation"}
+    assert set(load_s.loc[["base", "task", "pipeline"], "status"]) == {"ok"}
+    assert load_s.loc["custom", "status"] == "not_applicable"
+    assert "checkpoint's own code" in load_s.loc["custom", "reason"]
+    importers = {int(p.name.removeprefix("imported-")) for p in sentinel.iterdir()}
+    assert len(importers) == 3 and run.pid not in importers  # one worker per measured sample, never the parent
