@@ -96,9 +96,14 @@ def _finished(outcome: RunOutcome, suite: Suite, reports: bool) -> RunResult:
     from loadbench.results import write_run_reports
 
     written: list[Path] = []
-    if reports:
-        with _writing(outcome.run_dir):
-            written = write_run_reports(outcome.run_dir, cv_threshold=suite.cv_threshold)
+    try:
+        if reports:
+            with _writing(outcome.run_dir):
+                written = write_run_reports(outcome.run_dir, cv_threshold=suite.cv_threshold)
+    except KeyboardInterrupt:
+        # Another Ctrl-C while the reports are written: skip them (`loadbench report` makes
+        # them later), but still return, so the caller says how to finish the run.
+        written = []
     return RunResult(outcome.run_dir, outcome.samples, outcome.failed_samples, outcome.interrupted, outcome.lost,
                      suite.cv_threshold, tuple(written))
 

@@ -122,7 +122,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _finish(result: RunResult) -> int:
     """Print the summary of a finished (or interrupted) run and choose the exit code."""
-    print(result.summary_text())
+    try:
+        print(result.summary_text())
+    except KeyboardInterrupt:  # one more Ctrl-C: skip the table, still say how to finish the run
+        print("(summary skipped: interrupted again; `loadbench report RUN` shows it)", file=sys.stderr)
     logs = ("see worker.log there for details" if result.worker_log is not None
             else "workers' logs stay on their nodes: run.json names each node's worker_log")
     print(f"\nrun directory: {result.run_dir}  ({result.samples} samples, "

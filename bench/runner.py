@@ -10,6 +10,7 @@ import random
 import secrets
 import signal
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from loadbench.errors import UserError
-from loadbench.results import RunWriter, Sample, read_samples
+from loadbench.results import RunWriter, Sample, TruncatedRunWarning, read_samples
 from loadbench.results.schema import is_retryable, sample_key
+from loadbench.results.store import CloseStatus
 from loadbench.vocabulary import NODE_LOST
 
 from .executor import Executor, Finished, Job, LocalExecutor
@@ -28,7 +30,8 @@ from .plan import Case, plan
 from .sample import Round, failure_records, records_for, request_for
 from .suite import Suite
 
-__all__ = ["OutputNotWritable", "Progress", "RunOutcome", "WORKER_LOG", "new_run_id", "resume_run", "run_suite"]
+__all__ = ["OutputFull", "OutputNotWritable", "Progress", "RunOutcome", "WORKER_LOG", "new_run_id", "resume_run",
+           "run_suite"]
 
 WORKER_LOG = "worker.log"
 Progress = Callable[[str, int, int], None]  # (current case label, done, total)
@@ -123,11 +126,14 @@ def resume_run(run_dir: Path, info: dict[str, Any], executor: Executor, *, cache
     suite = Suite(**info["suite"])
     try:
         cases = plan(suite, cache_dir, cuda_available=executor.cuda_available)
+        with warnings.catch_warnings():  # a sample cut short is expected here: it is measured again
+            warnings.simplefilter("ignore", TruncatedRunWarning)
+            done = _measured(read_samples(run_dir))
         nodes = executor.start(info["run_id"], str(Path(run_dir) / WORKER_LOG))
+        # Only now, with everything checked, does run.json say "running" again.
         writer = RunWriter.reopen(run_dir)
         writer.update(nodes={**(info.get("nodes") or {}), **nodes})
-        return _execute(_Plan(suite, info["run_id"], info["seed"], cases), writer, executor,
-                        _measured(read_samples(run_dir)), progress)
+        return _execute(_Plan(suite, info["run_id"], info["seed"], cases), writer, executor, done, progress)
     finally:
         executor.close()
 
@@ -150,9 +156,13 @@ def _planned_key(run_id: str, case: Case, round_: Round) -> tuple[Any, ...]:
     return sample_key({"run_id": run_id, **case.key(), "repeat": round_.repeat, "warmup": round_.warmup})
 
 
+# A scheduler stopping the job (SIGTERM) and a closed terminal or SSH session (SIGHUP)
+# end the run like Ctrl-C: cleanly, every whole sample kept, the run open to --resume.
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a scheduler stopping the job) ends the run like Ctrl-C: cleanly, data kept."""
+def _stop_signals_as_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -160,11 +170,25 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {sig: signal.signal(sig, interrupt) for sig in _STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _close(writer: RunWriter, status: CloseStatus) -> None:
+    """Close the run with ``status``, however many more Ctrl-Cs arrive meanwhile."""
+    while not writer.closed:
+        try:
+            writer.close(status)
+        except KeyboardInterrupt:
+            continue
+
+
+class OutputFull(UserError):
+    """samples.jsonl cannot grow (a full disk, a file size limit): the run stops, resumable."""
 
 
 def _execute(plan_: _Plan, writer: RunWriter, executor: Executor, done_keys: set[tuple[Any, ...]],
@@ -185,7 +209,7 @@ def _execute(plan_: _Plan, writer: RunWriter, executor: Executor, done_keys: set
             round_, case = todo[job.index]
             progress(("warmup · " if round_.warmup else "") + case.label, done, len(todo))
 
-    with _sigterm_as_interrupt():
+    with _stop_signals_as_interrupt():
         try:
             for case in plan_.cases:
                 if case.not_applicable is not None and _planned_key(run_id, case, Round(0, False)) not in done_keys:
@@ -193,19 +217,26 @@ def _execute(plan_: _Plan, writer: RunWriter, executor: Executor, done_keys: set
                                                         node=None))
             for finished in executor.run(jobs, started):
                 round_, case = todo[finished.index]
-                for record in _records(case, run_id, round_, finished):
-                    writer.append(record)
+                writer.append_sample(_records(case, run_id, round_, finished))
                 failed += finished.failed
                 lost += finished.failure is not None and finished.failure.error_type == NODE_LOST
                 done += 1
         except KeyboardInterrupt:
-            writer.close("interrupted")
+            _close(writer, "interrupted")
             return RunOutcome(writer.run_dir, done, failed, interrupted=True, lost=lost)
+        except OSError as exc:
+            try:
+                _close(writer, "interrupted")
+            except OSError:
+                pass  # run.json cannot be replaced either: it still says "running", resume works alike
+            raise OutputFull(f"{writer.run_dir}: cannot write more samples ({exc.strerror or exc}) after {done} "
+                             f"in this session, each kept whole; make room, then finish it with: "
+                             f"loadbench run --resume {writer.run_dir}") from None
     unrun = len(todo) - done
     if progress is not None:
         progress("done", done, len(todo))
     # A run that lost samples stays open to --resume, which measures them again.
-    writer.close("complete" if lost + unrun == 0 else "interrupted")
+    _close(writer, "complete" if lost + unrun == 0 else "interrupted")
     return RunOutcome(writer.run_dir, done, failed, interrupted=False, lost=lost + unrun)
 
 

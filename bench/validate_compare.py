@@ -111,8 +111,7 @@ def measure(workdir: Path, builtin: str, path: str, samples: int, seed: int) -> 
             reply = _sample(zygote, request, delay_s, suite.timeout_s)
             if variant == "base":
                 base_load_s += _load_s(reply)
-            for record in records_for(case, writer.info["run_id"], Round(repeat, False), reply):
-                writer.append(record)
+            writer.append_sample(records_for(case, writer.info["run_id"], Round(repeat, False), reply))
         if repeat % 10 == 9:
             print(f"  {repeat + 1}/{samples} rounds, {time.perf_counter() - started:.0f} s", flush=True)
     for writer in writers.values():

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["COLUMNS", "DuplicateRun", "FRAME_COLUMNS", "load", "runs"]
 
-COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Sample))
+# The record fields, less how the file keeps a sample whole (sample_records): storage, not data.
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Sample) if f.name != "sample_records")
 # Added by load() after the record fields, from the fingerprint of the row's node
 # (the run's own for node null): device_name names the hardware behind the row's
 # device, machine is the stable key of that node's hardware (runinfo.machine_key).

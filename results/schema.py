@@ -41,7 +41,10 @@ __all__ = [
 #       taken to be discarded (v1 had none: false).
 #   3 — `node`: id of the machine that measured the sample, a key of run.json's
 #       `nodes` (null: the run's own `fingerprint`).
-SCHEMA_VERSION = 3
+#   4 — `sample_records`: how many records the sample wrote, in one write, on
+#       consecutive lines; a reader keeps a sample only when all of them are there
+#       (null in older records: each one stands alone).
+SCHEMA_VERSION = 4
 
 Status = Literal["ok", "not_applicable", "failed"]
 STATUSES: tuple[str, ...] = ("ok", "not_applicable", "failed")
@@ -90,6 +93,7 @@ class Sample:
     resident_dtype: str | None = None
     warmup: bool = False
     node: str | None = None
+    sample_records: int | None = None
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -213,6 +217,8 @@ def _check_types(s: Sample) -> None:
         raise InvalidRecord(f"warmup must be true or false, got {s.warmup!r}")
     if not _is_int(s.repeat) or s.repeat < 0:
         raise InvalidRecord(f"repeat must be an int >= 0, got {s.repeat!r}")
+    if s.sample_records is not None and (not _is_int(s.sample_records) or s.sample_records < 1):
+        raise InvalidRecord(f"sample_records must be an int >= 1 or null, got {s.sample_records!r}")
     if s.value is not None and (not isinstance(s.value, (int, float)) or isinstance(s.value, bool)):
         raise InvalidRecord(f"value must be a number or null, got {s.value!r}")
 
@@ -266,7 +272,13 @@ def migrate_to_3(record: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in record.items() if k != "node"}, "node": None}
 
 
-_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {2: migrate_to_2, 3: migrate_to_3}
+def migrate_to_4(record: dict[str, Any]) -> dict[str, Any]:
+    """v3 wrote a sample's records one line at a time and did not count them."""
+    return {**{k: v for k, v in record.items() if k != "sample_records"}, "sample_records": None}
+
+
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    2: migrate_to_2, 3: migrate_to_3, 4: migrate_to_4}
 
 
 def migrate(record: Mapping[str, Any]) -> dict[str, Any]:

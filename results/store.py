@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
 import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -18,7 +22,7 @@ from typing import Any, Literal
 
 from loadbench.errors import UserError
 
-from .schema import SCHEMA_VERSION, InvalidRecord, Sample, UnsupportedSchema, migrate, record_version
+from .schema import SCHEMA_VERSION, InvalidRecord, Sample, UnsupportedSchema, migrate, record_version, sample_key
 
 __all__ = [
     "CloseStatus",
@@ -119,7 +123,7 @@ class RunWriter:
             raise RunExists(exists_msg)
         try:
             # Exclusive create: two runs started at once cannot share a directory.
-            samples_file = open(samples_path, "x", encoding="utf-8", newline="\n")
+            samples_file = open(samples_path, "xb", buffering=0)
         except FileExistsError:
             raise RunExists(exists_msg) from None
         info = {**run_info, "schema_version": SCHEMA_VERSION, "status": "running", "started_at": _now()}
@@ -135,23 +139,30 @@ class RunWriter:
     def reopen(cls, run_dir: str | Path) -> RunWriter:
         """Continue an unfinished run: append to its samples, mark it running again.
 
-        A partial last line (a power cut mid-write) is cut off first, so that appended
-        records start on a line of their own.
+        What a crash left at the end of samples.jsonl (a torn or unreadable last line, a
+        sample with only some of its records) is cut off first, so that appended samples
+        start on a line of their own and the cut sample is measured again. Anything that
+        refuses (a damaged line before the end) refuses before run.json changes.
         """
         run_dir = _require_run(run_dir)
         info = read_run_info(run_dir)
         if info.get("status") == "complete":
             raise RunExists(f"{run_dir} holds a complete run; there is nothing to resume")
         samples_path = run_dir / SAMPLES_FILE
-        data = samples_path.read_bytes() if samples_path.exists() else b""
-        if data and not data.endswith(b"\n"):
-            with open(samples_path, "r+b") as handle:
-                handle.truncate(data.rfind(b"\n") + 1)
-        samples_file = open(samples_path, "a", encoding="utf-8", newline="\n")
-        resumed = [*info.get("resumed_at", []), _now()]
-        info = {**info, "status": "running", "resumed_at": resumed}
-        info.pop("finished_at", None)
-        _write_json_atomic(run_dir / RUN_INFO_FILE, info)
+        if not samples_path.is_file():
+            raise CorruptRun(f"{samples_path}: missing ({RUN_INFO_FILE} is there, so the run is damaged)")
+        whole = _read(samples_path).whole_bytes
+        samples_file = open(samples_path, "r+b", buffering=0)
+        try:
+            samples_file.truncate(whole)
+            samples_file.seek(0, os.SEEK_END)
+            resumed = [*info.get("resumed_at", []), _now()]
+            info = {**info, "status": "running", "resumed_at": resumed}
+            info.pop("finished_at", None)
+            _write_json_atomic(run_dir / RUN_INFO_FILE, info)
+        except BaseException:
+            samples_file.close()
+            raise
         return cls(run_dir, info, samples_file)
 
     @property
@@ -164,15 +175,38 @@ class RunWriter:
         return self._samples.closed
 
     def append(self, sample: Sample) -> None:
-        """Write one sample and sync it to disk before returning."""
+        """Write one record as a sample of its own (see append_sample)."""
+        self.append_sample([sample])
+
+    def append_sample(self, records: Sequence[Sample]) -> None:
+        """Write one sample's records whole, or not at all, and sync them before returning.
+
+        Each record is stamped with the sample's record count, and all of them go out in
+        one write with Ctrl-C, SIGTERM and SIGHUP held back until it has ended, so an
+        interruption falls between samples. A write that fails (a full disk) is cut back
+        off before the error goes on; a reader drops a sample a power cut left short.
+        """
         self._require_open()
         run_id = self._info.get("run_id")
-        if run_id is not None and sample.run_id != run_id:
-            raise ValueError(f"sample run_id {sample.run_id!r} does not match this run's {run_id!r}")
-        line = json.dumps(sample.to_dict(), ensure_ascii=False, allow_nan=False)
-        self._samples.write(line + "\n")
-        self._samples.flush()
-        os.fsync(self._samples.fileno())
+        for sample in records:
+            if run_id is not None and sample.run_id != run_id:
+                raise ValueError(f"sample run_id {sample.run_id!r} does not match this run's {run_id!r}")
+        if not records:
+            return
+        stamped = [replace(sample, sample_records=len(records)) for sample in records]
+        data = "".join(json.dumps(r.to_dict(), ensure_ascii=False, allow_nan=False) + "\n"
+                       for r in stamped).encode("utf-8")
+        with _signals_held():
+            start = self._samples.seek(0, os.SEEK_END)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[self._samples.write(view) or 0:]
+                os.fsync(self._samples.fileno())
+            except BaseException:
+                self._samples.truncate(start)
+                self._samples.seek(start)
+                raise
 
     def update(self, **fields: Any) -> None:
         """Merge fields into run.json, replacing the file atomically."""
@@ -188,9 +222,10 @@ class RunWriter:
         self._require_open()
         if status not in _CLOSE_STATUSES:
             raise ValueError(f"status must be one of {', '.join(_CLOSE_STATUSES)}, got {status!r}")
-        self._samples.close()
-        self._info = {**self._info, "status": status, "finished_at": _now()}
-        _write_json_atomic(self.run_dir / RUN_INFO_FILE, self._info)
+        with _signals_held():  # a second Ctrl-C must not leave the run closed but saying "running"
+            self._samples.close()
+            self._info = {**self._info, "status": status, "finished_at": _now()}
+            _write_json_atomic(self.run_dir / RUN_INFO_FILE, self._info)
 
     def _require_open(self) -> None:
         if self.closed:
@@ -242,38 +277,87 @@ def read_run_info(run_dir: str | Path) -> dict[str, Any]:
     return info
 
 
-def read_samples(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Every sample of the run, validated and migrated to the current schema.
+@dataclass(frozen=True)
+class _Parsed:
+    records: list[dict[str, Any]]  # the whole samples, validated and migrated
+    whole_bytes: int  # where the whole samples end: an appender starts here
+    dropped: int  # records of a torn last line or of a sample cut short, left out
 
-    A last line that does not parse is skipped with a TruncatedRunWarning (a crash
-    mid-write); anything else that does not parse raises CorruptRun.
+
+def _read(path: Path) -> _Parsed:
+    """Parse samples.jsonl; what a crash can leave at its end is left out, anything else refused.
+
+    A sample's records stand on consecutive lines (``sample_records`` of them). At the
+    end of the file, an unreadable last line or a sample with fewer records is what an
+    interruption leaves: it is dropped and counted. The same anywhere else is damage:
+    CorruptRun, naming the line.
+    """
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    kept: list[dict[str, Any]] = []
+    group: list[dict[str, Any]] = []  # records of the sample being read
+    whole, offset, dropped = 0, 0, 0
+    for index, raw in enumerate(lines):
+        offset += len(raw) + 1
+        if not raw.strip():
+            whole = whole if group else min(offset, len(data))
+            continue
+        try:
+            if index == len(lines) - 1:  # every write ends its lines: this one was cut
+                raise InvalidRecord("the line has no end")
+            record = Sample.from_dict(migrate(json.loads(raw.decode("utf-8")))).to_dict()
+        except UnsupportedSchema as e:
+            raise UnsupportedSchema(f"{path}:{index + 1}: {e}") from None
+        except (ValueError, UnicodeDecodeError) as e:  # JSON, encoding or schema
+            if index == last:
+                dropped += 1 + len(group)
+                group = []
+                break
+            what = str(e) if isinstance(e, InvalidRecord) else f"not valid JSON ({e})"
+            raise CorruptRun(f"{path}:{index + 1}: {what}") from None
+        if group and (sample_key(record) != sample_key(group[0])
+                      or record["sample_records"] != group[0]["sample_records"]):
+            raise CorruptRun(f"{path}:{index + 1}: a sample with {len(group)} of its "
+                             f"{group[0]['sample_records']} records is followed by another sample")
+        group.append(record)
+        if len(group) >= (record["sample_records"] or 1):
+            kept += group
+            group = []
+            whole = offset
+    dropped += len(group)
+    return _Parsed(kept, whole, dropped)
+
+
+def read_samples(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Every whole sample of the run, validated and migrated to the current schema.
+
+    What an interruption can leave at the end of samples.jsonl (a torn last line, a
+    sample with only some of its records) is left out with a TruncatedRunWarning, so a
+    sample counts all or nothing; anything else that does not parse raises CorruptRun.
     """
     run_dir = _require_run(run_dir)
     path = run_dir / SAMPLES_FILE
     if not path.is_file():
         raise CorruptRun(f"{path}: missing ({RUN_INFO_FILE} is there, so the run is damaged)")
-    lines = path.read_bytes().split(b"\n")
-    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    samples: list[dict[str, Any]] = []
-    for index, raw in enumerate(lines):
-        if not raw.strip():
-            continue
-        lineno = index + 1
-        try:
-            record = json.loads(raw.decode("utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            if index == last:
-                warnings.warn(
-                    f"{path}:{lineno}: skipped a partial last line (the run was probably interrupted)",
-                    TruncatedRunWarning,
-                    stacklevel=2,
-                )
-                break
-            raise CorruptRun(f"{path}:{lineno}: not valid JSON ({e})") from None
-        try:
-            samples.append(Sample.from_dict(migrate(record)).to_dict())
-        except InvalidRecord as e:
-            raise CorruptRun(f"{path}:{lineno}: {e}") from None
-        except UnsupportedSchema as e:
-            raise UnsupportedSchema(f"{path}:{lineno}: {e}") from None
-    return samples
+    parsed = _read(path)
+    if parsed.dropped:
+        warnings.warn(f"{path}: left out {parsed.dropped} record(s) at the end that an interruption cut short "
+                      "(a partial line or sample); --resume measures that sample again",
+                      TruncatedRunWarning, stacklevel=2)
+    return parsed.records
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP back for a short write; they arrive right after it."""
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, OSError, ValueError):  # no POSIX signal masks here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

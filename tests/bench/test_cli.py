@@ -53,7 +53,8 @@ def test_default_run_prints_three_checkpoints_by_four_paths(default_run) -> None
 def test_default_run_records(default_run) -> None:
     _, out = default_run
     info = read_run_info(out)
-    assert info["status"] == "complete" and info["schema_version"] == SCHEMA_VERSION == 3
+    assert info["status"] == "complete" and info["schema_version"] == SCHEMA_VERSION == 4
+    _assert_samples_whole(out)
     df = load(out)
     ok_load = df[(df.metric == "load_s") & (df.status == "ok")]
     assert len(ok_load) == 22  # 12 cases x warm and cold page cache, one case not applicable
@@ -160,3 +161,15 @@ def test_checkpoints_command_lists_builtins(builtin_cache: Path) -> None:
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert names[:3] == ["tiny-llama", "tiny-bert", "tiny-t5"]
     assert str(builtin_cache) in result.stdout
+
+
+def _assert_samples_whole(run_dir: Path) -> None:
+    """Every sample's records stand together and are all there: as many as each one says."""
+    lines = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    index = 0
+    while index < len(lines):
+        count = lines[index]["sample_records"]
+        group = lines[index:index + count]
+        keys = {(r["checkpoint"], r["path"], r["task"], r["cache"], r["repeat"], r["warmup"]) for r in group}
+        assert len(group) == count and len(keys) == 1
+        index += count

@@ -27,6 +27,7 @@ def _as_at_a_terminal() -> None:
     # A command run in the background of a script inherits SIGINT ignored (POSIX), and Python
     # keeps an ignored SIGINT ignored; at a terminal, where Ctrl-C comes from, it is not.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def _start(suite: Path, out: Path) -> subprocess.Popen[str]:
@@ -60,17 +61,21 @@ def _assert_complete_once(out: Path) -> None:
     assert read_run_info(out)["status"] == "complete"
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_signal_stops_cleanly_keeps_samples_and_resume_completes(builtin, tmp_path: Path, sig) -> None:
+@pytest.mark.parametrize("sig, times", [(signal.SIGINT, 1), (signal.SIGINT, 2), (signal.SIGTERM, 1),
+                                        (signal.SIGHUP, 1)], ids=["ctrl-c", "ctrl-c-twice", "sigterm", "sighup"])
+def test_signal_stops_cleanly_keeps_samples_and_resume_completes(builtin, tmp_path: Path, sig, times) -> None:
     builtin("tiny-bert")
     out = tmp_path / "run"
     process = _start(_suite(tmp_path), out)
     _wait_for_samples(out, process, 2)
-    # Ctrl-C reaches the whole foreground process group; SIGTERM from a scheduler, the parent.
-    if sig == signal.SIGINT:
-        os.killpg(process.pid, sig)
-    else:
-        process.send_signal(sig)
+    # Ctrl-C reaches the whole foreground process group (an impatient user presses it twice);
+    # SIGTERM comes from a scheduler, SIGHUP from a closed terminal or SSH session: the parent.
+    for _ in range(times):
+        if sig == signal.SIGINT:
+            os.killpg(process.pid, sig)
+        else:
+            process.send_signal(sig)
+        time.sleep(0.05)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     assert f"loadbench run --resume {out}" in stderr

@@ -72,6 +72,13 @@ def golden_run_v3(tmp_path: Path) -> Path:
     return _golden(tmp_path, "golden_run_v3", "run_v3.json", "samples_v3.jsonl")
 
 
+@pytest.fixture
+def golden_run_v4(tmp_path: Path) -> Path:
+    """The v3 golden run as v4 writes it: each sample's records consecutive, each counting them
+    (``sample_records``)."""
+    return _golden(tmp_path, "golden_run_v4", "run_v4.json", "samples_v4.jsonl")
+
+
 def _synthetic():
     """tests/results/synthetic.py, imported by path: tests are not a package."""
     import importlib.util

@@ -1,4 +1,4 @@
-"""The tidy long frame, read from the golden v1, v2 and v3 runs and from fresh runs."""
+"""The tidy long frame, read from the golden v1 to v4 runs and from fresh runs."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_golden_v1_run_loads_into_expected_shape(golden_run: Path) -> None:
     df = load(golden_run)
     _check_shape(df, 10)
     # The v1 files are migrated on the way in: current rows, cache unknown, no warmup, no node.
-    assert (df["schema_version"] == 3).all() and df["node"].isna().all()
+    assert (df["schema_version"] == 4).all() and df["node"].isna().all()
     assert df["cache"].tolist() == ["unspecified"] * 10
     assert df["warmup"].tolist() == [False] * 10
     assert df["status"].value_counts().to_dict() == {"ok": 8, "not_applicable": 1, "failed": 1}
@@ -82,7 +82,7 @@ def test_golden_v1_run_loads_into_expected_shape(golden_run: Path) -> None:
 def test_golden_v2_run_loads_into_expected_shape(golden_run_v2: Path) -> None:
     df = load(golden_run_v2)
     _check_shape(df, 9)
-    assert (df["schema_version"] == 3).all() and (df["run_id"] == "20250302T141500Z-7b9e").all()
+    assert (df["schema_version"] == 4).all() and (df["run_id"] == "20250302T141500Z-7b9e").all()
     assert df["node"].isna().all()
     assert df["status"].value_counts().to_dict() == {"ok": 7, "not_applicable": 1, "failed": 1}
     assert df["cache"].value_counts().to_dict() == {"warm": 7, "cold": 2}
@@ -104,19 +104,34 @@ def test_golden_v2_run_loads_into_expected_shape(golden_run_v2: Path) -> None:
     assert pd.isna(na["attn_implementation"])
 
 
-def test_golden_v3_run_loads_exactly(golden_run_v3: Path) -> None:
+def test_golden_v3_run_migrates_to_records_that_stand_alone(golden_run_v3: Path) -> None:
     lines = (golden_run_v3 / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    assert read_samples(golden_run_v3) == [{**r, "schema_version": 4, "sample_records": None} for r in records]
+
+
+def test_golden_v4_run_loads_exactly(golden_run_v4: Path) -> None:
+    lines = (golden_run_v4 / "samples.jsonl").read_text(encoding="utf-8").splitlines()
     records = [json.loads(line) for line in lines]
     # Current records: migration leaves them exactly as written, and they read back as Samples unchanged.
     assert [migrate(r) for r in records] == records
-    assert read_samples(golden_run_v3) == records
+    assert read_samples(golden_run_v4) == records
     assert [Sample.from_dict(r).to_dict() for r in records] == records
+    assert [r["sample_records"] for r in records] == [1, 3, 3, 3, 2, 2, 1, 1, 2, 2]
+    _check_golden_nodes(golden_run_v4, 4)
+
+
+def test_golden_v3_run_loads_per_node(golden_run_v3: Path) -> None:
+    _check_golden_nodes(golden_run_v3, 3)
+
+
+def _check_golden_nodes(golden_run_v3: Path, written_by: int) -> None:
     info = read_run_info(golden_run_v3)
-    assert info["schema_version"] == 3 and list(info["nodes"]) == ["gpu-a-5f1e", "gpu-b-9c07"]
+    assert info["schema_version"] == written_by and list(info["nodes"]) == ["gpu-a-5f1e", "gpu-b-9c07"]
     df = load(golden_run_v3)
     # The node_lost failure of task/cold repeat 1 was measured again on the other node: it is left out.
     _check_shape(df, 9)
-    assert (df["schema_version"] == 3).all() and (df["run_id"] == "20260115T093000Z-3c5d").all()
+    assert (df["schema_version"] == 4).all() and (df["run_id"] == "20260115T093000Z-3c5d").all()
     assert df["node"].tolist() == ["gpu-a-5f1e"] * 4 + ["gpu-b-9c07"] * 3 + ["gpu-a-5f1e"] * 2
     assert not (df["error_type"] == "node_lost").any()
     assert df["status"].value_counts().to_dict() == {"ok": 7, "not_applicable": 1, "failed": 1}
@@ -137,7 +152,7 @@ def test_golden_v3_run_loads_exactly(golden_run_v3: Path) -> None:
 def test_v1_and_v2_runs_concatenate(golden_run: Path, golden_run_v2: Path) -> None:
     df = load([golden_run, golden_run_v2])
     _check_shape(df, 19)
-    assert (df["schema_version"] == 3).all()
+    assert (df["schema_version"] == 4).all()
     assert df["cache"].tolist()[:10] == ["unspecified"] * 10
     assert set(df["cache"].tolist()[10:]) == {"warm", "cold"}
     assert df["warmup"].sum() == 1

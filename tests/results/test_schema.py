@@ -27,26 +27,34 @@ from loadbench.vocabulary import RETRYABLE_ERRORS
 FIELDS = [
     "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "repeat",
     "metric", "value", "unit", "direction", "status", "reason", "error_type", "error",
-    "attn_implementation", "resident_dtype", "warmup", "node",
+    "attn_implementation", "resident_dtype", "warmup", "node", "sample_records",
 ]
 
 
 def ok_record(**changes: Any) -> dict[str, Any]:
-    """A valid current-version (v3) record."""
+    """A valid current-version (v4) record."""
     record = {
-        "schema_version": 3, "run_id": "r", "checkpoint": "org/model", "path": "base",
+        "schema_version": 4, "run_id": "r", "checkpoint": "org/model", "path": "base",
         "task": "feature-extraction", "dtype": "float32", "device": "cpu", "cache": "warm", "repeat": 0,
         "metric": "load_s", "value": 0.5, "unit": "s", "direction": "lower", "status": "ok",
         "reason": None, "error_type": None, "error": None,
         "attn_implementation": None, "resident_dtype": None, "warmup": False, "node": None,
+        "sample_records": 1,
     }
+    record.update(changes)
+    return record
+
+
+def v3_record(**changes: Any) -> dict[str, Any]:
+    """A record as schema v3 wrote it: no sample_records."""
+    record = {k: v for k, v in ok_record(schema_version=3).items() if k != "sample_records"}
     record.update(changes)
     return record
 
 
 def v2_record(**changes: Any) -> dict[str, Any]:
     """A record as schema v2 wrote it: no node."""
-    record = {k: v for k, v in ok_record(schema_version=2, attn_implementation="sdpa").items() if k != "node"}
+    record = {k: v for k, v in v3_record(schema_version=2, attn_implementation="sdpa").items() if k != "node"}
     record.update(changes)
     return record
 
@@ -67,7 +75,7 @@ def v1_record(**changes: Any) -> dict[str, Any]:
 def test_fields_in_order_and_case_keys() -> None:
     assert [f.name for f in dataclasses.fields(Sample)] == FIELDS
     assert CASE_KEYS == ("checkpoint", "path", "task", "dtype", "device", "cache")
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
 
 
 def test_format_history_documents_current_version() -> None:
@@ -225,14 +233,16 @@ def test_migrate_v1_adds_cache_after_device_and_warmup_last() -> None:
     migrated = migrate(record)
     assert record == before  # the input is left alone
     assert list(migrated) == FIELDS
-    assert migrated["schema_version"] == 3
+    assert migrated["schema_version"] == 4
     assert migrated["cache"] == "unspecified" and migrated["warmup"] is False and migrated["node"] is None
+    assert migrated["sample_records"] is None
     # Everything v1 had is carried over unchanged.
-    assert {k: v for k, v in migrated.items() if k not in ("schema_version", "cache", "warmup", "node")} == {
+    added = ("schema_version", "cache", "warmup", "node", "sample_records")
+    assert {k: v for k, v in migrated.items() if k not in added} == {
         k: v for k, v in record.items() if k != "schema_version"
     }
     sample = Sample.from_dict(migrated)
-    assert (sample.cache, sample.warmup, sample.schema_version, sample.node) == ("unspecified", False, 3, None)
+    assert (sample.cache, sample.warmup, sample.schema_version, sample.node) == ("unspecified", False, 4, None)
     assert sample.attn_implementation == "sdpa"
 
 
@@ -259,13 +269,29 @@ def test_migrate_v2_adds_a_null_node_last() -> None:
     migrated = migrate(record)
     assert record == before  # the input is left alone
     assert list(migrated) == FIELDS
-    assert migrated["schema_version"] == 3 and migrated["node"] is None
-    assert {k: v for k, v in migrated.items() if k not in ("schema_version", "node")} == {
+    assert migrated["schema_version"] == 4 and migrated["node"] is None and migrated["sample_records"] is None
+    assert {k: v for k, v in migrated.items() if k not in ("schema_version", "node", "sample_records")} == {
         k: v for k, v in record.items() if k != "schema_version"
     }
     sample = Sample.from_dict(migrated)
     assert (sample.cache, sample.warmup, sample.attn_implementation) == ("cold", True, "sdpa")
     assert schema.migrate_to_3(v2_record())["node"] is None
+
+
+def test_migrate_v3_adds_a_null_sample_records_last() -> None:
+    record = v3_record(node="gpu-a", warmup=True)
+    migrated = migrate(record)
+    assert list(migrated) == FIELDS and migrated["schema_version"] == 4
+    assert migrated["sample_records"] is None
+    assert {k: v for k, v in migrated.items() if k not in ("schema_version", "sample_records")} == {
+        k: v for k, v in record.items() if k != "schema_version"
+    }
+
+
+@pytest.mark.parametrize("count", [0, -1, 1.5, True, "3"])
+def test_sample_records_must_be_a_positive_count(count: object) -> None:
+    with pytest.raises(InvalidRecord, match="sample_records"):
+        Sample.from_dict(ok_record(sample_records=count))
 
 
 def test_constructors_record_the_node(case: dict[str, str]) -> None:

@@ -27,6 +27,11 @@ def samples(case: dict[str, str]) -> list[Sample]:
     return [Sample.ok(case, "r", i, "load_s", 0.1 * (i + 1)) for i in range(3)]
 
 
+def _alone(sample: Sample) -> dict[str, object]:
+    """A record as append() writes it: a sample of one record."""
+    return {**sample.to_dict(), "sample_records": 1}
+
+
 def _lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
@@ -36,7 +41,7 @@ def test_create_writes_run_info_and_empty_samples(tmp_path: Path) -> None:
     writer = RunWriter.create(run_dir, {"run_id": "r", "suite": "smoke"})
     info = json.loads((run_dir / "run.json").read_text())
     assert info["run_id"] == "r" and info["suite"] == "smoke"
-    assert info["schema_version"] == SCHEMA_VERSION == 3 and info["status"] == "running"
+    assert info["schema_version"] == SCHEMA_VERSION == 4 and info["status"] == "running"
     started = datetime.fromisoformat(info["started_at"])
     assert started.utcoffset() == UTC.utcoffset(None)
     assert (run_dir / "samples.jsonl").read_text() == ""
@@ -48,8 +53,8 @@ def test_append_is_on_disk_before_close(tmp_path: Path, samples: list[Sample]) -
     for i, sample in enumerate(samples, 1):
         writer.append(sample)
         lines = _lines(tmp_path / "run" / "samples.jsonl")
-        assert len(lines) == i and json.loads(lines[-1]) == sample.to_dict()
-    assert read_samples(tmp_path / "run") == [s.to_dict() for s in samples]
+        assert len(lines) == i and json.loads(lines[-1]) == _alone(sample)
+    assert read_samples(tmp_path / "run") == [_alone(s) for s in samples]
     writer.close()
 
 
@@ -161,9 +166,9 @@ def test_truncated_last_line_skipped_with_warning(tmp_path: Path, samples: list[
     path = _write_run(tmp_path, samples)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - 25])  # a crash in the middle of the last write
-    with pytest.warns(TruncatedRunWarning, match=r"samples\.jsonl:3"):
+    with pytest.warns(TruncatedRunWarning, match=r"samples\.jsonl: left out 1 record"):
         records = read_samples(tmp_path)
-    assert records == [s.to_dict() for s in samples[:2]]
+    assert records == [_alone(s) for s in samples[:2]]
 
 
 def test_corrupt_middle_line_names_file_and_line(tmp_path: Path, samples: list[Sample]) -> None:
@@ -216,19 +221,20 @@ def test_v1_lines_are_read_back_as_current(tmp_path: Path, samples: list[Sample]
     with path.open("a") as f:
         f.write(json.dumps(v1 | {"schema_version": 1, "repeat": 7}) + "\n")
     records = read_samples(tmp_path)
-    assert records[:3] == [s.to_dict() for s in samples]
+    assert records[:3] == [_alone(s) for s in samples]
     last = records[3]
     assert list(last) == list(samples[0].to_dict())
     assert (last["schema_version"], last["cache"], last["warmup"], last["repeat"], last["node"]) == (
-        3, "unspecified", False, 7, None,
+        4, "unspecified", False, 7, None,
     )
+    assert last["sample_records"] is None
 
 
 def test_warmup_sample_round_trips(tmp_path: Path, case: dict[str, str]) -> None:
     warm = Sample.ok(case, "r", 0, "load_s", 9.0, warmup=True)
     _write_run(tmp_path, [warm])
     assert json.loads(_lines(tmp_path / "samples.jsonl")[0])["warmup"] is True
-    assert read_samples(tmp_path) == [warm.to_dict()]
+    assert read_samples(tmp_path) == [_alone(warm)]
 
 
 def test_v1_run_info_still_readable(golden_run: Path) -> None:
