@@ -26,6 +26,7 @@ from loadbench.vocabulary import NODE_LOST
 
 from .executor import Executor, Finished, Job, LocalExecutor
 from .fingerprint import fingerprint
+from .identity import absolute_paths, check_unchanged, digests
 from .plan import Case, plan
 from .sample import Round, failure_records, records_for, request_for
 from .suite import Suite
@@ -72,6 +73,7 @@ def run_suite(
     run_id = new_run_id()
     run_dir = Path(output) if output is not None else Path("runs") / run_id
     executor = executor if executor is not None else LocalExecutor.for_suite(suite)
+    suite = absolute_paths(suite)
     try:
         # All input errors surface here, before any sample runs.
         cases = plan(suite, cache_dir, cuda_available=executor.cuda_available)
@@ -79,6 +81,7 @@ def run_suite(
         info: dict[str, Any] = {
             "run_id": run_id,
             "suite": suite.model_dump(),
+            "checkpoints": digests(c.checkpoint_dir for c in cases),
             "executor": {"name": executor.name, **executor.settings},
             "seed": seed,
             "cases": len(cases),
@@ -126,6 +129,7 @@ def resume_run(run_dir: Path, info: dict[str, Any], executor: Executor, *, cache
     suite = Suite(**info["suite"])
     try:
         cases = plan(suite, cache_dir, cuda_available=executor.cuda_available)
+        check_unchanged(Path(run_dir), info.get("checkpoints"), (c.checkpoint_dir for c in cases))
         with warnings.catch_warnings():  # a sample cut short is expected here: it is measured again
             warnings.simplefilter("ignore", TruncatedRunWarning)
             done = _measured(read_samples(run_dir))

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from loadbench.bench import api
+from loadbench.bench.identity import CheckpointChanged
 from loadbench.bench.suite import CheckpointEntry, Suite
 from loadbench.results import CorruptRun, TruncatedRunWarning, load, read_run_info, read_samples
 
@@ -127,3 +128,46 @@ def test_a_full_disk_stops_the_run_resumable_with_whole_samples(builtin, tmp_pat
                               "--no-progress"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert_every_sample_whole_once(out, repeats=REPEATS * 2)
+
+
+def _drop_last_sample(run_dir: Path) -> None:
+    lines = _lines(run_dir)
+    count = json.loads(lines[-1])["sample_records"]
+    (run_dir / "samples.jsonl").write_text("".join(lines[:-count]), encoding="utf-8")
+    _set_status(run_dir, "interrupted")
+
+
+def test_a_relative_checkpoint_path_means_the_same_directory_on_resume(
+        builtin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    for where, name in (("a", "tiny-bert"), ("b", "tiny-llama")):
+        shutil.copytree(builtin(name), tmp_path / where / "model")
+    monkeypatch.chdir(tmp_path / "a")
+    suite = _suite().model_copy(update={"checkpoints": [CheckpointEntry(path="model")]})
+    run_dir = api.run(suite, output=tmp_path / "run", reports=False).run_dir
+    info = read_run_info(run_dir)
+    assert info["suite"]["checkpoints"][0]["path"] == str(tmp_path / "a" / "model")
+    assert list(info["checkpoints"]) == [str(tmp_path / "a" / "model")]
+    _drop_last_sample(run_dir)
+    monkeypatch.chdir(tmp_path / "b")  # another "model" here: a Llama, not the BERT the run measured
+    result = api.resume(run_dir, reports=False)
+    assert result.samples == 1 and result.complete
+    assert set(load(run_dir)["task"]) == {"text-classification"}
+    assert_every_sample_whole_once(run_dir)
+
+
+def test_a_changed_checkpoint_refuses_resume(builtin, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(builtin("tiny-bert"), tmp_path / "model")
+    suite = _suite().model_copy(update={"checkpoints": [CheckpointEntry(path=str(tmp_path / "model"))]})
+    run_dir = api.run(suite, output=tmp_path / "run", reports=False).run_dir
+    _drop_last_sample(run_dir)
+    config = json.loads((tmp_path / "model" / "config.json").read_text(encoding="utf-8"))
+    (tmp_path / "model" / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 1}),
+                                                   encoding="utf-8")
+    before = (run_dir / "run.json").read_bytes()
+    with pytest.raises(CheckpointChanged, match="changed since .* start a new run"):
+        api.resume(run_dir, reports=False)
+    assert (run_dir / "run.json").read_bytes() == before
