@@ -108,13 +108,15 @@ def _finished(outcome: RunOutcome, suite: Suite, reports: bool) -> RunResult:
                      suite.cv_threshold, tuple(written))
 
 
-def _suite(suite: Suite | str | Path | None, checkpoints: Sequence[str | Path] | None) -> Suite:
+def _suite(suite: Suite | str | Path | None, checkpoints: Sequence[str | Path] | None,
+           settings: dict[str, Any]) -> Suite:
     """The suite to run: a Suite, a suite file, or the default; ``checkpoints`` replace its checkpoints."""
     dirs = [str(c) for c in checkpoints] if checkpoints else None
     if isinstance(suite, Suite):
         chosen = suite
     elif suite is not None:
-        chosen = load_suite(suite)
+        chosen = load_suite(suite, allow={k: settings.get(k) is True
+                                          for k in ("trust_remote_code", "allow_bin_weights")})
     else:
         return suite_for_dirs(dirs) if dirs else default_suite()
     return chosen.model_copy(update={"checkpoints": suite_for_dirs(dirs).checkpoints}) if dirs else chosen
@@ -133,7 +135,7 @@ def run(suite: Suite | str | Path | None = None, *, checkpoints: Sequence[str | 
     ``progress``: True for a progress bar on a terminal, or a callback
     ``(case label, done, total)``. Raises UserError for unusable input before any sample.
     """
-    chosen = _suite(suite, checkpoints).with_overrides(**settings)
+    chosen = _suite(suite, checkpoints, settings).with_overrides(**settings)
     where = executor if not isinstance(executor, str) else make_executor(
         executor, chosen, address=ray_address, max_parallel=max_parallel)
     with _progress(progress) as report_progress:

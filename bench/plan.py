@@ -9,13 +9,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadbench.errors import UserError
 from loadbench.loaders import PATHS, TASKS, CheckpointInfo, UnsupportedTask, inspect_checkpoint
 from loadbench.loaders.builtin import ensure_builtin
 
 from .fingerprint import local_cuda_available
 from .suite import CheckpointEntry, Suite
 
-__all__ = ["Case", "plan", "resolve_device"]
+__all__ = ["Case", "NoCuda", "plan", "resolve_device"]
+
+
+class NoCuda(UserError):
+    """The suite asks for a CUDA device where there is none."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,11 @@ def plan(suite: Suite, cache_dir: Path | None = None, *,
     # Imports torch: only once the input is known good. Two spellings of one device
     # ("auto" and "cpu") would measure the same case twice.
     devices = list(dict.fromkeys(resolve_device(d, cuda_available) for d in suite.device))
+    if any(d.startswith("cuda") for d in devices) and not cuda_available():
+        # Every sample would fail; say so once, before anything is written.
+        raise NoCuda(f"device {', '.join(d for d in devices if d.startswith('cuda'))}: no CUDA device where the "
+                     "samples run (this machine's torch, or a Ray cluster's nodes, see none); use --device cpu "
+                     "or auto")
     return [
         Case(checkpoint=label, checkpoint_dir=str(info.path), path=path_name, task=task_name,
              dtype=dtype, device=device, cache=cache,

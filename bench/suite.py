@@ -54,21 +54,26 @@ class Suite(_Strict):
     name: str = "default"
     checkpoints: list[CheckpointEntry] = Field(min_length=1)
     paths: list[Literal[PATH_NAMES]] = list(PATH_NAMES)  # type: ignore[valid-type]
-    repeats: int = Field(3, ge=1)
-    warmups: int = Field(1, ge=0, description="samples per case taken first and discarded")
-    new_tokens: int = Field(16, ge=2, description="fixed generation length")
-    prompt: str = Field(DEFAULT_PROMPT, min_length=1)
-    prompt_tokens: int | None = Field(None, ge=1, description="cut or repeat the prompt to this many tokens")
-    batch_size: int = Field(1, ge=1)
-    forward_iters: int = Field(10, ge=1)
+    # Upper bounds: a value past them is a typo, and one took 5 GB before it failed.
+    repeats: int = Field(3, ge=1, le=100_000)
+    warmups: int = Field(1, ge=0, le=10_000, description="samples per case taken first and discarded")
+    new_tokens: int = Field(16, ge=2, le=100_000, description="fixed generation length")
+    prompt: str = Field(DEFAULT_PROMPT, min_length=1, max_length=1_000_000)
+    prompt_tokens: int | None = Field(None, ge=1, le=1_000_000,
+                                      description="cut or repeat the prompt to this many tokens")
+    batch_size: int = Field(1, ge=1, le=65_536)
+    forward_iters: int = Field(10, ge=1, le=10**9)  # a count of calls, not of memory
     device: list[str] = ["auto"]
     dtype: list[Literal[DTYPES]] = ["auto"]  # type: ignore[valid-type]
     cache: list[Literal[CACHE_STATES]] = list(CACHE_STATES)  # type: ignore[valid-type]
-    threads: int | None = Field(None, ge=1, description="torch threads per worker (default: usable cores - 1)")
+    threads: int | None = Field(None, ge=1, le=4096,
+                                description="torch threads per worker (default: usable cores - 1)")
     pin_cpus: bool = Field(True, description="pin each worker to as many CPUs as threads")
-    seed: int | None = Field(None, description="case order shuffle seed (default: drawn and recorded)")
-    cv_threshold: float = Field(0.10, gt=0, description="a case whose CV exceeds this is flagged unstable")
-    timeout_s: float = Field(600.0, gt=0)
+    seed: int | None = Field(None, ge=-(2**63), lt=2**63,
+                             description="case order shuffle seed (default: drawn and recorded)")
+    cv_threshold: float = Field(0.10, gt=0, le=100, allow_inf_nan=False,
+                                description="a case whose CV exceeds this is flagged unstable")
+    timeout_s: float = Field(600.0, gt=0, le=7 * 24 * 3600, allow_inf_nan=False)
     trust_remote_code: bool = False
     allow_bin_weights: bool = Field(False, description="accept pickle .bin weights (loaded weights_only)")
     share_node: bool = Field(False, description="with --executor ray: let samples run at once on one node, "
@@ -92,7 +97,15 @@ class Suite(_Strict):
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
 
-    @field_validator("device", "dtype", "cache")
+    @field_validator("checkpoints")
+    @classmethod
+    def _distinct_checkpoints(cls, entries: list[CheckpointEntry]) -> list[CheckpointEntry]:
+        seen = [entry.builtin or str(Path(entry.path or "").expanduser().resolve()) for entry in entries]
+        if len(set(seen)) != len(seen):
+            raise ValueError("a checkpoint is listed twice: its samples would be doubled under one label")
+        return entries
+
+    @field_validator("paths", "device", "dtype", "cache")
     @classmethod
     def _distinct(cls, values: list[str]) -> list[str]:
         if not values:
@@ -131,11 +144,22 @@ def suite_from_dict(data: object, source: str) -> Suite:
     return _validated(lambda: Suite(**data), source)
 
 
-def load_suite(path: str | Path) -> Suite:
-    """Read a suite file; relative checkpoint paths are relative to the file."""
+def load_suite(path: str | Path, allow: dict[str, bool] | None = None) -> Suite:
+    """Read a suite file; relative checkpoint paths are relative to the file.
+
+    ``trust_remote_code`` and ``allow_bin_weights`` set to true in the file are refused
+    unless ``allow`` says the person running it gave the same flag.
+    """
+    allow = allow or {}
     path = Path(path)
     data = read_document(path, tomllib.loads, "TOML", "suite file", SuiteError)
     suite = _validated(lambda: Suite(**data), str(path))
+    for key, flag in (("trust_remote_code", "--trust-remote-code"), ("allow_bin_weights", "--allow-bin-weights")):
+        if getattr(suite, key) and not allow.get(key, False):
+            # A suite file may come from anyone; running a checkpoint's code or unpickling its
+            # weights is the person's choice at the command line, never a file's.
+            raise SuiteError(f"{path}: {key} = true lets checkpoints run code on this machine; a suite file "
+                             f"cannot turn it on: pass {flag} if you trust them")
     entries = [
         entry if entry.path is None or Path(entry.path).expanduser().is_absolute()
         else entry.model_copy(update={"path": str((path.parent / entry.path).resolve())})

@@ -57,3 +57,13 @@ def test_two_directories_with_one_name_get_distinct_labels(builtin, tmp_path: Pa
                   paths=["base"], device="cpu")
     labels = list(dict.fromkeys(c.checkpoint for c in plan(suite)))
     assert labels == ["model", str(second.resolve())]
+
+
+def test_cuda_where_there_is_none_is_refused_before_the_run(builtin) -> None:
+    from loadbench.bench.plan import NoCuda
+
+    builtin("tiny-bert")
+    suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert")], device=["cpu", "cuda:1"])
+    with pytest.raises(NoCuda, match="device cuda:1: no CUDA device where the samples run"):
+        plan(suite, cuda_available=lambda: False)
+    assert {c.device for c in plan(suite, cuda_available=lambda: True)} == {"cpu", "cuda:1"}

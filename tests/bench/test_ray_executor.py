@@ -148,5 +148,5 @@ def test_cuda_on_a_cluster_without_gpus_is_refused_before_anything_runs(ray_clus
     result = _run("run", str(_suite(tmp_path, 1, '["base"]')), "--executor", "ray", "--ray-address", ray_cluster,
                   "--device", "cuda", "--output", str(out))
     assert result.returncode == 2
-    assert "no node of the Ray cluster offers a GPU" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert "no CUDA device where the samples run" in result.stderr and len(result.stderr.splitlines()) == 1
     assert not out.exists()

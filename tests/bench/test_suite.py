@@ -61,3 +61,36 @@ def test_overrides_are_validated() -> None:
     assert suite.with_overrides(repeats=7, device=None).repeats == 7
     with pytest.raises(SuiteError, match="options: repeats"):
         suite.with_overrides(repeats=0)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"paths": []}, "paths: Value error, give at least one value"),
+    ({"paths": ["base", "base"]}, "paths: Value error, values repeat"),
+    ({"repeats": 10**9}, "repeats: Input should be less than or equal to 100000"),
+    ({"timeout_s": float("inf")}, "timeout_s: Input should be a finite number"),
+    ({"cv_threshold": float("nan")}, "cv_threshold: Input should be a finite number"),
+    ({"batch_size": 10**7}, "batch_size: Input should be less than or equal to 65536"),
+])
+def test_options_out_of_range_or_repeated_name_the_key(changes: dict, message: str) -> None:
+    from loadbench.bench.suite import default_suite
+
+    with pytest.raises(SuiteError) as caught:
+        default_suite().with_overrides(**changes)
+    assert message in str(caught.value)
+
+
+def test_a_checkpoint_listed_twice_is_refused(tmp_path: Path) -> None:
+    suite = tmp_path / "s.toml"
+    suite.write_text('[[checkpoints]]\nbuiltin = "tiny-bert"\n[[checkpoints]]\nbuiltin = "tiny-bert"\n')
+    with pytest.raises(SuiteError, match="a checkpoint is listed twice"):
+        load_suite(suite)
+
+
+@pytest.mark.parametrize("key, flag", [("trust_remote_code", "--trust-remote-code"),
+                                       ("allow_bin_weights", "--allow-bin-weights")])
+def test_a_suite_file_cannot_turn_on_code_or_pickle_by_itself(tmp_path: Path, key: str, flag: str) -> None:
+    suite = tmp_path / "s.toml"
+    suite.write_text(f'{key} = true\n[[checkpoints]]\nbuiltin = "tiny-bert"\n')
+    with pytest.raises(SuiteError, match=f"a suite file cannot turn it on: pass {flag}"):
+        load_suite(suite)
+    assert getattr(load_suite(suite, allow={key: True}), key) is True
