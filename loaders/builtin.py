@@ -27,6 +27,7 @@ __all__ = [
     "BUILTIN",
     "DEFAULT_BUILTINS",
     "BuiltinSpec",
+    "CacheUnusable",
     "UnknownBuiltin",
     "build_checkpoint",
     "builtin_dir",
@@ -53,6 +54,10 @@ class BuiltinSpec:
     description: str  # one line shown by `loadbench checkpoints`
     default: bool  # part of the default benchmark suite
     sharded: bool = False  # save as several safetensors shards plus an index
+
+class CacheUnusable(UserError):
+    """The cache directory for built-in checkpoints cannot be created or written."""
+
 
 class UnknownBuiltin(UserError):
     """Raised for a built-in name that does not exist; the message lists the known ones."""
@@ -86,6 +91,7 @@ def cache_root() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "loadbench"
 
+
 def builtin_dir(name: str, cache_dir: Path | None = None) -> Path:
     """Where built-in `name` lives; versioned so a recipe change never reuses stale builds."""
     _get_spec(name)
@@ -106,7 +112,12 @@ def ensure_builtin(name: str, cache_dir: Path | None = None) -> Path:
     target = builtin_dir(name, cache_dir)
     if is_built(name, cache_dir):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        where = "LOADBENCH_CACHE_DIR" if os.environ.get("LOADBENCH_CACHE_DIR") and cache_dir is None else "cache"
+        raise CacheUnusable(f"{where} {target.parent.parent.parent}: cannot build built-in checkpoints there "
+                            f"({exc.strerror or exc}); point LOADBENCH_CACHE_DIR at a writable directory") from None
     tmp = _fresh_sibling(target, "tmp")
     try:
         build_checkpoint(name, tmp)
