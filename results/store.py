@@ -222,10 +222,13 @@ class RunWriter:
         self._require_open()
         if status not in _CLOSE_STATUSES:
             raise ValueError(f"status must be one of {', '.join(_CLOSE_STATUSES)}, got {status!r}")
-        with _signals_held():  # a second Ctrl-C must not leave the run closed but saying "running"
+        # The status first, the file after: a second Ctrl-C that still gets through (another
+        # thread may take the signal) leaves the writer open, so closing again finishes the job.
+        with _signals_held():
+            info = {**self._info, "status": status, "finished_at": _now()}
+            _write_json_atomic(self.run_dir / RUN_INFO_FILE, info)
+            self._info = info
             self._samples.close()
-            self._info = {**self._info, "status": status, "finished_at": _now()}
-            _write_json_atomic(self.run_dir / RUN_INFO_FILE, self._info)
 
     def _require_open(self) -> None:
         if self.closed:
