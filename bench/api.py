@@ -53,6 +53,9 @@ class RunResult:
     lost: int  # samples lost with their node or left unrun: ``resume`` takes them again
     cv_threshold: float
     reports: tuple[Path, ...]  # report.md and report.html in the run directory, when written
+    # Another Ctrl-C came while the reports were written: they were skipped, and the
+    # libraries it cut off mid-import are not to be used again in this process.
+    interrupted_again: bool = False
 
     @property
     def complete(self) -> bool:
@@ -96,6 +99,7 @@ def _finished(outcome: RunOutcome, suite: Suite, reports: bool) -> RunResult:
     from loadbench.results import write_run_reports
 
     written: list[Path] = []
+    again = False
     try:
         if reports:
             with _writing(outcome.run_dir):
@@ -103,9 +107,9 @@ def _finished(outcome: RunOutcome, suite: Suite, reports: bool) -> RunResult:
     except KeyboardInterrupt:
         # Another Ctrl-C while the reports are written: skip them (`loadbench report` makes
         # them later), but still return, so the caller says how to finish the run.
-        written = []
+        written, again = [], True
     return RunResult(outcome.run_dir, outcome.samples, outcome.failed_samples, outcome.interrupted, outcome.lost,
-                     suite.cv_threshold, tuple(written))
+                     suite.cv_threshold, tuple(written), again)
 
 
 def _suite(suite: Suite | str | Path | None, checkpoints: Sequence[str | Path] | None,

@@ -122,15 +122,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _finish(result: RunResult) -> int:
     """Print the summary of a finished (or interrupted) run and choose the exit code."""
+    skipped = "(summary and reports skipped: interrupted again; `loadbench report RUN` makes them)"
     try:
-        print(result.summary_text())
+        print(skipped if result.interrupted_again else result.summary_text(),
+              file=sys.stderr if result.interrupted_again else sys.stdout)
     except KeyboardInterrupt:  # one more Ctrl-C: skip the table, still say how to finish the run
-        print("(summary skipped: interrupted again; `loadbench report RUN` shows it)", file=sys.stderr)
+        print(skipped, file=sys.stderr)
     logs = ("see worker.log there for details" if result.worker_log is not None
             else "workers' logs stay on their nodes: run.json names each node's worker_log")
     print(f"\nrun directory: {result.run_dir}  ({result.samples} samples, "
           f"{result.failed_samples} with failures; {logs})")
-    print("report: " + "  ".join(str(path) for path in result.reports))
+    if result.reports:
+        print("report: " + "  ".join(str(path) for path in result.reports))
     if result.interrupted:
         print(f"interrupted: every sample measured so far is kept in {result.run_dir}; "
               f"finish it with: loadbench run --resume {result.run_dir}", file=sys.stderr)

@@ -13,18 +13,31 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = ["BAD_REPLY", "ProtocolError", "SampleReply", "SampleRequest", "WorkerFailed", "encode",
-           "first_line"]
+__all__ = ["BAD_REPLY", "PARTIAL", "ProtocolError", "SampleReply", "SampleRequest", "WorkerFailed", "decode_partial",
+           "encode", "encode_partial", "first_line"]
 
 BAD_REPLY = "bad_reply"
 
 
 class WorkerFailed(RuntimeError):
-    """The sample ended without a usable result: crashed, killed, timed out, or a bad reply."""
+    """The sample ended without a usable result: crashed, killed, timed out, or a bad reply.
 
-    def __init__(self, error_type: str, message: str) -> None:
+    ``partial`` is what the worker had measured when it ended (its load, when it died in
+    the workload) and ``metric`` the metric it was measuring: the failure is recorded there.
+    """
+
+    def __init__(self, error_type: str, message: str, *, partial: SampleReply | None = None,
+                 metric: str = "load_s") -> None:
         super().__init__(message)
         self.error_type = error_type
+        self.partial = partial
+        self.metric = metric
+
+    def after(self, partial: SampleReply | None, metric: str) -> WorkerFailed:
+        """This failure, placed after what the worker had already reported."""
+        if partial is None:
+            return self
+        return WorkerFailed(self.error_type, str(self), partial=partial, metric=metric)
 
 
 class ProtocolError(WorkerFailed):
@@ -36,6 +49,25 @@ class ProtocolError(WorkerFailed):
 
 def encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, allow_nan=False).encode("utf-8")
+
+
+# The key of the one message a worker may send before its reply: what the load measured,
+# and the workload metric it goes on to.
+PARTIAL = "loaded_so_far"
+
+
+def encode_partial(reply: SampleReply, next_metric: str) -> bytes:
+    return encode({PARTIAL: reply.to_dict(), "next": next_metric})
+
+
+def decode_partial(data: bytes) -> tuple[SampleReply, str] | None:
+    """The partial reply and its next metric, or None when ``data`` is a final reply."""
+    if not data.startswith(b'{"' + PARTIAL.encode() + b'"'):
+        return None
+    message = json.loads(data.decode("utf-8"))
+    if not isinstance(message.get("next"), str):
+        raise ProtocolError("partial worker reply lacks the metric that comes next")
+    return SampleReply.from_dict(message[PARTIAL]), message["next"]
 
 
 def first_line(exc: BaseException | str) -> str:

@@ -60,4 +60,5 @@ class NodeAgent:
         try:
             return {"reply": self._local.measure(sample, timeout_s).to_dict()}
         except WorkerFailed as exc:
-            return {"error_type": exc.error_type, "error": str(exc)}
+            return {"error_type": exc.error_type, "error": str(exc), "metric": exc.metric,
+                    "partial": exc.partial.to_dict() if exc.partial is not None else None}

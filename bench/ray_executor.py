@@ -216,9 +216,11 @@ class RayExecutor:
 
 def _finished(job: Job, node: str, answer: dict[str, Any]) -> Finished:
     """An agent's answer as the local executor gives it: a checked reply, or why there is none."""
-    if "reply" not in answer:
-        return Finished(job.index, node, failure=WorkerFailed(answer["error_type"], answer["error"]))
     try:
-        return Finished(job.index, node, reply=SampleReply.from_dict(answer["reply"]))
+        if "reply" in answer:
+            return Finished(job.index, node, reply=SampleReply.from_dict(answer["reply"]))
+        partial = SampleReply.from_dict(answer["partial"]) if answer.get("partial") is not None else None
+        return Finished(job.index, node, failure=WorkerFailed(
+            answer["error_type"], answer["error"], partial=partial, metric=answer.get("metric", "load_s")))
     except WorkerFailed as exc:
         return Finished(job.index, node, failure=exc)

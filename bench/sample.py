@@ -61,6 +61,13 @@ def records_for(case: Case, run_id: str, round_: Round, reply: SampleReply,
 
 def failure_records(case: Case, run_id: str, round_: Round, failure: WorkerFailed,
                     node: str | None = None) -> list[Sample]:
-    """The record of a sample that ended without a usable reply (crash, timeout, bad reply, lost node)."""
-    return [Sample.failed(case.key(), run_id, round_.repeat, "load_s", failure.error_type, str(failure),
-                          warmup=round_.warmup, node=node)]
+    """The records of a sample that ended without a usable reply (crash, timeout, bad reply, lost node).
+
+    A worker that ended in its workload had reported its load: those records are kept,
+    and the failure is recorded against the workload's metric, not the load's.
+    """
+    before = records_for(case, run_id, round_, failure.partial, node) if failure.partial is not None else []
+    extra = {k: failure.partial.info[k] for k in ("attn_implementation", "resident_dtype")
+             if failure.partial is not None and k in failure.partial.info}
+    return [*before, Sample.failed(case.key(), run_id, round_.repeat, failure.metric, failure.error_type,
+                                   str(failure), warmup=round_.warmup, node=node, **extra)]

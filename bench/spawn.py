@@ -11,10 +11,11 @@ import json
 import multiprocessing
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from .protocol import SampleReply, SampleRequest, WorkerFailed
+from .protocol import SampleReply, SampleRequest, WorkerFailed, decode_partial
 from .worker import child_main
 
 __all__ = ["Target", "Zygote"]
@@ -53,16 +54,29 @@ class Zygote:
     def run(self, request: SampleRequest, timeout_s: float, target: Target = child_main) -> SampleReply:
         """Measure one sample in a new worker and return its validated reply.
 
-        Raises WorkerFailed, or its ProtocolError when the reply is malformed.
+        Raises WorkerFailed (ProtocolError when the reply is malformed); when the worker
+        ended after its load, the failure carries what the load measured.
         """
-        payload = json.dumps(request.to_dict())
-        return SampleReply.from_bytes(self.call(target, payload, timeout_s))
+        partial: tuple[SampleReply, str] | None = None
 
-    def call(self, target: Target, payload: str, timeout_s: float) -> bytes:
-        """Run ``target(conn, payload, log_path)`` in a fresh fork; return the bytes it sends.
+        def keep(data: bytes) -> bool:
+            nonlocal partial
+            found = decode_partial(data)
+            partial = found or partial
+            return found is not None
 
-        Used with ``child_main`` for samples, and by the harness self-benchmark with a
-        target that does nothing.
+        try:
+            return SampleReply.from_bytes(self.call(target, json.dumps(request.to_dict()), timeout_s, keep))
+        except WorkerFailed as exc:
+            raise (exc.after(*partial) if partial is not None else exc) from None
+
+    def call(self, target: Target, payload: str, timeout_s: float,
+             interim: Callable[[bytes], bool] = lambda data: False) -> bytes:
+        """Run ``target(conn, payload, log_path)`` in a fresh fork; return the last bytes it sends.
+
+        ``interim(data)`` says whether a message is an interim one (kept by the caller)
+        rather than the answer; ``timeout_s`` covers them all. Used with ``child_main``
+        for samples, and by the harness self-benchmark with a target that does nothing.
         """
         if self._warm is not None:
             self._warm.join()
@@ -70,15 +84,19 @@ class Zygote:
         process = self._ctx.Process(target=target, args=(sender, payload, self.log_path), daemon=True)
         process.start()
         sender.close()
+        deadline = time.monotonic() + timeout_s
         try:
-            if not receiver.poll(timeout_s):
-                _stop(process)
-                raise WorkerFailed("timeout", f"no result after {timeout_s:g} s; the worker was killed")
-            try:
-                data = receiver.recv_bytes()
-            except EOFError:
-                process.join(KILL_GRACE_S)
-                raise WorkerFailed("crashed", _describe_exit(process.exitcode)) from None
+            while True:
+                if not receiver.poll(max(0.0, deadline - time.monotonic())):
+                    _stop(process)
+                    raise WorkerFailed("timeout", f"no result after {timeout_s:g} s; the worker was killed")
+                try:
+                    data = receiver.recv_bytes()
+                except EOFError:
+                    process.join(KILL_GRACE_S)
+                    raise WorkerFailed("crashed", _describe_exit(process.exitcode)) from None
+                if not interim(data):
+                    break
             process.join(KILL_GRACE_S)
             if process.is_alive():
                 _stop(process)

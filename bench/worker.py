@@ -12,6 +12,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from . import pagecache
 from .memory import CpuMemory, CpuMemorySampler, GpuMemory, GpuMemorySampler, gpu_unavailable_reason
 from .phases import PHASES, PhaseClock, instrument
 from .probes import peak_rss_bytes, sync
-from .protocol import SampleReply, SampleRequest
+from .protocol import SampleReply, SampleRequest, encode_partial
 from .workload import build_prompts, first_call, measure_forward, measure_generation
 
 __all__ = ["GPU_METRICS", "child_main", "measure"]
@@ -118,8 +119,13 @@ def _run(loaded: Any, req: SampleRequest, task: Any, result: SampleReply, read_b
         measure_forward(loaded, prompts, req.forward_iters, prompt_tokens * len(prompts), req.device, result.ok)
 
 
-def measure(req: SampleRequest) -> SampleReply:
-    """Load one path once and measure it; every failure becomes part of the result."""
+def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None] | None = None) -> SampleReply:
+    """Load one path once and measure it; every failure becomes part of the result.
+
+    ``loaded_so_far(reply, metric)`` hears what the load measured and which workload
+    metric comes next, so that a worker killed during the workload (a timeout, the
+    kernel's OOM killer) still leaves its load on record and the failure where it was.
+    """
     import torch
 
     from loadbench.loaders import PATHS, TASKS, LoadRequest, inspect_checkpoint
@@ -165,12 +171,15 @@ def measure(req: SampleRequest) -> SampleReply:
         except Exception as exc:
             result.fail("load_s", exc)
         if loaded is not None:
+            workload = "decode_tokens_per_s" if task.generates else "forward_tokens_per_s"
+            if loaded_so_far is not None:
+                loaded_so_far(result, workload)
             try:
                 with CpuMemorySampler() as run_memory:
                     _run(loaded, req, task, result, read_before)
                 _report_memory(result, "run", run_memory.result)
             except Exception as exc:
-                result.fail("decode_tokens_per_s" if task.generates else "forward_tokens_per_s", exc)
+                result.fail(workload, exc)
     _report_gpu(result, gpu.result if gpu is not None else None, gpu_reason)
     result.ok("peak_rss_bytes", peak_rss_bytes())
     if loaded is not None and req.check_equivalence and req.path != "base":
@@ -189,8 +198,11 @@ def child_main(conn: Any, payload: str, log_path: str | None) -> None:
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
+    def loaded_so_far(reply: SampleReply, next_metric: str) -> None:
+        conn.send_bytes(encode_partial(reply, next_metric))
+
     try:
-        reply = measure(SampleRequest.from_dict(json.loads(payload)))
+        reply = measure(SampleRequest.from_dict(json.loads(payload)), loaded_so_far)
         data = reply.to_bytes()  # fails on a non-finite value: that is the sample's failure too
     except BaseException as exc:  # the parent must hear of every way a sample ends
         traceback.print_exc()

@@ -170,3 +170,35 @@ def test_a_malformed_reply_is_that_samples_failure_on_the_local_executor(
     assert {r["error_type"] for r in records} == {"bad_reply"}
     assert all("malformed metric in worker reply" in r["error"] for r in records)
     assert read_run_info(result.run_dir)["status"] == "complete"
+
+
+DYING_WORKER = '''
+import os, signal
+from loadbench.bench.protocol import SampleReply, encode_partial
+
+def load_then_die(conn, payload, log_path):
+    """A worker whose load was measured, then killed in its workload (as the OOM killer would)."""
+    reply = SampleReply(info={"resident_dtype": "float32"})
+    reply.ok("load_s", 0.25)
+    conn.send_bytes(encode_partial(reply, "forward_tokens_per_s"))
+    os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def test_a_worker_killed_in_its_workload_keeps_its_load_and_fails_the_workload(
+        builtin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "loadbench_dying_worker.py").write_text(DYING_WORKER, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import loadbench_dying_worker
+
+    suite = _suite(builtin).with_overrides(repeats=1)
+    executor = LocalExecutor(*worker_cpus(None, pin=True), target=loadbench_dying_worker.load_then_die)
+    result = api.run(suite, output=tmp_path / "run", executor=executor, reports=False)
+    assert result.complete and result.failed_samples == 2
+    records = read_samples(result.run_dir)
+    by_metric = {(r["path"], r["metric"]): r for r in records}
+    for path in ("base", "custom"):
+        assert by_metric[(path, "load_s")]["status"] == "ok" and by_metric[(path, "load_s")]["value"] == 0.25
+        failure = by_metric[(path, "forward_tokens_per_s")]
+        assert failure["error_type"] == "crashed" and "SIGKILL" in failure["error"]
+        assert failure["resident_dtype"] == "float32" and failure["sample_records"] == 2

@@ -59,3 +59,14 @@ def test_malformed_replies_are_refused(data: bytes) -> None:
 def test_nan_cannot_be_sent() -> None:
     with pytest.raises(ValueError):
         encode({**GOOD, "metrics": [{"metric": "load_s", "value": float("nan")}]})
+
+
+def test_a_partial_reply_is_told_apart_from_the_final_one() -> None:
+    from loadbench.bench.protocol import decode_partial, encode_partial
+
+    reply = SampleReply()
+    reply.ok("load_s", 0.5)
+    assert decode_partial(encode_partial(reply, "decode_tokens_per_s")) == (reply, "decode_tokens_per_s")
+    assert decode_partial(reply.to_bytes()) is None
+    with pytest.raises(ProtocolError):
+        decode_partial(b'{"loaded_so_far": {"metrics": []}, "next": "decode_tokens_per_s"}')
