@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Any, Literal
 
 from loadbench.errors import UserError
 
+from .durable import signals_held, write_json_atomic
 from .schema import SCHEMA_VERSION, InvalidRecord, Sample, UnsupportedSchema, migrate, record_version, sample_key
 
 __all__ = [
@@ -66,36 +64,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Replace path with data so that readers see the old file or the new one, never half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; not possible on every platform.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class RunWriter:
     """Writes one run directory; use ``RunWriter.create`` and, ideally, ``with``.
 
@@ -128,7 +96,7 @@ class RunWriter:
             raise RunExists(exists_msg) from None
         info = {**run_info, "schema_version": SCHEMA_VERSION, "status": "running", "started_at": _now()}
         try:
-            _write_json_atomic(info_path, info)
+            write_json_atomic(info_path, info)
         except BaseException:
             samples_file.close()
             samples_path.unlink(missing_ok=True)
@@ -159,7 +127,7 @@ class RunWriter:
             resumed = [*info.get("resumed_at", []), _now()]
             info = {**info, "status": "running", "resumed_at": resumed}
             info.pop("finished_at", None)
-            _write_json_atomic(run_dir / RUN_INFO_FILE, info)
+            write_json_atomic(run_dir / RUN_INFO_FILE, info)
         except BaseException:
             samples_file.close()
             raise
@@ -196,7 +164,7 @@ class RunWriter:
         stamped = [replace(sample, sample_records=len(records)) for sample in records]
         data = "".join(json.dumps(r.to_dict(), ensure_ascii=False, allow_nan=False) + "\n"
                        for r in stamped).encode("utf-8")
-        with _signals_held():
+        with signals_held():
             start = self._samples.seek(0, os.SEEK_END)
             try:
                 view = memoryview(data)
@@ -215,7 +183,7 @@ class RunWriter:
         if reserved:
             raise ValueError(f"update() may not set {', '.join(reserved)}; use close() to end the run")
         self._info = {**self._info, **fields}
-        _write_json_atomic(self.run_dir / RUN_INFO_FILE, self._info)
+        write_json_atomic(self.run_dir / RUN_INFO_FILE, self._info)
 
     def close(self, status: CloseStatus = "complete") -> None:
         """Mark the run finished with status and the finish time."""
@@ -224,9 +192,9 @@ class RunWriter:
             raise ValueError(f"status must be one of {', '.join(_CLOSE_STATUSES)}, got {status!r}")
         # The status first, the file after: a second Ctrl-C that still gets through (another
         # thread may take the signal) leaves the writer open, so closing again finishes the job.
-        with _signals_held():
+        with signals_held():
             info = {**self._info, "status": status, "finished_at": _now()}
-            _write_json_atomic(self.run_dir / RUN_INFO_FILE, info)
+            write_json_atomic(self.run_dir / RUN_INFO_FILE, info)
             self._info = info
             self._samples.close()
 
@@ -349,18 +317,3 @@ def read_samples(run_dir: str | Path) -> list[dict[str, Any]]:
                       "(a partial line or sample); --resume measures that sample again",
                       TruncatedRunWarning, stacklevel=2)
     return parsed.records
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold Ctrl-C, SIGTERM and SIGHUP back for a short write; they arrive right after it."""
-    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    except (AttributeError, OSError, ValueError):  # no POSIX signal masks here
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
