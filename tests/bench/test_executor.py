@@ -154,16 +154,23 @@ def send_garbage(conn, payload, log_path):
 '''
 
 
+def _run_with_worker(builtin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, name: str,
+                     repeats: int) -> api.RunResult:
+    """A run whose forks run ``name`` from ``source`` instead of the real worker."""
+    import importlib
+
+    # A module the fork server can import by name: each fork takes this process's sys.path.
+    (tmp_path / f"loadbench_worker_{name}.py").write_text(source, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module(f"loadbench_worker_{name}")
+    executor = LocalExecutor(*worker_cpus(None, pin=True), target=getattr(module, name))
+    return api.run(_suite(builtin).with_overrides(repeats=repeats), output=tmp_path / "run", executor=executor,
+                   reports=False)
+
+
 def test_a_malformed_reply_is_that_samples_failure_on_the_local_executor(
         builtin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A module the fork server can import by name: each fork takes this process's sys.path.
-    (tmp_path / "loadbench_bad_worker.py").write_text(BAD_WORKER, encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    import loadbench_bad_worker
-
-    suite = _suite(builtin).with_overrides(repeats=2)
-    executor = LocalExecutor(*worker_cpus(None, pin=True), target=loadbench_bad_worker.send_garbage)
-    result = api.run(suite, output=tmp_path / "run", executor=executor, reports=False)
+    result = _run_with_worker(builtin, tmp_path, monkeypatch, BAD_WORKER, "send_garbage", repeats=2)
     assert result.complete and result.samples == 4 and result.failed_samples == 4
     records = read_samples(result.run_dir)
     assert len(records) == 4 and {r["metric"] for r in records} == {"load_s"}
@@ -187,13 +194,7 @@ def load_then_die(conn, payload, log_path):
 
 def test_a_worker_killed_in_its_workload_keeps_its_load_and_fails_the_workload(
         builtin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "loadbench_dying_worker.py").write_text(DYING_WORKER, encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    import loadbench_dying_worker
-
-    suite = _suite(builtin).with_overrides(repeats=1)
-    executor = LocalExecutor(*worker_cpus(None, pin=True), target=loadbench_dying_worker.load_then_die)
-    result = api.run(suite, output=tmp_path / "run", executor=executor, reports=False)
+    result = _run_with_worker(builtin, tmp_path, monkeypatch, DYING_WORKER, "load_then_die", repeats=1)
     assert result.complete and result.failed_samples == 2
     records = read_samples(result.run_dir)
     by_metric = {(r["path"], r["metric"]): r for r in records}
