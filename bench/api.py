@@ -187,7 +187,7 @@ def resume(run_dir: str | Path, *, executor: str | Executor | None = None, ray_a
     where = executor if executor is not None and not isinstance(executor, str) else _executor_for(
         run_dir, info, executor, ray_address, max_parallel, suite)
     with _progress(progress) as report_progress:
-        outcome = resume_run(run_dir, info, where, progress=report_progress,
+        outcome = resume_run(run_dir, info, suite, where, progress=report_progress,
                              cache_dir=Path(cache_dir) if cache_dir is not None else None)
     return _finished(outcome, suite, reports)
 

@@ -120,15 +120,14 @@ def _create_writer(run_dir: Path, info: dict[str, Any]) -> RunWriter:
         ) from None
 
 
-def resume_run(run_dir: Path, info: dict[str, Any], executor: Executor, *, cache_dir: Path | None = None,
-               progress: Progress | None = None) -> RunOutcome:
+def resume_run(run_dir: Path, info: dict[str, Any], suite: Suite, executor: Executor, *,
+               cache_dir: Path | None = None, progress: Progress | None = None) -> RunOutcome:
     """Take only the samples an interrupted run is missing, with its own suite and seed.
 
-    ``info`` is the run's run.json and ``executor`` one made for it (``api.resume``
-    makes both). Samples lost with their node (``node_lost``) count as missing: the
-    case was not at fault, so they are measured again.
+    ``info`` is the run's run.json, ``suite`` the suite it holds and ``executor`` one
+    made for it (``api.resume`` makes all three). Samples lost with their node
+    (``node_lost``) count as missing: the case was not at fault, so they are measured again.
     """
-    suite = Suite(**info["suite"])
     try:
         cases = plan(suite, cache_dir, cuda_available=executor.cuda_available)
         check_unchanged(Path(run_dir), info.get("checkpoints"), (c.checkpoint_dir for c in cases))

@@ -66,8 +66,7 @@ def failure_records(case: Case, run_id: str, round_: Round, failure: WorkerFaile
     A worker that ended in its workload had reported its load: those records are kept,
     and the failure is recorded against the workload's metric, not the load's.
     """
-    before = records_for(case, run_id, round_, failure.partial, node) if failure.partial is not None else []
-    extra = {k: failure.partial.info[k] for k in ("attn_implementation", "resident_dtype")
-             if failure.partial is not None and k in failure.partial.info}
-    return [*before, Sample.failed(case.key(), run_id, round_.repeat, failure.metric, failure.error_type,
-                                   str(failure), warmup=round_.warmup, node=node, **extra)]
+    partial = failure.partial or SampleReply()
+    reply = SampleReply(list(partial.metrics), [*partial.failures, {"metric": failure.metric, "error_type":
+                        failure.error_type, "error": str(failure)}], list(partial.not_applicable), partial.info)
+    return records_for(case, run_id, round_, reply, node)
