@@ -49,18 +49,19 @@ def _stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         process.send_signal(sig)
 
 
-def check_run(run_dir: Path, planned: int) -> None:
-    """Complete, every planned sample exactly once, each sample whole; AssertionError says what is not."""
+def check_run(run_dir: Path, planned: int | None = None) -> None:
+    """Complete, each sample whole and once (and ``planned`` of them); AssertionError says what is not."""
     from loadbench.results import TruncatedRunWarning, read_run_info, read_samples
+    from loadbench.results.schema import sample_key
 
     info = read_run_info(run_dir)
     assert info["status"] == "complete", f"{run_dir}: status {info['status']}"
     with warnings.catch_warnings():
         warnings.simplefilter("error", TruncatedRunWarning)
         records = read_samples(run_dir)
-    counts = Counter((r["path"], r["repeat"], r["warmup"]) for r in records)
-    sizes = {(r["path"], r["repeat"], r["warmup"]): r["sample_records"] for r in records}
-    assert len(counts) == planned, f"{run_dir}: {len(counts)} samples, {planned} planned"
+    counts = Counter(sample_key(r) for r in records)
+    sizes = {sample_key(r): r["sample_records"] for r in records}
+    assert planned is None or len(counts) == planned, f"{run_dir}: {len(counts)} samples, {planned} planned"
     torn = {k: n for k, n in counts.items() if n != sizes[k]}
     assert not torn, f"{run_dir}: samples not whole or twice: {torn}"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from loadbench.bench.interrupt_soak import check_run
 from loadbench.results import SCHEMA_VERSION, load, read_run_info
 
 PATH_HEADER = ("base", "task", "custom", "pipeline")
@@ -54,7 +55,7 @@ def test_default_run_records(default_run) -> None:
     _, out = default_run
     info = read_run_info(out)
     assert info["status"] == "complete" and info["schema_version"] == SCHEMA_VERSION == 4
-    _assert_samples_whole(out)
+    check_run(out)  # every sample whole, once
     df = load(out)
     ok_load = df[(df.metric == "load_s") & (df.status == "ok")]
     assert len(ok_load) == 22  # 12 cases x warm and cold page cache, one case not applicable
@@ -162,14 +163,3 @@ def test_checkpoints_command_lists_builtins(builtin_cache: Path) -> None:
     assert names[:3] == ["tiny-llama", "tiny-bert", "tiny-t5"]
     assert str(builtin_cache) in result.stdout
 
-
-def _assert_samples_whole(run_dir: Path) -> None:
-    """Every sample's records stand together and are all there: as many as each one says."""
-    lines = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
-    index = 0
-    while index < len(lines):
-        count = lines[index]["sample_records"]
-        group = lines[index:index + count]
-        keys = {(r["checkpoint"], r["path"], r["task"], r["cache"], r["repeat"], r["warmup"]) for r in group}
-        assert len(group) == count and len(keys) == 1
-        index += count

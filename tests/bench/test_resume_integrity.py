@@ -14,6 +14,7 @@ import pytest
 
 from loadbench.bench import api
 from loadbench.bench.identity import CheckpointChanged
+from loadbench.bench.interrupt_soak import check_run
 from loadbench.bench.suite import CheckpointEntry, Suite
 from loadbench.results import CorruptRun, TruncatedRunWarning, load, read_run_info, read_samples
 
@@ -43,19 +44,11 @@ def _lines(run_dir: Path) -> list[str]:
 
 
 def assert_every_sample_whole_once(run_dir: Path, repeats: int = REPEATS) -> None:
-    """Each (path, repeat) measured once, with as many records as its sample wrote, none left over."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", TruncatedRunWarning)  # nothing may be left to drop
-        records = read_samples(run_dir)
-    samples: dict[tuple[str, int], list[dict]] = {}
-    for record in records:
-        samples.setdefault((record["path"], record["repeat"]), []).append(record)
-    assert sorted(samples) == [(p, r) for p in ("base", "custom") for r in range(repeats)]
-    for key, group in samples.items():
-        assert len(group) == group[0]["sample_records"], key  # one whole sample, not two, not part of one
+    """Complete, each (path, repeat) measured once with every record its sample wrote, none left over."""
+    check_run(run_dir, planned=2 * repeats)
     df = load(run_dir)
+    assert sorted(set(zip(df["path"], df["repeat"]))) == [(p, r) for p in ("base", "custom") for r in range(repeats)]
     assert (df[df.metric == "load_s"].status == "ok").sum() == 2 * repeats
-    assert read_run_info(run_dir)["status"] == "complete"
 
 
 def test_a_sample_cut_short_is_left_out_and_measured_again(finished_run: Path) -> None:
