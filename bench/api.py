@@ -164,8 +164,8 @@ def _executor_for(run_dir: Path, info: dict[str, Any], name: str | None, ray_add
     if chosen == "local":
         if ray_address is not None or max_parallel is not None:
             raise ExecutorError(f"{run_dir}: a local run resumes locally; drop --ray-address and --max-parallel")
-        if "threads" not in info:
-            return LocalExecutor.for_suite(suite)
+        if suite.environments or "threads" not in info:
+            return make_executor("local", suite)
         return LocalExecutor(info["threads"], info.get("cpus"))
     return make_executor(chosen, suite, address=ray_address or recorded.get("address"),
                          max_parallel=max_parallel or recorded.get("max_parallel"))

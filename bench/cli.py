@@ -32,6 +32,13 @@ class UsageError(UserError):
     """Options that do not go together."""
 
 
+def _environment(text: str) -> dict[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"{text!r}: give NAME=PATH, e.g. base=.venv-base")
+    return {"name": name, "python": path}
+
+
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
     parser = argparse.ArgumentParser(
         prog="loadbench",
@@ -57,6 +64,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     run.add_argument("--prompt-tokens", type=int, metavar="N", help="cut or repeat the prompt to N tokens")
     run.add_argument("--threads", type=int, metavar="N", help="torch threads per worker (default: usable cores)")
     run.add_argument("--seed", type=int, help="seed of the case order shuffle (default: drawn, recorded)")
+    run.add_argument("--env", action="append", type=_environment, dest="environments", metavar="NAME=PATH",
+                     help="measure every case in this Python environment too (a venv directory or an "
+                          "interpreter), interleaved with the others; repeat for each (replaces the suite's)")
     run.add_argument("--timeout", type=float, metavar="S", dest="timeout_s", help="per-sample time limit")
     run.add_argument("--trust-remote-code", action="store_true", default=None,
                      help="allow checkpoints to run their own Python code (off by default)")
@@ -97,7 +107,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
 
 # Options that change what a run measures: a resumed run keeps its own.
 _MEASURING = ("repeats", "warmups", "device", "dtype", "cache", "new_tokens", "batch_size", "prompt_tokens",
-              "threads", "seed")
+              "threads", "seed", "environments")
 _SETTINGS = (*_MEASURING, "timeout_s", "trust_remote_code", "allow_bin_weights")
 
 

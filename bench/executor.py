@@ -37,6 +37,7 @@ class Job:
     index: int
     request: SampleRequest
     timeout_s: float
+    env: str | None = None  # the environment to measure it in, in a run that names several
 
 
 @dataclass(frozen=True)
@@ -156,8 +157,14 @@ def make_executor(name: str, suite: Suite, *, address: str | None = None,
                                 "would slow each other down")
         if address is not None:
             raise ExecutorError("--ray-address needs --executor ray")
+        if suite.environments:
+            from .environments import EnvironmentsExecutor
+
+            return EnvironmentsExecutor(suite)
         return LocalExecutor.for_suite(suite)
     if name == "ray":
+        if suite.environments:
+            raise ExecutorError("--env needs --executor local: a Ray cluster's nodes run their own environment")
         from .ray_executor import RayExecutor
 
         return RayExecutor(suite, address=address, max_parallel=max_parallel)

@@ -12,12 +12,13 @@ import os
 import platform
 import re
 import subprocess
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, distribution, version
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import psutil
 
-__all__ = ["fingerprint", "gpu_inventory", "local_cuda_available", "node_id", "PACKAGES", "ENV_PREFIXES"]
+__all__ = ["checkouts", "fingerprint", "gpu_inventory", "local_cuda_available", "node_id", "PACKAGES", "ENV_PREFIXES"]
 
 PACKAGES = ("loadbench", "torch", "transformers", "tokenizers", "safetensors", "nvidia-ml-py")
 ENV_PREFIXES = ("HF_", "TRANSFORMERS_", "OMP_", "MKL_", "CUDA_", "PYTORCH_", "TOKENIZERS_")
@@ -51,12 +52,36 @@ def local_cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def _git_commit() -> str | None:
+def _git_commit(where: str | None = None, *, dirty: bool = False) -> str | None:
+    command = ["git", "describe", "--always", "--dirty", "--abbrev=40"] if dirty else ["git", "rev-parse", "HEAD"]
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(command, capture_output=True, text=True, timeout=5, cwd=where)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def checkouts() -> dict[str, str]:
+    """The git commit (``-dirty`` when changed) of each of PACKAGES installed from a local checkout.
+
+    pip records where a package came from in its ``direct_url.json`` (PEP 610): two
+    environments that both say "loadbench 0.1.0" may hold different commits.
+    """
+    found = {}
+    for name in PACKAGES:
+        try:
+            text = distribution(name).read_text("direct_url.json")
+        except PackageNotFoundError:
+            continue
+        try:
+            url = urlparse(json.loads(text or "{}").get("url", ""))
+        except (ValueError, AttributeError):
+            continue
+        if url.scheme == "file" and os.path.isdir(unquote(url.path)):
+            commit = _git_commit(unquote(url.path), dirty=True)
+            if commit is not None:
+                found[name] = commit
+    return found
 
 
 def gpu_inventory() -> list[dict[str, Any]] | str:
@@ -99,6 +124,7 @@ def fingerprint() -> dict[str, Any]:
         "python": platform.python_version(),
         "packages": {name: _package_version(name) for name in PACKAGES},
         "git_commit": _git_commit(),
+        "checkouts": checkouts(),
         "env": {k: v for k, v in sorted(os.environ.items())
                 if k.startswith(ENV_PREFIXES) and not k.endswith(("TOKEN", "KEY", "SECRET"))},
     }

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .executor import worker_cpus
+from .probes import fixed_loop
 from .scripts import append_record, benchmark_args, machine_info, spread
 
 __all__ = ["HostNoise", "main", "measure_host_noise"]
@@ -61,12 +62,6 @@ def _steal_ticks() -> int | None:
         return None
 
 
-def _fixed_loop(iterations: int) -> int:
-    total = 0
-    for i in range(iterations):
-        total += i * i
-    return total
-
 
 def measure_host_noise(samples: int, iterations: int = LOOP_ITERATIONS,
                        output: str | Path | None = None) -> HostNoise:
@@ -81,7 +76,7 @@ def measure_host_noise(samples: int, iterations: int = LOOP_ITERATIONS,
     steal_start = _steal_ticks()
     for i in range(samples):
         wall_start, cpu_start = time.perf_counter(), time.thread_time()
-        _fixed_loop(iterations)
+        fixed_loop(iterations)
         wall.append(time.perf_counter() - wall_start)
         cpu.append(time.thread_time() - cpu_start)
         append_record(path, {"benchmark": BENCHMARK, "sample": i, "wall_s": wall[-1], "cpu_s": cpu[-1]})

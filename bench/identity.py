@@ -24,11 +24,17 @@ class CheckpointChanged(UserError):
 
 
 def absolute_paths(suite: Suite) -> Suite:
-    """The suite with every checkpoint path made absolute, as the run will record it."""
+    """The suite with every checkpoint and environment path made absolute, as the run will record it.
+
+    An environment's path is made absolute without resolving links: a venv's bin/python is
+    a link to the interpreter it was made from, and resolving it would leave the venv.
+    """
     entries = [entry if entry.path is None
                else entry.model_copy(update={"path": str(Path(entry.path).expanduser().resolve())})
                for entry in suite.checkpoints]
-    return suite.model_copy(update={"checkpoints": entries})
+    environments = [env.model_copy(update={"python": str(Path(env.python).expanduser().absolute())})
+                    for env in suite.environments]
+    return suite.model_copy(update={"checkpoints": entries, "environments": environments})
 
 
 def checkpoint_digest(directory: str | Path) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from loadbench.errors import UserError
 from loadbench.loaders import PATHS, TASKS, CheckpointInfo, UnsupportedTask, inspect_checkpoint
 from loadbench.loaders.builtin import ensure_builtin
+from loadbench.results.schema import DEFAULT_ENV
 
 from .fingerprint import local_cuda_available
 from .suite import CheckpointEntry, Suite
@@ -36,14 +37,21 @@ class Case:
     cache: str
     not_applicable: str | None = None
     builtin: str | None = None  # a built-in's name: a remote node without the directory builds its own
+    env: str = DEFAULT_ENV  # the Python environment it is measured in
 
     def key(self) -> dict[str, str]:
         return {"checkpoint": self.checkpoint, "path": self.path, "task": self.task,
-                "dtype": self.dtype, "device": self.device, "cache": self.cache}
+                "dtype": self.dtype, "device": self.device, "cache": self.cache, "env": self.env}
 
     @property
     def label(self) -> str:
-        return f"{self.checkpoint} · {self.path} · {self.task} · {self.dtype} · {self.device} · {self.cache}"
+        where = "" if self.env == DEFAULT_ENV else f" · {self.env}"
+        return f"{self.checkpoint} · {self.path} · {self.task} · {self.dtype} · {self.device} · {self.cache}{where}"
+
+    @property
+    def block_key(self) -> tuple[str, ...]:
+        """What the environments' samples of one block share: everything but the environment."""
+        return tuple(v for k, v in self.key().items() if k != "env")
 
 
 def resolve_device(device: str, cuda_available: Callable[[], bool] = local_cuda_available) -> str:
@@ -81,7 +89,7 @@ def _tasks(entry: CheckpointEntry, info: CheckpointInfo, label: str) -> tuple[st
 
 def plan(suite: Suite, cache_dir: Path | None = None, *,
          cuda_available: Callable[[], bool] = local_cuda_available) -> list[Case]:
-    """Every case of the suite, in a stable order (checkpoint, task, dtype, device, cache, path)."""
+    """Every case of the suite, in a stable order (checkpoint, task, dtype, device, cache, path, environment)."""
     resolved: list[tuple[str, CheckpointInfo, tuple[str, ...], str | None]] = []
     labels: dict[str, str] = {}
     for entry in suite.checkpoints:
@@ -98,14 +106,16 @@ def plan(suite: Suite, cache_dir: Path | None = None, *,
         raise NoCuda(f"device {', '.join(d for d in devices if d.startswith('cuda'))}: no CUDA device where the "
                      "samples run (this machine's torch, or a Ray cluster's nodes, see none); use --device cpu "
                      "or auto")
+    envs = [entry.name for entry in suite.environments] or [DEFAULT_ENV]
     return [
         Case(checkpoint=label, checkpoint_dir=str(info.path), path=path_name, task=task_name,
              dtype=dtype, device=device, cache=cache,
-             not_applicable=PATHS[path_name].not_applicable(info, TASKS[task_name]), builtin=builtin)
+             not_applicable=PATHS[path_name].not_applicable(info, TASKS[task_name]), builtin=builtin, env=env)
         for label, info, tasks, builtin in resolved
         for task_name in tasks
         for dtype in suite.dtype
         for device in devices
         for cache in suite.cache
         for path_name in suite.paths
+        for env in envs
     ]

@@ -14,7 +14,28 @@ from typing import Any
 
 from .memory import read_status_bytes
 
-__all__ = ["peak_rss_bytes", "sync", "StepClock"]
+__all__ = ["HOST_PROBE_ITERATIONS", "fixed_loop", "host_probe_s", "peak_rss_bytes", "sync", "StepClock"]
+
+HOST_PROBE_ITERATIONS = 50_000  # ~5 ms on the 2-core VM: short next to a load, long next to the clock
+
+
+def fixed_loop(iterations: int) -> int:
+    """The same pure-Python work every time: its wall time is the speed of the core it runs on."""
+    total = 0
+    for i in range(iterations):
+        total += i * i
+    return total
+
+
+def host_probe_s(iterations: int = HOST_PROBE_ITERATIONS) -> float:
+    """Seconds the fixed loop takes now: taken just before a load, outside its timer.
+
+    Plotted over a run it shows when the machine itself got slower or faster, which no
+    comparison of loading code can tell apart from a change in the code.
+    """
+    started = time.perf_counter()
+    fixed_loop(iterations)
+    return time.perf_counter() - started
 
 
 def peak_rss_bytes() -> int:

@@ -13,10 +13,13 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = ["BAD_REPLY", "PARTIAL", "ProtocolError", "SampleReply", "SampleRequest", "WorkerFailed", "decode_partial",
-           "encode", "encode_partial", "first_line"]
+__all__ = ["BAD_REPLY", "PARTIAL", "PROTOCOL_VERSION", "ProtocolError", "SampleReply", "SampleRequest", "WorkerFailed",
+           "decode_outcome", "decode_partial", "encode", "encode_outcome", "encode_partial", "first_line"]
 
 BAD_REPLY = "bad_reply"
+# Bumped whenever a request, a reply or an agent's messages change shape: a driver only
+# talks to an environment whose loadbench speaks the same version (bench/environments.py).
+PROTOCOL_VERSION = 1
 
 
 class WorkerFailed(RuntimeError):
@@ -182,3 +185,30 @@ class SampleReply:
         except (UnicodeDecodeError, ValueError) as exc:
             raise ProtocolError(f"worker reply is not JSON: {exc}") from None
         return cls.from_dict(reply)
+
+
+def encode_outcome(measure: Any) -> dict[str, Any]:
+    """``measure()``'s reply, or its WorkerFailed, as plain data for an agent to send on.
+
+    ``{"reply": ...}`` or ``{"error_type", "error", "metric", "partial"}``; never raises
+    WorkerFailed. The Ray agent and the environment agent answer in this shape.
+    """
+    try:
+        return {"reply": measure().to_dict()}
+    except WorkerFailed as exc:
+        return {"error_type": exc.error_type, "error": str(exc), "metric": exc.metric,
+                "partial": exc.partial.to_dict() if exc.partial is not None else None}
+
+
+def decode_outcome(answer: object) -> SampleReply:
+    """An agent's answer as the local zygote gives it: a checked reply, or the WorkerFailed it stands for."""
+    if not isinstance(answer, dict):
+        raise ProtocolError("agent answer is not an object")
+    if "reply" in answer:
+        return SampleReply.from_dict(answer["reply"])
+    if not (isinstance(answer.get("error_type"), str) and isinstance(answer.get("error"), str)):
+        raise ProtocolError(f"agent answer has neither a reply nor a failure: {sorted(answer)}")
+    partial = SampleReply.from_dict(answer["partial"]) if answer.get("partial") is not None else None
+    metric = answer.get("metric")
+    raise WorkerFailed(answer["error_type"], answer["error"], partial=partial,
+                       metric=metric if isinstance(metric, str) else "load_s")

@@ -17,7 +17,7 @@ from typing import Any
 
 from .executor import LocalExecutor, worker_cpus
 from .fingerprint import node_id
-from .protocol import SampleRequest, WorkerFailed
+from .protocol import SampleRequest, encode_outcome
 
 __all__ = ["NodeAgent"]
 
@@ -57,8 +57,4 @@ class NodeAgent:
             from loadbench.loaders.builtin import ensure_builtin
 
             sample = replace(sample, checkpoint_dir=str(ensure_builtin(sample.builtin)))
-        try:
-            return {"reply": self._local.measure(sample, timeout_s).to_dict()}
-        except WorkerFailed as exc:
-            return {"error_type": exc.error_type, "error": str(exc), "metric": exc.metric,
-                    "partial": exc.partial.to_dict() if exc.partial is not None else None}
+        return encode_outcome(lambda: self._local.measure(sample, timeout_s))

@@ -19,7 +19,7 @@ from loadbench.errors import UserError
 from loadbench.vocabulary import NODE_LOST
 
 from .executor import Finished, Job
-from .protocol import SampleReply, WorkerFailed
+from .protocol import WorkerFailed, decode_outcome
 from .suite import Suite
 
 __all__ = ["RayExecutor", "RayUnavailable", "Slot", "slots_for"]
@@ -217,10 +217,6 @@ class RayExecutor:
 def _finished(job: Job, node: str, answer: dict[str, Any]) -> Finished:
     """An agent's answer as the local executor gives it: a checked reply, or why there is none."""
     try:
-        if "reply" in answer:
-            return Finished(job.index, node, reply=SampleReply.from_dict(answer["reply"]))
-        partial = SampleReply.from_dict(answer["partial"]) if answer.get("partial") is not None else None
-        return Finished(job.index, node, failure=WorkerFailed(
-            answer["error_type"], answer["error"], partial=partial, metric=answer.get("metric", "load_s")))
+        return Finished(job.index, node, reply=decode_outcome(answer))
     except WorkerFailed as exc:
         return Finished(job.index, node, failure=exc)

@@ -24,7 +24,7 @@ from loadbench.results.schema import is_retryable, sample_key
 from loadbench.results.store import CloseStatus
 from loadbench.vocabulary import NODE_LOST
 
-from .executor import Executor, Finished, Job, LocalExecutor
+from .executor import Executor, Finished, Job, LocalExecutor, make_executor
 from .fingerprint import fingerprint
 from .identity import absolute_paths, check_unchanged, digests
 from .plan import Case, plan
@@ -66,13 +66,13 @@ def run_suite(
 ) -> RunOutcome:
     """Measure every case of ``suite`` (warmups, then repeats) into a new run directory.
 
-    Each round visits the cases in a fresh seeded random order, so drift over the run
-    (thermal, other tenants) spreads over all paths instead of biasing the last ones.
-    ``executor`` decides where samples run (default: this machine, one at a time).
+    Samples are measured in a seeded random order (see ``_order``); ``executor`` decides
+    where they run (default: this machine, one at a time; one agent per environment when
+    the suite names several).
     """
     run_id = new_run_id()
     run_dir = Path(output) if output is not None else Path("runs") / run_id
-    executor = executor if executor is not None else LocalExecutor.for_suite(suite)
+    executor = executor if executor is not None else make_executor("local", suite)
     suite = absolute_paths(suite)
     try:
         # All input errors surface here, before any sample runs.
@@ -202,16 +202,15 @@ def _execute(plan_: _Plan, writer: RunWriter, executor: Executor, done_keys: set
     runnable = [c for c in plan_.cases if c.not_applicable is None]
     rounds = _rounds(suite)
     # The full seeded order is drawn even when resuming, so a resumed run keeps it.
-    rng = random.Random(plan_.seed)
-    order = [(round_, case) for round_ in rounds for case in rng.sample(runnable, len(runnable))]
-    todo = [(r, c) for r, c in order if _planned_key(run_id, c, r) not in done_keys]
-    jobs = [Job(i, request_for(case, suite, check_equivalence=round_.first_measured), suite.timeout_s)
-            for i, (round_, case) in enumerate(todo)]
+    order = _order(runnable, rounds, plan_.seed)
+    todo = [(r, c, b) for r, c, b in order if _planned_key(run_id, c, r) not in done_keys]
+    jobs = [Job(i, request_for(case, suite, check_equivalence=round_.first_measured), suite.timeout_s,
+                env=case.env) for i, (round_, case, _) in enumerate(todo)]
     done = failed = lost = 0
 
     def started(job: Job) -> None:
         if progress is not None:
-            round_, case = todo[job.index]
+            round_, case, _ = todo[job.index]
             progress(("warmup · " if round_.warmup else "") + case.label, done, len(todo))
 
     with _stop_signals_as_interrupt():
@@ -221,8 +220,8 @@ def _execute(plan_: _Plan, writer: RunWriter, executor: Executor, done_keys: set
                     writer.append(Sample.not_applicable(case.key(), run_id, 0, "load_s", case.not_applicable,
                                                         node=None))
             for finished in executor.run(jobs, started):
-                round_, case = todo[finished.index]
-                writer.append_sample(_records(case, run_id, round_, finished))
+                round_, case, block = todo[finished.index]
+                writer.append_sample(_records(case, run_id, round_, block, finished))
                 failed += finished.failed
                 lost += finished.failure is not None and finished.failure.error_type == NODE_LOST
                 done += 1
@@ -245,8 +244,32 @@ def _execute(plan_: _Plan, writer: RunWriter, executor: Executor, done_keys: set
     return RunOutcome(writer.run_dir, done, failed, interrupted=False, lost=lost + unrun)
 
 
-def _records(case: Case, run_id: str, round_: Round, finished: Finished) -> list[Sample]:
+def _records(case: Case, run_id: str, round_: Round, block: int | None, finished: Finished) -> list[Sample]:
     if finished.reply is None:
         assert finished.failure is not None
-        return failure_records(case, run_id, round_, finished.failure, node=finished.node)
-    return records_for(case, run_id, round_, finished.reply, node=finished.node)
+        return failure_records(case, run_id, round_, finished.failure, node=finished.node, block=block)
+    return records_for(case, run_id, round_, finished.reply, node=finished.node, block=block)
+
+
+def _order(cases: list[Case], rounds: list[Round], seed: int) -> list[tuple[Round, Case, int | None]]:
+    """Every sample of the run in the order it is measured, each with its block.
+
+    Each round visits the cases in a fresh seeded random order, so drift over the run
+    (thermal, other tenants) spreads over all paths instead of biasing the last ones.
+    With several environments, a case's samples in each of them run back to back, in a
+    random order, as one numbered block: a paired compare pairs within blocks, where the
+    host's drift is the same for both sides. The whole order is drawn from the seed even
+    when resuming, so a resumed run keeps it.
+    """
+    rng = random.Random(seed)
+    blocks = list({case.block_key: [c for c in cases if c.block_key == case.block_key] for case in cases}.values())
+    paired = any(len(block) > 1 for block in blocks)
+    order: list[tuple[Round, Case, int | None]] = []
+    number = 0
+    for round_ in rounds:
+        for block in rng.sample(blocks, len(blocks)):
+            # One environment draws nothing more: the order is the one runs had before environments.
+            inner = rng.sample(block, len(block)) if len(block) > 1 else block
+            order += [(round_, case, number if paired else None) for case in inner]
+            number += 1
+    return order

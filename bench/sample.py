@@ -43,15 +43,15 @@ def request_for(case: Case, suite: Suite, *, check_equivalence: bool) -> SampleR
 
 
 def records_for(case: Case, run_id: str, round_: Round, reply: SampleReply,
-                node: str | None = None) -> list[Sample]:
+                node: str | None = None, block: int | None = None) -> list[Sample]:
     """The records of one worker reply; not-applicable metrics are kept once per case."""
     key, repeat = case.key(), round_.repeat
     extra = {k: reply.info[k] for k in ("attn_implementation", "resident_dtype") if k in reply.info}
     records = [Sample.ok(key, run_id, repeat, m["metric"], float(m["value"]),
-                         warmup=round_.warmup, node=node, **extra)
+                         warmup=round_.warmup, node=node, block=block, **extra)
                for m in reply.metrics]
     records += [Sample.failed(key, run_id, repeat, f["metric"], f["error_type"], f["error"],
-                              warmup=round_.warmup, node=node, **extra)
+                              warmup=round_.warmup, node=node, block=block, **extra)
                 for f in reply.failures]
     if round_.first_measured:
         records += [Sample.not_applicable(key, run_id, repeat, n["metric"], n["reason"], node=node)
@@ -60,7 +60,7 @@ def records_for(case: Case, run_id: str, round_: Round, reply: SampleReply,
 
 
 def failure_records(case: Case, run_id: str, round_: Round, failure: WorkerFailed,
-                    node: str | None = None) -> list[Sample]:
+                    node: str | None = None, block: int | None = None) -> list[Sample]:
     """The records of a sample that ended without a usable reply (crash, timeout, bad reply, lost node).
 
     A worker that ended in its workload had reported its load: those records are kept,
@@ -69,4 +69,4 @@ def failure_records(case: Case, run_id: str, round_: Round, failure: WorkerFaile
     partial = failure.partial or SampleReply()
     reply = SampleReply(list(partial.metrics), [*partial.failures, {"metric": failure.metric, "error_type":
                         failure.error_type, "error": str(failure)}], list(partial.not_applicable), partial.info)
-    return records_for(case, run_id, round_, reply, node)
+    return records_for(case, run_id, round_, reply, node, block)

@@ -19,8 +19,8 @@ from loadbench.results.compare_settings import compare_settings_from_table
 from loadbench.results.documents import read_document
 from loadbench.vocabulary import CACHE_STATES, DTYPES, PATH_NAMES, TASK_NAMES
 
-__all__ = ["SuiteError", "CheckpointEntry", "Suite", "load_suite", "default_suite", "suite_for_dirs",
-           "suite_from_dict"]
+__all__ = ["SuiteError", "CheckpointEntry", "EnvironmentEntry", "Suite", "load_suite", "default_suite",
+           "suite_for_dirs", "suite_from_dict"]
 
 DEFAULT_PROMPT = "The river carried the old machine down to the sea, and"
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -46,6 +46,13 @@ class CheckpointEntry(_Strict):
         if (self.path is None) == (self.builtin is None):
             raise ValueError("give exactly one of 'path' or 'builtin'")
         return self
+
+
+class EnvironmentEntry(_Strict):
+    """A Python environment to measure every case in: a name and a venv directory or interpreter."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    python: str = Field(min_length=1, description="a virtual environment's directory or a Python interpreter")
 
 
 class Suite(_Strict):
@@ -78,6 +85,9 @@ class Suite(_Strict):
     allow_bin_weights: bool = Field(False, description="accept pickle .bin weights (loaded weights_only)")
     share_node: bool = Field(False, description="with --executor ray: let samples run at once on one node, "
                                                 "one per GPU (they still never share a GPU)")
+    environments: list[EnvironmentEntry] = Field(
+        [], max_length=64, description="[[environments]]: measure every case in each, interleaved and paired "
+                                       "(default: this interpreter only)")
     compare: dict[str, Any] = Field({}, description="[compare]: how `loadbench compare` judges runs of this "
                                                     "suite, as written (see docs/REGRESSIONS.md)")
 
@@ -103,6 +113,15 @@ class Suite(_Strict):
         seen = [entry.builtin or str(Path(entry.path or "").expanduser().resolve()) for entry in entries]
         if len(set(seen)) != len(seen):
             raise ValueError("a checkpoint is listed twice: its samples would be doubled under one label")
+        return entries
+
+    @field_validator("environments")
+    @classmethod
+    def _distinct_environments(cls, entries: list[EnvironmentEntry]) -> list[EnvironmentEntry]:
+        names = [entry.name for entry in entries]
+        if len(set(names)) != len(names):
+            twice = sorted({name for name in names if names.count(name) > 1})
+            raise ValueError(f"an environment name is given twice: {', '.join(twice)}; give each a name of its own")
         return entries
 
     @field_validator("paths", "device", "dtype", "cache")
@@ -165,7 +184,12 @@ def load_suite(path: str | Path, allow: dict[str, bool] | None = None) -> Suite:
         else entry.model_copy(update={"path": str((path.parent / entry.path).resolve())})
         for entry in suite.checkpoints
     ]
-    return suite.model_copy(update={"checkpoints": entries})
+    environments = [
+        env if Path(env.python).expanduser().is_absolute()
+        else env.model_copy(update={"python": str((path.parent / env.python).absolute())})
+        for env in suite.environments
+    ]
+    return suite.model_copy(update={"checkpoints": entries, "environments": environments})
 
 
 def default_suite() -> Suite:

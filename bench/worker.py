@@ -20,7 +20,7 @@ from typing import Any
 from . import pagecache
 from .memory import CpuMemory, CpuMemorySampler, GpuMemory, GpuMemorySampler, gpu_unavailable_reason
 from .phases import PHASES, PhaseClock, instrument
-from .probes import peak_rss_bytes, sync
+from .probes import host_probe_s, peak_rss_bytes, sync
 from .protocol import SampleReply, SampleRequest, encode_partial
 from .workload import build_prompts, first_call, measure_forward, measure_generation
 
@@ -158,6 +158,7 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
     # collection during the timed load does not walk it at a random moment.
     gc.collect()
     gc.freeze()
+    result.ok("host_probe_s", host_probe_s())
     read_before = pagecache.disk_read_bytes()
     loaded = None
     with ExitStack() as stack:

@@ -8,18 +8,10 @@ worker must start where a user's fresh process stands after its imports.
 from __future__ import annotations
 
 import gc
-import os
 
-# Read by huggingface_hub and transformers at import time, so set before importing them:
-# a benchmark never downloads, and library progress bars would garble the run's display.
-for _name, _value in (
-    ("HF_HUB_OFFLINE", "1"),
-    ("TRANSFORMERS_OFFLINE", "1"),
-    ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
-    ("HF_HUB_DISABLE_TELEMETRY", "1"),
-    ("TOKENIZERS_PARALLELISM", "false"),
-):
-    os.environ.setdefault(_name, _value)
+from .offline import set_library_defaults
+
+set_library_defaults()
 
 # torch, transformers, and the generic machinery every path uses; architecture modules and
 # pipelines stay out and are imported by each worker before its timer (recorded as import_s).

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .documents import read_document
 from .metrics import METRICS
 from .runinfo import device_name, fingerprint_fields, machine_key
-from .schema import CASE_KEYS, SCHEMA_VERSION
+from .schema import CASE_KEYS, DEFAULT_ENV, SCHEMA_VERSION
 from .store import RUN_INFO_FILE, CorruptRun, NotARun
 
 if TYPE_CHECKING:
@@ -88,6 +88,7 @@ def _loadbench_records(block: Mapping[str, Any], where: str) -> list[dict[str, A
     case, rounds = block.get("case"), block.get("rounds")
     if not isinstance(case, Mapping) or not isinstance(rounds, list):
         raise InvalidBenchmarkJson(f"{where}: extra_info.loadbench needs 'case' and 'rounds'")
+    case = {"env": DEFAULT_ENV, **case}  # written before environments were a case key
     missing = [k for k in CASE_KEYS if not isinstance(case.get(k), str)]
     if missing:
         raise InvalidBenchmarkJson(f"{where}: extra_info.loadbench.case lacks {', '.join(missing)}")
@@ -114,7 +115,7 @@ def _plain_records(bench: Mapping[str, Any], where: str) -> list[dict[str, Any]]
     values = data if isinstance(data, list) and data else [stats.get("median")]
     case = {"checkpoint": str(bench.get("fullname") or bench.get("name")), "path": "pytest-benchmark",
             "task": str(bench.get("group") or UNSPECIFIED), "dtype": UNSPECIFIED, "device": UNSPECIFIED,
-            "cache": UNSPECIFIED}
+            "cache": UNSPECIFIED, "env": DEFAULT_ENV}
     return [{**case, "repeat": i, "metric": PLAIN_METRIC, "value": _number(v, f"{where}: stats"),
              "unit": "s", "direction": "lower"} for i, v in enumerate(values)]
 
@@ -156,7 +157,7 @@ def read_benchmark_json(path: str | Path) -> pd.DataFrame:
     columns = {}
     for name in FRAME_COLUMNS:
         values = [r.get(name) for r in records]
-        dtype: Any = ("int64" if name in _INT else "float64" if name == "value"
+        dtype: Any = ("int64" if name in _INT else "Int64" if name == "block" else "float64" if name == "value"
                       else "bool" if name == "warmup" else text)
         columns[name] = pd.Series(values, dtype=dtype)
     return pd.DataFrame(columns, columns=list(FRAME_COLUMNS))

@@ -32,6 +32,7 @@ COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Sample) if f.name != "sa
 # device, machine is the stable key of that node's hardware (runinfo.machine_key).
 FRAME_COLUMNS: tuple[str, ...] = (*COLUMNS, "device_name", "machine", *FINGERPRINT_COLUMNS)
 _INT_COLUMNS = ("schema_version", "repeat")
+_NULLABLE_INT_COLUMNS = ("block",)
 _FLOAT_COLUMNS = ("value",)
 _BOOL_COLUMNS = ("warmup",)
 
@@ -57,6 +58,8 @@ def _frame(records: list[dict[str, Any]], names: tuple[str, ...]) -> pd.DataFram
         values = [r.get(name) for r in records]
         if name in _INT_COLUMNS:
             dtype: Any = "int64"
+        elif name in _NULLABLE_INT_COLUMNS:
+            dtype = "Int64"
         elif name in _FLOAT_COLUMNS:
             dtype = "float64"
         elif name in _BOOL_COLUMNS:

@@ -72,6 +72,8 @@ METRICS: dict[str, Metric] = _registry(
            "The first call after loading: lazily mapped weights are read here.", headline=True),
     Metric("import_s", "s", "lower",
            "Time to import what the path needs, measured before the load timer starts."),
+    Metric("host_probe_s", "s", "none",
+           "A fixed loop timed just before the load, outside it: the host's speed at that moment."),
     Metric("disk_read_bytes", "bytes", "none",
            "Bytes read from storage during load and first call: near 0 warm, the weights cold.", headline=True),
     Metric("prompt_tokens", "tokens", "none", "Tokens in one prompt of the batch."),

@@ -34,7 +34,7 @@ def by_path(frame: pd.DataFrame, stat: str = "median") -> pd.DataFrame:
     """Paths side by side: one row per case (minus path) × metric, one column per path.
 
     Takes a ``load()`` or ``summarize()`` frame. The index is ``checkpoint, task,
-    dtype, device, cache, metric``, led by ``run_id`` when the frame holds
+    dtype, device, cache, env, metric``, led by ``run_id`` when the frame holds
     several runs, with ``machine`` before ``metric`` when a run was spread over
     unlike machines. Columns: the paths (base, task, custom, pipeline first), then
     ``unit``, ``direction`` and ``best``: the path with the best median, or NA

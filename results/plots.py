@@ -64,7 +64,7 @@ class _Facet:
 def _facets(summary: pd.DataFrame) -> list[_Facet]:
     """One panel per checkpoint × task (× dtype, device when they vary; × machine when a run was spread
     over unlike machines, whose bars must not land on one another), in reading order."""
-    keys = ["checkpoint", "task"] + [k for k in ("dtype", "device") if summary[k].nunique() > 1]
+    keys = ["checkpoint", "task"] + [k for k in ("env", "dtype", "device") if k in summary and summary[k].nunique() > 1]
     keys += per_machine(summary)
     out = []
     for key, rows in summary.sort_values(keys, kind="stable").groupby(keys, sort=False, dropna=False):

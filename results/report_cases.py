@@ -64,8 +64,8 @@ def case_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def case_order(summary: pd.DataFrame) -> pd.DataFrame:
-    """Runs in load order, then checkpoint, task, dtype, device, warm before cold, machine, paths
-    in PATH_NAMES order."""
+    """Runs in load order, then checkpoint, task, dtype, device, warm before cold, environment, machine,
+    paths in PATH_NAMES order."""
     runs = {r: i for i, r in enumerate(dict.fromkeys(summary["run_id"]))}
     keyed = summary.assign(
         _r=summary["run_id"].map(runs),
@@ -74,7 +74,8 @@ def case_order(summary: pd.DataFrame) -> pd.DataFrame:
     )
     # Summaries built before machines were tracked have no such column.
     machine = ["machine"] if "machine" in summary.columns else []
-    keys = ["_r", "checkpoint", "task", "dtype", "device", "_c", *machine, "_p", "path"]
+    env = ["env"] if "env" in summary.columns else []
+    keys = ["_r", "checkpoint", "task", "dtype", "device", "_c", *env, *machine, "_p", "path"]
     return keyed.sort_values(keys, kind="stable").drop(columns=["_r", "_c", "_p"])
 
 

@@ -16,7 +16,7 @@ from .runinfo import fingerprint_fields, gpu_reason, machine_key, node_fields, r
 if TYPE_CHECKING:
     from .report import Report, RunMeta
 
-__all__ = ["ENV_ROWS", "NODE_COLUMNS", "environment_rows", "node_rows"]
+__all__ = ["ENV_ROWS", "NODE_COLUMNS", "environment_rows", "node_columns", "node_rows", "nodes_sentence"]
 
 # Environment rows: (label, compared between runs, hardware or key library version).
 ENV_ROWS: tuple[tuple[str, bool, bool], ...] = (
@@ -27,7 +27,8 @@ ENV_ROWS: tuple[tuple[str, bool, bool], ...] = (
     ("loadbench", True, False), ("git commit", True, False), ("host", True, False), ("environment", True, False),
 )
 # The nodes table of a run spread over several machines: one row per node.
-NODE_COLUMNS: tuple[str, ...] = ("node", "host", "CPU", "GPUs", "torch threads", "machine")
+NODE_COLUMNS: tuple[str, ...] = ("node", "environment", "python", "torch", "transformers", "checkouts", "host",
+                                 "CPU", "GPUs", "torch threads", "machine")
 
 
 def _fmt_gpus(info: dict[str, Any]) -> str:
@@ -97,11 +98,35 @@ def environment_rows(report: Report) -> list[tuple[str, list[str], bool, bool]]:
     return rows
 
 
+def nodes_sentence(rows: list[dict[str, str]]) -> str:
+    """How a run's nodes table is introduced: Python environments of one machine, or machines."""
+    if rows and "environment" in rows[0]:
+        return f"was measured in {len(rows)} Python environments (a node each):"
+    return f"was measured on {len(rows)} nodes:"
+
+
+def node_columns(rows: list[dict[str, str]]) -> list[str]:
+    """The NODE_COLUMNS these rows have: the environment ones only for a run with environments."""
+    return [c for c in NODE_COLUMNS if rows and c in rows[0]]
+
+
+def _environment_cells(fp: Mapping[str, Any]) -> dict[str, str]:
+    found_packages, found_checkouts = fp.get("packages"), fp.get("checkouts")
+    packages: dict[str, Any] = found_packages if isinstance(found_packages, dict) else {}
+    checkouts: dict[str, Any] = found_checkouts if isinstance(found_checkouts, dict) else {}
+    return {"environment": str(fp.get("environment") or "—"),
+            "python": str(fp.get("python_executable") or fp.get("python") or "unknown"),
+            "torch": str(packages.get("torch") or "unknown"),
+            "transformers": str(packages.get("transformers") or "unknown"),
+            "checkouts": ", ".join(f"{k} {str(v)[:12]}" for k, v in checkouts.items()) or "—"}
+
+
 def node_rows(report: Report) -> list[tuple[RunMeta, list[dict[str, str]]]]:
     """The nodes of every run that lists more than one in run.json's ``nodes``: (run, one row per node).
 
-    Rows are keyed by NODE_COLUMNS. A run with one node or none is left out: its
-    environment column already says everything.
+    Rows are keyed by NODE_COLUMNS (``node_columns`` says which). A run with one node or
+    none is left out: its environment column already says everything. A run with several
+    Python environments has a node per environment, named in ``environment``.
     """
     out = []
     for run in report.runs:
@@ -109,9 +134,11 @@ def node_rows(report: Report) -> list[tuple[RunMeta, list[dict[str, str]]]]:
         if len(nodes) < 2:
             continue
         rows = []
+        with_envs = any(fp.get("environment") for fp in nodes.values())
         for node, fp in nodes.items():
             flat = node_fields(run.info, node)
-            rows.append({"node": node, "host": flat["hostname"] or "unknown", "CPU": flat["cpu_model"] or "unknown",
+            rows.append({"node": node, **(_environment_cells(fp) if with_envs else {}),
+                         "host": flat["hostname"] or "unknown", "CPU": flat["cpu_model"] or "unknown",
                          "GPUs": _fmt_gpus({"fingerprint": fp}), "torch threads": str(fp.get("threads", "unknown")),
                          "machine": machine_key(flat)})
         out.append((run, rows))

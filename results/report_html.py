@@ -18,10 +18,11 @@ from .html_parts import attrs as _attrs
 from .html_parts import key_cells as _key_cells
 from .html_parts import table as _table
 from .metrics import HEADLINE, format_value, get_metric
+from .plot_drift import host_drift_figure
 from .plots import load_time_figure, memory_figure, png_bytes, throughput_figure, trend_figure
 from .report import Report, RunMeta
 from .report_cases import case_table
-from .report_env import NODE_COLUMNS, environment_rows, node_rows
+from .report_env import environment_rows, node_columns, node_rows, nodes_sentence
 from .report_glance import best_paths
 from .report_runs import VERDICT_RULE, RunChange, run_comparison, verdict_notes
 from .tables import Footnotes, path_table, per_machine, reading_order, spread_text, varying_settings
@@ -29,6 +30,12 @@ from .tables import Footnotes, path_table, per_machine, reading_order, spread_te
 __all__ = ["PLOT_CAPTIONS", "render_html"]
 
 PLOT_CAPTIONS: dict[str, str] = {
+    "host_drift": (
+        "Host speed over the run: the same fixed loop, timed just before each sample's load (outside it), in the "
+        "order the samples were measured; the line is a rolling median. A step or a slope here is the machine, "
+        "not the loading code. Environments measured in one run see it alike, which is why their paired compare "
+        "holds where two runs measured apart do not."
+    ),
     "load_time": (
         "Load time by path, stacked by phase (the median of each phase: config, tokenizer, weights, to device, "
         "the unattributed rest). Black line: the median of load_s; whisker: its interquartile range (25th to 75th "
@@ -91,8 +98,8 @@ def _nodes(report: Report) -> str:
     for run, rows in node_rows(report):
         who = f"Run {run.label}" if len(report.runs) > 1 else "This run"
         body = ["<tr" + _attrs(run=run.run_id, node=r["node"]) + ">"
-                + "".join(f"<td>{escape(r[c])}</td>" for c in NODE_COLUMNS) + "</tr>" for r in rows]
-        out.append(f"<p>{escape(who)} was measured on {len(rows)} nodes:</p>" + _table(NODE_COLUMNS, body, "nodes"))
+                + "".join(f"<td>{escape(r[c])}</td>" for c in node_columns(rows)) + "</tr>" for r in rows]
+        out.append(f"<p>{escape(who)} {escape(nodes_sentence(rows))}</p>" + _table(node_columns(rows), body, "nodes"))
     return "".join(out)
 
 
@@ -136,6 +143,8 @@ def _plots(report: Report, run: RunMeta) -> str:
         _figure("load_time", load_time_figure(summary), PLOT_CAPTIONS["load_time"] + cache_note, run),
         _figure("memory", memory_figure(summary), PLOT_CAPTIONS["memory"] + cache_note, run),
         _figure("throughput", throughput_figure(summary), PLOT_CAPTIONS["throughput"] + cache_note, run),
+        _figure("host_drift", host_drift_figure(report.records[report.records["run_id"] == run.run_id]),
+                PLOT_CAPTIONS["host_drift"], run),
     ]
     return "".join(parts)
 
@@ -258,13 +267,14 @@ def _all_metrics(report: Report) -> str:
     letters = {r.run_id: r.letter for r in report.runs}
     # Only a run spread over unlike machines needs the (long) machine key to tell its rows apart.
     machine = bool(per_machine(report.summary))
+    envs = report.summary["env"].nunique() > 1
     rows = []
     for r in reading_order(report.summary).itertuples(index=False):
         median, q1, q3, low, high = (format_value(v, r.unit) for v in (r.median, r.q1, r.q3, r.min, r.max))
         values = ([median, f"{q1} – {q3}" if r.n >= 2 else "—", low, high,
                    f"{abs(r.cv):.1%}" if math.isfinite(r.cv) else "—"] if r.status == "ok" else ["—"] * 5)
         keys = [*([letters[r.run_id]] if multi else []), r.checkpoint, r.task, r.path, r.dtype, r.device, r.cache,
-                *([r.machine] if machine else [])]
+                *([r.env] if envs else []), *([r.machine] if machine else [])]
         rows.append("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in keys)
                     + f'<td title="{escape(_describe(r.metric))}">{escape(r.metric)}</td>'
                     + f'<td class="num">{r.n}</td>' + "".join(f'<td class="num">{escape(v)}</td>' for v in values)
@@ -272,8 +282,8 @@ def _all_metrics(report: Report) -> str:
                     + ("" if not r.n_failed or r.status != "ok" else f" ({r.n_failed} failed)") + "</td>"
                     + f'<td class="wrap">{escape(r.reason) if isinstance(r.reason, str) else ""}</td></tr>')
     header = [*(["run"] if multi else []), "checkpoint", "task", "path", "dtype", "device", "cache",
-              *(["machine"] if machine else []), "metric", "n", "median", "IQR (q1 – q3)", "min", "max", "CV",
-              "status", "reason"]
+              *(["env"] if envs else []), *(["machine"] if machine else []), "metric", "n", "median",
+              "IQR (q1 – q3)", "min", "max", "CV", "status", "reason"]
     return (f"<details><summary>Show all {len(rows)} rows (every run × case × metric; hover a metric for its "
             "meaning)</summary>"
             + _table(header, rows, "all") + "</details>")

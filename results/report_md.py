@@ -12,7 +12,7 @@ from typing import Any
 from .metrics import HEADLINE, format_value
 from .report import Report
 from .report_cases import case_table
-from .report_env import NODE_COLUMNS, environment_rows, node_rows
+from .report_env import environment_rows, node_columns, node_rows, nodes_sentence
 from .report_glance import best_paths
 from .report_runs import VERDICT_RULE, RunChange, run_comparison, verdict_notes
 from .tables import Cell, Footnotes, path_table, spread_text, varying_settings
@@ -77,8 +77,8 @@ def _nodes(report: Report) -> list[str]:
     lines: list[str] = []
     for run, rows in node_rows(report):
         who = f"Run {_esc(run.label)}" if len(report.runs) > 1 else "This run"
-        lines += [f"{who} was measured on {len(rows)} nodes:", "",
-                  *_table(NODE_COLUMNS, [[_esc(r[c]) for c in NODE_COLUMNS] for r in rows]), ""]
+        lines += [f"{who} {nodes_sentence(rows)}", "",
+                  *_table(node_columns(rows), [[_esc(r[c]) for c in node_columns(rows)] for r in rows]), ""]
     return lines
 
 

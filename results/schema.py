@@ -18,6 +18,7 @@ from .metrics import get_metric
 
 __all__ = [
     "CASE_KEYS",
+    "DEFAULT_ENV",
     "DIRECTIONS",
     "InvalidRecord",
     "SCHEMA_VERSION",
@@ -44,13 +45,17 @@ __all__ = [
 #   4 — `sample_records`: how many records the sample wrote, in one write, on
 #       consecutive lines; a reader keeps a sample only when all of them are there
 #       (null in older records: each one stands alone).
-SCHEMA_VERSION = 4
+#   5 — `env`: the Python environment that measured the sample, a case key (older
+#       runs had one: "default"); `block`: the samples of one case taken back to
+#       back, one per environment, which a paired compare pairs (null: unpaired).
+SCHEMA_VERSION = 5
+DEFAULT_ENV = "default"
 
 Status = Literal["ok", "not_applicable", "failed"]
 STATUSES: tuple[str, ...] = ("ok", "not_applicable", "failed")
 DIRECTIONS: tuple[str, ...] = ("lower", "higher", "none")
 
-CASE_KEYS: tuple[str, ...] = ("checkpoint", "path", "task", "dtype", "device", "cache")
+CASE_KEYS: tuple[str, ...] = ("checkpoint", "path", "task", "dtype", "device", "cache", "env")
 
 
 class InvalidRecord(ValueError):
@@ -80,6 +85,7 @@ class Sample:
     dtype: str
     device: str
     cache: str
+    env: str
     repeat: int
     metric: str
     value: float | None
@@ -94,6 +100,7 @@ class Sample:
     warmup: bool = False
     node: str | None = None
     sample_records: int | None = None
+    block: int | None = None
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -184,7 +191,9 @@ class Sample:
 
 
 def _base(case: Mapping[str, str], run_id: str, repeat: int, metric: str) -> dict[str, Any]:
-    # Extra keys in case are ignored so callers can pass their richer case objects.
+    # Extra keys in case are ignored so callers can pass their richer case objects; a
+    # case without an environment was measured in the only one there was.
+    case = {"env": DEFAULT_ENV, **case}
     missing = [k for k in CASE_KEYS if k not in case]
     if missing:
         raise InvalidRecord(f"case lacks key(s): {', '.join(missing)}")
@@ -219,6 +228,8 @@ def _check_types(s: Sample) -> None:
         raise InvalidRecord(f"repeat must be an int >= 0, got {s.repeat!r}")
     if s.sample_records is not None and (not _is_int(s.sample_records) or s.sample_records < 1):
         raise InvalidRecord(f"sample_records must be an int >= 1 or null, got {s.sample_records!r}")
+    if s.block is not None and (not _is_int(s.block) or s.block < 0):
+        raise InvalidRecord(f"block must be an int >= 0 or null, got {s.block!r}")
     if s.value is not None and (not isinstance(s.value, (int, float)) or isinstance(s.value, bool)):
         raise InvalidRecord(f"value must be a number or null, got {s.value!r}")
 
@@ -277,8 +288,16 @@ def migrate_to_4(record: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in record.items() if k != "sample_records"}, "sample_records": None}
 
 
+def migrate_to_5(record: dict[str, Any]) -> dict[str, Any]:
+    """v4 measured in one Python environment and never paired samples."""
+    items = [(k, v) for k, v in record.items() if k not in ("env", "block")]
+    position = [k for k, _ in items].index("cache") + 1 if "cache" in record else len(items)
+    items.insert(position, ("env", DEFAULT_ENV))
+    return {**dict(items), "block": None}
+
+
 _MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    2: migrate_to_2, 3: migrate_to_3, 4: migrate_to_4}
+    2: migrate_to_2, 3: migrate_to_3, 4: migrate_to_4, 5: migrate_to_5}
 
 
 def migrate(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ CACHE_RANK: dict[str, int] = {c: i for i, c in enumerate(CACHE_STATES)}
 # What is usually the same across a report: each gets a column only when it
 # varies. The case keys among them are otherwise named once in the title; the
 # machine key is not (it is long, and the environment section names the machine).
-SETTING_KEYS: tuple[str, ...] = ("dtype", "device", "cache", "machine")
+SETTING_KEYS: tuple[str, ...] = ("env", "dtype", "device", "cache", "machine")
 _TITLE_KEYS: tuple[str, ...] = ("dtype", "device", "cache")
 
 
@@ -158,7 +158,8 @@ def reading_order(summary: pd.DataFrame) -> pd.DataFrame:
         _cache=summary["cache"].map(lambda c: CACHE_RANK.get(c, len(CACHE_RANK))),
     )
     machine = ["machine"] if "machine" in summary.columns else []
-    keys = ["checkpoint", "task", "_m", "dtype", "device", "_cache", *machine]
+    env = ["env"] if "env" in summary.columns else []  # a metric's environments side by side
+    keys = ["checkpoint", "task", "_m", *env, "dtype", "device", "_cache", *machine]
     return keyed.sort_values(keys, kind="stable").drop(columns=["_m", "_cache"])
 
 

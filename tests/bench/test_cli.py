@@ -54,7 +54,7 @@ def test_default_run_prints_three_checkpoints_by_four_paths(default_run) -> None
 def test_default_run_records(default_run) -> None:
     _, out = default_run
     info = read_run_info(out)
-    assert info["status"] == "complete" and info["schema_version"] == SCHEMA_VERSION == 4
+    assert info["status"] == "complete" and info["schema_version"] == SCHEMA_VERSION == 5
     check_run(out)  # every sample whole, once
     df = load(out)
     ok_load = df[(df.metric == "load_s") & (df.status == "ok")]

@@ -16,6 +16,7 @@ from loadbench.results.comparability import CannotCompare, fingerprint_differenc
 from loadbench.results.compare import COMPARE_COLUMNS, compare, exit_code
 from loadbench.results.compare_render import JSON_SCHEMA, render_json, render_markdown, write_step_summary
 from loadbench.results.compare_stats import holm, min_p_value, one_sided_u_test, relative_shift, repeats_needed
+from loadbench.results.schema import CASE_KEYS
 
 CASE = {"checkpoint": "tiny-bert", "path": "task", "task": "text-classification", "dtype": "auto",
         "device": "cpu", "cache": "warm"}
@@ -316,7 +317,8 @@ def test_allowed_mixed_hardware_keeps_rows_per_machine(run: Runs, tmp_path: Path
 
 def test_one_machine_each_side_compares_as_before(run: Runs) -> None:
     same = compare(run({"load_s": BASE}), run({"load_s": BASE}))
-    assert list(same.columns) == list(COMPARE_COLUMNS) and COMPARE_COLUMNS.index("machine") == 6
+    assert list(same.columns) == list(COMPARE_COLUMNS)
+    assert COMPARE_COLUMNS.index("machine") == len(CASE_KEYS) == 7  # right after the case keys
     assert same["machine"].tolist() == [run({"load_s": BASE})["machine"].iloc[0]]
     # Different single machines (allowed): compared with each other, not split into new/missing.
     other = compare(run({"load_s": BASE}), run({"load_s": BASE}, fingerprint=INTEL), allow_mismatch=True)
@@ -329,7 +331,7 @@ def test_one_machine_each_side_compares_as_before(run: Runs) -> None:
 def test_no_machine_in_common_cannot_compare(run: Runs, tmp_path: Path) -> None:
     base = run({"load_s": BASE}, fingerprint={**FINGERPRINT, "cpu_model": "Ampere Altra"})
     cand = _spread(tmp_path, "mixed", {"amd": BASE, "intel": BASE}, {"amd": FINGERPRINT, "intel": INTEL})
-    with pytest.raises(CannotCompare, match=r"no measured case in common \(case keys: .*cache, machine\)"):
+    with pytest.raises(CannotCompare, match=r"no measured case in common \(case keys: .*cache, env, machine\)"):
         compare(base, cand, allow_mismatch=True)
 
 

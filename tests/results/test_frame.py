@@ -25,16 +25,20 @@ from loadbench.results import (
 from loadbench.results.runinfo import machine_key
 
 COLUMNS = [
-    "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "repeat",
+    "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "env", "repeat",
     "metric", "value", "unit", "direction", "status", "reason", "error_type", "error",
-    "attn_implementation", "resident_dtype", "warmup", "node",
+    "attn_implementation", "resident_dtype", "warmup", "node", "block",
 ]
+# A v5 record's fields in the order it is written: the frame's, plus sample_records before block.
+RECORD_FIELDS = [*COLUMNS[:-1], "sample_records", "block"]
 FINGERPRINT = [
     "device_name", "machine", "started_at", "hostname", "cpu_model", "cpu_count", "gpus", "python_version",
     "torch_version", "transformers_version", "tokenizers_version", "safetensors_version",
     "loadbench_version", "git_commit",
 ]
-TEXT_COLUMNS = [c for c in COLUMNS + FINGERPRINT if c not in ("schema_version", "repeat", "value", "warmup")]
+TEXT_COLUMNS = [
+    c for c in COLUMNS + FINGERPRINT if c not in ("schema_version", "repeat", "value", "warmup", "block")
+]
 
 
 def _check_shape(df: pd.DataFrame, rows: int, fingerprint: bool = True) -> None:
@@ -43,6 +47,7 @@ def _check_shape(df: pd.DataFrame, rows: int, fingerprint: bool = True) -> None:
     assert df["value"].dtype == "float64"
     assert df["repeat"].dtype == "int64" and df["schema_version"].dtype == "int64"
     assert df["warmup"].dtype == "bool"
+    assert df["block"].dtype == "Int64"  # nullable: null for unpaired samples
     # Text columns use whatever pandas itself infers for strings with gaps
     # ("str" in pandas 3, object before), so the frame behaves like any other.
     text = pd.Series(["x", None]).dtype
@@ -52,15 +57,18 @@ def _check_shape(df: pd.DataFrame, rows: int, fingerprint: bool = True) -> None:
 
 
 def test_text_columns_include_cache() -> None:
-    # Guards the dtype loop above: cache must be checked as a text column.
-    assert "cache" in TEXT_COLUMNS and "warmup" not in TEXT_COLUMNS
+    # Guards the dtype loop above: cache and env must be checked as text columns.
+    assert "cache" in TEXT_COLUMNS and "env" in TEXT_COLUMNS
+    assert "warmup" not in TEXT_COLUMNS and "block" not in TEXT_COLUMNS
 
 
 def test_golden_v1_run_loads_into_expected_shape(golden_run: Path) -> None:
     df = load(golden_run)
     _check_shape(df, 10)
-    # The v1 files are migrated on the way in: current rows, cache unknown, no warmup, no node.
-    assert (df["schema_version"] == 4).all() and df["node"].isna().all()
+    # The v1 files are migrated on the way in: current rows, cache unknown, no warmup, no node,
+    # the default environment and no block.
+    assert (df["schema_version"] == 5).all() and df["node"].isna().all()
+    assert (df["env"] == "default").all() and df["block"].isna().all()
     assert df["cache"].tolist() == ["unspecified"] * 10
     assert df["warmup"].tolist() == [False] * 10
     assert df["status"].value_counts().to_dict() == {"ok": 8, "not_applicable": 1, "failed": 1}
@@ -82,8 +90,9 @@ def test_golden_v1_run_loads_into_expected_shape(golden_run: Path) -> None:
 def test_golden_v2_run_loads_into_expected_shape(golden_run_v2: Path) -> None:
     df = load(golden_run_v2)
     _check_shape(df, 9)
-    assert (df["schema_version"] == 4).all() and (df["run_id"] == "20250302T141500Z-7b9e").all()
+    assert (df["schema_version"] == 5).all() and (df["run_id"] == "20250302T141500Z-7b9e").all()
     assert df["node"].isna().all()
+    assert (df["env"] == "default").all() and df["block"].isna().all()
     assert df["status"].value_counts().to_dict() == {"ok": 7, "not_applicable": 1, "failed": 1}
     assert df["cache"].value_counts().to_dict() == {"warm": 7, "cold": 2}
     # Exactly one warmup sample, kept in the long frame with its (wild) value.
@@ -104,20 +113,32 @@ def test_golden_v2_run_loads_into_expected_shape(golden_run_v2: Path) -> None:
     assert pd.isna(na["attn_implementation"])
 
 
+def _as_v5(record: dict, **changes: object) -> dict:
+    """What migrate() must make of an older record: env "default" right after cache, a null block last."""
+    items = list({**record, **changes}.items())
+    items.insert([k for k, _ in items].index("cache") + 1, ("env", "default"))
+    return {**dict(items), "schema_version": 5, "block": None}
+
+
 def test_golden_v3_run_migrates_to_records_that_stand_alone(golden_run_v3: Path) -> None:
     lines = (golden_run_v3 / "samples.jsonl").read_text(encoding="utf-8").splitlines()
     records = [json.loads(line) for line in lines]
-    assert read_samples(golden_run_v3) == [{**r, "schema_version": 4, "sample_records": None} for r in records]
+    read = read_samples(golden_run_v3)
+    assert read == [_as_v5(r, sample_records=None) for r in records]
+    assert all(list(r) == RECORD_FIELDS for r in read)
 
 
-def test_golden_v4_run_loads_exactly(golden_run_v4: Path) -> None:
+def test_golden_v4_run_migrates_keeping_its_counts(golden_run_v4: Path) -> None:
     lines = (golden_run_v4 / "samples.jsonl").read_text(encoding="utf-8").splitlines()
     records = [json.loads(line) for line in lines]
-    # Current records: migration leaves them exactly as written, and they read back as Samples unchanged.
-    assert [migrate(r) for r in records] == records
-    assert read_samples(golden_run_v4) == records
-    assert [Sample.from_dict(r).to_dict() for r in records] == records
-    assert [r["sample_records"] for r in records] == [1, 3, 3, 3, 2, 2, 1, 1, 2, 2]
+    assert {r["schema_version"] for r in records} == {4}  # the golden file stays as v4 wrote it
+    # v4 records: migration adds only env and block; they read back as Samples unchanged.
+    expected = [_as_v5(r) for r in records]
+    assert [migrate(r) for r in records] == expected
+    assert read_samples(golden_run_v4) == expected
+    assert all(list(r) == RECORD_FIELDS for r in read_samples(golden_run_v4))
+    assert [Sample.from_dict(r).to_dict() for r in expected] == expected
+    assert [r["sample_records"] for r in expected] == [1, 3, 3, 3, 2, 2, 1, 1, 2, 2]
     _check_golden_nodes(golden_run_v4, 4)
 
 
@@ -131,7 +152,8 @@ def _check_golden_nodes(golden_run_v3: Path, written_by: int) -> None:
     df = load(golden_run_v3)
     # The node_lost failure of task/cold repeat 1 was measured again on the other node: it is left out.
     _check_shape(df, 9)
-    assert (df["schema_version"] == 4).all() and (df["run_id"] == "20260115T093000Z-3c5d").all()
+    assert (df["schema_version"] == 5).all() and (df["run_id"] == "20260115T093000Z-3c5d").all()
+    assert (df["env"] == "default").all() and df["block"].isna().all()
     assert df["node"].tolist() == ["gpu-a-5f1e"] * 4 + ["gpu-b-9c07"] * 3 + ["gpu-a-5f1e"] * 2
     assert not (df["error_type"] == "node_lost").any()
     assert df["status"].value_counts().to_dict() == {"ok": 7, "not_applicable": 1, "failed": 1}
@@ -152,7 +174,7 @@ def _check_golden_nodes(golden_run_v3: Path, written_by: int) -> None:
 def test_v1_and_v2_runs_concatenate(golden_run: Path, golden_run_v2: Path) -> None:
     df = load([golden_run, golden_run_v2])
     _check_shape(df, 19)
-    assert (df["schema_version"] == 4).all()
+    assert (df["schema_version"] == 5).all() and (df["env"] == "default").all()
     assert df["cache"].tolist()[:10] == ["unspecified"] * 10
     assert set(df["cache"].tolist()[10:]) == {"warm", "cold"}
     assert df["warmup"].sum() == 1
@@ -167,6 +189,18 @@ def test_list_of_runs_is_concatenated(
     assert list(df.index) == list(range(11))
     assert df.iloc[-1]["run_id"] == "r2" and df.iloc[-1]["value"] == 1024.0
     assert df.iloc[-1]["cache"] == "warm" and not df.iloc[-1]["warmup"]
+
+
+def test_env_and_block_are_columns(make_run: Callable[[Iterable[Sample]], Path], case: dict[str, str]) -> None:
+    run_dir = make_run([
+        Sample.ok({**case, "env": "py313"}, "r", 0, "load_s", 1.0, block=0),
+        Sample.ok(case, "r", 0, "load_s", 2.0, block=0),
+        Sample.ok(case, "r", 1, "load_s", 3.0),
+    ])
+    df = load(run_dir)
+    _check_shape(df, 3)
+    assert df["env"].tolist() == ["py313", "default", "default"]
+    assert df["block"].tolist()[:2] == [0, 0] and pd.isna(df.loc[2, "block"])
 
 
 def test_empty_run_gives_empty_frame_with_columns(make_run: Callable[[Iterable[Sample]], Path]) -> None:
@@ -260,7 +294,7 @@ def test_a_run_without_nodes_has_one_machine(golden_run_v2: Path, synthetic_run:
     assert load(golden_run_v2)["machine"].nunique() == 1
     df = load(synthetic_run)
     assert set(df["machine"]) == {machine_key(synthetic.FINGERPRINT)}
-    assert load(synthetic_run, fingerprint=False).columns[-1] == "node"
+    assert load(synthetic_run, fingerprint=False).columns[-1] == "block"
 
 
 def test_fingerprints_are_read_once_per_node(tmp_path: Path, case: dict[str, str],

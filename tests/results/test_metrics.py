@@ -13,6 +13,7 @@ from loadbench.results.metrics import METRICS, Metric, UnknownMetric, format_val
 EXPECTED = {
     "load_s": ("s", "lower"),
     "import_s": ("s", "lower"),
+    "host_probe_s": ("s", "none"),  # the host's speed before a load: context, neither better nor worse
     "first_forward_s": ("s", "lower"),
     "peak_rss_bytes": ("bytes", "lower"),
     "forward_tokens_per_s": ("tok/s", "higher"),

@@ -25,29 +25,36 @@ from loadbench.results.schema import (
 from loadbench.vocabulary import RETRYABLE_ERRORS
 
 FIELDS = [
-    "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "repeat",
+    "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "env", "repeat",
     "metric", "value", "unit", "direction", "status", "reason", "error_type", "error",
-    "attn_implementation", "resident_dtype", "warmup", "node", "sample_records",
+    "attn_implementation", "resident_dtype", "warmup", "node", "sample_records", "block",
 ]
 
 
 def ok_record(**changes: Any) -> dict[str, Any]:
-    """A valid current-version (v4) record."""
+    """A valid current-version (v5) record."""
     record = {
-        "schema_version": 4, "run_id": "r", "checkpoint": "org/model", "path": "base",
-        "task": "feature-extraction", "dtype": "float32", "device": "cpu", "cache": "warm", "repeat": 0,
-        "metric": "load_s", "value": 0.5, "unit": "s", "direction": "lower", "status": "ok",
+        "schema_version": 5, "run_id": "r", "checkpoint": "org/model", "path": "base",
+        "task": "feature-extraction", "dtype": "float32", "device": "cpu", "cache": "warm", "env": "default",
+        "repeat": 0, "metric": "load_s", "value": 0.5, "unit": "s", "direction": "lower", "status": "ok",
         "reason": None, "error_type": None, "error": None,
         "attn_implementation": None, "resident_dtype": None, "warmup": False, "node": None,
-        "sample_records": 1,
+        "sample_records": 1, "block": None,
     }
+    record.update(changes)
+    return record
+
+
+def v4_record(**changes: Any) -> dict[str, Any]:
+    """A record as schema v4 wrote it: no env, no block."""
+    record = {k: v for k, v in ok_record(schema_version=4).items() if k not in ("env", "block")}
     record.update(changes)
     return record
 
 
 def v3_record(**changes: Any) -> dict[str, Any]:
     """A record as schema v3 wrote it: no sample_records."""
-    record = {k: v for k, v in ok_record(schema_version=3).items() if k != "sample_records"}
+    record = {k: v for k, v in v4_record(schema_version=3).items() if k != "sample_records"}
     record.update(changes)
     return record
 
@@ -74,8 +81,8 @@ def v1_record(**changes: Any) -> dict[str, Any]:
 
 def test_fields_in_order_and_case_keys() -> None:
     assert [f.name for f in dataclasses.fields(Sample)] == FIELDS
-    assert CASE_KEYS == ("checkpoint", "path", "task", "dtype", "device", "cache")
-    assert SCHEMA_VERSION == 4
+    assert CASE_KEYS == ("checkpoint", "path", "task", "dtype", "device", "cache", "env")
+    assert SCHEMA_VERSION == 5
 
 
 def test_format_history_documents_current_version() -> None:
@@ -112,6 +119,14 @@ def test_helpers_need_cache_in_case(case: dict[str, str]) -> None:
     del case["cache"]
     with pytest.raises(InvalidRecord, match="cache"):
         Sample.ok(case, "r", 0, "load_s", 1.0)
+
+
+def test_helpers_default_to_the_default_env(case: dict[str, str]) -> None:
+    assert "env" not in case
+    assert Sample.ok(case, "r", 0, "load_s", 1.0).env == "default"
+    assert Sample.ok({**case, "env": "py313"}, "r", 0, "load_s", 1.0).env == "py313"
+    assert Sample.failed({**case, "env": "py313"}, "r", 0, "load_s", "E", "e", block=2).block == 2
+    assert Sample.not_applicable(case, "r", 0, "ttft_s", "encoder-only").block is None
 
 
 def test_helpers_default_to_measured_and_mark_warmup(case: dict[str, str]) -> None:
@@ -170,6 +185,11 @@ INVALID = {
     "node list": ok_record(node=["n1"]),
     "v1 record unmigrated": v1_record(),
     "v2 record unmigrated": v2_record(),
+    "v4 record unmigrated": v4_record(),
+    "missing env": _without("env"),
+    "empty env": ok_record(env=""),
+    "env null": ok_record(env=None),
+    "missing block": _without("block"),
     "bad status": ok_record(status="skipped"),
     "bad direction": ok_record(direction="up"),
     "ok without value": ok_record(value=None),
@@ -233,16 +253,17 @@ def test_migrate_v1_adds_cache_after_device_and_warmup_last() -> None:
     migrated = migrate(record)
     assert record == before  # the input is left alone
     assert list(migrated) == FIELDS
-    assert migrated["schema_version"] == 4
+    assert migrated["schema_version"] == 5
     assert migrated["cache"] == "unspecified" and migrated["warmup"] is False and migrated["node"] is None
     assert migrated["sample_records"] is None
+    assert migrated["env"] == "default" and migrated["block"] is None
     # Everything v1 had is carried over unchanged.
-    added = ("schema_version", "cache", "warmup", "node", "sample_records")
+    added = ("schema_version", "cache", "warmup", "node", "sample_records", "env", "block")
     assert {k: v for k, v in migrated.items() if k not in added} == {
         k: v for k, v in record.items() if k != "schema_version"
     }
     sample = Sample.from_dict(migrated)
-    assert (sample.cache, sample.warmup, sample.schema_version, sample.node) == ("unspecified", False, 4, None)
+    assert (sample.cache, sample.warmup, sample.schema_version, sample.node) == ("unspecified", False, 5, None)
     assert sample.attn_implementation == "sdpa"
 
 
@@ -269,8 +290,10 @@ def test_migrate_v2_adds_a_null_node_last() -> None:
     migrated = migrate(record)
     assert record == before  # the input is left alone
     assert list(migrated) == FIELDS
-    assert migrated["schema_version"] == 4 and migrated["node"] is None and migrated["sample_records"] is None
-    assert {k: v for k, v in migrated.items() if k not in ("schema_version", "node", "sample_records")} == {
+    assert migrated["schema_version"] == 5 and migrated["node"] is None and migrated["sample_records"] is None
+    assert migrated["env"] == "default" and migrated["block"] is None
+    added = ("schema_version", "node", "sample_records", "env", "block")
+    assert {k: v for k, v in migrated.items() if k not in added} == {
         k: v for k, v in record.items() if k != "schema_version"
     }
     sample = Sample.from_dict(migrated)
@@ -281,17 +304,48 @@ def test_migrate_v2_adds_a_null_node_last() -> None:
 def test_migrate_v3_adds_a_null_sample_records_last() -> None:
     record = v3_record(node="gpu-a", warmup=True)
     migrated = migrate(record)
-    assert list(migrated) == FIELDS and migrated["schema_version"] == 4
+    assert list(migrated) == FIELDS and migrated["schema_version"] == 5
     assert migrated["sample_records"] is None
-    assert {k: v for k, v in migrated.items() if k not in ("schema_version", "sample_records")} == {
+    assert migrated["env"] == "default" and migrated["block"] is None
+    added = ("schema_version", "sample_records", "env", "block")
+    assert {k: v for k, v in migrated.items() if k not in added} == {
         k: v for k, v in record.items() if k != "schema_version"
     }
+
+
+def test_migrate_v4_adds_env_after_cache_and_a_null_block_last() -> None:
+    record = v4_record(cache="cold", node="gpu-a", warmup=True, sample_records=3)
+    before = dict(record)
+    migrated = migrate(record)
+    assert record == before  # the input is left alone
+    assert list(migrated) == FIELDS and migrated["schema_version"] == 5
+    assert list(migrated).index("env") == list(migrated).index("cache") + 1
+    assert list(migrated)[-1] == "block"
+    assert migrated["env"] == "default" and migrated["block"] is None
+    assert {k: v for k, v in migrated.items() if k not in ("schema_version", "env", "block")} == {
+        k: v for k, v in record.items() if k != "schema_version"
+    }
+    sample = Sample.from_dict(migrated)
+    assert (sample.env, sample.block, sample.schema_version) == ("default", None, 5)
+    assert (sample.cache, sample.node, sample.warmup, sample.sample_records) == ("cold", "gpu-a", True, 3)
+    assert schema.migrate_to_5(v4_record())["env"] == "default"
 
 
 @pytest.mark.parametrize("count", [0, -1, 1.5, True, "3"])
 def test_sample_records_must_be_a_positive_count(count: object) -> None:
     with pytest.raises(InvalidRecord, match="sample_records"):
         Sample.from_dict(ok_record(sample_records=count))
+
+
+@pytest.mark.parametrize("block", [-1, 1.5, 0.0, True, False, "3"])
+def test_block_must_be_a_non_negative_int_or_null(block: object) -> None:
+    with pytest.raises(InvalidRecord, match="block must be an int >= 0 or null"):
+        Sample.from_dict(ok_record(block=block))
+
+
+@pytest.mark.parametrize("block", [None, 0, 7])
+def test_block_accepts_a_non_negative_int_or_null(block: int | None) -> None:
+    assert Sample.from_dict(ok_record(block=block)).block == block
 
 
 def test_constructors_record_the_node(case: dict[str, str]) -> None:
@@ -344,5 +398,5 @@ def test_other_failures_are_never_dropped(case: dict[str, str]) -> None:
 
 def test_sample_key_leaves_the_metric_out(case: dict[str, str]) -> None:
     assert sample_key(_ok(case)) == sample_key(_ok(case, metric="peak_rss_bytes")) == (
-        "r", *(case[k] for k in CASE_KEYS), 0, False)
+        "r", *({"env": "default", **case}[k] for k in CASE_KEYS), 0, False)
     assert sample_key(_ok(case)) != sample_key(_ok(case, warmup=True))

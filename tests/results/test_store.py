@@ -41,7 +41,7 @@ def test_create_writes_run_info_and_empty_samples(tmp_path: Path) -> None:
     writer = RunWriter.create(run_dir, {"run_id": "r", "suite": "smoke"})
     info = json.loads((run_dir / "run.json").read_text())
     assert info["run_id"] == "r" and info["suite"] == "smoke"
-    assert info["schema_version"] == SCHEMA_VERSION == 4 and info["status"] == "running"
+    assert info["schema_version"] == SCHEMA_VERSION == 5 and info["status"] == "running"
     started = datetime.fromisoformat(info["started_at"])
     assert started.utcoffset() == UTC.utcoffset(None)
     assert (run_dir / "samples.jsonl").read_text() == ""
@@ -217,7 +217,8 @@ def test_missing_samples_file_is_corrupt(tmp_path: Path) -> None:
 
 def test_v1_lines_are_read_back_as_current(tmp_path: Path, samples: list[Sample]) -> None:
     path = _write_run(tmp_path, samples)
-    v1 = {k: v for k, v in samples[0].to_dict().items() if k not in ("cache", "warmup", "node")}
+    added = ("cache", "warmup", "node", "sample_records", "env", "block")  # all after v1
+    v1 = {k: v for k, v in samples[0].to_dict().items() if k not in added}
     with path.open("a") as f:
         f.write(json.dumps(v1 | {"schema_version": 1, "repeat": 7}) + "\n")
     records = read_samples(tmp_path)
@@ -225,9 +226,10 @@ def test_v1_lines_are_read_back_as_current(tmp_path: Path, samples: list[Sample]
     last = records[3]
     assert list(last) == list(samples[0].to_dict())
     assert (last["schema_version"], last["cache"], last["warmup"], last["repeat"], last["node"]) == (
-        4, "unspecified", False, 7, None,
+        5, "unspecified", False, 7, None,
     )
     assert last["sample_records"] is None
+    assert (last["env"], last["block"]) == ("default", None)
 
 
 def test_warmup_sample_round_trips(tmp_path: Path, case: dict[str, str]) -> None:

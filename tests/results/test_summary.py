@@ -15,8 +15,8 @@ from loadbench.results.runinfo import machine_key
 
 MakeRun = Callable[[Iterable[Sample]], Path]
 SUMMARY_COLUMNS = [
-    "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "machine", "metric", "n", "n_failed", "median",
-    "q1", "q3", "min", "max", "iqr", "cv", "unstable", "unit", "direction", "status", "reason",
+    "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "env", "machine", "metric", "n", "n_failed",
+    "median", "q1", "q3", "min", "max", "iqr", "cv", "unstable", "unit", "direction", "status", "reason",
 ]
 
 
@@ -45,9 +45,10 @@ def test_columns_and_one_row_per_case_and_metric(golden_run: Path) -> None:
     summary = summarize(load(golden_run))
     assert list(summary.columns) == SUMMARY_COLUMNS
     assert len(summary) == 6
-    assert not summary.duplicated(["checkpoint", "path", "task", "dtype", "device", "cache", "metric"]).any()
+    assert not summary.duplicated(["checkpoint", "path", "task", "dtype", "device", "cache", "env", "metric"]).any()
     assert summary["n"].tolist() == [2, 2, 0, 2, 2, 0]
     assert summary["cache"].tolist() == ["unspecified"] * 6
+    assert summary["env"].tolist() == ["default"] * 6
     base = summary.iloc[0]
     assert base["median"] == pytest.approx((0.412 + 0.398) / 2)
     assert base["iqr"] == pytest.approx(0.5 * (0.412 - 0.398))
@@ -83,6 +84,16 @@ def test_cache_is_a_grouping_key(make_run: MakeRun, case: dict[str, str]) -> Non
     ]))
     summary = summarize(df)
     assert summary[["cache", "n", "median"]].values.tolist() == [["warm", 2, 2.0], ["cold", 1, 5.0]]
+
+
+def test_env_is_a_grouping_key(make_run: MakeRun, case: dict[str, str]) -> None:
+    df = load(make_run([
+        Sample.ok(case, "r", 0, "load_s", 1.0),
+        Sample.ok(_at(case, env="py313"), "r", 0, "load_s", 5.0),
+        Sample.ok(case, "r", 1, "load_s", 3.0),
+    ]))
+    summary = summarize(df)
+    assert summary[["env", "n", "median"]].values.tolist() == [["default", 2, 2.0], ["py313", 1, 5.0]]
 
 
 def test_golden_v2_summary(golden_run_v2: Path) -> None:

@@ -95,7 +95,8 @@ def test_varying_settings_of_frames_and_rows() -> None:
     rows = [{"dtype": "auto", "cache": "warm"}, {"dtype": "bfloat16", "cache": "warm", "machine": float("nan")}]
     assert varying_settings(rows) == ["dtype"]  # NaN and an absent machine are both "none"
     assert varying_settings([{"machine": "h100"}, {"machine": None}]) == ["machine"]
-    assert SETTING_KEYS == ("dtype", "device", "cache", "machine")
+    assert varying_settings([{"env": "default", "cache": "warm"}, {"env": "py313", "cache": "warm"}]) == ["env"]
+    assert SETTING_KEYS == ("env", "dtype", "device", "cache", "machine")
 
 
 def test_per_machine_only_for_a_run_spread_over_machines() -> None:

@@ -1,0 +1,5 @@
+"""``python -m loadbench``: the CLI, for an environment whose scripts directory is not on PATH."""
+
+from loadbench.bench.cli import main
+
+raise SystemExit(main())
