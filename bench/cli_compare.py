@@ -55,17 +55,27 @@ def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
     side = ("a run directory, a folder of runs, a pytest-benchmark --benchmark-json file, or "
             f"{BASELINE_PREFIX}NAME (a saved baseline of this machine); comma-separate several to pool them")
     cmp = verbs.add_parser(
-        "compare", help="compare a candidate run with a baseline; exit 1 on a regression",
-        description="Per case and metric: medians, relative change, a Mann-Whitney U test (Holm-corrected "
-                    "per metric family) and a minimum change. Exit 0: no regression, 1: a regression, "
-                    "2: cannot compare.")
-    cmp.add_argument("baseline", metavar="BASELINE", help=side)
-    cmp.add_argument("candidate", metavar="CANDIDATE", help=side)
+        "compare", help="compare a run's environments (paired), or a candidate run with a baseline; exit 1 on a "
+                        "regression",
+        description="One RUN measured with several environments (loadbench run --env ...): the candidate "
+                    "environment against the baseline one, pair by pair (Wilcoxon signed-rank, Holm over the "
+                    "gated headline metrics, a minimum change, a confidence interval). BASELINE and CANDIDATE: "
+                    "two runs measured apart, unpaired (Mann-Whitney U, Holm per metric family). Exit 0: no "
+                    "regression, 1: a regression, 2: cannot compare.")
+    cmp.add_argument("baseline", metavar="RUN|BASELINE", help="a run with environments, or: " + side)
+    cmp.add_argument("candidate", metavar="CANDIDATE", nargs="?", help=side)
+    cmp.add_argument("--baseline-env", metavar="NAME", help="paired: the baseline environment (default: the first)")
+    cmp.add_argument("--candidate-env", metavar="NAME",
+                     help="paired: the candidate environment (default: the second)")
+    cmp.add_argument("--gate", action="append", type=_metric, metavar="METRIC",
+                     help="paired: a metric whose regression fails the gate; repeatable (default: load_s, "
+                          "first_forward_s, peak memory, tokens/s; the rest are diagnostics)")
     cmp.add_argument("--threshold", action="append", type=_threshold, default=[], metavar="NAME=PCT",
                      help="minimum change in percent for a metric (load_s=15) or a family (time, memory, "
                           "throughput, other); repeatable")
     cmp.add_argument("--alpha", type=_alpha, metavar="A",
-                     help="chance of any false verdict per metric family when nothing changed (default 0.01)")
+                     help="chance of any false verdict per metric family (paired: in the gate) when nothing "
+                          "changed (default 0.01 unpaired, 0.05 paired)")
     cmp.add_argument("--metric", action="append", dest="metrics", type=_metric, metavar="NAME",
                      help="compare only this metric; repeatable (fewer rows per family: smaller changes caught)")
     cmp.add_argument("--suite", type=Path, metavar="SUITE.toml",
@@ -95,7 +105,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     result = api.compare(args.baseline, args.candidate, thresholds=dict(args.threshold), alpha=args.alpha,
                          metrics=args.metrics, suite=args.suite, allow_mismatch=args.allow_mismatch,
-                         baselines=args.baselines, step_summary=True, json_output=args.json_out)
+                         baselines=args.baselines, step_summary=True, json_output=args.json_out,
+                         baseline_env=args.baseline_env, candidate_env=args.candidate_env, gate=args.gate)
     sys.stdout.write(result.json if args.format == "json" else result.markdown)
     return result.exit_code
 

@@ -39,9 +39,11 @@ class CompareResult:
 
     @property
     def regressions(self) -> pd.DataFrame:
+        """The rows that fail the gate (a paired table's diagnostics never do)."""
         from loadbench.results.compare import REGRESSION_VERDICTS
 
-        return self.table[self.table["verdict"].isin(REGRESSION_VERDICTS)]
+        table = self.table[self.table["gated"].astype(bool)] if "gated" in self.table.columns else self.table
+        return table[table["verdict"].isin(REGRESSION_VERDICTS)]
 
 
 def _machine(frame: pd.DataFrame) -> dict[str, Any]:
@@ -86,11 +88,12 @@ def _read_side(parts: list[str], other: dict[str, Any] | None, root: Path | None
 
 
 def _settings(suite: str | Path | None, alpha: float | None, thresholds: Mapping[str, float] | Sequence[str],
-              metrics: Sequence[str] | None) -> tuple[float, dict[str, float], list[str] | None]:
+              metrics: Sequence[str] | None, default_alpha: float | None = None,
+              ) -> tuple[float, dict[str, float], list[str] | None]:
     """Defaults, then the suite's [compare] table, then the caller's values."""
     from loadbench.results.compare import DEFAULT_ALPHA, CannotCompare, parse_threshold, read_compare_settings
 
-    chosen_alpha, chosen, chosen_metrics = DEFAULT_ALPHA, {}, None
+    chosen_alpha, chosen, chosen_metrics = default_alpha or DEFAULT_ALPHA, {}, None
     if suite is not None:
         settings = read_compare_settings(suite)
         chosen_alpha = settings.alpha if settings.alpha is not None else chosen_alpha
@@ -104,13 +107,17 @@ def _settings(suite: str | Path | None, alpha: float | None, thresholds: Mapping
     return (alpha if alpha is not None else chosen_alpha), chosen, (list(metrics) if metrics else chosen_metrics)
 
 
-def compare(baseline: str | Path | Sequence[str | Path], candidate: str | Path | Sequence[str | Path], *,
-            thresholds: Mapping[str, float] | Sequence[str] = (), alpha: float | None = None,
+def compare(baseline: str | Path | Sequence[str | Path], candidate: str | Path | Sequence[str | Path] | None = None,
+            *, thresholds: Mapping[str, float] | Sequence[str] = (), alpha: float | None = None,
             metrics: Sequence[str] | None = None, suite: str | Path | None = None, allow_mismatch: bool = False,
             baselines: str | Path | None = None, step_summary: bool = False,
-            json_output: str | Path | None = None) -> CompareResult:
+            json_output: str | Path | None = None, baseline_env: str | None = None,
+            candidate_env: str | None = None, gate: Sequence[str] | None = None) -> CompareResult:
     """Compare a candidate with a baseline: verdicts per case and metric (docs/REGRESSIONS.md).
 
+    With one run and no ``candidate``, the run's environments are compared pair by pair
+    (``baseline_env``, default its first; ``candidate_env``, default its second; ``gate``:
+    the metrics that can fail it, default the headline ones). With two sides, unpaired.
     ``thresholds``: fractions by metric or family (``{"load_s": 0.15}``) or ``"NAME=PCT"``
     strings; ``suite``: a suite file whose ``[compare]`` table gives alpha, thresholds and
     metrics (the explicit arguments win). ``step_summary`` also writes the markdown to
@@ -121,6 +128,13 @@ def compare(baseline: str | Path | Sequence[str | Path], candidate: str | Path |
     from loadbench.results.compare import compare as judge
     from loadbench.results.compare_render import render_json, render_markdown, write_step_summary
 
+    if candidate is None:
+        return _paired(baseline, thresholds=thresholds, alpha=alpha, metrics=metrics, suite=suite,
+                       step_summary=step_summary, json_output=json_output, baseline_env=baseline_env,
+                       candidate_env=candidate_env, gate=gate)
+    if baseline_env is not None or candidate_env is not None or gate is not None:
+        raise CannotCompare("--baseline-env, --candidate-env and --gate compare the environments of one run: "
+                            "give one run directory")
     root = Path(baselines) if baselines is not None else None
     try:
         chosen_alpha, chosen, chosen_metrics = _settings(suite, alpha, thresholds, metrics)
@@ -154,3 +168,48 @@ def compare(baseline: str | Path | Sequence[str | Path], candidate: str | Path |
         Path(json_output).write_text(document, encoding="utf-8")
     return CompareResult(table, exit_code(table), markdown, document, differences,
                          context["baseline_runs"], context["candidate_runs"])
+
+
+def _paired(run: str | Path | Sequence[str | Path], *, thresholds: Mapping[str, float] | Sequence[str],
+            alpha: float | None, metrics: Sequence[str] | None, suite: str | Path | None, step_summary: bool,
+            json_output: str | Path | None, baseline_env: str | None, candidate_env: str | None,
+            gate: Sequence[str] | None) -> CompareResult:
+    """One run's environments, pair by pair (results/compare_paired.py)."""
+    from loadbench.results import load
+    from loadbench.results.compare import CannotCompare, exit_code
+    from loadbench.results.compare_paired import DEFAULT_PAIRED_ALPHA, GATE_METRICS, compare_paired, environments_of
+    from loadbench.results.compare_render import write_step_summary
+    from loadbench.results.compare_render_paired import render_paired_json, render_paired_markdown
+
+    try:
+        parts = _parts(run)
+        if len(parts) != 1 or _is_baseline(parts):
+            raise CannotCompare(f"{run}: a paired compare takes one run directory measured with several "
+                                "environments; to compare two runs, give BASELINE and CANDIDATE")
+        chosen_alpha, chosen, chosen_metrics = _settings(suite, alpha, thresholds, metrics, DEFAULT_PAIRED_ALPHA)
+        frame = load(Path(parts[0]))
+        try:
+            table = compare_paired(frame, baseline_env=baseline_env, candidate_env=candidate_env,
+                                   thresholds=chosen, alpha=chosen_alpha, metrics=chosen_metrics, gate=gate)
+        except UserError:
+            raise
+        except ValueError as exc:
+            raise CannotCompare(str(exc)) from None
+    except UserError as exc:
+        if step_summary:
+            write_step_summary(f"## loadbench compare: ⚠ cannot compare\n\n{exc}\n")
+        raise
+    envs = environments_of(frame)
+    base_env = baseline_env or envs[0]
+    cand_env = candidate_env or next(e for e in envs if e != base_env)
+    run_id = str(frame["run_id"].iloc[0])
+    context = dict(alpha=chosen_alpha, run_id=run_id, baseline_env=base_env, candidate_env=cand_env,
+                   thresholds=chosen)
+    markdown = render_paired_markdown(table, **context)
+    document = render_paired_json(table, **context, gate=list(gate or GATE_METRICS))
+    if step_summary:
+        write_step_summary(markdown)
+    if json_output is not None:
+        Path(json_output).write_text(document, encoding="utf-8")
+    return CompareResult(table, exit_code(table), markdown, document, [], [f"{run_id}:{base_env}"],
+                         [f"{run_id}:{cand_env}"])

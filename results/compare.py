@@ -23,7 +23,7 @@ the measured false-alarm and detection rates.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .comparability import CannotCompare, by_machine, check_comparable, fingerprint_differences
@@ -55,6 +55,8 @@ __all__ = [
     "compare",
     "exit_code",
     "fingerprint_differences",
+    "judge_family",
+    "verdict_table",
     "parse_threshold",
     "read_compare_settings",
 ]
@@ -146,26 +148,36 @@ def _judge(rows: list[dict[str, Any]], alpha: float) -> None:
         if row["n_base"] and row["n_cand"]:
             groups.setdefault((row["family"], row["direction"] == "none"), []).append(row)
     for members in groups.values():
-        level = alpha / len(members)
-        testable = []
-        for row in members:
-            if min_p_value(row["n_base"], row["n_cand"]) > level:
-                row["verdict"] = row["verdict"] or "too few samples"
-            else:
-                testable.append(row)
-        for row, adjusted in zip(testable, holm([r["p_value"] for r in testable])):
-            row["p_adjusted"] = adjusted
-            if row["verdict"] is not None:
-                continue
-            effect = row["change"] if row["_sign"] > 0 else -row["change"]
-            real = adjusted <= alpha and effect >= row["threshold"]
-            if not real:
-                row["verdict"] = "unchanged"
-            elif row["direction"] == "none":
-                row["verdict"] = "changed"
-            else:
-                worse = (row["_sign"] > 0) == (row["direction"] == "lower")
-                row["verdict"] = "regressed" if worse else "improved"
+        judge_family(members, alpha, lambda row: min_p_value(row["n_base"], row["n_cand"]))
+
+
+def judge_family(members: list[dict[str, Any]], alpha: float, smallest_p: Callable[[dict[str, Any]], float]) -> None:
+    """Verdicts of one Holm family of rows (``p_value``, ``_sign``, ``change``, ``threshold``, ``direction``).
+
+    A row whose sample sizes cannot give a p below ``alpha / m`` (``smallest_p``) is
+    ``too few samples``; the rest are Holm-adjusted together. A verdict already set
+    (``failed``) stays. Shared by the unpaired and the paired compare.
+    """
+    level = alpha / len(members)
+    testable = []
+    for row in members:
+        if smallest_p(row) > level:
+            row["verdict"] = row["verdict"] or "too few samples"
+        else:
+            testable.append(row)
+    for row, adjusted in zip(testable, holm([r["p_value"] for r in testable])):
+        row["p_adjusted"] = adjusted
+        if row["verdict"] is not None:
+            continue
+        # The change must reach the threshold in the direction the test found.
+        effect = row["change"] if row["_sign"] > 0 else -row["change"]
+        if not (adjusted <= alpha and effect >= row["threshold"]):
+            row["verdict"] = "unchanged"
+        elif row["direction"] == "none":
+            row["verdict"] = "changed"
+        else:
+            worse = (row["_sign"] > 0) == (row["direction"] == "lower")
+            row["verdict"] = "regressed" if worse else "improved"
 
 
 def compare(
@@ -217,7 +229,6 @@ def compare(
     Raises CannotCompare for empty input, no common case, every row too small to test,
     or (unless allowed) a fingerprint mismatch.
     """
-    import pandas as pd
 
     alpha = check_alpha(alpha)
     overrides = check_thresholds(thresholds)
@@ -245,14 +256,30 @@ def compare(
         n = min(min(r["n_base"], r["n_cand"]) for r in gating)
         raise CannotCompare(f"too few samples to test anything at alpha {alpha:g}: {n} per side; "
                             f"run at least {repeats_needed(alpha, len(gating))} repeats")
+    return verdict_table(rows, COMPARE_COLUMNS)
+
+
+def verdict_table(rows: list[dict[str, Any]], columns: Sequence[str], first: str | None = None) -> pd.DataFrame:
+    """The rows as a table in report order: what fails CI first, then by the size of the change.
+
+    ``first``: a boolean column whose true rows go before the rest (the paired gate).
+    """
+    import pandas as pd
+
     table = pd.DataFrame(rows).drop(columns="_sign")
-    order = {v: i for i, v in enumerate(VERDICTS)}
-    table["_order"] = table["verdict"].map(order)
+    table["_order"] = table["verdict"].map({v: i for i, v in enumerate(VERDICTS)})
     table["_size"] = -table["change"].abs().fillna(0)
-    table = table.sort_values(["_order", "_size"], kind="stable").drop(columns=["_order", "_size"])
-    return table[list(COMPARE_COLUMNS)].reset_index(drop=True)
+    keys, ascending = ["_order", "_size"], [True, True]
+    if first is not None:
+        keys, ascending = [first, *keys], [False, *ascending]
+    table = table.sort_values(keys, ascending=ascending, kind="stable").drop(columns=["_order", "_size"])
+    return table[list(columns)].reset_index(drop=True)
 
 
 def exit_code(table: pd.DataFrame) -> int:
-    """1 when any row regressed or newly failed, else 0 (2, cannot compare, is CannotCompare)."""
-    return int(table["verdict"].isin(REGRESSION_VERDICTS).any())
+    """1 when any gated row regressed or newly failed, else 0 (2, cannot compare, is CannotCompare).
+
+    Every row of an unpaired table is gated; a paired one (compare_paired) says which are.
+    """
+    rows = table[table["gated"].astype(bool)] if "gated" in table.columns else table
+    return int(rows["verdict"].isin(REGRESSION_VERDICTS).any())

@@ -107,7 +107,10 @@ def render_markdown(
     lines = [f"## loadbench compare: {title}", ""]
     lines.append(f"Baseline {_runs_text(baseline_runs)} · candidate {_runs_text(candidate_runs)}"
                  + (" · " + ", ".join(f"{k} `{v}`" for k, v in constant.items()) if constant else ""))
-    lines += ["", f"A row is regressed or improved when a one-sided Mann–Whitney U test, Holm-corrected "
+    lines += ["", "**Unpaired**: two runs measured at different times, so whatever the machine did in between is "
+                  "part of every change. To gate a change, measure both sides in one run "
+                  "(`loadbench run --env base=… --env head=…`) and compare that run, pair by pair.",
+              "", f"A row is regressed or improved when a one-sided Mann–Whitney U test, Holm-corrected "
                   f"within each metric family, is significant at α = {alpha:g} **and** the change (Hodges–Lehmann: "
                   f"the median of all candidate/baseline sample ratios) reaches the threshold: "
                   f"{_thresholds_text(thresholds or {})}.", ""]
@@ -152,6 +155,7 @@ def render_json(
     rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
     document = {
         "schema": JSON_SCHEMA,
+        "design": "unpaired",
         "exit_code": exit_code(table),
         "alpha": alpha,
         "thresholds": {**DEFAULT_THRESHOLDS, **(thresholds or {})},

@@ -186,3 +186,45 @@ def test_the_real_command_exits_2_on_a_corrupt_run(make_run: MakeRun) -> None:
     good = subprocess.run([sys.executable, "-m", "loadbench.bench.cli", "compare", str(make_run()),
                            str(make_run([v * 1.3 for v in BASE]))], capture_output=True, text=True, timeout=120)
     assert good.returncode == 1, good.stderr
+
+
+def _paired_run(tmp_path: Path, factor: float) -> Path:
+    """One run with environments base and head; head's load_s is ``factor`` times base's, pair by pair."""
+    with RunWriter.create(tmp_path / "paired", {"run_id": "paired", "fingerprint": dict(FINGERPRINT)}) as w:
+        for i, value in enumerate(BASE + BASE):
+            for env, scale in (("base", 1.0), ("head", factor)):
+                w.append(Sample.ok({**CASE, "env": env}, "paired", i, "load_s", value * scale, block=i))
+    return w.run_dir
+
+
+def test_one_run_with_environments_is_compared_pair_by_pair(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    run = _paired_run(tmp_path, 1.10)
+    assert main(["compare", str(run), "--format", "json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert (document["schema"], document["baseline_env"], document["candidate_env"]) == (
+        "loadbench-compare-paired/1", "base", "head")
+    [row] = document["rows"]
+    assert row["verdict"] == "regressed" and row["pairs"] == 20 and abs(row["change"] - 0.10) < 1e-9
+    # The sides swapped: head as the baseline, base is 9% faster: improved, exit 0.
+    assert main(["compare", str(run), "--baseline-env", "head", "--candidate-env", "base"]) == 0
+    assert "### Gate (1 improved)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--baseline-env", "nope"], "--baseline-env 'nope': the run's environments are base, head"),
+    (["OTHER", "--gate", "load_s"], "compare the environments of one run: give one run directory"),
+])
+def test_paired_options_that_cannot_apply_are_one_line(tmp_path: Path, make_run: MakeRun, argv: list[str],
+                                                       message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run = _paired_run(tmp_path, 1.0)
+    other = [str(make_run()) if a == "OTHER" else a for a in argv]
+    assert main(["compare", str(run), *other]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unpaired_output_says_so(make_run: MakeRun, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["compare", str(make_run()), str(make_run()), "--format", "json"])
+    assert json.loads(capsys.readouterr().out)["design"] == "unpaired"
+    main(["compare", str(make_run()), str(make_run())])
+    assert "**Unpaired**: two runs measured at different times" in capsys.readouterr().out
