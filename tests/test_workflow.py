@@ -1,0 +1,60 @@
+"""The CI workflow users copy, run here end to end: its own steps, two environments, a real slowdown.
+
+GitHub's part (checkout, installing base and head) is played by the test: two venvs layered
+over this environment's packages, the head one with bench/slowdown.py making transformers'
+loading twice as slow. The measuring, comparing and failing steps are the workflow file's
+own shell, run as GitHub runs it (bash -eo pipefail).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from loadbench.bench.slowdown import pth_line
+from loadbench.bench.validate_paired import make_layered_venv
+
+WORKFLOW = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "benchmark.yml"
+LOCAL = ("Measure", "Compare", "Fail")  # the steps that are loadbench's, not GitHub's
+
+
+def _bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_the_workflow_measures_both_sides_in_one_run_and_fails_on_a_real_slowdown(tmp_path: Path, builtin) -> None:
+    builtin("tiny-llama")
+    workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    steps = [s for s in workflow["jobs"]["compare"]["steps"] if str(s.get("name", "")).startswith(LOCAL)]
+    assert [s["name"].split()[0] for s in steps] == list(LOCAL)
+    runner_temp, workspace = tmp_path / "runner", tmp_path / "workspace"
+    # The job runs in a checkout, whose loadbench/ directory must not shadow the environments' loadbench.
+    shutil.copytree(WORKFLOW.parents[2] / "loadbench", workspace / "loadbench")
+    make_layered_venv(runner_temp / "venv-base")
+    make_layered_venv(runner_temp / "venv-head", pth_lines=[pth_line(1.0)])
+    suite = tmp_path / "suite.toml"
+    suite.write_text('checkpoints = [{builtin = "tiny-llama"}]\npaths = ["base"]\ncache = ["warm"]\n'
+                     "new_tokens = 2\nforward_iters = 2\n", encoding="utf-8")
+    outputs, summary = tmp_path / "github_output", tmp_path / "step_summary"
+    env = {**os.environ, **{k: str(v) for k, v in workflow["env"].items() if "${{" not in str(v)},
+           "SUITE_ARGS": str(suite), "REPEATS": "8", "RUNNER_TEMP": str(runner_temp),
+           "GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(summary)}
+    measure, compare, fail = steps
+    for step in (measure, compare):
+        assert "${{" not in step["run"]  # nothing GitHub must fill in
+        done = _bash(step["run"], workspace, env)
+        assert done.returncode == 0, done.stderr
+    assert outputs.read_text(encoding="utf-8").splitlines() == ["rc=1"]
+    report = (workspace / "compare.md").read_text(encoding="utf-8")
+    assert report.startswith("## loadbench compare (paired): ❌")
+    assert "| `load_s` |" in report.split("### Diagnostics")[0] and "regressed (" in report
+    assert summary.read_text(encoding="utf-8").startswith("## loadbench compare (paired): ❌")
+    assert (workspace / "compare.json").is_file() and (workspace / "runs" / "paired" / "samples.jsonl").is_file()
+    # The last step fails the job with compare's exit code, as GitHub would substitute it.
+    failing = _bash(fail["run"].replace("${{ steps.compare.outputs.rc }}", "1"), workspace, env)
+    assert failing.returncode == 1
