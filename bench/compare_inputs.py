@@ -177,7 +177,13 @@ def _paired(run: str | Path | Sequence[str | Path], *, thresholds: Mapping[str, 
     """One run's environments, pair by pair (results/compare_paired.py)."""
     from loadbench.results import load
     from loadbench.results.compare import CannotCompare, exit_code
-    from loadbench.results.compare_paired import DEFAULT_PAIRED_ALPHA, GATE_METRICS, compare_paired, environments_of
+    from loadbench.results.compare_paired import (
+        DEFAULT_PAIRED_ALPHA,
+        GATE_METRICS,
+        compare_paired,
+        contended_share,
+        environments_of,
+    )
     from loadbench.results.compare_render import write_step_summary
     from loadbench.results.compare_render_paired import render_paired_json, render_paired_markdown
 
@@ -204,7 +210,7 @@ def _paired(run: str | Path | Sequence[str | Path], *, thresholds: Mapping[str, 
     cand_env = candidate_env or next(e for e in envs if e != base_env)
     run_id = str(frame["run_id"].iloc[0])
     context = dict(alpha=chosen_alpha, run_id=run_id, baseline_env=base_env, candidate_env=cand_env,
-                   thresholds=chosen)
+                   thresholds=chosen, contended=contended_share(frame, [base_env, cand_env]))
     markdown = render_paired_markdown(table, **context)
     document = render_paired_json(table, **context, gate=list(gate or GATE_METRICS))
     if step_summary:

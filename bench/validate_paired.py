@@ -133,7 +133,7 @@ def analyse(run_dir: Path, window: int) -> dict[str, Any]:
 
     from loadbench.results import load
     from loadbench.results.compare import compare
-    from loadbench.results.compare_paired import compare_paired, environments_of
+    from loadbench.results.compare_paired import compare_paired, contended_share, environments_of
 
     frame = load(run_dir)
     measured = frame[~frame["warmup"]]
@@ -144,12 +144,17 @@ def analyse(run_dir: Path, window: int) -> dict[str, Any]:
     out: dict[str, Any] = {"run": str(run_dir), "window": window, "windows": len(windows), "candidates": {}}
     for env in [e for e in environments_of(frame) if e != "base"]:
         paired_hits = unpaired_hits = 0
-        rows_hit = improved = 0
+        rows_hit = improved = quiet = quiet_hits = 0
         for index, chosen in enumerate(windows):
             part = measured[measured["repeat"].isin(chosen)]
             table = compare_paired(part, baseline_env="base", candidate_env=env)
             gate = table[table["gated"]]
-            paired_hits += bool(gate["verdict"].isin(("regressed", "failed")).any())
+            flagged = bool(gate["verdict"].isin(("regressed", "failed")).any())
+            paired_hits += flagged
+            # A window compare would not warn about (at most 10% of its blocks contended).
+            if contended_share(part, ["base", env]) <= 0.10:
+                quiet += 1
+                quiet_hits += flagged
             load_rows = gate[gate["metric"] == "load_s"]
             rows_hit += int((load_rows["verdict"] == "regressed").sum())
             improved += int((gate["verdict"] == "improved").sum())
@@ -172,6 +177,8 @@ def analyse(run_dir: Path, window: int) -> dict[str, Any]:
         out["candidates"][env] = {
             "comparisons": len(windows),
             "paired_flagged": paired_hits,
+            "quiet_comparisons": quiet,
+            "paired_flagged_quiet": quiet_hits,
             "unpaired_flagged": unpaired_hits,
             "paired_load_rows_regressed": rows_hit,
             "load_rows": 4 * len(windows),
@@ -186,10 +193,11 @@ def analyse(run_dir: Path, window: int) -> dict[str, Any]:
 
 def _print(result: dict[str, Any]) -> None:
     print(f"{result['run']}: {result['windows']} comparisons of {result['window']} blocks per case each")
-    print(f"{'candidate':10} {'load ratio':>10} {'paired flagged':>15} {'unpaired flagged':>17} "
+    print(f"{'candidate':10} {'load ratio':>10} {'paired flagged':>15} {'of them quiet':>14} {'unpaired flagged':>17} "
           f"{'load rows hit':>14} {'paired IQR':>11} {'unpaired IQR':>13}")
     for env, c in result["candidates"].items():
         print(f"{env:10} {c['true_load_ratio']:10.3f} {c['paired_flagged']:>9}/{c['comparisons']:<5} "
+              f"{c['paired_flagged_quiet']:>8}/{c['quiet_comparisons']:<5} "
               f"{c['unpaired_flagged']:>11}/{c['comparisons']:<5} {c['paired_load_rows_regressed']:>8}/"
               f"{c['load_rows']:<5} {c['paired_ratio_iqr']:11.3f} {c['unpaired_ratio_iqr']:13.3f}")
     print("host probe as a covariate of the paired log-ratios (median 95% interval width per window and path):")

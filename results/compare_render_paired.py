@@ -8,11 +8,12 @@ between 7% and 13%.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .compare import REGRESSION_VERDICTS, VERDICTS, exit_code
-from .compare_paired import CI_LEVEL, PAIRED_THRESHOLDS
+from .compare_paired import CI_LEVEL, CONTENDED, PAIRED_THRESHOLDS
 from .compare_render import _p, _percent, _plain
 from .metrics import format_value
 from .schema import CASE_KEYS
@@ -61,14 +62,19 @@ def _section(table: pd.DataFrame, columns: list[str], fold_all: bool) -> list[st
     return lines
 
 
+def _limits_text(thresholds: Mapping[str, float] | None) -> str:
+    limits = {**PAIRED_THRESHOLDS, **(thresholds or {})}
+    return " · ".join(f"{k} {v * 100:g}%" for k, v in limits.items())
+
+
 def render_paired_markdown(table: pd.DataFrame, *, alpha: float, run_id: str, baseline_env: str,
-                           candidate_env: str, thresholds: Mapping[str, float] | None = None) -> str:
+                           candidate_env: str, thresholds: Mapping[str, float] | None = None,
+                           contended: float = math.nan) -> str:
     """The paired comparison as GitHub-flavoured markdown: verdict line, design, gate, diagnostics."""
     gated = table[table["gated"].astype(bool)]
     bad = int(gated["verdict"].isin(REGRESSION_VERDICTS).sum())
     title = f"❌ {bad} regression{'s' if bad != 1 else ''}" if exit_code(table) else "✅ no regression"
     columns, constant = _columns(table)
-    limits = {**PAIRED_THRESHOLDS, **(thresholds or {})}
     lines = [f"## loadbench compare (paired): {title}", "",
              f"Run `{run_id}`: environment `{candidate_env}` against `{baseline_env}`"
              + (" · " + ", ".join(f"{k} `{v}`" for k, v in constant.items()) if constant else ""), "",
@@ -77,8 +83,13 @@ def render_paired_markdown(table: pd.DataFrame, *, alpha: float, run_id: str, ba
              f"regressed or improved when a one-sided Wilcoxon signed-rank test of the paired log-ratios, "
              f"Holm-corrected within each metric family of the gated rows, is significant at α = {alpha:g} "
              "**and** the Hodges–Lehmann "
-             "ratio reaches the threshold: " + " · ".join(f"{k} {v * 100:g}%" for k, v in limits.items()) + ".",
-             "", "### Gate (" + " · ".join(f"{int(n)} {v}" for v, n in gated["verdict"].value_counts().items())
+             "ratio reaches the threshold: " + _limits_text(thresholds) + ".", ""]
+    if contended > 0.10:
+        lines += [f"> **⚠ The host was contended in {contended:.0%} of the blocks** (a sample's `host_probe_s` over "
+                  f"{CONTENDED:g}× the run's median: another process had its core). Pairs there are noisier, so "
+                  "this comparison is less sensitive than on a quiet host; the HTML report plots the probe over "
+                  "the run.", ""]
+    lines += ["### Gate (" + " · ".join(f"{int(n)} {v}" for v, n in gated["verdict"].value_counts().items())
              + ")", ""]
     lines += _section(gated, columns, fold_all=False)
     diagnostics = table[~table["gated"].astype(bool)]
@@ -90,7 +101,8 @@ def render_paired_markdown(table: pd.DataFrame, *, alpha: float, run_id: str, ba
 
 
 def render_paired_json(table: pd.DataFrame, *, alpha: float, run_id: str, baseline_env: str, candidate_env: str,
-                       thresholds: Mapping[str, float] | None = None, gate: Sequence[str] = ()) -> str:
+                       thresholds: Mapping[str, float] | None = None, gate: Sequence[str] = (),
+                       contended: float = math.nan) -> str:
     """The paired comparison as one JSON document (``schema`` ``loadbench-compare-paired/1``)."""
     rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
     document = {
@@ -104,6 +116,7 @@ def render_paired_json(table: pd.DataFrame, *, alpha: float, run_id: str, baseli
         "baseline_env": baseline_env,
         "candidate_env": candidate_env,
         "gate": list(gate),
+        "contended_share": None if math.isnan(contended) else contended,
         "counts": {v: int((table["verdict"] == v).sum()) for v in VERDICTS},
         "rows": rows,
     }

@@ -15,7 +15,13 @@ from scipy.stats import wilcoxon
 from loadbench.results import RunWriter, Sample, load
 from loadbench.results.comparability import CannotCompare
 from loadbench.results.compare import exit_code
-from loadbench.results.compare_paired import PAIRED_COLUMNS, compare_paired, environments_of
+from loadbench.results.compare_paired import (
+    PAIRED_COLUMNS,
+    PAIRED_THRESHOLDS,
+    compare_paired,
+    contended_share,
+    environments_of,
+)
 from loadbench.results.compare_render_paired import render_paired_json, render_paired_markdown
 from loadbench.results.compare_stats import min_signed_rank_p, one_sided_signed_rank_test, walsh_interval
 
@@ -177,3 +183,31 @@ def test_markdown_and_json_carry_the_interval_and_the_design(tmp_path: Path) -> 
     assert document["schema"] == "loadbench-compare-paired/1" and document["exit_code"] == 1
     row = document["rows"][0]
     assert row["ci_low"] <= row["change"] <= row["ci_high"] and math.isclose(row["change"], 0.2, rel_tol=1e-6)
+
+
+def test_a_contended_host_is_named_with_the_share_of_blocks(tmp_path: Path) -> None:
+    base = _noisy(12, 1.0, seed=8)
+    # Blocks 0-2 ran while another process had the core: their probes took three times as long.
+    probe = [0.006 if i < 3 else 0.002 for i in range(12)]
+    run = load(_write(tmp_path, {("base", "base", "load_s"): base, ("head", "base", "load_s"): base,
+                                 ("base", "base", "host_probe_s"): probe, ("head", "base", "host_probe_s"): probe}))
+    share = contended_share(run, ["base", "head"])
+    assert share == 0.25
+    table = compare_paired(run)
+    context = dict(alpha=0.05, run_id="r1", baseline_env="base", candidate_env="head")
+    assert "The host was contended in 25% of the blocks" in render_paired_markdown(table, **context, contended=share)
+    assert "contended" not in render_paired_markdown(table, **context, contended=0.05)
+    assert json.loads(render_paired_json(table, **context, contended=share))["contended_share"] == 0.25
+
+
+def test_load_s_has_its_own_small_threshold_and_yours_win(tmp_path: Path) -> None:
+    assert PAIRED_THRESHOLDS["load_s"] == 0.03 and PAIRED_THRESHOLDS["time"] == 0.10
+    base = _noisy(12, 1.0, seed=9)
+    run = load(_write(tmp_path, {(env, "base", metric): [v * (1.05 if env == "head" else 1) for v in base]
+                                 for env in ("base", "head") for metric in ("load_s", "first_forward_s")}))
+    verdicts = dict(zip(*compare_paired(run)[["metric", "verdict"]].to_dict("list").values()))
+    assert verdicts == {"load_s": "regressed", "first_forward_s": "unchanged"}  # 5%: past 3%, short of 10%
+    strict = compare_paired(run, thresholds={"time": 0.08})
+    assert set(strict["verdict"]) == {"unchanged"}  # your family threshold beats load_s's default
+    loose = compare_paired(run, thresholds={"first_forward_s": 0.02})
+    assert set(loose["verdict"]) == {"regressed"}
