@@ -194,6 +194,7 @@ def _paired(run: str | Path | Sequence[str | Path], *, thresholds: Mapping[str, 
                                 "environments; to compare two runs, give BASELINE and CANDIDATE")
         chosen_alpha, chosen, chosen_metrics = _settings(suite, alpha, thresholds, metrics, DEFAULT_PAIRED_ALPHA)
         frame = load(Path(parts[0]))
+        baseline_env, candidate_env = _given_order(Path(parts[0]), frame, baseline_env, candidate_env)
         try:
             table = compare_paired(frame, baseline_env=baseline_env, candidate_env=candidate_env,
                                    thresholds=chosen, alpha=chosen_alpha, metrics=chosen_metrics, gate=gate)
@@ -219,3 +220,21 @@ def _paired(run: str | Path | Sequence[str | Path], *, thresholds: Mapping[str, 
         Path(json_output).write_text(document, encoding="utf-8")
     return CompareResult(table, exit_code(table), markdown, document, [], [f"{run_id}:{base_env}"],
                          [f"{run_id}:{cand_env}"])
+
+
+def _given_order(run_dir: Path, frame: pd.DataFrame, baseline_env: str | None,
+                 candidate_env: str | None) -> tuple[str | None, str | None]:
+    """The default sides: the first and second environment as the run named them (not as sampled)."""
+    from loadbench.results import read_run_info
+    from loadbench.results.compare_paired import environments_of
+
+    suite = read_run_info(run_dir).get("suite")
+    entries = suite.get("environments") if isinstance(suite, dict) else None
+    named = [e.get("name") for e in entries or [] if isinstance(e, dict)]
+    present = set(environments_of(frame))
+    given = [n for n in named if n in present] or environments_of(frame)
+    if baseline_env is None and given:
+        baseline_env = given[0]
+    if candidate_env is None:
+        candidate_env = next((n for n in given if n != baseline_env), None)
+    return baseline_env, candidate_env

@@ -65,7 +65,7 @@ PAIRED_COLUMNS: tuple[str, ...] = (
 
 
 def environments_of(frame: pd.DataFrame) -> list[str]:
-    """The environments of a run's frame, in the order they were given."""
+    """The environments of a run's frame, in the order their samples first appear."""
     if "env" not in frame.columns:
         return []
     return [str(e) for e in dict.fromkeys(frame["env"].dropna())]
@@ -181,7 +181,8 @@ def compare_paired(
     """One row per case × metric (PAIRED_COLUMNS): the candidate environment against the baseline one.
 
     ``frame`` is a ``load()`` frame of one run with two or more environments; by default
-    the first environment is the baseline and the second the candidate. ``metrics``
+    the first environment to appear in it is the baseline and the next the candidate
+    (``api.compare`` passes the order the run named them in). ``metrics``
     limits the rows; ``gate`` names the metrics whose verdicts fail the gate (default
     GATE_METRICS), the rest are diagnostics. ``change``, ``ci_low`` and ``ci_high`` are
     the Hodges–Lehmann ratio minus 1 and its CI_LEVEL interval; ``pairs`` counts the

@@ -228,3 +228,18 @@ def test_unpaired_output_says_so(make_run: MakeRun, capsys: pytest.CaptureFixtur
     assert json.loads(capsys.readouterr().out)["design"] == "unpaired"
     main(["compare", str(make_run()), str(make_run())])
     assert "**Unpaired**: two runs measured at different times" in capsys.readouterr().out
+
+
+def test_the_default_sides_are_the_environments_in_the_order_the_run_named_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Sampled base first in every block, but the run named head first: head is the baseline.
+    info = {"run_id": "named", "fingerprint": dict(FINGERPRINT),
+            "suite": {"environments": [{"name": "head", "python": "/x"}, {"name": "base", "python": "/y"}]}}
+    with RunWriter.create(tmp_path / "named", info) as w:
+        for i, value in enumerate(BASE + BASE):
+            for env, scale in (("base", 1.0), ("head", 1.10)):
+                w.append(Sample.ok({**CASE, "env": env}, "named", i, "load_s", value * scale, block=i))
+    assert main(["compare", str(w.run_dir), "--format", "json"]) == 0  # base is 9% faster than head
+    document = json.loads(capsys.readouterr().out)
+    assert (document["baseline_env"], document["candidate_env"]) == ("head", "base")
+    assert document["rows"][0]["verdict"] == "improved"
