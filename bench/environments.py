@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -157,7 +158,11 @@ class _Agent:
         try:
             self._process.wait(KILL_GRACE_S)
         except subprocess.TimeoutExpired:
-            self._process.kill()
+            # Busy in a sample: the agent, its zygote and the worker share its session's group.
+            try:
+                os.killpg(self._process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             self._process.wait()
         self._stderr.close()
 
