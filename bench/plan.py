@@ -107,10 +107,15 @@ def plan(suite: Suite, cache_dir: Path | None = None, *,
                      "samples run (this machine's torch, or a Ray cluster's nodes, see none); use --device cpu "
                      "or auto")
     envs = [entry.name for entry in suite.environments] or [DEFAULT_ENV]
+    # Whether a path applies can hang on the library version (a pipeline one release
+    # removed): this interpreter can only answer for itself. In a run over environments
+    # each sample's worker answers, in its own environment.
+    judge_here = not suite.environments
     return [
         Case(checkpoint=label, checkpoint_dir=str(info.path), path=path_name, task=task_name,
              dtype=dtype, device=device, cache=cache,
-             not_applicable=PATHS[path_name].not_applicable(info, TASKS[task_name]), builtin=builtin, env=env)
+             not_applicable=PATHS[path_name].not_applicable(info, TASKS[task_name]) if judge_here else None,
+             builtin=builtin, env=env)
         for label, info, tasks, builtin in resolved
         for task_name in tasks
         for dtype in suite.dtype

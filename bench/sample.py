@@ -56,6 +56,11 @@ def records_for(case: Case, run_id: str, round_: Round, reply: SampleReply,
     if round_.first_measured:
         records += [Sample.not_applicable(key, run_id, repeat, n["metric"], n["reason"], node=node)
                     for n in reply.not_applicable]
+    elif not records:
+        # The worker found the whole case not applicable in its environment: the sample is
+        # still on record, or a resume would take it again.
+        records = [Sample.not_applicable(key, run_id, repeat, n["metric"], n["reason"], warmup=round_.warmup,
+                                         node=node, block=block) for n in reply.not_applicable]
     return records
 
 

@@ -146,6 +146,10 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
     result.info["modules_before_import"] = len(sys.modules)
     result.info["arch_module_preloaded"] = any(
         name.startswith(f"transformers.models.{info.model_type}.modeling_") for name in sys.modules)
+    if (reason := path.not_applicable(info, task)) is not None:
+        # Asked here, in the environment that would load (a run over environments plans without it).
+        result.na("load_s", reason)
+        return result
     clock = PhaseClock()
     instrument(clock)
     started = time.perf_counter()

@@ -38,7 +38,7 @@ __all__ = [
 
 #: Bump whenever the recipe (corpus, configs, tokenizers, seed) changes, so a cache
 #: built by an older recipe is never mistaken for the current one.
-BUILDER_VERSION: int = 1
+BUILDER_VERSION: int = 2  # 2: tokenizer_class every supported transformers can load
 
 _SEED = 0  # one seed for all: tiny-llama-sharded then holds exactly tiny-llama's weights
 _MARKER = "loadbench_builtin.json"  # written last; its presence means "complete"
@@ -155,8 +155,23 @@ def build_checkpoint(name: str, dest: Path) -> Path:
     with _quiet_progress():  # transformers 5 draws a "Writing model shards" bar even for one file
         model.save_pretrained(dest, **({"max_shard_size": _SHARD_SIZE} if spec.sharded else {}))
     tok.save_pretrained(dest)
+    _portable_tokenizer_class(dest)
     _write_marker(spec, dest)
     return dest
+
+
+def _portable_tokenizer_class(dest: Path) -> None:
+    """Name the tokenizer class by the name every supported transformers knows.
+
+    transformers 5 saves a fast tokenizer as ``TokenizersBackend``, a class 4.x does not
+    have; ``PreTrainedTokenizerFast`` is the same tokenizer in 4.x and an alias of it in 5.x,
+    so checkpoints built here load on either side of a version sweep.
+    """
+    config_path = dest / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("tokenizer_class") == "TokenizersBackend":
+        config["tokenizer_class"] = "PreTrainedTokenizerFast"
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 @contextmanager
 def _quiet_progress() -> Iterator[None]:

@@ -17,6 +17,7 @@ __all__ = [
     "NotApplicable",
     "import_model_class",
     "torch_dtype",
+    "dtype_keyword",
     "encode",
     "ensure_pad_token",
     "generate_fixed",
@@ -43,7 +44,19 @@ class LoadRequest:
     trust_remote_code: bool = False
 
     def model_kwargs(self) -> dict[str, Any]:
-        return {"dtype": torch_dtype(self.dtype), "trust_remote_code": self.trust_remote_code}
+        return {dtype_keyword(): torch_dtype(self.dtype), "trust_remote_code": self.trust_remote_code}
+
+
+def dtype_keyword() -> str:
+    """``from_pretrained``'s name for the dtype: ``dtype`` since transformers 4.56, ``torch_dtype`` before.
+
+    Older releases pass an unknown keyword on to the model's ``__init__`` or to generate(),
+    which then fail far from the cause; the newer ones warn that ``torch_dtype`` is deprecated.
+    """
+    from importlib.metadata import version
+
+    major, minor = (int(part) for part in version("transformers").split(".")[:2])
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
 
 
 @dataclass

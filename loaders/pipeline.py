@@ -17,10 +17,14 @@ DESCRIPTION = "transformers.pipeline(task, model=dir)"
 
 
 def not_applicable(info: CheckpointInfo, task: Task) -> str | None:
+    """Whether the transformers installed here has a pipeline for the task (asked where the load runs)."""
+    installed = version("transformers")
     if task.pipeline_task is None:
+        return f"transformers {installed} has no pipeline for {task.name}"
+    if task.pipeline_removed_in is not None and int(installed.split(".")[0]) >= task.pipeline_removed_in:
         return (
-            f"transformers {version('transformers')} has no pipeline for {task.name} "
-            "(v5 removed text2text, summarization and translation pipelines); "
+            f"transformers {installed} has no pipeline for {task.name} "
+            f"(v{task.pipeline_removed_in} removed text2text, summarization and translation pipelines); "
             "the task path measures it through generate()"
         )
     return None
@@ -32,15 +36,15 @@ def preimport(info: CheckpointInfo, task: Task) -> None:
     import_model_class(info.model_type, task.mapping)
 
 
-def _generate(pipe: Any) -> Callable[[list[str], int, Any], None]:
+def _generate(pipe: Any, task: Task) -> Callable[[list[str], int, Any], None]:
+    # Only the text-generation pipeline echoes the prompt (4.x's text2text one rejects the flag).
+    echo = {"return_full_text": False} if task.pipeline_task == "text-generation" else {}
+
     def run(prompts: list[str], new_tokens: int, streamer: Any) -> None:
         import torch
 
         with torch.inference_mode():
-            pipe(
-                prompts, return_full_text=False, streamer=streamer,
-                **generation_kwargs(pipe.tokenizer, new_tokens),
-            )
+            pipe(prompts, streamer=streamer, **echo, **generation_kwargs(pipe.tokenizer, new_tokens))
 
     return run
 
@@ -58,8 +62,8 @@ def _forward(pipe: Any) -> Callable[[list[str]], None]:
 def load(request: LoadRequest, info: CheckpointInfo, task: Task) -> Loaded:
     from transformers import pipeline
 
-    if task.pipeline_task is None:
-        raise NotApplicable(not_applicable(info, task))
+    if (reason := not_applicable(info, task)) is not None:
+        raise NotApplicable(reason)
     # transformers types pipeline() per literal task name; this one is chosen at run time.
     make_pipeline: Callable[..., Any] = pipeline
     pipe = make_pipeline(
@@ -71,5 +75,5 @@ def load(request: LoadRequest, info: CheckpointInfo, task: Task) -> Loaded:
     ensure_pad_token(pipe.tokenizer)
     pipe.model.eval()
     if task.generates:
-        return Loaded(pipe.tokenizer, pipe.model, pipe.model, generate=_generate(pipe))
+        return Loaded(pipe.tokenizer, pipe.model, pipe.model, generate=_generate(pipe, task))
     return Loaded(pipe.tokenizer, pipe.model, pipe.model, forward=_forward(pipe))

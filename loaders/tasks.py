@@ -31,8 +31,9 @@ class Task:
     generates: bool
     auto_class: str | None  # the AutoModelFor<Task> class, None where AutoModel is it
     mapping: str  # the name of transformers' auto table that lists its model types
-    pipeline_task: str | None  # None where transformers v5 has no pipeline for it
+    pipeline_task: str | None  # pipeline()'s name for it, None where no transformers has one
     description: str
+    pipeline_removed_in: int | None = None  # the transformers major version that dropped that pipeline
 
 
 TASKS: dict[str, Task] = {
@@ -45,8 +46,8 @@ TASKS: dict[str, Task] = {
         ),
         Task(
             "text2text-generation", True, "AutoModelForSeq2SeqLM",
-            "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES", None,
-            "seq2seq generation",
+            "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES", "text2text-generation",
+            "seq2seq generation", pipeline_removed_in=5,
         ),
         Task(
             "text-classification", False, "AutoModelForSequenceClassification",
