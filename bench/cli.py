@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loadbench.errors import UserError
 from loadbench.vocabulary import CACHE_STATES, DTYPES
@@ -32,11 +32,15 @@ class UsageError(UserError):
     """Options that do not go together."""
 
 
-def _environment(text: str) -> dict[str, str]:
-    name, sep, path = text.partition("=")
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"{text!r}: give NAME=PATH, e.g. base=.venv-base")
-    return {"name": name, "python": path}
+def _environment(text: str) -> dict[str, Any]:
+    from .env_build import requirements_in
+
+    name, sep, spec = text.partition("=")
+    if not sep or not name or not spec:
+        raise argparse.ArgumentTypeError(f"{text!r}: give NAME=PATH (a venv) or NAME=REQUIREMENTS, e.g. "
+                                         "base=.venv-base or old='transformers==4.57.6'")
+    requirements = requirements_in(spec)
+    return {"name": name, "requirements": requirements} if requirements else {"name": name, "python": spec}
 
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
@@ -51,7 +55,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     run = verbs.add_parser("run", help="measure a suite (default: built-in tiny checkpoints)")
     run.add_argument("suite", nargs="?", type=Path, help="suite TOML file (default: the embedded default suite)")
     run.add_argument("--checkpoint", action="append", metavar="DIR", dest="checkpoints",
-                     help="a local checkpoint directory; repeat for several (replaces the suite's checkpoints)")
+                     help="a local checkpoint directory, or a built-in one's name (tiny-llama); repeat for "
+                          "several (replaces the suite's checkpoints)")
     run.add_argument("--output", type=Path, metavar="DIR", help="run directory to write (default: runs/<run-id>)")
     run.add_argument("--repeats", type=int, metavar="N", help="measured samples per case")
     run.add_argument("--warmups", type=int, metavar="N", help="discarded samples per case, taken first")
@@ -64,9 +69,10 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     run.add_argument("--prompt-tokens", type=int, metavar="N", help="cut or repeat the prompt to N tokens")
     run.add_argument("--threads", type=int, metavar="N", help="torch threads per worker (default: usable cores)")
     run.add_argument("--seed", type=int, help="seed of the case order shuffle (default: drawn, recorded)")
-    run.add_argument("--env", action="append", type=_environment, dest="environments", metavar="NAME=PATH",
-                     help="measure every case in this Python environment too (a venv directory or an "
-                          "interpreter), interleaved with the others; repeat for each (replaces the suite's)")
+    run.add_argument("--env", action="append", type=_environment, dest="environments", metavar="NAME=PATH|REQS",
+                     help="measure every case in this Python environment too: a venv directory, an interpreter, "
+                          "or requirements such as 'transformers==4.57.6' to build one from (once, cached); "
+                          "interleaved with the others; repeat for each (replaces the suite's)")
     run.add_argument("--timeout", type=float, metavar="S", dest="timeout_s", help="per-sample time limit")
     run.add_argument("--trust-remote-code", action="store_true", default=None,
                      help="allow checkpoints to run their own Python code (off by default)")

@@ -45,6 +45,7 @@ class UnusableEnvironment(UserError):
 
 def interpreter_of(entry: EnvironmentEntry) -> Path:
     """The Python interpreter an environment names: a venv directory's, or the file itself."""
+    assert entry.python is not None, "an environment given as requirements is built first"
     given = Path(entry.python).expanduser()
     where = f"environment {entry.name!r} ({entry.python})"
     if given.is_dir():
@@ -54,8 +55,8 @@ def interpreter_of(entry: EnvironmentEntry) -> Path:
         raise UnusableEnvironment(f"{where}: no bin/python in that directory; give a virtual environment's "
                                 "directory or a Python interpreter")
     if not given.is_file():
-        raise UnusableEnvironment(f"{where}: no such file or directory; give a virtual environment's directory "
-                                "or a Python interpreter")
+        raise UnusableEnvironment(f"{where}: no such file or directory; give a virtual environment's directory, "
+                                  "a Python interpreter, or requirements with a version (transformers==4.57.6)")
     if not os.access(given, os.X_OK):
         raise UnusableEnvironment(f"{where}: not executable; give a Python interpreter")
     return given.absolute()
@@ -64,8 +65,9 @@ def interpreter_of(entry: EnvironmentEntry) -> Path:
 class _Agent:
     """One environment's agent process, as the driver sees it."""
 
-    def __init__(self, entry: EnvironmentEntry) -> None:
+    def __init__(self, entry: EnvironmentEntry, requirements: list[str] | None = None) -> None:
         self.entry = entry
+        self.requirements = requirements  # what it was built from, where it was
         self.python = interpreter_of(entry)
         self.node = ""
         self._stderr: IO[bytes] = tempfile.TemporaryFile()
@@ -125,7 +127,8 @@ class _Agent:
         answer = self._read(START_TIMEOUT_S) if sent else None
         if answer is None or not isinstance(answer.get("machine"), dict):
             raise UnusableEnvironment(f"{self._where()}: {self._why_it_ended()}")
-        machine = {**answer["machine"], "environment": self.entry.name}
+        machine = {**answer["machine"], "environment": self.entry.name,
+                   **({"requirements": self.requirements} if self.requirements else {})}
         self.node = node_id(machine)
         return machine
 
@@ -167,6 +170,16 @@ class _Agent:
         self._stderr.close()
 
 
+def _built(entry: EnvironmentEntry) -> EnvironmentEntry:
+    """The entry with an interpreter: an environment given as requirements is built, or found built."""
+    if entry.requirements is None:
+        return entry
+    from .env_build import ensure_environment
+
+    built = ensure_environment(entry.name, entry.requirements)
+    return entry.model_copy(update={"python": str(built.path), "requirements": None})
+
+
 def _agent_environment() -> dict[str, str]:
     # The driver's own virtual environment must not leak into another's interpreter.
     return {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "__PYVENV_LAUNCHER__")}
@@ -180,9 +193,12 @@ class EnvironmentsExecutor:
 
     def __init__(self, suite: Suite) -> None:
         self._suite = suite
-        self._entries = {entry.name: entry for entry in suite.environments}
+        self._requirements = {entry.name: entry.requirements for entry in suite.environments}
+        # Environments given as requirements are built (or found built) first: a failed build
+        # stops the run before anything is written.
+        self._entries = {entry.name: _built(entry) for entry in suite.environments}
         # Started now: their imports take seconds, done while the run is planned.
-        self._agents = {name: _Agent(entry) for name, entry in self._entries.items()}
+        self._agents = {name: _Agent(entry, self._requirements[name]) for name, entry in self._entries.items()}
         self._run: tuple[str, str] | None = None
 
     def cuda_available(self) -> bool:
@@ -200,7 +216,7 @@ class EnvironmentsExecutor:
         agent = self._agents[env]
         if not agent.alive and self._run is not None:
             # A lost agent loses one sample; the next one gets a fresh agent.
-            agent = self._agents[env] = _Agent(self._entries[env])
+            agent = self._agents[env] = _Agent(self._entries[env], self._requirements[env])
             agent.start(*self._run, self._suite.threads, self._suite.pin_cpus)
         return agent
 

@@ -32,7 +32,8 @@ def absolute_paths(suite: Suite) -> Suite:
     entries = [entry if entry.path is None
                else entry.model_copy(update={"path": str(Path(entry.path).expanduser().resolve())})
                for entry in suite.checkpoints]
-    environments = [env.model_copy(update={"python": str(Path(env.python).expanduser().absolute())})
+    environments = [env if env.python is None
+                    else env.model_copy(update={"python": str(Path(env.python).expanduser().absolute())})
                     for env in suite.environments]
     return suite.model_copy(update={"checkpoints": entries, "environments": environments})
 

@@ -49,10 +49,28 @@ class CheckpointEntry(_Strict):
 
 
 class EnvironmentEntry(_Strict):
-    """A Python environment to measure every case in: a name and a venv directory or interpreter."""
+    """A Python environment to measure every case in: a venv or interpreter, or requirements to build one from."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-    python: str = Field(min_length=1, description="a virtual environment's directory or a Python interpreter")
+    python: str | None = Field(None, min_length=1,
+                               description="a virtual environment's directory or a Python interpreter")
+    requirements: list[str] | None = Field(
+        None, min_length=1, max_length=256,
+        description="pip requirements (e.g. transformers==4.57.6) to build an environment from, once, on top "
+                    "of this one")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvironmentEntry:
+        if (self.python is None) == (self.requirements is None):
+            raise ValueError(f"environment {self.name!r}: give exactly one of 'python' or 'requirements'")
+        if self.requirements is not None:
+            from .env_build import BuildFailed, normalized_requirements
+
+            try:
+                normalized_requirements(self.requirements, f"environment {self.name!r}")
+            except BuildFailed as exc:
+                raise ValueError(str(exc)) from None
+        return self
 
 
 class Suite(_Strict):
@@ -185,7 +203,7 @@ def load_suite(path: str | Path, allow: dict[str, bool] | None = None) -> Suite:
         for entry in suite.checkpoints
     ]
     environments = [
-        env if Path(env.python).expanduser().is_absolute()
+        env if env.python is None or Path(env.python).expanduser().is_absolute()
         else env.model_copy(update={"python": str((path.parent / env.python).absolute())})
         for env in suite.environments
     ]
@@ -200,4 +218,9 @@ def default_suite() -> Suite:
 
 
 def suite_for_dirs(dirs: list[str]) -> Suite:
-    return Suite(name="checkpoints", checkpoints=[CheckpointEntry(path=d) for d in dirs])
+    """``--checkpoint`` values: directories, or the names of built-in checkpoints (``tiny-llama``)."""
+    from loadbench.loaders.builtin import BUILTIN
+
+    return Suite(name="checkpoints", checkpoints=[
+        CheckpointEntry(builtin=d) if d in BUILTIN and not Path(d).exists() else CheckpointEntry(path=d)
+        for d in dirs])
