@@ -61,10 +61,12 @@ class _Facet:
     by_key: dict[tuple[str, str, str], Any]  # (metric, path, cache) -> summary row; filtering per bar is slow
 
 
-def _facets(summary: pd.DataFrame) -> list[_Facet]:
+def _facets(summary: pd.DataFrame, across: str | None = None) -> list[_Facet]:
     """One panel per checkpoint × task (× dtype, device when they vary; × machine when a run was spread
-    over unlike machines, whose bars must not land on one another), in reading order."""
-    keys = ["checkpoint", "task"] + [k for k in ("env", "dtype", "device") if k in summary and summary[k].nunique() > 1]
+    over unlike machines, whose bars must not land on one another), in reading order. ``across``: a key
+    the panel's x axis spans, so not a panel of its own."""
+    keys = ["checkpoint", "task"] + [k for k in ("env", "dtype", "device")
+                                     if k != across and k in summary and summary[k].nunique() > 1]
     keys += per_machine(summary)
     out = []
     for key, rows in summary.sort_values(keys, kind="stable").groupby(keys, sort=False, dropna=False):
@@ -274,23 +276,26 @@ def _path_color(path: str) -> str:
     return _EXTRA_COLORS[sum(map(ord, path)) % len(_EXTRA_COLORS)]
 
 
-def trend_figure(summary: pd.DataFrame, labels: dict[str, str] | None = None) -> Figure | None:
+def trend_figure(summary: pd.DataFrame, labels: dict[str, str] | None = None, *, across: str = "run_id",
+                 order: Sequence[str] | None = None,
+                 metrics: Sequence[tuple[str, str]] = TREND_METRICS) -> Figure | None:
     """Headline metrics across runs (x: runs in load order), one line per path.
 
+    ``across="env"`` draws a sweep instead: x is a run's environments, in ``order``.
     Markers are medians, whiskers IQRs; dashed lines are the cold cache. ``labels``
-    maps run ids to tick labels. None when fewer than two runs.
+    maps the x values to tick labels. None when fewer than two x values.
     """
     from matplotlib.lines import Line2D
 
-    run_ids = list(dict.fromkeys(summary["run_id"]))
+    run_ids = list(order) if order is not None else list(dict.fromkeys(summary[across]))
     if len(run_ids) < 2:
         return None
     labels = labels or {}
-    present = [(m, name) for m, name in TREND_METRICS
+    present = [(m, name) for m, name in metrics
                if (summary["metric"].eq(m) & summary["status"].eq("ok")).any()]
     if not present:
         return None
-    facets, caches = _facets(summary), _caches(summary)
+    facets, caches = _facets(summary, across), _caches(summary)
     fig, axes = _figure(len(present), len(facets), row_height=2.6)
     styles: list[Any] = ["-", "--", ":", "-."]  # matplotlib types linestyle as a Literal
     all_paths = ordered_paths(summary["path"])
@@ -307,7 +312,8 @@ def trend_figure(summary: pd.DataFrame, labels: dict[str, str] | None = None) ->
                     # Nudge each path × cache sideways so whiskers at one run do not hide each other.
                     slot, slots = all_paths.index(path) * len(caches) + c, len(all_paths) * len(caches)
                     nudge = 0.04 * (slot - (slots - 1) / 2)
-                    xs = [run_ids.index(rid) + nudge for rid in line["run_id"]]
+                    line = line[line[across].isin(run_ids)]
+                    xs = [run_ids.index(rid) + nudge for rid in line[across]]
                     if not xs:
                         continue
                     med = line["median"].to_numpy() / factor
@@ -316,7 +322,7 @@ def trend_figure(summary: pd.DataFrame, labels: dict[str, str] | None = None) ->
                     ax.errorbar(xs, med, yerr=err, color=_path_color(path), linestyle=styles[c % len(styles)],
                                 marker="o", markersize=4, linewidth=1.2, capsize=2, elinewidth=0.8)
             ticks = [labels.get(r_, r_) for r_ in run_ids]
-            long = max(len(t) for t in ticks) > 6
+            long = max(len(t) for t in ticks) > 6 and "\n" not in "".join(ticks)
             ax.set_xticks(range(len(run_ids)), ticks, fontsize=8 if not long else 7, rotation=15 if long else 0,
                           ha="right" if long else "center")
             ax.set_xlim(-0.4, len(run_ids) - 0.6)

@@ -25,6 +25,7 @@ from .report_cases import case_table
 from .report_env import environment_rows, node_columns, node_rows, nodes_sentence
 from .report_glance import best_paths
 from .report_runs import VERDICT_RULE, RunChange, run_comparison, verdict_notes
+from .report_sweep import SWEEP_PLOT_METRICS, ratio_text, sweep
 from .tables import Footnotes, path_table, per_machine, reading_order, spread_text, varying_settings
 
 __all__ = ["PLOT_CAPTIONS", "render_html"]
@@ -49,6 +50,10 @@ PLOT_CAPTIONS: dict[str, str] = {
         "Tokens per second by path. Decoding (paths that generate) and forward passes (the others) are different "
         "workloads, so each has its own row; \u201c\u2014\u201d marks a path that does not run that workload. "
         "Bar: median; whisker: interquartile range."
+    ),
+    "sweep": (
+        "Each metric per path across the run's environments, in the order the run named them. Marker: median; "
+        "whisker: interquartile range; dashed: cold page cache. Axes start at zero."
     ),
     "trend": (
         "Headline metrics across the runs, in the order given. Marker: median; whisker: interquartile range; "
@@ -262,6 +267,38 @@ def _comparison(report: Report) -> str:
             f"<p>Baseline: run {first}; {escape(VERDICT_RULE)}</p>" + notes + trend + _table(header, body, "compare"))
 
 
+def _sweep(report: Report, run: RunMeta) -> str:
+    """A run over several environments: each headline metric per path, environment by environment."""
+    found = sweep(report, run)
+    if found is None:
+        return ""
+    first = found.envs[0]
+    body = []
+    previous: list[str] | None = None
+    for r in found.rows:
+        values = [r[k] for k in ("checkpoint", *found.keys, "metric")]
+        keys, new_group = _key_cells([*values, r["path"]], previous, grey=len(values))
+        previous = [*values, r["path"]]
+        cells = []
+        for env, cell in zip(found.envs, r["cells"]):
+            html = _value_cell(cell)
+            ratio = ratio_text(cell, r["cells"][0]) if env != first else ""
+            if ratio:
+                html = html.replace("</td>", f' <span class="note">{escape(ratio)}</span></td>')
+            cells.append(html.replace("<td ", f"<td{_attrs(env=env, path=r['path'], metric=r['metric'])} ", 1))
+        body.append(f'<tr class="{"group" if new_group else ""}">{keys}{"".join(cells)}</tr>')
+    header = ["checkpoint", *found.keys, "metric", "path",
+              *(f"{env}\n{found.versions[env]}" if found.versions[env] else env for env in found.envs)]
+    labels = {env: f"{env}\n{found.versions[env].split(' · ')[0]}" if found.versions[env] else env
+              for env in found.envs}
+    plot = _figure("sweep", trend_figure(found.summary, labels, across="env", order=found.envs,
+                                         metrics=SWEEP_PLOT_METRICS), PLOT_CAPTIONS["sweep"], run)
+    return (f'<h2 id="sweep">Across environments</h2><p>Medians ± CV per environment, in the order the run named '
+            f"them; ×: the median as a multiple of {escape(first)}'s. <code>loadbench compare "
+            f"{escape(str(run.run_dir))}</code> tests any two of them pair by pair, with a confidence "
+            "interval.</p>" + _table(header, body, "sweep") + plot)
+
+
 def _all_metrics(report: Report) -> str:
     multi = len(report.runs) > 1
     letters = {r.run_id: r.letter for r in report.runs}
@@ -304,6 +341,7 @@ def render_html(report: Report, metrics: Sequence[str] = HEADLINE) -> str:
             f'<p class="sub">{escape(", ".join(r.label if multi else str(r.run_dir) for r in report.runs))}</p>',
             _warnings(report), _environment(report)]
     body.append(_comparison(report) if multi else _glance(report))
+    body += [_sweep(report, run) for run in report.runs]
     body.append('<h2 id="paths">Paths side by side</h2>')
     for run in report.runs:
         if multi:
