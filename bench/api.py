@@ -19,7 +19,7 @@ transformers: they load when a run starts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,10 @@ if TYPE_CHECKING:
     from loadbench.results.baseline import BaselineInfo
     from loadbench.results.report import Report
 
+    from .env_build import BuiltEnvironment
+
 __all__ = ["BuiltinCheckpoint", "CompareResult", "ReportResult", "RunResult", "baseline_list", "baseline_save",
+           "build_environment", "environments",
            "checkpoints", "compare", "report", "resume", "run"]
 
 
@@ -285,3 +288,23 @@ def checkpoints(all: bool = False, cache_dir: str | Path | None = None) -> list[
         out.append(BuiltinCheckpoint(name, spec.default, spec.architecture, directory, directory.is_dir()))
     return out
 
+
+
+def build_environment(requirements: Sequence[str], *, name: str = "env", installer: str | None = None,
+                      say: Callable[[str], None] | None = None) -> BuiltEnvironment:
+    """Build (once) the environment these requirements make on top of this one; return it.
+
+    What ``--env NAME='transformers==4.57.6'`` does before a run: done ahead, it keeps the
+    download out of the run (and out of an offline CI job's tests). Raises BuildFailed.
+    """
+    from .env_build import ensure_environment
+
+    return ensure_environment(name, requirements, installer=installer,
+                              **({"say": say} if say is not None else {}))
+
+
+def environments() -> list[dict[str, Any]]:
+    """The environments built so far in loadbench's cache, each with what it was built from."""
+    from .env_build import built_environments
+
+    return built_environments()

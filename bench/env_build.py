@@ -75,8 +75,9 @@ def normalized_requirements(texts: Sequence[str], where: str) -> tuple[str, ...]
         try:
             parsed.append(str(Requirement(text)))
         except InvalidRequirement as exc:
-            raise BuildFailed(f"{where}: {text!r} is not a requirement ({exc}); write it as pip would take it, "
-                              "e.g. transformers==4.57.6") from None
+            reason = str(exc).splitlines()[0] if str(exc) else "unreadable"
+            raise BuildFailed(f"{where}: {text!r} is not a requirement ({reason}); write it as pip would take "
+                              "it, e.g. transformers==4.57.6") from None
     return tuple(sorted(dict.fromkeys(parsed)))
 
 

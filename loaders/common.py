@@ -126,6 +126,7 @@ def generation_kwargs(tokenizer: Any, new_tokens: int) -> dict[str, Any]:
     """Deterministic, fixed-length greedy decoding: same work for every path."""
     kwargs: dict[str, Any] = {
         "do_sample": False,
+        "num_beams": 1,  # a checkpoint's or a pipeline's default may be beam search, which streams nothing
         "max_new_tokens": new_tokens,
         "min_new_tokens": new_tokens,
     }

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 from loadbench.bench.plan import plan
-from loadbench.bench.suite import CheckpointEntry, Suite, default_suite
+from loadbench.bench.suite import CheckpointEntry, EnvironmentEntry, Suite, default_suite
 from loadbench.loaders import UnsupportedTask
 
 
@@ -67,3 +68,13 @@ def test_cuda_where_there_is_none_is_refused_before_the_run(builtin) -> None:
     with pytest.raises(NoCuda, match="device cuda:1: no CUDA device where the samples run"):
         plan(suite, cuda_available=lambda: False)
     assert {c.device for c in plan(suite, cuda_available=lambda: True)} == {"cpu", "cuda:1"}
+
+
+def test_a_run_over_environments_leaves_applicability_to_each_environments_worker(builtin_cache: Path) -> None:
+    # transformers 4.x has the text2text pipeline that 5.x removed: only the worker can tell.
+    suite = default_suite().with_overrides(device="cpu").model_copy(update={"environments": [
+        EnvironmentEntry(name="old", requirements=["transformers==4.57.6"]),
+        EnvironmentEntry(name="new", python=sys.executable)]})
+    cases = plan(suite, builtin_cache)
+    assert {c.env for c in cases} == {"old", "new"}
+    assert [c for c in cases if c.not_applicable] == []

@@ -118,3 +118,20 @@ def test_a_path_that_raises_is_a_recorded_failure(builtin) -> None:
     [failure] = [f for f in reply.failures if f["metric"] == "forward_tokens_per_s"]
     assert failure["error_type"] == "ValueError"
     assert "input_ids" in failure["error"]
+
+
+def test_a_path_this_transformers_cannot_serve_is_not_applicable_with_its_reason(builtin) -> None:
+    # Asked in the worker: in a run over environments the planner cannot know the worker's version.
+    from loadbench.bench.plan import Case
+    from loadbench.bench.sample import Round, records_for
+
+    reply = measure(_request(builtin("tiny-t5"), "pipeline", "text2text-generation"))
+    assert reply.metrics == [] and reply.failures == []
+    assert [n["metric"] for n in reply.not_applicable] == ["load_s"]
+    assert "has no pipeline for text2text-generation" in reply.not_applicable[0]["reason"]
+    # Every round of it stays on record (a resume would otherwise take it again), warmups as warmups.
+    case = Case(checkpoint="tiny-t5", checkpoint_dir=str(builtin("tiny-t5")), path="pipeline",
+                task="text2text-generation", dtype="auto", device="cpu", cache="warm", env="old")
+    for round_ in (Round(0, True), Round(2, False)):
+        records = records_for(case, "r1", round_, reply, node="n1", block=4)
+        assert [(r.status, r.warmup, r.block) for r in records] == [("not_applicable", round_.warmup, 4)]

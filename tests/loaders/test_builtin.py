@@ -337,3 +337,22 @@ def test_ensure_failed_build_leaves_nothing(tmp_path: Path, monkeypatch: pytest.
         B.ensure_builtin("tiny-bart", tmp_path)
     parent = B.builtin_dir("tiny-bart", tmp_path).parent
     assert list(parent.iterdir()) == [] and not B.is_built("tiny-bart", tmp_path)
+
+
+def test_tokenizer_class_is_one_every_supported_transformers_knows(built: dict[str, Path]) -> None:
+    # transformers 5 writes TokenizersBackend, which 4.x cannot load.
+    for name, path in built.items():
+        config = json.loads((path / "tokenizer_config.json").read_text())
+        assert config["tokenizer_class"] == "PreTrainedTokenizerFast", name
+
+
+@pytest.mark.parametrize(("installed", "keyword"), [("4.46.3", "torch_dtype"), ("4.55.4", "torch_dtype"),
+                                                    ("4.56.0", "dtype"), ("5.24.0", "dtype"), ("5.0.0rc1", "dtype")])
+def test_the_dtype_keyword_follows_the_installed_transformers(monkeypatch: pytest.MonkeyPatch, installed: str,
+                                                              keyword: str) -> None:
+    import importlib.metadata
+
+    from loadbench.loaders.common import dtype_keyword
+
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: installed)
+    assert dtype_keyword() == keyword
