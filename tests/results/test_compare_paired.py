@@ -211,3 +211,11 @@ def test_load_s_has_its_own_small_threshold_and_yours_win(tmp_path: Path) -> Non
     assert set(strict["verdict"]) == {"unchanged"}  # your family threshold beats load_s's default
     loose = compare_paired(run, thresholds={"first_forward_s": 0.02})
     assert set(loose["verdict"]) == {"regressed"}
+
+
+def test_tied_differences_get_scipys_exact_permutation_p() -> None:
+    # Memory is quantized to pages: its differences tie, where scipy falls back to a slow permutation test.
+    d = [0.1, 0.1, 0.1, -0.05, 0.2, 0.2, 0.1, 0.3, -0.1, 0.1, 0.1, 0.1]
+    p, sign = one_sided_signed_rank_test(d)
+    assert sign == 1 and p == pytest.approx(wilcoxon(d, alternative="greater").pvalue)
+    assert one_sided_signed_rank_test([-0.15] * 12) == (pytest.approx(2.0 ** -12), -1)
