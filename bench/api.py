@@ -299,8 +299,7 @@ def build_environment(requirements: Sequence[str], *, name: str = "env", install
     """
     from .env_build import ensure_environment
 
-    return ensure_environment(name, requirements, installer=installer,
-                              **({"say": say} if say is not None else {}))
+    return ensure_environment(name, requirements, installer=installer, say=say)
 
 
 def environments() -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ __all__ = ["register"]
 Handler = Callable[[argparse.Namespace], int]
 
 
-def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:  # type: ignore[type-arg]
+def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
     env = verbs.add_parser("env", help="build Python environments from requirements (for --env), list them")
     actions = env.add_subparsers(dest="env_action", required=True)
     build = actions.add_parser("build", help="build (once) the environment that --env NAME=REQUIREMENTS would use; "

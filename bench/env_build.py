@@ -204,13 +204,15 @@ def _install(python: Path, chosen: list[dict[str, Any]], installer: str, where: 
     _run_tool(command, f"{Path(installer).name}, installing {len(pins)} packages,", where)
 
 
-def ensure_environment(name: str, requirements: Sequence[str], *, say: Say = _say_on_stderr,
+def ensure_environment(name: str, requirements: Sequence[str], *, say: Say | None = None,
                        installer: str | None = None, root: Path | None = None) -> BuiltEnvironment:
     """The built environment for these requirements: from the cache, or built now (once).
 
     ``installer``: ``"pip"``, a path to uv, or None for uv where it is installed, else pip.
-    Raises BuildFailed, naming the requirements and pip's or uv's reason.
+    ``say`` hears the progress (default: a line each on stderr). Raises BuildFailed,
+    naming the requirements and pip's or uv's reason.
     """
+    say = say or _say_on_stderr
     wanted = normalized_requirements(requirements, f"environment {name!r}")
     where = f"environment {name!r} ({' '.join(wanted)})"
     target = environment_dir(wanted, root)
@@ -239,9 +241,9 @@ def ensure_environment(name: str, requirements: Sequence[str], *, say: Say = _sa
             say(f"{where}: installing {listed}")
             _install(python, chosen, tool, where)
         installed = {item["name"]: item["version"] for item in chosen}
-        build_s = time.perf_counter() - started
+        build_s = round(time.perf_counter() - started, 3)  # as the record keeps it, and reuse reports it
         record = {"requirements": list(wanted), "installed": installed, "installer": tool_name,
-                  "build_s": round(build_s, 3), "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  "build_s": build_s, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   "base": _base()}
         (staging / MARKER).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         try:

@@ -313,6 +313,7 @@ def trend_figure(summary: pd.DataFrame, labels: dict[str, str] | None = None, *,
                     slot, slots = all_paths.index(path) * len(caches) + c, len(all_paths) * len(caches)
                     nudge = 0.04 * (slot - (slots - 1) / 2)
                     line = line[line[across].isin(run_ids)]
+                    line = line.iloc[sorted(range(len(line)), key=lambda i: run_ids.index(line[across].iloc[i]))]
                     xs = [run_ids.index(rid) + nudge for rid in line[across]]
                     if not xs:
                         continue

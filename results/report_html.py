@@ -289,14 +289,19 @@ def _sweep(report: Report, run: RunMeta) -> str:
         body.append(f'<tr class="{"group" if new_group else ""}">{keys}{"".join(cells)}</tr>')
     header = ["checkpoint", *found.keys, "metric", "path",
               *(f"{env}\n{found.versions[env]}" if found.versions[env] else env for env in found.envs)]
-    labels = {env: f"{env}\n{found.versions[env].split(' · ')[0]}" if found.versions[env] else env
-              for env in found.envs}
+    labels = {env: _tick(env, found.versions[env]) for env in found.envs}
     plot = _figure("sweep", trend_figure(found.summary, labels, across="env", order=found.envs,
                                          metrics=SWEEP_PLOT_METRICS), PLOT_CAPTIONS["sweep"], run)
     return (f'<h2 id="sweep">Across environments</h2><p>Medians ± CV per environment, in the order the run named '
             f"them; ×: the median as a multiple of {escape(first)}'s. <code>loadbench compare "
             f"{escape(str(run.run_dir))}</code> tests any two of them pair by pair, with a confidence "
             "interval.</p>" + _table(header, body, "sweep") + plot)
+
+
+def _tick(env: str, versions: str) -> str:
+    """An environment's tick label: its name, and its transformers version where the name does not say it."""
+    version = versions.split(" · ")[0].removeprefix("transformers ") if versions.startswith("transformers ") else ""
+    return f"{env}\n{version}" if version and version not in env else env
 
 
 def _all_metrics(report: Report) -> str:
