@@ -63,7 +63,8 @@ __all__ = [
 
 # Report order: what fails CI first.
 VERDICTS: tuple[str, ...] = (
-    "regressed", "failed", "improved", "new", "missing", "too few samples", "changed", "unchanged",
+    "regressed", "failed", "improved", "new", "missing", "not applicable", "too few samples", "changed",
+    "unchanged",
 )
 REGRESSION_VERDICTS: tuple[str, ...] = ("regressed", "failed")
 COMPARE_COLUMNS: tuple[str, ...] = (

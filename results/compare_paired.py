@@ -60,7 +60,7 @@ _KEYS = tuple(k for k in CASE_KEYS if k != "env")
 PAIRED_COLUMNS: tuple[str, ...] = (
     *_KEYS, "metric", "unit", "direction", "family", "gated", "pairs", "n_base", "n_cand", "n_failed_base",
     "n_failed_cand", "median_base", "median_cand", "change", "ci_low", "ci_high", "p_value", "p_adjusted",
-    "threshold", "verdict",
+    "threshold", "verdict", "reason",
 )
 
 
@@ -112,7 +112,7 @@ def _ratios(base: Any, cand: Any) -> tuple[Any, bool]:
 
 
 def _row(key: tuple[Any, ...], metric: str, group: pd.DataFrame, base_env: str, cand_env: str,
-         gated: bool, overrides: Mapping[str, float]) -> dict[str, Any]:
+         gated: bool, overrides: Mapping[str, float], unservable: Mapping[tuple[Any, ...], str]) -> dict[str, Any]:
     import numpy as np
 
     sides = {env: group[group["env"] == env] for env in (base_env, cand_env)}
@@ -132,8 +132,14 @@ def _row(key: tuple[Any, ...], metric: str, group: pd.DataFrame, base_env: str, 
         "median_base": float(np.median(ok[base_env]["value"])) if len(ok[base_env]) else math.nan,
         "median_cand": float(np.median(ok[cand_env]["value"])) if len(ok[cand_env]) else math.nan,
         "change": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan,
-        "p_adjusted": math.nan, "threshold": threshold, "verdict": None, "_sign": 0,
+        "p_adjusted": math.nan, "threshold": threshold, "verdict": None, "reason": None, "_sign": 0,
     }
+    for env, other in ((cand_env, base_env), (base_env, cand_env)):
+        if (*key, env) in unservable and not len(ok[env]) and len(ok[other]):
+            # A path one version cannot serve (a pipeline it removed): said so, not "missing".
+            row["verdict"] = "not applicable"
+            row["reason"] = f"in {env}: {unservable[(*key, env)]}"
+            return row
     newly_failing = row["n_failed_cand"] and not row["n_failed_base"] and direction != "none"
     if len(paired):
         d, logs = _ratios(base, cand)
@@ -197,9 +203,14 @@ def compare_paired(
     measured = frame[~frame["warmup"].astype(bool) & frame["env"].isin([base_env, cand_env])]
     if metrics is not None:
         measured = measured[measured["metric"].isin([check_metric(m) for m in metrics])]
-    measured = measured[measured["status"] != "not_applicable"]
-    rows = [_row(tuple(key[:-1]), str(key[-1]), group, base_env, cand_env, key[-1] in gate_metrics, overrides)
-            for key, group in measured.groupby([*_KEYS, "metric"], sort=False, dropna=False)]
+    # Cases an environment cannot serve at all (the load itself is not applicable there), and why.
+    loads = measured[(measured["metric"] == "load_s") & (measured["status"] == "not_applicable")]
+    unservable = {(*(getattr(r, k) for k in _KEYS), r.env): str(r.reason) for r in loads.itertuples(index=False)}
+    rows = [_row(tuple(key[:-1]), str(key[-1]), group, base_env, cand_env, key[-1] in gate_metrics, overrides,
+                 unservable)
+            for key, group in measured.groupby([*_KEYS, "metric"], sort=False, dropna=False)
+            # Not applicable on both sides (GPU memory on a CPU): nothing to say.
+            if not group["status"].eq("not_applicable").all()]
     if not any(r["pairs"] for r in rows):
         raise CannotCompare(f"environments {base_env!r} and {cand_env!r} have no block measured in both: "
                             "nothing to pair")

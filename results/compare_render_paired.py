@@ -55,6 +55,16 @@ def _section(table: pd.DataFrame, columns: list[str], fold_all: bool) -> list[st
         if rows.empty:
             continue
         heading = f"{verdict} ({len(rows)})"
+        if verdict == "not applicable":
+            # No numbers to show: which case, and why one environment cannot serve it; a line per case.
+            cases: dict[tuple[str, str], list[str]] = {}
+            for r in rows.itertuples(index=False):
+                cases.setdefault((", ".join(str(getattr(r, c)) for c in columns), str(r.reason)), []).append(r.metric)
+            listed = [f"- {case} ({', '.join(f'`{m}`' for m in metrics)}): {reason}"
+                      for (case, reason), metrics in cases.items()]
+            lines += ([f"<details><summary>{heading}</summary>", "", *listed, "", "</details>", ""] if fold_all
+                      else [f"#### {heading}", "", *listed, ""])
+            continue
         if fold_all or verdict in _FOLDED:
             lines += [f"<details><summary>{heading}</summary>", "", *_rows(rows, columns), "", "</details>", ""]
         else:

@@ -219,3 +219,31 @@ def test_tied_differences_get_scipys_exact_permutation_p() -> None:
     p, sign = one_sided_signed_rank_test(d)
     assert sign == 1 and p == pytest.approx(wilcoxon(d, alternative="greater").pvalue)
     assert one_sided_signed_rank_test([-0.15] * 12) == (pytest.approx(2.0 ** -12), -1)
+
+
+def test_a_case_one_environment_cannot_serve_is_not_applicable_with_its_reason(tmp_path: Path) -> None:
+    # transformers 5 removed the text2text pipeline: the candidate records the load as not applicable.
+    run_dir = tmp_path / "run"
+    reason = "transformers 5.24.0 has no pipeline for text2text-generation"
+    writer = RunWriter.create(run_dir, {"run_id": "r1", "suite": {"name": "t"}})
+    for i in range(12):
+        for path in ("task", "pipeline"):
+            writer.append(Sample.ok({**CASE, "path": path, "env": "old"}, "r1", i, "load_s", 0.03, block=i))
+            writer.append(Sample.ok({**CASE, "path": path, "env": "old"}, "r1", i, "first_forward_s", 0.01, block=i))
+        writer.append(Sample.ok({**CASE, "path": "task", "env": "new"}, "r1", i, "load_s", 0.03, block=i))
+        writer.append(Sample.ok({**CASE, "path": "task", "env": "new"}, "r1", i, "first_forward_s", 0.01, block=i))
+        writer.append(Sample.not_applicable({**CASE, "path": "pipeline", "env": "new"}, "r1", i, "load_s", reason,
+                                            block=i))
+        # Both sides not applicable (GPU memory on a CPU): no row at all.
+        for env in ("old", "new"):
+            writer.append(Sample.not_applicable({**CASE, "path": "task", "env": env}, "r1", i, "gpu_peak_used_bytes",
+                                                "device is cpu", block=i))
+    writer.close("complete")
+    table = compare_paired(load(run_dir))
+    pipeline = table[table["path"] == "pipeline"]
+    assert set(pipeline["verdict"]) == {"not applicable"} and set(pipeline["metric"]) == {"load_s", "first_forward_s"}
+    assert set(pipeline["reason"]) == {f"in new: {reason}"}
+    assert "gpu_peak_used_bytes" not in set(table["metric"]) and exit_code(table) == 0
+    text = render_paired_markdown(table, alpha=0.05, run_id="r1", baseline_env="old", candidate_env="new")
+    assert (f"- pipeline (`load_s`, `first_forward_s`): in new: {reason}" in text
+            or f"- pipeline (`first_forward_s`, `load_s`): in new: {reason}" in text)
