@@ -64,6 +64,8 @@ def test_built_once_then_reused_and_layered_on_this_environment(tmp_path: Path, 
                                       "print(torch.__file__)"], capture_output=True, text=True, check=True)
     own, torch_file = shown.stdout.split()
     assert own.startswith(str(built.path)) and torch_file.startswith(sysconfig.get_paths()["purelib"])
+    # Compiled at install, as pip does: workers write no .pyc, so a missing one is compiled inside each load.
+    assert list((Path(own).parent / "__pycache__").glob("__init__.*.pyc"))
 
     said.clear()
     again = ensure_environment("t", [requirement], installer=tool, root=tmp_path / "envs", say=said.append)
