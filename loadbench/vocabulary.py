@@ -7,7 +7,8 @@ costs nothing.
 
 from __future__ import annotations
 
-__all__ = ["CACHE_STATES", "DTYPES", "NODE_LOST", "PATH_NAMES", "RETRYABLE_ERRORS", "TASK_NAMES"]
+__all__ = ["CACHE_STATES", "DTYPES", "NODE_LOST", "PATH_NAMES", "RETRYABLE_ERRORS", "SUPPORTED_TRANSFORMERS",
+           "TASK_NAMES", "supported_transformers"]
 
 # The four loading paths, in the order every table shows them.
 PATH_NAMES: tuple[str, ...] = ("base", "task", "custom", "pipeline")
@@ -20,3 +21,16 @@ CACHE_STATES: tuple[str, ...] = ("warm", "cold")
 # fault, so --resume measures it again.
 NODE_LOST = "node_lost"
 RETRYABLE_ERRORS: tuple[str, ...] = (NODE_LOST,)
+# The transformers releases the worker supports, as pyproject.toml states them (a test checks
+# both agree): from the first, up to but not including the second. CI tests both ends.
+SUPPORTED_TRANSFORMERS: tuple[tuple[int, int], tuple[int, int]] = ((4, 46), (6, 0))
+
+
+def supported_transformers(version: str) -> bool:
+    """Whether a transformers version string (``4.57.6``, ``5.0.0rc1``) is in the supported range."""
+    try:
+        major, minor = (int("".join(ch for ch in part if ch.isdigit()) or 0) for part in version.split(".")[:2])
+    except ValueError:
+        return False
+    low, high = SUPPORTED_TRANSFORMERS
+    return low <= (major, minor) < high

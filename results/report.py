@@ -87,9 +87,25 @@ def build_report(run_dirs: str | Path | Iterable[str | Path], cv_threshold: floa
     warnings = [f"run {r.label} is {r.info.get('status')}: its results are partial"
                 for r in runs if r.info.get("status") not in ("complete", None)]
     warnings += _mixed_hardware(runs, records)
+    warnings += _unsupported_versions(runs, records)
     return Report(runs, records, summarize(records, threshold),
                   differences([fingerprint_fields(i) for i in infos]) if len(infos) > 1 else [],
                   threshold, warnings, judge_runs(runs, records))
+
+
+def _unsupported_versions(runs: Sequence[RunMeta], records: pd.DataFrame) -> list[str]:
+    """A warning per environment whose transformers is outside the range loadbench's worker supports."""
+    from loadbench.vocabulary import SUPPORTED_TRANSFORMERS, supported_transformers
+
+    if records.empty:
+        return []
+    (low, high) = (".".join(map(str, v)) for v in SUPPORTED_TRANSFORMERS)
+    found = records.dropna(subset=["transformers_version"]).groupby(["run_id", "env"], sort=False)[
+        "transformers_version"].first()
+    labels = {r.run_id: r.label for r in runs}
+    return [f"run {labels.get(run_id, run_id)}, environment {env}: transformers {version} is outside the supported "
+            f"range ({low} up to {high}); a failure there may be loadbench's, not that release's"
+            for (run_id, env), version in found.items() if not supported_transformers(str(version))]
 
 
 def _mixed_hardware(runs: Sequence[RunMeta], records: pd.DataFrame) -> list[str]:

@@ -22,19 +22,19 @@ def _fingerprint() -> dict[str, Any]:
             "packages": {"torch": "2.13.0+cpu", "transformers": "5.24.0", "tokenizers": "0.23.3"}}
 
 
-def _sweep_run(tmp_path: Path) -> Path:
+def _sweep_run(tmp_path: Path, envs: dict[str, tuple[str, float]] = ENVS) -> Path:
     nodes = {}
-    for env, (version, _) in ENVS.items():
+    for env, (version, _) in envs.items():
         machine = _fingerprint()
         machine["packages"]["transformers"] = version
         nodes[f"node-{env}"] = {**machine, "environment": env}
     suite = {"name": "sweep", "environments": [{"name": env, "requirements": [f"transformers=={v}"]}
-                                              for env, (v, _) in ENVS.items()]}
+                                              for env, (v, _) in envs.items()]}
     run_dir = tmp_path / "run"
     writer = RunWriter.create(run_dir, {"run_id": "r1", "suite": suite, "fingerprint": _fingerprint(), "nodes": nodes})
     for i in range(4):
-        for env in reversed(ENVS):  # sampled in another order than named
-            version, load_s = ENVS[env]
+        for env in reversed(envs):  # sampled in another order than named
+            version, load_s = envs[env]
             for path in ("base", "pipeline"):
                 case = {**CASE, "path": path, "env": env}
                 node = f"node-{env}"
@@ -90,3 +90,20 @@ def test_the_frame_carries_each_environments_versions(tmp_path: Path) -> None:
     assert {env: list(v) for env, v in versions.items()} == {env: [ENVS[env][0]] for env in ENVS}
     assert set(frame.groupby(["transformers_version", "path"]).size().index) == {
         (v, p) for v, _ in ENVS.values() for p in ("base", "pipeline")}
+
+
+def test_an_environment_outside_the_supported_range_is_warned_about(tmp_path: Path) -> None:
+    import tomllib
+
+    from loadbench.vocabulary import SUPPORTED_TRANSFORMERS, supported_transformers
+
+    pinned = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["dependencies"]
+    (low, high) = (".".join(map(str, v)) for v in SUPPORTED_TRANSFORMERS)
+    assert f"transformers>={low},<{high.split('.')[0]}" in pinned  # the code and pyproject state one range
+    assert [supported_transformers(v) for v in ("4.45.2", "4.46.0", "5.24.0", "5.0.0rc1", "6.0.0", "x")] == [
+        False, True, True, True, False, False]
+    report = build_report(_sweep_run(tmp_path, {**ENVS, "v4.40": ("4.40.2", 0.02)}))
+    assert [w for w in report.warnings if "supported" in w] == [
+        "run A: r1, environment v4.40: transformers 4.40.2 is outside the supported range (4.46 up to 6.0); a "
+        "failure there may be loadbench's, not that release's"]
+    assert "outside the supported range" in render_html(report)
