@@ -15,6 +15,7 @@ from .report_cases import case_table
 from .report_env import environment_rows, node_columns, node_rows, nodes_sentence
 from .report_glance import best_paths
 from .report_runs import VERDICT_RULE, RunChange, run_comparison, verdict_notes
+from .report_sweep import ratio_text, sweep
 from .tables import Cell, Footnotes, path_table, spread_text, varying_settings
 
 __all__ = ["CELL_LEGEND", "render_markdown"]
@@ -194,12 +195,34 @@ def _comparison(report: Report) -> list[str]:
                     + [True] * (len(report.runs) + len(later))), ""]
 
 
+def _sweep(report: Report) -> list[str]:
+    """Each run over several environments: a column per environment, in the order the run named them."""
+    lines: list[str] = []
+    for run in report.runs:
+        found = sweep(report, run)
+        if found is None:
+            continue
+        header = ["checkpoint", *found.keys, "metric", "path", *found.envs]
+        body = [[_esc(r[k]) for k in ("checkpoint", *found.keys, "metric", "path")]
+                + [_esc(_value(c) + (f" {ratio_text(c, r['cells'][0])}" if i and ratio_text(c, r["cells"][0]) else ""))
+                   for i, c in enumerate(r["cells"])] for r in found.rows]
+        versions = "; ".join(f"**{_esc(env)}**: {_esc(found.versions[env] or 'versions not recorded')}"
+                             for env in found.envs)
+        who = f" (run {run.letter})" if len(report.runs) > 1 else ""
+        lines += [f"## Across environments{who}", "", versions + ".", "",
+                  f"Medians ± CV; ×: the median as a multiple of {_esc(found.envs[0])}'s. `loadbench compare RUN "
+                  "--baseline-env A --candidate-env B` tests two of them pair by pair.", "",
+                  *_table(header, body, [False] * (len(header) - len(found.envs)) + [True] * len(found.envs)), ""]
+    return lines
+
+
 def render_markdown(report: Report, metrics: Sequence[str] = HEADLINE) -> str:
     """The report as markdown: environment first, warnings on top, then numbers, then every case."""
     multi = len(report.runs) > 1
     title = f"{len(report.runs)} runs" if multi else f"run {report.runs[0].run_id}"
     lines = [f"# loadbench report: {_esc(title)}", "", *_warnings(report), *_environment(report)]
     lines += _comparison(report) if multi else _glance(report)
+    lines += _sweep(report)
     lines += _results(report, metrics, Footnotes())
     lines += _cases(report)
     return "\n".join(lines).rstrip() + "\n"

@@ -107,3 +107,14 @@ def test_an_environment_outside_the_supported_range_is_warned_about(tmp_path: Pa
         "run A: r1, environment v4.40: transformers 4.40.2 is outside the supported range (4.46 up to 6.0); a "
         "failure there may be loadbench's, not that release's"]
     assert "outside the supported range" in render_html(report)
+
+
+def test_markdown_has_the_sweep_table_too(tmp_path: Path) -> None:
+    from loadbench.results.report_md import render_markdown
+
+    text = render_markdown(build_report(_sweep_run(tmp_path)))
+    section = text[text.index("## Across environments"):text.index("## Paths side by side")]
+    assert "**v4.46**: transformers 4.46.3 · torch 2.13.0+cpu" in section
+    assert "| checkpoint | metric | path | v4.57 | v5.0 | v4.46 |" in section
+    row = next(line for line in section.splitlines() if line.startswith("| tiny-llama | load_s | base |"))
+    assert "×3.75" in row and "×1.25" in row
