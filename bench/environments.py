@@ -31,7 +31,7 @@ from .spawn import KILL_GRACE_S
 if TYPE_CHECKING:
     from .suite import EnvironmentEntry, Suite
 
-__all__ = ["EnvironmentsExecutor", "UnusableEnvironment", "describe", "interpreter_of"]
+__all__ = ["EnvironmentsExecutor", "UnusableEnvironment", "interpreter_of"]
 
 AGENT_MODULE = "loadbench.bench.env_agent"
 START_TIMEOUT_S = 300.0  # the agent's zygote imports torch and transformers: seconds, more on a cold disk
@@ -232,14 +232,4 @@ class EnvironmentsExecutor:
     def close(self) -> None:
         for agent in self._agents.values():
             agent.close()
-
-
-def describe(nodes: dict[str, dict[str, Any]]) -> list[str]:
-    """One line per environment for the terminal: name, interpreter and key versions."""
-    lines = []
-    for machine in nodes.values():
-        packages = machine.get("packages") or {}
-        versions = ", ".join(f"{k} {v}" for k, v in packages.items() if v and k in ("torch", "transformers"))
-        lines.append(f"{machine.get('environment')}: {machine.get('python_executable')} ({versions})")
-    return lines
 
