@@ -37,7 +37,8 @@ def _cmd_env(args: argparse.Namespace) -> int:
         print("no environments built yet: loadbench env build REQUIREMENT..., or run with --env NAME=REQUIREMENT")
     for record in found:
         installed = ", ".join(f"{name} {version}" for name, version in record.get("installed", {}).items())
+        stale = "" if record.get("current") else "; stale: built on another base, not used (delete it at will)"
         print(f"{record['path']}  {' '.join(record.get('requirements', []))}  "
               f"(built in {record.get('build_s', 0):.1f} s by {record.get('installer')}; "
-              f"installed: {installed or 'nothing beyond the base'})")
+              f"installed: {installed or 'nothing beyond the base'}{stale})")
     return 0

@@ -124,9 +124,11 @@ def cache_root() -> Path:
     return loadbench_cache() / "envs"
 
 
-def environment_dir(requirements: Sequence[str], root: Path | None = None) -> Path:
+def environment_dir(requirements: Sequence[str], root: Path | None = None,
+                    base: dict[str, Any] | None = None) -> Path:
     """Where the environment of these (normalized) requirements lives, built or not."""
-    key = json.dumps({"recipe": RECIPE, "requirements": list(requirements), "base": _base()}, sort_keys=True)
+    key = json.dumps({"recipe": RECIPE, "requirements": list(requirements), "base": base or _base()},
+                     sort_keys=True)
     return (root if root is not None else cache_root()) / hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
@@ -268,11 +270,15 @@ def ensure_environment(name: str, requirements: Sequence[str], *, say: Say | Non
 def built_environments(root: Path | None = None) -> list[dict[str, Any]]:
     """Every complete build in the cache, with its record (for ``loadbench env list``)."""
     folder = root if root is not None else cache_root()
+    base = _base()
     found = []
     for directory in sorted(folder.iterdir()) if folder.is_dir() else []:
         if directory.name.startswith("."):
             continue
         marker = _read_marker(directory)
         if marker is not None:
-            found.append({"path": str(directory), **marker})
+            requirements = marker.get("requirements") or []
+            # Current: what these requirements would use now; else built on another base or recipe.
+            current = environment_dir(requirements, folder, base) == directory
+            found.append({"path": str(directory), **marker, "current": current})
     return found

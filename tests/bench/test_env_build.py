@@ -160,5 +160,13 @@ def test_env_build_and_list_on_the_command_line(tmp_path: Path, monkeypatch: pyt
     assert main(["env", "list"]) == 0
     listed = capsys.readouterr().out
     assert listed.startswith(f"{path}  {requirement}  (built in ") and "installed: lbtestpkg 1.0" in listed
+    assert "stale" not in listed
+    record = Path(path) / env_build.MARKER
+    record.rename(record.with_suffix(".keep"))
+    stale = Path(path).with_name("0" * 16)  # another key: what a build on another base looks like here
+    Path(path).rename(stale)
+    (stale / env_build.MARKER).write_text((stale / "loadbench_env.keep").read_text())
+    assert main(["env", "list"]) == 0
+    assert "stale: built on another base" in capsys.readouterr().out
     assert main(["env", "build", "transformers=4"]) == 2
     assert "is not a requirement" in capsys.readouterr().err
