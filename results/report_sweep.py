@@ -24,10 +24,12 @@ __all__ = ["SWEEP_METRICS", "SWEEP_PLOT_METRICS", "Sweep", "environment_order", 
 # The headline of a sweep: load time, memory during the load (where upgrades regress as
 # often as in time), and what the loaded model then does.
 SWEEP_METRICS: tuple[str, ...] = (
-    "load_s", "load_peak_rss_bytes", "gpu_peak_used_bytes", "decode_tokens_per_s", "forward_tokens_per_s",
+    "load_s", "load_peak_rss_bytes", "load_added_rss_bytes", "gpu_peak_used_bytes", "decode_tokens_per_s",
+    "forward_tokens_per_s",
 )
 SWEEP_PLOT_METRICS: tuple[tuple[str, str], ...] = (
     ("load_s", "load time"), ("load_peak_rss_bytes", "peak RSS during load"),
+    ("load_added_rss_bytes", "RSS the load added"),
     ("gpu_peak_used_bytes", "peak GPU memory"), ("decode_tokens_per_s", "decode"),
     ("forward_tokens_per_s", "forward"),
 )
