@@ -36,8 +36,8 @@ from typing import Any
 
 from loadbench.errors import UserError
 
-__all__ = ["BuildFailed", "BuiltEnvironment", "built_environments", "ensure_environment", "environment_dir",
-           "find_uv", "normalized_requirements", "python_of", "requirements_in"]
+__all__ = ["BuildFailed", "BuiltEnvironment", "built_environments", "create_layered_venv", "ensure_environment",
+           "environment_dir", "find_uv", "normalized_requirements", "python_of", "requirements_in"]
 
 MARKER = "loadbench_env.json"  # written last: its presence means the build is complete
 # Part of every build's key: bump it when how an environment is built changes (2: uv compiles
@@ -150,8 +150,11 @@ def _read_marker(directory: Path) -> dict[str, Any] | None:
     return marker
 
 
-def _create_layered(directory: Path) -> Path:
-    """A venv without pip of its own, whose interpreter also sees this environment's packages."""
+def create_layered_venv(directory: Path) -> tuple[Path, Path]:
+    """A venv without pip of its own, whose interpreter also sees this environment's packages.
+
+    Returns its interpreter and its own site-packages.
+    """
     venv.EnvBuilder(clear=True, symlinks=True).create(directory)
     python = python_of(directory)
     site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -159,7 +162,7 @@ def _create_layered(directory: Path) -> Path:
     base = sysconfig.get_paths()["purelib"]
     # addsitedir, not a bare path: it also runs the base's own .pth files (editable installs).
     (site / LAYER_PTH).write_text(f"import site; site.addsitedir({base!r})\n", encoding="utf-8")
-    return python
+    return python, site
 
 
 def _last_error(stderr: str) -> str:
@@ -224,7 +227,8 @@ def ensure_environment(name: str, requirements: Sequence[str], *, say: Say | Non
     say = say or _say_on_stderr
     wanted = normalized_requirements(requirements, f"environment {name!r}")
     where = f"environment {name!r} ({' '.join(wanted)})"
-    target = environment_dir(wanted, root)
+    base = _base()  # a scan of every installed package's metadata: once per call
+    target = environment_dir(wanted, root, base)
     marker = _read_marker(target)
     if marker is not None:
         say(f"{where}: reusing {target} (built in {marker.get('build_s', 0):.1f} s)")
@@ -242,7 +246,7 @@ def ensure_environment(name: str, requirements: Sequence[str], *, say: Say | Non
                           "point LOADBENCH_CACHE_DIR at a writable directory") from None
     try:
         say(f"{where}: building into {target} (pip resolves, {tool_name} installs)")
-        python = _create_layered(staging)
+        python, _ = create_layered_venv(staging)
         with tempfile.TemporaryDirectory(prefix="loadbench-env-") as scratch:
             chosen = _resolve(python, wanted, Path(scratch), where)
         if chosen:
@@ -253,7 +257,7 @@ def ensure_environment(name: str, requirements: Sequence[str], *, say: Say | Non
         build_s = round(time.perf_counter() - started, 3)  # as the record keeps it, and reuse reports it
         record = {"requirements": list(wanted), "installed": installed, "installer": tool_name,
                   "build_s": build_s, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  "base": _base()}
+                  "base": base}
         (staging / MARKER).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         try:
             staging.rename(target)

@@ -24,12 +24,11 @@ import argparse
 import math
 import subprocess
 import sys
-import sysconfig
-import venv
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .env_build import create_layered_venv
 from .scripts import append_record, machine_info
 
 __all__ = ["analyse", "main", "prepare"]
@@ -48,13 +47,8 @@ def make_layered_venv(directory: Path, *, pth_lines: Sequence[str] = (), install
     ``install``: a loadbench checkout installed into it (no dependencies), ahead of the
     layered one, so the environment keeps that code whatever happens to this one.
     """
-    # No pip or setuptools of its own: the layered ones (this environment's) serve.
-    venv.EnvBuilder(clear=True).create(directory)
-    python = directory / "bin" / "python"
-    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())
-    ours = sysconfig.get_paths()["purelib"]
-    (site / "00_loadbench_layer.pth").write_text(f"import site; site.addsitedir({ours!r})\n", encoding="utf-8")
+    # The layering an environment built from requirements has (no pip or setuptools of its own).
+    python, site = create_layered_venv(directory)
     if pth_lines:
         (site / "zz_loadbench_startup.pth").write_text("".join(pth_lines), encoding="utf-8")
     if install is not None:
