@@ -46,8 +46,12 @@ class UnusableEnvironment(UserError):
 def interpreter_of(entry: EnvironmentEntry) -> Path:
     """The Python interpreter an environment names: a venv directory's, or the file itself."""
     assert entry.python is not None, "an environment given as requirements is built first"
-    given = Path(entry.python).expanduser()
-    where = f"environment {entry.name!r} ({entry.python})"
+    return _interpreter_at(entry.name, entry.python)
+
+
+def _interpreter_at(name: str, location: str) -> Path:
+    given = Path(location).expanduser()
+    where = f"environment {name!r} ({location})"
     if given.is_dir():
         for candidate in (given / "bin" / "python", given / "Scripts" / "python.exe"):
             if candidate.is_file():
@@ -65,10 +69,9 @@ def interpreter_of(entry: EnvironmentEntry) -> Path:
 class _Agent:
     """One environment's agent process, as the driver sees it."""
 
-    def __init__(self, entry: EnvironmentEntry, requirements: list[str] | None = None) -> None:
+    def __init__(self, entry: EnvironmentEntry, location: str) -> None:
         self.entry = entry
-        self.requirements = requirements  # what it was built from, where it was
-        self.python = interpreter_of(entry)
+        self.python = _interpreter_at(entry.name, location)  # checked again at each restart
         self.node = ""
         self._stderr: IO[bytes] = tempfile.TemporaryFile()
         self._process = subprocess.Popen(
@@ -128,7 +131,7 @@ class _Agent:
         if answer is None or not isinstance(answer.get("machine"), dict):
             raise UnusableEnvironment(f"{self._where()}: {self._why_it_ended()}")
         machine = {**answer["machine"], "environment": self.entry.name,
-                   **({"requirements": self.requirements} if self.requirements else {})}
+                   **({"requirements": self.entry.requirements} if self.entry.requirements else {})}
         self.node = node_id(machine)
         return machine
 
@@ -170,14 +173,14 @@ class _Agent:
         self._stderr.close()
 
 
-def _built(entry: EnvironmentEntry) -> EnvironmentEntry:
-    """The entry with an interpreter: an environment given as requirements is built, or found built."""
+def _location(entry: EnvironmentEntry) -> str:
+    """Where the entry's interpreter is: its ``python``, or the environment built from its requirements."""
     if entry.requirements is None:
-        return entry
+        assert entry.python is not None  # the suite's validator allows exactly one of the two
+        return entry.python
     from .env_build import ensure_environment
 
-    built = ensure_environment(entry.name, entry.requirements)
-    return entry.model_copy(update={"python": str(built.path), "requirements": None})
+    return str(ensure_environment(entry.name, entry.requirements).path)
 
 
 def _agent_environment() -> dict[str, str]:
@@ -193,12 +196,12 @@ class EnvironmentsExecutor:
 
     def __init__(self, suite: Suite) -> None:
         self._suite = suite
-        self._requirements = {entry.name: entry.requirements for entry in suite.environments}
+        self._entries = {entry.name: entry for entry in suite.environments}
         # Environments given as requirements are built (or found built) first: a failed build
         # stops the run before anything is written.
-        self._entries = {entry.name: _built(entry) for entry in suite.environments}
+        self._locations = {name: _location(entry) for name, entry in self._entries.items()}
         # Started now: their imports take seconds, done while the run is planned.
-        self._agents = {name: _Agent(entry, self._requirements[name]) for name, entry in self._entries.items()}
+        self._agents = {name: _Agent(entry, self._locations[name]) for name, entry in self._entries.items()}
         self._run: tuple[str, str] | None = None
 
     def cuda_available(self) -> bool:
@@ -216,7 +219,7 @@ class EnvironmentsExecutor:
         agent = self._agents[env]
         if not agent.alive and self._run is not None:
             # A lost agent loses one sample; the next one gets a fresh agent.
-            agent = self._agents[env] = _Agent(self._entries[env], self._requirements[env])
+            agent = self._agents[env] = _Agent(self._entries[env], self._locations[env])
             agent.start(*self._run, self._suite.threads, self._suite.pin_cpus)
         return agent
 
