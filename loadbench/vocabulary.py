@@ -8,7 +8,7 @@ costs nothing.
 from __future__ import annotations
 
 __all__ = ["CACHE_STATES", "DTYPES", "NODE_LOST", "PATH_NAMES", "RETRYABLE_ERRORS", "SUPPORTED_TRANSFORMERS",
-           "TASK_NAMES", "supported_transformers"]
+           "TASK_NAMES", "release", "supported_transformers"]
 
 # The four loading paths, in the order every table shows them.
 PATH_NAMES: tuple[str, ...] = ("base", "task", "custom", "pipeline")
@@ -26,11 +26,19 @@ RETRYABLE_ERRORS: tuple[str, ...] = (NODE_LOST,)
 SUPPORTED_TRANSFORMERS: tuple[tuple[int, int], tuple[int, int]] = ((4, 46), (6, 0))
 
 
+def release(version: str) -> tuple[int, int] | None:
+    """A version string's (major, minor) (``5.0.0rc1`` -> (5, 0)); None when it is not a version."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        parts = Version(version).release
+    except InvalidVersion:
+        return None
+    return parts[0], parts[1] if len(parts) > 1 else 0
+
+
 def supported_transformers(version: str) -> bool:
     """Whether a transformers version string (``4.57.6``, ``5.0.0rc1``) is in the supported range."""
-    try:
-        major, minor = (int("".join(ch for ch in part if ch.isdigit()) or 0) for part in version.split(".")[:2])
-    except ValueError:
-        return False
+    found = release(version)
     low, high = SUPPORTED_TRANSFORMERS
-    return low <= (major, minor) < high
+    return found is not None and low <= found < high

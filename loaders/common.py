@@ -55,8 +55,9 @@ def dtype_keyword() -> str:
     """
     from importlib.metadata import version
 
-    major, minor = (int(part) for part in version("transformers").split(".")[:2])
-    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+    from loadbench.vocabulary import release
+
+    return "dtype" if (release(version("transformers")) or (0, 0)) >= (4, 56) else "torch_dtype"
 
 
 @dataclass

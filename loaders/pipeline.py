@@ -6,6 +6,8 @@ from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
 
+from loadbench.vocabulary import release
+
 from .checkpoint import CheckpointInfo
 from .common import Loaded, LoadRequest, NotApplicable, ensure_pad_token, generation_kwargs, import_model_class
 from .tasks import Task
@@ -21,7 +23,7 @@ def not_applicable(info: CheckpointInfo, task: Task) -> str | None:
     installed = version("transformers")
     if task.pipeline_task is None:
         return f"transformers {installed} has no pipeline for {task.name}"
-    if task.pipeline_removed_in is not None and int(installed.split(".")[0]) >= task.pipeline_removed_in:
+    if task.pipeline_removed_in is not None and (release(installed) or (0, 0))[0] >= task.pipeline_removed_in:
         return (
             f"transformers {installed} has no pipeline for {task.name} "
             f"(v{task.pipeline_removed_in} removed text2text, summarization and translation pipelines); "
