@@ -312,8 +312,8 @@ def trend_figure(summary: pd.DataFrame, labels: dict[str, str] | None = None, *,
                     # Nudge each path × cache sideways so whiskers at one run do not hide each other.
                     slot, slots = all_paths.index(path) * len(caches) + c, len(all_paths) * len(caches)
                     nudge = 0.04 * (slot - (slots - 1) / 2)
-                    line = line[line[across].isin(run_ids)]
-                    line = line.iloc[sorted(range(len(line)), key=lambda i: run_ids.index(line[across].iloc[i]))]
+                    line = line[line[across].isin(run_ids)].sort_values(
+                        across, key=lambda xs: xs.map(run_ids.index))  # lines run left to right
                     xs = [run_ids.index(rid) + nudge for rid in line[across]]
                     if not xs:
                         continue

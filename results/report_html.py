@@ -25,7 +25,7 @@ from .report_cases import case_table
 from .report_env import environment_rows, node_columns, node_rows, nodes_sentence
 from .report_glance import best_paths
 from .report_runs import VERDICT_RULE, RunChange, run_comparison, verdict_notes
-from .report_sweep import SWEEP_PLOT_METRICS, ratio_text, sweep
+from .report_sweep import SWEEP_PLOT_METRICS, sweep
 from .tables import Footnotes, path_table, per_machine, reading_order, spread_text, varying_settings
 
 __all__ = ["PLOT_CAPTIONS", "render_html"]
@@ -233,16 +233,18 @@ def _ratio_cell(change: RunChange) -> str:
     return f'<td class="num{cls}"{_attrs(verdict=change.verdict)}>{escape(change.text())}</td>'
 
 
-def _value_cell(row: Any) -> str:
+def _value_cell(row: Any, note: str = "", data: str = "") -> str:
+    """A summary row's median (± CV) as a cell; ``note`` under it, ``data`` its data-* attributes."""
     if row is None:
-        return '<td class="num missing">—</td>'
+        return f'<td class="num missing"{data}>—</td>'
     if row.status != "ok":
         label = "FAILED" if row.status == "failed" else "n/a"
-        return f'<td class="num {row.status}" title="{escape(str(row.reason))}">{label}</td>'
+        return f'<td class="num {row.status}"{data} title="{escape(str(row.reason))}">{label}</td>'
     cls = "num unstable" if row.unstable else "num"
     tip = f"n={row.n}, IQR {format_value(row.q1, row.unit)}–{format_value(row.q3, row.unit)}"
     text = format_value(row.median, row.unit) + spread_text(row)
-    return f'<td class="{cls}" title="{escape(tip)}">{escape(text)}</td>'
+    below = f' <span class="note">{escape(note)}</span>' if note else ""
+    return f'<td class="{cls}"{data} title="{escape(tip)}">{escape(text)}{below}</td>'
 
 
 def _comparison(report: Report) -> str:
@@ -279,13 +281,8 @@ def _sweep(report: Report, run: RunMeta) -> str:
         values = [r[k] for k in ("checkpoint", *found.keys, "metric")]
         keys, new_group = _key_cells([*values, r["path"]], previous, grey=len(values))
         previous = [*values, r["path"]]
-        cells = []
-        for env, cell in zip(found.envs, r["cells"]):
-            html = _value_cell(cell)
-            ratio = ratio_text(cell, r["cells"][0]) if env != first else ""
-            if ratio:
-                html = html.replace("</td>", f' <span class="note">{escape(ratio)}</span></td>')
-            cells.append(html.replace("<td ", f"<td{_attrs(env=env, path=r['path'], metric=r['metric'])} ", 1))
+        cells = [_value_cell(cell, ratio, _attrs(env=env, path=r["path"], metric=r["metric"]))
+                 for env, cell, ratio in zip(found.envs, r["cells"], r["ratios"])]
         body.append(f'<tr class="{"group" if new_group else ""}">{keys}{"".join(cells)}</tr>')
     header = ["checkpoint", *found.keys, "metric", "path",
               *(f"{env}\n{found.versions[env]}" if found.versions[env] else env for env in found.envs)]

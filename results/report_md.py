@@ -15,7 +15,7 @@ from .report_cases import case_table
 from .report_env import environment_rows, node_columns, node_rows, nodes_sentence
 from .report_glance import best_paths
 from .report_runs import VERDICT_RULE, RunChange, run_comparison, verdict_notes
-from .report_sweep import ratio_text, sweep
+from .report_sweep import sweep
 from .tables import Cell, Footnotes, path_table, spread_text, varying_settings
 
 __all__ = ["CELL_LEGEND", "render_markdown"]
@@ -204,8 +204,8 @@ def _sweep(report: Report) -> list[str]:
             continue
         header = ["checkpoint", *found.keys, "metric", "path", *found.envs]
         body = [[_esc(r[k]) for k in ("checkpoint", *found.keys, "metric", "path")]
-                + [_esc(_value(c) + (f" {ratio_text(c, r['cells'][0])}" if i and ratio_text(c, r["cells"][0]) else ""))
-                   for i, c in enumerate(r["cells"])] for r in found.rows]
+                + [_esc(f"{_value(c)} {ratio}".rstrip()) for c, ratio in zip(r["cells"], r["ratios"])]
+                for r in found.rows]
         versions = "; ".join(f"**{_esc(env)}**: {_esc(found.versions[env] or 'versions not recorded')}"
                              for env in found.envs)
         who = f" (run {run.letter})" if len(report.runs) > 1 else ""

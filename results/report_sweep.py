@@ -19,7 +19,7 @@ from .tables import PATH_RANK, reading_order
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SWEEP_METRICS", "SWEEP_PLOT_METRICS", "Sweep", "environment_order", "ratio_text", "sweep"]
+__all__ = ["SWEEP_METRICS", "SWEEP_PLOT_METRICS", "Sweep", "environment_order", "sweep"]
 
 # The headline of a sweep: load time, memory during the load (where upgrades regress as
 # often as in time), and what the loaded model then does.
@@ -45,7 +45,9 @@ class Sweep:
     envs: list[str]
     versions: dict[str, str]  # env -> "transformers 4.57.6 · torch 2.13.0 · tokenizers 0.22.2"
     keys: list[str]  # the case columns that vary in this run, besides checkpoint, metric and path
-    rows: list[dict[str, Any]]  # keys + metric + path, "cells": a summary row or None per env
+    # keys + metric + path, "cells": a summary row or None per env, "ratios": each cell's median as a
+    # multiple of the first environment's ("" for the first, and where either has none)
+    rows: list[dict[str, Any]]
     summary: pd.DataFrame  # the run's summary of the sweep metrics (for the plot)
 
 
@@ -84,6 +86,8 @@ def sweep(report: Report, run: RunMeta, metrics: Sequence[str] = SWEEP_METRICS) 
         entry["cells"][envs.index(row.env)] = row
     first_seen = {key[:-1]: i for i, key in reversed(list(enumerate(rows)))}
     ordered = sorted(rows, key=lambda k: (first_seen[k[:-1]], PATH_RANK.get(k[-1], len(PATH_RANK))))
+    for entry in rows.values():
+        entry["ratios"] = ["", *(ratio_text(cell, entry["cells"][0]) for cell in entry["cells"][1:])]
     records = report.records[report.records["run_id"] == run.run_id]
     return Sweep(envs, {env: _versions(records, env) for env in envs}, keys, [rows[k] for k in ordered], summary)
 
