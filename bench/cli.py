@@ -44,6 +44,21 @@ def _environment(text: str) -> dict[str, Any]:
     return {"name": name, "requirements": requirements} if requirements else {"name": name, "python": spec}
 
 
+class _OptionAxis(argparse.Action):
+    """``--option NAME=V1,V2``: one axis of the run's [options] table per flag."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        name, sep, text = str(values).partition("=")
+        if not sep or not name or not text:
+            parser.error(f"--option {values!r}: give NAME=VALUE[,VALUE...], e.g. attn_implementation=eager,sdpa")
+        axes = dict(getattr(namespace, self.dest) or {})
+        if name in axes:
+            parser.error(f"--option {name} is given twice; list its values in one flag: {name}=A,B")
+        axes[name] = [value.strip() for value in text.split(",")]
+        setattr(namespace, self.dest, axes)
+
+
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
     parser = argparse.ArgumentParser(
         prog="loadbench",
@@ -74,6 +89,10 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
                      help="measure every case in this Python environment too: a venv directory, an interpreter, "
                           "or requirements such as 'transformers==4.57.6' to build one from (once, cached); "
                           "interleaved with the others; repeat for each (replaces the suite's)")
+    run.add_argument("--option", action=_OptionAxis, dest="options", metavar="NAME=V1[,V2...]",
+                     help="vary a loading option: device_map, attn_implementation, parallel_loading (on/off), "
+                          "loading_workers, safetensors_read (mmap/eager); 'default' leaves the library's; repeat "
+                          "for each (replaces the suite's [options])")
     run.add_argument("--timeout", type=float, metavar="S", dest="timeout_s", help="per-sample time limit")
     run.add_argument("--trust-remote-code", action="store_true", default=None,
                      help="allow checkpoints to run their own Python code (off by default)")
@@ -115,7 +134,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
 
 # Options that change what a run measures: a resumed run keeps its own.
 _MEASURING = ("repeats", "warmups", "device", "dtype", "cache", "new_tokens", "batch_size", "prompt_tokens",
-              "threads", "seed", "environments")
+              "threads", "seed", "environments", "options")
 _SETTINGS = (*_MEASURING, "timeout_s", "trust_remote_code", "allow_bin_weights")
 
 

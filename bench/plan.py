@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loadbench.errors import UserError
-from loadbench.loaders import PATHS, TASKS, CheckpointInfo, UnsupportedTask, inspect_checkpoint
+from loadbench.loaders import PATHS, TASKS, CheckpointInfo, Task, UnsupportedTask, inspect_checkpoint
 from loadbench.loaders.builtin import ensure_builtin
+from loadbench.loaders.options import DEFAULT_OPTIONS, LoadOptions
 from loadbench.results.schema import DEFAULT_ENV
 
 from .fingerprint import local_cuda_available
@@ -38,15 +39,17 @@ class Case:
     not_applicable: str | None = None
     builtin: str | None = None  # a built-in's name: a remote node without the directory builds its own
     env: str = DEFAULT_ENV  # the Python environment it is measured in
+    options: str = DEFAULT_OPTIONS  # loading options, as LoadOptions.text writes them
 
     def key(self) -> dict[str, str]:
-        return {"checkpoint": self.checkpoint, "path": self.path, "task": self.task,
-                "dtype": self.dtype, "device": self.device, "cache": self.cache, "env": self.env}
+        return {"checkpoint": self.checkpoint, "path": self.path, "task": self.task, "dtype": self.dtype,
+                "device": self.device, "cache": self.cache, "options": self.options, "env": self.env}
 
     @property
     def label(self) -> str:
-        where = "" if self.env == DEFAULT_ENV else f" · {self.env}"
-        return f"{self.checkpoint} · {self.path} · {self.task} · {self.dtype} · {self.device} · {self.cache}{where}"
+        extra = "".join(f" · {v}" for v, default in ((self.options, DEFAULT_OPTIONS), (self.env, DEFAULT_ENV))
+                        if v != default)
+        return f"{self.checkpoint} · {self.path} · {self.task} · {self.dtype} · {self.device} · {self.cache}{extra}"
 
     @property
     def block_key(self) -> tuple[str, ...]:
@@ -89,7 +92,10 @@ def _tasks(entry: CheckpointEntry, info: CheckpointInfo, label: str) -> tuple[st
 
 def plan(suite: Suite, cache_dir: Path | None = None, *,
          cuda_available: Callable[[], bool] = local_cuda_available) -> list[Case]:
-    """Every case of the suite, in a stable order (checkpoint, task, dtype, device, cache, path, environment)."""
+    """Every case of the suite, in a stable order.
+
+    (checkpoint, task, dtype, device, options, cache, path, environment).
+    """
     resolved: list[tuple[str, CheckpointInfo, tuple[str, ...], str | None]] = []
     labels: dict[str, str] = {}
     for entry in suite.checkpoints:
@@ -107,6 +113,7 @@ def plan(suite: Suite, cache_dir: Path | None = None, *,
                      "samples run (this machine's torch, or a Ray cluster's nodes, see none); use --device cpu "
                      "or auto")
     envs = [entry.name for entry in suite.environments] or [DEFAULT_ENV]
+    combinations = suite.option_combinations()
     # Whether a path applies can hang on the library version (a pipeline one release
     # removed): this interpreter can only answer for itself. In a run over environments
     # each sample's worker answers, in its own environment.
@@ -114,13 +121,18 @@ def plan(suite: Suite, cache_dir: Path | None = None, *,
     return [
         Case(checkpoint=label, checkpoint_dir=str(info.path), path=path_name, task=task_name,
              dtype=dtype, device=device, cache=cache,
-             not_applicable=PATHS[path_name].not_applicable(info, TASKS[task_name]) if judge_here else None,
-             builtin=builtin, env=env)
+             not_applicable=_not_applicable(path_name, info, TASKS[task_name], options) if judge_here else None,
+             builtin=builtin, env=env, options=options.text)
         for label, info, tasks, builtin in resolved
         for task_name in tasks
         for dtype in suite.dtype
         for device in devices
+        for options in combinations
         for cache in suite.cache
         for path_name in suite.paths
         for env in envs
     ]
+
+
+def _not_applicable(path_name: str, info: CheckpointInfo, task: Task, options: LoadOptions) -> str | None:
+    return PATHS[path_name].not_applicable(info, task) or options.not_applicable()

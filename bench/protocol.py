@@ -19,7 +19,7 @@ __all__ = ["BAD_REPLY", "PARTIAL", "PROTOCOL_VERSION", "ProtocolError", "SampleR
 BAD_REPLY = "bad_reply"
 # Bumped whenever a request, a reply or an agent's messages change shape: a driver only
 # talks to an environment whose loadbench speaks the same version (bench/environments.py).
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: requests carry loading options
 
 
 class WorkerFailed(RuntimeError):
@@ -100,6 +100,7 @@ class SampleRequest:
     trust_remote_code: bool = False
     allow_bin_weights: bool = False
     builtin: str | None = None  # the built-in checkpoint_dir holds, if any
+    options: str = "default"  # loading options, as LoadOptions.text writes them
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

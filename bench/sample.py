@@ -39,6 +39,7 @@ def request_for(case: Case, suite: Suite, *, check_equivalence: bool) -> SampleR
         check_equivalence=check_equivalence, cache=case.cache,
         prompt_tokens=suite.prompt_tokens, builtin=case.builtin,
         trust_remote_code=suite.trust_remote_code, allow_bin_weights=suite.allow_bin_weights,
+        options=case.options,
     )
 
 

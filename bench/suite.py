@@ -106,6 +106,9 @@ class Suite(_Strict):
     environments: list[EnvironmentEntry] = Field(
         [], max_length=64, description="[[environments]]: measure every case in each, interleaved and paired "
                                        "(default: this interpreter only)")
+    options: dict[str, list[str | int | bool]] = Field(
+        {}, description="[options]: loading options to vary, each a list of values (device_map, attn_implementation, "
+                        "parallel_loading, loading_workers, safetensors_read; 'default' leaves the library's)")
     compare: dict[str, Any] = Field({}, description="[compare]: how `loadbench compare` judges runs of this "
                                                     "suite, as written (see docs/REGRESSIONS.md)")
 
@@ -119,6 +122,35 @@ class Suite(_Strict):
         except CannotCompare as exc:
             raise ValueError(str(exc)) from None
         return table
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _option_lists(cls, table: object) -> object:
+        if not isinstance(table, dict):
+            return table
+        return {k: v if isinstance(v, list) else [v] for k, v in table.items()}
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, table: dict[str, list[str | int | bool]]) -> dict[str, list[str | int | bool]]:
+        from loadbench.loaders.options import OptionError, parse_value
+
+        for name, values in table.items():
+            try:
+                parsed = [parse_value(name, value) for value in values]
+            except OptionError as exc:
+                raise ValueError(str(exc)) from None
+            if not values:
+                raise ValueError(f"loading option {name}: give at least one value")
+            if len(set(parsed)) != len(parsed):
+                raise ValueError(f"loading option {name}: values repeat")
+        return table
+
+    def option_combinations(self) -> list[Any]:
+        """The loading options of every case: the product of the [options] axes (one default when none)."""
+        from loadbench.loaders.options import combinations, parse_value
+
+        return combinations({name: [parse_value(name, v) for v in values] for name, values in self.options.items()})
 
     @field_validator("device", "dtype", "cache", mode="before")
     @classmethod

@@ -130,6 +130,7 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
 
     from loadbench.loaders import PATHS, TASKS, LoadRequest, inspect_checkpoint
     from loadbench.loaders.common import attn_implementation, resident_dtype
+    from loadbench.loaders.options import LoadOptions
 
     _silence_libraries()
     if req.cpus:
@@ -140,13 +141,14 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
                            "cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None})
     path, task = PATHS[req.path], TASKS[req.task]
     info = inspect_checkpoint(req.checkpoint_dir, req.trust_remote_code, req.allow_bin_weights)
-    request = LoadRequest(info.path, req.task, req.device, req.dtype, req.trust_remote_code)
+    options = LoadOptions.parse(req.options)
+    request = LoadRequest(info.path, req.task, req.device, req.dtype, req.trust_remote_code, options)
 
     # Isolation self-check: a fresh worker has not imported the architecture yet.
     result.info["modules_before_import"] = len(sys.modules)
     result.info["arch_module_preloaded"] = any(
         name.startswith(f"transformers.models.{info.model_type}.modeling_") for name in sys.modules)
-    if (reason := path.not_applicable(info, task)) is not None:
+    if (reason := path.not_applicable(info, task) or options.not_applicable()) is not None:
         # Asked here, in the environment that would load (a run over environments plans without it).
         result.na("load_s", reason)
         return result
@@ -168,7 +170,7 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
     with ExitStack() as stack:
         gpu = stack.enter_context(GpuMemorySampler(req.device)) if gpu_reason is None else None
         try:
-            with CpuMemorySampler() as load_memory:
+            with CpuMemorySampler() as load_memory, options.applied():
                 loaded = _load(path, request, info, task, req, result, clock)
             _report_memory(result, "load", load_memory.result)
             # What this loading approach costs, without the imports every path shares.
@@ -189,7 +191,8 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
                 result.fail(workload, exc)
     _report_gpu(result, gpu.result if gpu is not None else None, gpu_reason)
     result.ok("peak_rss_bytes", peak_rss_bytes())
-    if loaded is not None and req.check_equivalence and req.path != "base":
+    # The base path with no options is the reference itself; with options it is compared with it.
+    if loaded is not None and req.check_equivalence and (req.path != "base" or options != LoadOptions()):
         try:
             _equivalence(loaded, request, req, result)
         except Exception as exc:

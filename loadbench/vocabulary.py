@@ -7,8 +7,8 @@ costs nothing.
 
 from __future__ import annotations
 
-__all__ = ["CACHE_STATES", "DTYPES", "NODE_LOST", "PATH_NAMES", "RETRYABLE_ERRORS", "SUPPORTED_TRANSFORMERS",
-           "TASK_NAMES", "release", "supported_transformers"]
+__all__ = ["CACHE_STATES", "DEFAULT_OPTIONS", "DTYPES", "NODE_LOST", "PATH_NAMES", "RETRYABLE_ERRORS",
+           "SUPPORTED_TRANSFORMERS", "TASK_NAMES", "release", "supported_transformers"]
 
 # The four loading paths, in the order every table shows them.
 PATH_NAMES: tuple[str, ...] = ("base", "task", "custom", "pipeline")
@@ -17,6 +17,8 @@ TASK_NAMES: tuple[str, ...] = ("text-generation", "text2text-generation", "text-
 DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 # Page cache state of the checkpoint files before a sample, warm first in tables.
 CACHE_STATES: tuple[str, ...] = ("warm", "cold")
+# A case's loading options when it sets none: the library's defaults.
+DEFAULT_OPTIONS = "default"
 # The error type of a sample whose machine went away mid-sample: the case is not at
 # fault, so --resume measures it again.
 NODE_LOST = "node_lost"

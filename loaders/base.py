@@ -6,7 +6,7 @@ It is the reference the other paths' hidden states are compared with.
 from __future__ import annotations
 
 from .checkpoint import CheckpointInfo
-from .common import Loaded, LoadRequest, ensure_pad_token, forward_tokens, import_model_class
+from .common import Loaded, LoadRequest, ensure_pad_token, forward_tokens, import_model_class, place
 from .tasks import Task
 
 __all__ = ["NAME", "DESCRIPTION", "not_applicable", "preimport", "load"]
@@ -32,7 +32,7 @@ def load(request: LoadRequest, info: CheckpointInfo, task: Task) -> Loaded:
         AutoTokenizer.from_pretrained(request.checkpoint, trust_remote_code=request.trust_remote_code)
     )
     model = AutoModel.from_pretrained(request.checkpoint, **request.model_kwargs())
-    model.to(request.device).eval()
+    place(model, request)
     return Loaded(
         tokenizer=tokenizer,
         model=model,

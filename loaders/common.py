@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .options import LoadOptions
+
 __all__ = [
     "LoadRequest",
     "Loaded",
@@ -27,6 +29,7 @@ __all__ = [
     "decoder_start_ids",
     "resident_dtype",
     "attn_implementation",
+    "place",
 ]
 
 class NotApplicable(Exception):
@@ -42,9 +45,18 @@ class LoadRequest:
     device: str = "cpu"
     dtype: str = "auto"
     trust_remote_code: bool = False
+    options: LoadOptions = field(default_factory=LoadOptions)
 
     def model_kwargs(self) -> dict[str, Any]:
-        return {dtype_keyword(): torch_dtype(self.dtype), "trust_remote_code": self.trust_remote_code}
+        return {dtype_keyword(): torch_dtype(self.dtype), "trust_remote_code": self.trust_remote_code,
+                **self.options.model_kwargs()}
+
+
+def place(model: Any, request: LoadRequest) -> Any:
+    """Move a loaded model to the request's device, unless a device_map already placed it; eval mode."""
+    if request.options.device_map is None:
+        model.to(request.device)
+    return model.eval()
 
 
 def dtype_keyword() -> str:

@@ -19,6 +19,7 @@ from .common import (
     ensure_pad_token,
     forward_tokens,
     import_model_class,
+    place,
 )
 from .tasks import Task
 
@@ -134,5 +135,5 @@ def load(request: LoadRequest, info: CheckpointInfo, task: Task, attr: str | Non
         request.checkpoint, config=config, output_loading_info=True, **request.model_kwargs()
     )
     check_loading_info(model, loading_info)
-    model.to(request.device).eval()
+    place(model, request)
     return Loaded(tokenizer, model, model.backbone, forward=forward_tokens(model, tokenizer))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from .common import LoadRequest, backbone_hidden_states
+from .common import LoadRequest, backbone_hidden_states, place
+from .options import LoadOptions
 
 __all__ = ["TOLERANCE", "Equivalence", "compare_with_base"]
 
@@ -26,14 +27,17 @@ class Equivalence:
 
 
 def compare_with_base(request: LoadRequest, backbone: Any, tokenizer: Any, prompts: list[str]) -> Equivalence:
-    """Load ``AutoModel`` the same way and compare last hidden states on ``prompts``.
+    """Load ``AutoModel`` with the same dtype and device, and no loading options, and compare
+    last hidden states on ``prompts``.
 
-    Runs after the sample's measurements, so the extra load never touches them.
+    The reference is the plain load, so a loading option that changes what the model
+    computes (an attention kernel, a placement) shows here too. Runs after the sample's
+    measurements, so the extra load never touches them.
     """
     from transformers import AutoModel
 
-    reference = AutoModel.from_pretrained(request.checkpoint, **request.model_kwargs())
-    reference.to(request.device).eval()
+    plain = replace(request, options=LoadOptions())
+    reference = place(AutoModel.from_pretrained(plain.checkpoint, **plain.model_kwargs()), plain)
     expected = backbone_hidden_states(reference, tokenizer, prompts)
     actual = backbone_hidden_states(backbone, tokenizer, prompts)
     if expected.shape != actual.shape:

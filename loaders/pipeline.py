@@ -9,7 +9,16 @@ from typing import Any
 from loadbench.vocabulary import release
 
 from .checkpoint import CheckpointInfo
-from .common import Loaded, LoadRequest, NotApplicable, ensure_pad_token, generation_kwargs, import_model_class
+from .common import (
+    Loaded,
+    LoadRequest,
+    NotApplicable,
+    dtype_keyword,
+    ensure_pad_token,
+    generation_kwargs,
+    import_model_class,
+    torch_dtype,
+)
 from .tasks import Task
 
 __all__ = ["NAME", "DESCRIPTION", "not_applicable", "preimport", "load"]
@@ -68,11 +77,18 @@ def load(request: LoadRequest, info: CheckpointInfo, task: Task) -> Loaded:
         raise NotApplicable(reason)
     # transformers types pipeline() per literal task name; this one is chosen at run time.
     make_pipeline: Callable[..., Any] = pipeline
+    options = request.options
+    # pipeline() takes device_map itself and refuses it beside a device; what only the
+    # model's from_pretrained knows goes through model_kwargs.
+    placement = {"device_map": options.device_map} if options.device_map is not None else {"device": request.device}
+    model_only = {k: v for k, v in options.model_kwargs().items() if k != "device_map"}
     pipe = make_pipeline(
         task.pipeline_task,
         model=str(request.checkpoint),
-        device=request.device,
-        **request.model_kwargs(),
+        **placement,
+        **{dtype_keyword(): torch_dtype(request.dtype)},
+        trust_remote_code=request.trust_remote_code,
+        **({"model_kwargs": model_only} if model_only else {}),
     )
     ensure_pad_token(pipe.tokenizer)
     pipe.model.eval()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .checkpoint import CheckpointInfo
-from .common import Loaded, LoadRequest, ensure_pad_token, forward_tokens, generate_fixed, import_model_class
+from .common import Loaded, LoadRequest, ensure_pad_token, forward_tokens, generate_fixed, import_model_class, place
 from .tasks import Task
 
 __all__ = ["NAME", "DESCRIPTION", "not_applicable", "preimport", "load"]
@@ -35,7 +35,7 @@ def load(request: LoadRequest, info: CheckpointInfo, task: Task) -> Loaded:
         )
     )
     model = auto_class.from_pretrained(request.checkpoint, **request.model_kwargs())
-    model.to(request.device).eval()
+    place(model, request)
     if task.generates:
         return Loaded(tokenizer, model, model, generate=generate_fixed(model, tokenizer))
     return Loaded(tokenizer, model, model, forward=forward_tokens(model, tokenizer))

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loadbench.vocabulary import DEFAULT_OPTIONS
+
 from .documents import read_document
 from .metrics import METRICS
 from .runinfo import device_name, fingerprint_fields, machine_key
@@ -88,7 +90,8 @@ def _loadbench_records(block: Mapping[str, Any], where: str) -> list[dict[str, A
     case, rounds = block.get("case"), block.get("rounds")
     if not isinstance(case, Mapping) or not isinstance(rounds, list):
         raise InvalidBenchmarkJson(f"{where}: extra_info.loadbench needs 'case' and 'rounds'")
-    case = {"env": DEFAULT_ENV, **case}  # written before environments were a case key
+    # Written before environments, then loading options, were case keys.
+    case = {"env": DEFAULT_ENV, "options": DEFAULT_OPTIONS, **case}
     missing = [k for k in CASE_KEYS if not isinstance(case.get(k), str)]
     if missing:
         raise InvalidBenchmarkJson(f"{where}: extra_info.loadbench.case lacks {', '.join(missing)}")
@@ -115,7 +118,7 @@ def _plain_records(bench: Mapping[str, Any], where: str) -> list[dict[str, Any]]
     values = data if isinstance(data, list) and data else [stats.get("median")]
     case = {"checkpoint": str(bench.get("fullname") or bench.get("name")), "path": "pytest-benchmark",
             "task": str(bench.get("group") or UNSPECIFIED), "dtype": UNSPECIFIED, "device": UNSPECIFIED,
-            "cache": UNSPECIFIED, "env": DEFAULT_ENV}
+            "cache": UNSPECIFIED, "options": DEFAULT_OPTIONS, "env": DEFAULT_ENV}
     return [{**case, "repeat": i, "metric": PLAIN_METRIC, "value": _number(v, f"{where}: stats"),
              "unit": "s", "direction": "lower"} for i, v in enumerate(values)]
 

@@ -65,7 +65,7 @@ def _facets(summary: pd.DataFrame, across: str | None = None) -> list[_Facet]:
     """One panel per checkpoint × task (× dtype, device when they vary; × machine when a run was spread
     over unlike machines, whose bars must not land on one another), in reading order. ``across``: a key
     the panel's x axis spans, so not a panel of its own."""
-    keys = ["checkpoint", "task"] + [k for k in ("env", "dtype", "device")
+    keys = ["checkpoint", "task"] + [k for k in ("env", "dtype", "device", "options")
                                      if k != across and k in summary and summary[k].nunique() > 1]
     keys += per_machine(summary)
     out = []

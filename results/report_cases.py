@@ -75,7 +75,8 @@ def case_order(summary: pd.DataFrame) -> pd.DataFrame:
     # Summaries built before machines were tracked have no such column.
     machine = ["machine"] if "machine" in summary.columns else []
     env = ["env"] if "env" in summary.columns else []
-    keys = ["_r", "checkpoint", "task", "dtype", "device", "_c", *env, *machine, "_p", "path"]
+    options = ["options"] if "options" in summary.columns else []
+    keys = ["_r", "checkpoint", "task", "dtype", "device", *options, "_c", *env, *machine, "_p", "path"]
     return keyed.sort_values(keys, kind="stable").drop(columns=["_r", "_c", "_p"])
 
 

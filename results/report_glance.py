@@ -59,7 +59,7 @@ def best_paths(summary: pd.DataFrame) -> tuple[list[str], list[dict[str, Any]]]:
     """
     measured = [(m, label) for m, label in GLANCE_METRICS
                 if (summary["metric"].eq(m) & summary["status"].eq("ok")).any()]
-    keys = ["run_id", "checkpoint", "task", "dtype", "device", "cache", "env", *per_machine(summary)]
+    keys = ["run_id", "checkpoint", "task", "dtype", "device", "options", "cache", "env", *per_machine(summary)]
     wanted = summary[summary["metric"].isin([m for m, _ in measured])]
     index: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in wanted.itertuples(index=False):

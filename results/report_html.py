@@ -307,22 +307,25 @@ def _all_metrics(report: Report) -> str:
     # Only a run spread over unlike machines needs the (long) machine key to tell its rows apart.
     machine = bool(per_machine(report.summary))
     envs = report.summary["env"].nunique() > 1
+    options = report.summary["options"].nunique() > 1
     rows = []
     for r in reading_order(report.summary).itertuples(index=False):
         median, q1, q3, low, high = (format_value(v, r.unit) for v in (r.median, r.q1, r.q3, r.min, r.max))
         values = ([median, f"{q1} – {q3}" if r.n >= 2 else "—", low, high,
                    f"{abs(r.cv):.1%}" if math.isfinite(r.cv) else "—"] if r.status == "ok" else ["—"] * 5)
-        keys = [*([letters[r.run_id]] if multi else []), r.checkpoint, r.task, r.path, r.dtype, r.device, r.cache,
-                *([r.env] if envs else []), *([r.machine] if machine else [])]
+        keys = [*([letters[r.run_id]] if multi else []), r.checkpoint, r.task, r.path, r.dtype, r.device,
+                *([r.options] if options else []), r.cache, *([r.env] if envs else []),
+                *([r.machine] if machine else [])]
         rows.append("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in keys)
                     + f'<td title="{escape(_describe(r.metric))}">{escape(r.metric)}</td>'
                     + f'<td class="num">{r.n}</td>' + "".join(f'<td class="num">{escape(v)}</td>' for v in values)
                     + f'<td class="st-{r.status}">{escape(_STATUS_TEXT.get(r.status, r.status))}'
                     + ("" if not r.n_failed or r.status != "ok" else f" ({r.n_failed} failed)") + "</td>"
                     + f'<td class="wrap">{escape(r.reason) if isinstance(r.reason, str) else ""}</td></tr>')
-    header = [*(["run"] if multi else []), "checkpoint", "task", "path", "dtype", "device", "cache",
-              *(["env"] if envs else []), *(["machine"] if machine else []), "metric", "n", "median",
-              "IQR (q1 – q3)", "min", "max", "CV", "status", "reason"]
+    header = [*(["run"] if multi else []), "checkpoint", "task", "path", "dtype", "device",
+              *(["options"] if options else []), "cache", *(["env"] if envs else []),
+              *(["machine"] if machine else []), "metric", "n", "median", "IQR (q1 – q3)",
+              "min", "max", "CV", "status", "reason"]
     return (f"<details><summary>Show all {len(rows)} rows (every run × case × metric; hover a metric for its "
             "meaning)</summary>"
             + _table(header, rows, "all") + "</details>")

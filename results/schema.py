@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Literal, TypeGuard, TypeVar
 
 from loadbench.errors import UserError
-from loadbench.vocabulary import RETRYABLE_ERRORS
+from loadbench.vocabulary import DEFAULT_OPTIONS, RETRYABLE_ERRORS
 
 from .metrics import get_metric
 
@@ -48,14 +48,16 @@ __all__ = [
 #   5 — `env`: the Python environment that measured the sample, a case key (older
 #       runs had one: "default"); `block`: the samples of one case taken back to
 #       back, one per environment, which a paired compare pairs (null: unpaired).
-SCHEMA_VERSION = 5
+#   6 — `options`: the loading options of the case (device_map, attention implementation,
+#       parallel loading, ...), a case key after `cache` (older runs set none: "default").
+SCHEMA_VERSION = 6
 DEFAULT_ENV = "default"
 
 Status = Literal["ok", "not_applicable", "failed"]
 STATUSES: tuple[str, ...] = ("ok", "not_applicable", "failed")
 DIRECTIONS: tuple[str, ...] = ("lower", "higher", "none")
 
-CASE_KEYS: tuple[str, ...] = ("checkpoint", "path", "task", "dtype", "device", "cache", "env")
+CASE_KEYS: tuple[str, ...] = ("checkpoint", "path", "task", "dtype", "device", "cache", "options", "env")
 
 
 class InvalidRecord(ValueError):
@@ -85,6 +87,7 @@ class Sample:
     dtype: str
     device: str
     cache: str
+    options: str
     env: str
     repeat: int
     metric: str
@@ -192,8 +195,8 @@ class Sample:
 
 def _base(case: Mapping[str, str], run_id: str, repeat: int, metric: str) -> dict[str, Any]:
     # Extra keys in case are ignored so callers can pass their richer case objects; a
-    # case without an environment was measured in the only one there was.
-    case = {"env": DEFAULT_ENV, **case}
+    # case without an environment was measured in the only one there was, with no options.
+    case = {"env": DEFAULT_ENV, "options": DEFAULT_OPTIONS, **case}
     missing = [k for k in CASE_KEYS if k not in case]
     if missing:
         raise InvalidRecord(f"case lacks key(s): {', '.join(missing)}")
@@ -296,8 +299,16 @@ def migrate_to_5(record: dict[str, Any]) -> dict[str, Any]:
     return {**dict(items), "block": None}
 
 
+def migrate_to_6(record: dict[str, Any]) -> dict[str, Any]:
+    """v5 loaded every case with the library's default options."""
+    items = [(k, v) for k, v in record.items() if k != "options"]
+    position = [k for k, _ in items].index("cache") + 1 if "cache" in record else len(items)
+    items.insert(position, ("options", DEFAULT_OPTIONS))
+    return dict(items)
+
+
 _MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    2: migrate_to_2, 3: migrate_to_3, 4: migrate_to_4, 5: migrate_to_5}
+    2: migrate_to_2, 3: migrate_to_3, 4: migrate_to_4, 5: migrate_to_5, 6: migrate_to_6}
 
 
 def migrate(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from loadbench.vocabulary import CACHE_STATES, PATH_NAMES
+from loadbench.vocabulary import CACHE_STATES, DEFAULT_OPTIONS, PATH_NAMES
 
 from .metrics import METRICS, MISSING, format_value
 
@@ -27,8 +27,8 @@ CACHE_RANK: dict[str, int] = {c: i for i, c in enumerate(CACHE_STATES)}
 # What is usually the same across a report: each gets a column only when it
 # varies. The case keys among them are otherwise named once in the title; the
 # machine key is not (it is long, and the environment section names the machine).
-SETTING_KEYS: tuple[str, ...] = ("env", "dtype", "device", "cache", "machine")
-_TITLE_KEYS: tuple[str, ...] = ("dtype", "device", "cache")
+SETTING_KEYS: tuple[str, ...] = ("env", "dtype", "device", "options", "cache", "machine")
+_TITLE_KEYS: tuple[str, ...] = ("dtype", "device", "options", "cache")
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,8 @@ def reading_order(summary: pd.DataFrame) -> pd.DataFrame:
     )
     machine = ["machine"] if "machine" in summary.columns else []
     env = ["env"] if "env" in summary.columns else []  # a metric's environments side by side
-    keys = ["checkpoint", "task", "_m", *env, "dtype", "device", "_cache", *machine]
+    options = ["options"] if "options" in summary.columns else []
+    keys = ["checkpoint", "task", "_m", *env, "dtype", "device", *options, "_cache", *machine]
     return keyed.sort_values(keys, kind="stable").drop(columns=["_m", "_cache"])
 
 
@@ -190,7 +191,9 @@ def path_table(summary: pd.DataFrame, *, spread: bool = True, cv_threshold: floa
         return PathTable("", [], [], [], notes.numbers, unmeasured, False, cv_threshold)
     paths = ordered_paths(summary["path"])
     varying = varying_settings(summary)
-    title = " · ".join(f"{k} {summary[k].iloc[0]}" for k in _TITLE_KEYS if k not in varying)
+    title = " · ".join(f"{k} {summary[k].iloc[0]}" for k in _TITLE_KEYS
+                       if k in summary.columns and k not in varying
+                       and not (k == "options" and summary[k].iloc[0] == DEFAULT_OPTIONS))
     key_columns = ["checkpoint", "task", *varying, "metric"]
     rows: list[tuple[dict[str, str], list[Cell]]] = []
     for key, group in summary.groupby(key_columns, sort=False, dropna=False):

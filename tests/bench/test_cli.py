@@ -54,7 +54,7 @@ def test_default_run_prints_three_checkpoints_by_four_paths(default_run) -> None
 def test_default_run_records(default_run) -> None:
     _, out = default_run
     info = read_run_info(out)
-    assert info["status"] == "complete" and info["schema_version"] == SCHEMA_VERSION == 5
+    assert info["status"] == "complete" and info["schema_version"] == SCHEMA_VERSION == 6
     check_run(out)  # every sample whole, once
     df = load(out)
     ok_load = df[(df.metric == "load_s") & (df.status == "ok")]
@@ -75,6 +75,25 @@ def test_real_pretrained_checkpoint(minilm_dir: Path, tmp_path: Path) -> None:
     assert set(ok["path"]) == {"base", "custom", "pipeline"}  # feature extraction: task path n/a
     eq = df[df.metric == "max_abs_diff_vs_base"]
     assert (eq.status == "ok").all() and (eq["value"] < 1e-5).all()
+
+
+def test_loading_options_suite_checks_every_combination(builtin_cache: Path, tmp_path: Path) -> None:
+    # The documented example: device_map x attention implementation x parallel loading on one checkpoint.
+    example = Path(__file__).resolve().parents[2] / "examples" / "options.toml"
+    result = loadbench("run", str(example), "--repeats", "1", "--warmups", "0", "--no-progress",
+                       "--output", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    df = load(tmp_path / "run")
+    assert df["options"].nunique() == 8 and set(df["path"]) == set(PATH_HEADER)
+    assert not (df.status == "failed").any(), df[df.status == "failed"][["options", "path", "error"]]
+    eq = df[df.metric == "max_abs_diff_vs_base"]
+    compared = set(zip(eq["options"], eq["path"]))
+    # Every combination on every path, base included: the reference is the plain load.
+    assert compared == {(o, p) for o in df["options"].unique() for p in PATH_HEADER}
+    assert (eq.status == "ok").all()
+    eager = df[(df.metric == "load_s") & df["options"].str.contains("attn_implementation=eager")]
+    assert set(eager["attn_implementation"]) == {"eager"}
+    assert "options" in result.stdout.splitlines()[2]  # a column of the summary: it varies
 
 
 def test_sharded_checkpoint_and_suite_file(builtin, tmp_path: Path) -> None:
@@ -145,6 +164,12 @@ def test_bad_suite_and_options(tmp_path: Path) -> None:
     assert result.returncode == 2 and "device" in result.stderr
     result = loadbench("run", "--repeats", "lots")
     assert result.returncode == 2 and "invalid int value" in result.stderr
+    result = loadbench("run", "--option", "devicemap=auto")
+    assert result.returncode == 2 and "unknown loading option 'devicemap'" in result.stderr
+    result = loadbench("run", "--option", "attn_implementation")
+    assert result.returncode == 2 and "give NAME=VALUE[,VALUE...]" in result.stderr
+    result = loadbench("run", "--option", "loading_workers=2", "--option", "loading_workers=4")
+    assert result.returncode == 2 and "given twice" in result.stderr
 
 
 def test_output_directory_holding_a_run_is_refused(default_run) -> None:

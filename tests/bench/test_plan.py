@@ -43,6 +43,31 @@ def test_dtype_device_and_cache_axes_multiply(builtin_cache: Path) -> None:
         ("bfloat16", "cpu", "cold"), ("float32", "cpu", "cold")]
 
 
+def test_loading_options_multiply_and_are_a_case_key(builtin_cache: Path) -> None:
+    suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert")], paths=["base", "task"], device="cpu",
+                  cache=["warm"], options={"attn_implementation": ["eager", "sdpa"], "device_map": ["default", "cpu"]})
+    cases = plan(suite, builtin_cache)
+    assert len(cases) == 2 * 2 * 2
+    assert {c.options for c in cases} == {"attn_implementation=eager", "attn_implementation=sdpa",
+                                          "device_map=cpu, attn_implementation=eager",
+                                          "device_map=cpu, attn_implementation=sdpa"}
+    assert all(c.key()["options"] == c.options for c in cases)
+    assert "device_map=cpu, attn_implementation=sdpa" in next(c.label for c in cases if "device_map" in c.options
+                                                              and "sdpa" in c.options)
+
+
+def test_an_option_this_transformers_lacks_is_not_applicable(builtin_cache: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from loadbench.loaders import options
+
+    monkeypatch.setattr(options, "_parallel_switch", lambda: None)
+    suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert")], paths=["base"], device="cpu", cache=["warm"],
+                  options={"parallel_loading": ["default", "on"]})
+    reasons = {c.options: c.not_applicable for c in plan(suite, builtin_cache)}
+    assert reasons["default"] is None
+    assert "no parallel weight loading" in (reasons["parallel_loading=on"] or "")
+
+
 def test_task_the_checkpoint_cannot_do(builtin_cache: Path) -> None:
     suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert", tasks=["text-generation"])], device="cpu")
     with pytest.raises(UnsupportedTask, match="tiny-bert: cannot do task 'text-generation'"):

@@ -70,6 +70,11 @@ def test_overrides_are_validated() -> None:
     ({"timeout_s": float("inf")}, "timeout_s: Input should be a finite number"),
     ({"cv_threshold": float("nan")}, "cv_threshold: Input should be a finite number"),
     ({"batch_size": 10**7}, "batch_size: Input should be less than or equal to 65536"),
+    ({"options": {"devicemap": ["auto"]}}, "options: Value error, unknown loading option 'devicemap'"),
+    ({"options": {"attn_implementation": []}}, "loading option attn_implementation: give at least one value"),
+    ({"options": {"parallel_loading": [True, "on"]}}, "loading option parallel_loading: values repeat"),
+    ({"options": {"loading_workers": [0]}}, "must be a thread count from 1 to 1024"),
+    ({"options": {"safetensors_read": "lazy"}}, "must be one of mmap, eager"),
 ])
 def test_options_out_of_range_or_repeated_name_the_key(changes: dict, message: str) -> None:
     from loadbench.bench.suite import default_suite
@@ -94,3 +99,18 @@ def test_a_suite_file_cannot_turn_on_code_or_pickle_by_itself(tmp_path: Path, ke
     with pytest.raises(SuiteError, match=f"a suite file cannot turn it on: pass {flag}"):
         load_suite(suite)
     assert getattr(load_suite(suite, allow={key: True}), key) is True
+
+
+def test_option_axes_from_a_suite_file(tmp_path: Path) -> None:
+    suite_file = tmp_path / "suite.toml"
+    suite_file.write_text('[[checkpoints]]\nbuiltin = "tiny-llama"\n[options]\ndevice_map = ["default", "auto"]\n'
+                          'parallel_loading = [true, false]\nattn_implementation = "eager"\n', encoding="utf-8")
+    suite = load_suite(suite_file)
+    assert [o.text for o in suite.option_combinations()] == [
+        "attn_implementation=eager, parallel_loading=on", "attn_implementation=eager, parallel_loading=off",
+        "device_map=auto, attn_implementation=eager, parallel_loading=on",
+        "device_map=auto, attn_implementation=eager, parallel_loading=off"]
+    # run.json keeps the suite as data: it must read back as the same suite.
+    again = type(suite)(**suite.model_dump())
+    assert again.option_combinations() == suite.option_combinations()
+    assert [o.text for o in default_suite().option_combinations()] == ["default"]

@@ -114,6 +114,24 @@ def test_base_path_is_the_reference_and_not_compared_with_itself(builtin) -> Non
     assert "max_abs_diff_vs_base" not in _metrics(reply)
 
 
+def test_loading_options_reach_the_load_and_even_base_is_checked_against_the_plain_load(builtin) -> None:
+    reply = measure(_request(builtin("tiny-llama"), "base", "text-generation",
+                             options="device_map=cpu, attn_implementation=eager, safetensors_read=eager"))
+    assert reply.failures == []
+    assert reply.info["attn_implementation"] == "eager"
+    # eager attention against the plain load's sdpa: equal within tolerance, but compared.
+    assert 0 <= _metrics(reply)["max_abs_diff_vs_base"] < 1e-4
+
+
+def test_an_option_the_installed_transformers_lacks_is_not_applicable(builtin, monkeypatch) -> None:
+    from loadbench.loaders import options
+
+    monkeypatch.setattr(options, "_from_pretrained_takes", lambda keyword: False)
+    reply = measure(_request(builtin("tiny-bert"), "task", "text-classification", options="safetensors_read=eager"))
+    assert reply.metrics == [] and reply.failures == []
+    assert "no switch for how safetensors are read" in reply.not_applicable[0]["reason"]
+
+
 def test_a_path_that_raises_is_a_recorded_failure(builtin) -> None:
     # transformers' feature-extraction pipeline calls T5Model without decoder inputs.
     reply = measure(_request(builtin("tiny-t5"), "pipeline", "feature-extraction"))

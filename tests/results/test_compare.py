@@ -318,7 +318,7 @@ def test_allowed_mixed_hardware_keeps_rows_per_machine(run: Runs, tmp_path: Path
 def test_one_machine_each_side_compares_as_before(run: Runs) -> None:
     same = compare(run({"load_s": BASE}), run({"load_s": BASE}))
     assert list(same.columns) == list(COMPARE_COLUMNS)
-    assert COMPARE_COLUMNS.index("machine") == len(CASE_KEYS) == 7  # right after the case keys
+    assert COMPARE_COLUMNS.index("machine") == len(CASE_KEYS) == 8  # right after the case keys
     assert same["machine"].tolist() == [run({"load_s": BASE})["machine"].iloc[0]]
     # Different single machines (allowed): compared with each other, not split into new/missing.
     other = compare(run({"load_s": BASE}), run({"load_s": BASE}, fingerprint=INTEL), allow_mismatch=True)
@@ -331,7 +331,8 @@ def test_one_machine_each_side_compares_as_before(run: Runs) -> None:
 def test_no_machine_in_common_cannot_compare(run: Runs, tmp_path: Path) -> None:
     base = run({"load_s": BASE}, fingerprint={**FINGERPRINT, "cpu_model": "Ampere Altra"})
     cand = _spread(tmp_path, "mixed", {"amd": BASE, "intel": BASE}, {"amd": FINGERPRINT, "intel": INTEL})
-    with pytest.raises(CannotCompare, match=r"no measured case in common \(case keys: .*cache, env, machine\)"):
+    with pytest.raises(CannotCompare, match=r"no measured case in common \(case keys: .*cache, options, env, "
+                                            r"machine\)"):
         compare(base, cand, allow_mismatch=True)
 
 

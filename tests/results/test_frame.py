@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from loadbench.results import (
+    SCHEMA_VERSION,
     DuplicateRun,
     NotARun,
     RunWriter,
@@ -25,11 +26,11 @@ from loadbench.results import (
 from loadbench.results.runinfo import machine_key
 
 COLUMNS = [
-    "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "env", "repeat",
+    "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "options", "env", "repeat",
     "metric", "value", "unit", "direction", "status", "reason", "error_type", "error",
     "attn_implementation", "resident_dtype", "warmup", "node", "block",
 ]
-# A v5 record's fields in the order it is written: the frame's, plus sample_records before block.
+# A v6 record's fields in the order it is written: the frame's, plus sample_records before block.
 RECORD_FIELDS = [*COLUMNS[:-1], "sample_records", "block"]
 FINGERPRINT = [
     "device_name", "machine", "started_at", "hostname", "cpu_model", "cpu_count", "gpus", "python_version",
@@ -67,7 +68,7 @@ def test_golden_v1_run_loads_into_expected_shape(golden_run: Path) -> None:
     _check_shape(df, 10)
     # The v1 files are migrated on the way in: current rows, cache unknown, no warmup, no node,
     # the default environment and no block.
-    assert (df["schema_version"] == 5).all() and df["node"].isna().all()
+    assert (df["schema_version"] == SCHEMA_VERSION).all() and df["node"].isna().all()
     assert (df["env"] == "default").all() and df["block"].isna().all()
     assert df["cache"].tolist() == ["unspecified"] * 10
     assert df["warmup"].tolist() == [False] * 10
@@ -90,7 +91,7 @@ def test_golden_v1_run_loads_into_expected_shape(golden_run: Path) -> None:
 def test_golden_v2_run_loads_into_expected_shape(golden_run_v2: Path) -> None:
     df = load(golden_run_v2)
     _check_shape(df, 9)
-    assert (df["schema_version"] == 5).all() and (df["run_id"] == "20250302T141500Z-7b9e").all()
+    assert (df["schema_version"] == SCHEMA_VERSION).all() and (df["run_id"] == "20250302T141500Z-7b9e").all()
     assert df["node"].isna().all()
     assert (df["env"] == "default").all() and df["block"].isna().all()
     assert df["status"].value_counts().to_dict() == {"ok": 7, "not_applicable": 1, "failed": 1}
@@ -114,10 +115,12 @@ def test_golden_v2_run_loads_into_expected_shape(golden_run_v2: Path) -> None:
 
 
 def _as_v5(record: dict, **changes: object) -> dict:
-    """What migrate() must make of an older record: env "default" right after cache, a null block last."""
+    """What migrate() must make of an older record: options "default" then env "default" right after cache,
+    a null block last."""
     items = list({**record, **changes}.items())
-    items.insert([k for k, _ in items].index("cache") + 1, ("env", "default"))
-    return {**dict(items), "schema_version": 5, "block": None}
+    after_cache = [k for k, _ in items].index("cache") + 1
+    items[after_cache:after_cache] = [("options", "default"), ("env", "default")]
+    return {**dict(items), "schema_version": SCHEMA_VERSION, "block": None}
 
 
 def test_golden_v3_run_migrates_to_records_that_stand_alone(golden_run_v3: Path) -> None:
@@ -152,7 +155,7 @@ def _check_golden_nodes(golden_run_v3: Path, written_by: int) -> None:
     df = load(golden_run_v3)
     # The node_lost failure of task/cold repeat 1 was measured again on the other node: it is left out.
     _check_shape(df, 9)
-    assert (df["schema_version"] == 5).all() and (df["run_id"] == "20260115T093000Z-3c5d").all()
+    assert (df["schema_version"] == SCHEMA_VERSION).all() and (df["run_id"] == "20260115T093000Z-3c5d").all()
     assert (df["env"] == "default").all() and df["block"].isna().all()
     assert df["node"].tolist() == ["gpu-a-5f1e"] * 4 + ["gpu-b-9c07"] * 3 + ["gpu-a-5f1e"] * 2
     assert not (df["error_type"] == "node_lost").any()
@@ -174,7 +177,7 @@ def _check_golden_nodes(golden_run_v3: Path, written_by: int) -> None:
 def test_v1_and_v2_runs_concatenate(golden_run: Path, golden_run_v2: Path) -> None:
     df = load([golden_run, golden_run_v2])
     _check_shape(df, 19)
-    assert (df["schema_version"] == 5).all() and (df["env"] == "default").all()
+    assert (df["schema_version"] == SCHEMA_VERSION).all() and (df["env"] == "default").all()
     assert df["cache"].tolist()[:10] == ["unspecified"] * 10
     assert set(df["cache"].tolist()[10:]) == {"warm", "cold"}
     assert df["warmup"].sum() == 1

@@ -10,27 +10,30 @@ import pytest
 
 from loadbench.results import by_path, by_run, load, summarize
 
+# A case's options and environment when it sets neither.
+PLAIN = ("default", "default")
+
 
 def test_by_path_puts_paths_in_columns_and_names_the_best(synthetic_run: Path, synthetic) -> None:
     wide = by_path(load(synthetic_run))
     assert list(wide.columns) == ["base", "task", "custom", "pipeline", "unit", "direction", "best"]
-    assert wide.index.names == ["checkpoint", "task", "dtype", "device", "cache", "env", "metric"]
-    row = wide.loc[("tiny-llama", "text-generation", "auto", "cpu", "warm", "default", "load_s")]
+    assert wide.index.names == ["checkpoint", "task", "dtype", "device", "cache", "options", "env", "metric"]
+    row = wide.loc[("tiny-llama", "text-generation", "auto", "cpu", "warm", "default", "default", "load_s")]
     expected = {p: synthetic.load_seconds("tiny-llama", p, "warm")[1] for p in synthetic.PATHS}
     for path, value in expected.items():
         assert row[path] == pytest.approx(value)
     assert (row["unit"], row["direction"], row["best"]) == ("s", "lower", "base")
-    tps = wide.loc[("tiny-llama", "text-generation", "auto", "cpu", "warm", "default", "decode_tokens_per_s")]
+    tps = wide.loc[("tiny-llama", "text-generation", "auto", "cpu", "warm", *PLAIN, "decode_tokens_per_s")]
     assert tps["best"] == "task" and math.isnan(tps["base"])  # higher is better; base does not decode
 
 
 def test_by_path_failed_and_na_are_nan_without_a_best(synthetic_run: Path) -> None:
     wide = by_path(summarize(load(synthetic_run)))
-    failed = wide.loc[("tiny-bert", "text-classification", "auto", "cpu", "cold", "default", "load_s")]
+    failed = wide.loc[("tiny-bert", "text-classification", "auto", "cpu", "cold", "default", "default", "load_s")]
     assert math.isnan(failed["pipeline"]) and failed["best"] == "base"
-    na = wide.loc[("tiny-t5", "text2text-generation", "auto", "cpu", "warm", "default", "load_s")]
+    na = wide.loc[("tiny-t5", "text2text-generation", "auto", "cpu", "warm", "default", "default", "load_s")]
     assert math.isnan(na["pipeline"])
-    gpu = wide.loc[("tiny-t5", "text2text-generation", "auto", "cpu", "warm", "default", "gpu_peak_used_bytes")]
+    gpu = wide.loc[("tiny-t5", "text2text-generation", "auto", "cpu", "warm", *PLAIN, "gpu_peak_used_bytes")]
     assert pd.isna(gpu["best"])  # nothing measured, nothing best
 
 
@@ -45,12 +48,12 @@ def test_by_run_gives_ratio_against_the_first_run(synthetic_pair: tuple[Path, Pa
     wide = by_run(load(list(synthetic_pair)))
     a, b = "20260101T000000Z-aaaa", "20260102T000000Z-bbbb"
     assert list(wide.columns) == ["unit", "direction", a, b, f"{b} / {a}"]
-    task = wide.loc[("tiny-llama", "task", "text-generation", "auto", "cpu", "warm", "default", "load_s")]
+    task = wide.loc[("tiny-llama", "task", "text-generation", "auto", "cpu", "warm", "default", "default", "load_s")]
     assert task[f"{b} / {a}"] == pytest.approx(1.3)  # the synthetic slowdown of the task path
-    base = wide.loc[("tiny-llama", "base", "text-generation", "auto", "cpu", "warm", "default", "load_s")]
+    base = wide.loc[("tiny-llama", "base", "text-generation", "auto", "cpu", "warm", "default", "default", "load_s")]
     assert base[f"{b} / {a}"] == pytest.approx(1.0)
     flipped = by_run(load(list(synthetic_pair)), baseline=b)
-    assert flipped.loc[("tiny-llama", "task", "text-generation", "auto", "cpu", "warm", "default", "load_s"),
+    assert flipped.loc[("tiny-llama", "task", "text-generation", "auto", "cpu", "warm", "default", "default", "load_s"),
                        f"{a} / {b}"] == pytest.approx(1 / 1.3)
 
 
@@ -66,7 +69,7 @@ def test_by_run_refuses_one_run_and_unknown_baseline(synthetic_run: Path, synthe
 def test_by_path_other_stat(synthetic_run: Path, synthetic) -> None:
     wide = by_path(load(synthetic_run), stat="max")
     loads = synthetic.load_seconds("tiny-llama", "custom", "warm")
-    assert wide.loc[("tiny-llama", "text-generation", "auto", "cpu", "warm", "default", "load_s"), "custom"] == \
+    assert wide.loc[("tiny-llama", "text-generation", "auto", "cpu", "warm", *PLAIN, "load_s"), "custom"] == \
         pytest.approx(max(loads))
 
 
@@ -77,12 +80,14 @@ def test_a_spread_run_keeps_its_machines_apart(tmp_path: Path, synthetic) -> Non
     spread = synthetic.write_spread_run(tmp_path / "spread", "run-b")
     amd, intel = (machine_key(fp) for fp in synthetic.NODES.values())
     wide = by_path(load(spread))
-    assert wide.index.names == ["checkpoint", "task", "dtype", "device", "cache", "env", "machine", "metric"]
-    key = ("tiny-llama", "text-generation", "auto", "cpu", "warm", "default")
+    assert wide.index.names == ["checkpoint", "task", "dtype", "device", "cache", "options", "env", "machine",
+                                "metric"]
+    key = ("tiny-llama", "text-generation", "auto", "cpu", "warm", "default", "default")
     custom = synthetic.load_seconds("tiny-llama", "custom", "warm")
     assert wide.loc[(*key, amd, "load_s"), "custom"] == pytest.approx(custom[1])  # repeat 2 only
     assert wide.loc[(*key, intel, "load_s"), "custom"] == pytest.approx((custom[0] + custom[2]) / 2)
     runs = by_run(load([single, spread]))
-    assert runs.index.names == ["checkpoint", "path", "task", "dtype", "device", "cache", "env", "machine", "metric"]
-    other = runs.loc[("tiny-llama", "custom", "text-generation", "auto", "cpu", "warm", "default", intel, "load_s")]
+    assert runs.index.names == ["checkpoint", "path", "task", "dtype", "device", "cache", "options", "env", "machine",
+                                "metric"]
+    other = runs.loc[("tiny-llama", "custom", "text-generation", "auto", "cpu", "warm", *PLAIN, intel, "load_s")]
     assert math.isnan(other["run-a"]) and other["run-b"] == pytest.approx((custom[0] + custom[2]) / 2)

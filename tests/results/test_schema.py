@@ -25,17 +25,18 @@ from loadbench.results.schema import (
 from loadbench.vocabulary import RETRYABLE_ERRORS
 
 FIELDS = [
-    "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "env", "repeat",
+    "schema_version", "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "options", "env", "repeat",
     "metric", "value", "unit", "direction", "status", "reason", "error_type", "error",
     "attn_implementation", "resident_dtype", "warmup", "node", "sample_records", "block",
 ]
 
 
 def ok_record(**changes: Any) -> dict[str, Any]:
-    """A valid current-version (v5) record."""
+    """A valid current-version (v6) record."""
     record = {
-        "schema_version": 5, "run_id": "r", "checkpoint": "org/model", "path": "base",
-        "task": "feature-extraction", "dtype": "float32", "device": "cpu", "cache": "warm", "env": "default",
+        "schema_version": 6, "run_id": "r", "checkpoint": "org/model", "path": "base",
+        "task": "feature-extraction", "dtype": "float32", "device": "cpu", "cache": "warm", "options": "default",
+        "env": "default",
         "repeat": 0, "metric": "load_s", "value": 0.5, "unit": "s", "direction": "lower", "status": "ok",
         "reason": None, "error_type": None, "error": None,
         "attn_implementation": None, "resident_dtype": None, "warmup": False, "node": None,
@@ -45,9 +46,16 @@ def ok_record(**changes: Any) -> dict[str, Any]:
     return record
 
 
+def v5_record(**changes: Any) -> dict[str, Any]:
+    """A record as schema v5 wrote it: no options."""
+    record = {k: v for k, v in ok_record(schema_version=5).items() if k != "options"}
+    record.update(changes)
+    return record
+
+
 def v4_record(**changes: Any) -> dict[str, Any]:
     """A record as schema v4 wrote it: no env, no block."""
-    record = {k: v for k, v in ok_record(schema_version=4).items() if k not in ("env", "block")}
+    record = {k: v for k, v in v5_record(schema_version=4).items() if k not in ("env", "block")}
     record.update(changes)
     return record
 
@@ -81,8 +89,8 @@ def v1_record(**changes: Any) -> dict[str, Any]:
 
 def test_fields_in_order_and_case_keys() -> None:
     assert [f.name for f in dataclasses.fields(Sample)] == FIELDS
-    assert CASE_KEYS == ("checkpoint", "path", "task", "dtype", "device", "cache", "env")
-    assert SCHEMA_VERSION == 5
+    assert CASE_KEYS == ("checkpoint", "path", "task", "dtype", "device", "cache", "options", "env")
+    assert SCHEMA_VERSION == 6
 
 
 def test_format_history_documents_current_version() -> None:
@@ -253,17 +261,18 @@ def test_migrate_v1_adds_cache_after_device_and_warmup_last() -> None:
     migrated = migrate(record)
     assert record == before  # the input is left alone
     assert list(migrated) == FIELDS
-    assert migrated["schema_version"] == 5
+    assert migrated["schema_version"] == SCHEMA_VERSION
     assert migrated["cache"] == "unspecified" and migrated["warmup"] is False and migrated["node"] is None
     assert migrated["sample_records"] is None
     assert migrated["env"] == "default" and migrated["block"] is None
     # Everything v1 had is carried over unchanged.
-    added = ("schema_version", "cache", "warmup", "node", "sample_records", "env", "block")
+    added = ("schema_version", "cache", "warmup", "node", "sample_records", "env", "block", "options")
     assert {k: v for k, v in migrated.items() if k not in added} == {
         k: v for k, v in record.items() if k != "schema_version"
     }
     sample = Sample.from_dict(migrated)
-    assert (sample.cache, sample.warmup, sample.schema_version, sample.node) == ("unspecified", False, 5, None)
+    assert (sample.cache, sample.warmup, sample.schema_version, sample.node) == (
+        "unspecified", False, SCHEMA_VERSION, None)
     assert sample.attn_implementation == "sdpa"
 
 
@@ -290,9 +299,10 @@ def test_migrate_v2_adds_a_null_node_last() -> None:
     migrated = migrate(record)
     assert record == before  # the input is left alone
     assert list(migrated) == FIELDS
-    assert migrated["schema_version"] == 5 and migrated["node"] is None and migrated["sample_records"] is None
+    assert migrated["schema_version"] == SCHEMA_VERSION
+    assert migrated["node"] is None and migrated["sample_records"] is None
     assert migrated["env"] == "default" and migrated["block"] is None
-    added = ("schema_version", "node", "sample_records", "env", "block")
+    added = ("schema_version", "node", "sample_records", "env", "block", "options")
     assert {k: v for k, v in migrated.items() if k not in added} == {
         k: v for k, v in record.items() if k != "schema_version"
     }
@@ -304,10 +314,10 @@ def test_migrate_v2_adds_a_null_node_last() -> None:
 def test_migrate_v3_adds_a_null_sample_records_last() -> None:
     record = v3_record(node="gpu-a", warmup=True)
     migrated = migrate(record)
-    assert list(migrated) == FIELDS and migrated["schema_version"] == 5
+    assert list(migrated) == FIELDS and migrated["schema_version"] == SCHEMA_VERSION
     assert migrated["sample_records"] is None
     assert migrated["env"] == "default" and migrated["block"] is None
-    added = ("schema_version", "sample_records", "env", "block")
+    added = ("schema_version", "sample_records", "env", "block", "options")
     assert {k: v for k, v in migrated.items() if k not in added} == {
         k: v for k, v in record.items() if k != "schema_version"
     }
@@ -318,17 +328,30 @@ def test_migrate_v4_adds_env_after_cache_and_a_null_block_last() -> None:
     before = dict(record)
     migrated = migrate(record)
     assert record == before  # the input is left alone
-    assert list(migrated) == FIELDS and migrated["schema_version"] == 5
-    assert list(migrated).index("env") == list(migrated).index("cache") + 1
+    assert list(migrated) == FIELDS and migrated["schema_version"] == SCHEMA_VERSION
+    v5 = schema.migrate_to_5(record)
+    assert list(v5).index("env") == list(v5).index("cache") + 1
     assert list(migrated)[-1] == "block"
     assert migrated["env"] == "default" and migrated["block"] is None
-    assert {k: v for k, v in migrated.items() if k not in ("schema_version", "env", "block")} == {
+    assert {k: v for k, v in migrated.items() if k not in ("schema_version", "env", "block", "options")} == {
         k: v for k, v in record.items() if k != "schema_version"
     }
     sample = Sample.from_dict(migrated)
-    assert (sample.env, sample.block, sample.schema_version) == ("default", None, 5)
+    assert (sample.env, sample.block, sample.schema_version) == ("default", None, SCHEMA_VERSION)
     assert (sample.cache, sample.node, sample.warmup, sample.sample_records) == ("cold", "gpu-a", True, 3)
     assert schema.migrate_to_5(v4_record())["env"] == "default"
+
+
+def test_migrate_v5_adds_default_options_after_cache() -> None:
+    record = v5_record(cache="cold", env="head")
+    before = dict(record)
+    migrated = migrate(record)
+    assert record == before and list(migrated) == FIELDS
+    assert list(migrated).index("options") == list(migrated).index("cache") + 1
+    assert migrated["options"] == "default" and migrated["schema_version"] == SCHEMA_VERSION
+    assert {k: v for k, v in migrated.items() if k not in ("schema_version", "options")} == {
+        k: v for k, v in record.items() if k != "schema_version"}
+    assert Sample.from_dict(migrated).options == "default"
 
 
 @pytest.mark.parametrize("count", [0, -1, 1.5, True, "3"])
@@ -398,5 +421,5 @@ def test_other_failures_are_never_dropped(case: dict[str, str]) -> None:
 
 def test_sample_key_leaves_the_metric_out(case: dict[str, str]) -> None:
     assert sample_key(_ok(case)) == sample_key(_ok(case, metric="peak_rss_bytes")) == (
-        "r", *({"env": "default", **case}[k] for k in CASE_KEYS), 0, False)
+        "r", *({"env": "default", "options": "default", **case}[k] for k in CASE_KEYS), 0, False)
     assert sample_key(_ok(case)) != sample_key(_ok(case, warmup=True))

@@ -41,7 +41,7 @@ def test_create_writes_run_info_and_empty_samples(tmp_path: Path) -> None:
     writer = RunWriter.create(run_dir, {"run_id": "r", "suite": "smoke"})
     info = json.loads((run_dir / "run.json").read_text())
     assert info["run_id"] == "r" and info["suite"] == "smoke"
-    assert info["schema_version"] == SCHEMA_VERSION == 5 and info["status"] == "running"
+    assert info["schema_version"] == SCHEMA_VERSION == 6 and info["status"] == "running"
     started = datetime.fromisoformat(info["started_at"])
     assert started.utcoffset() == UTC.utcoffset(None)
     assert (run_dir / "samples.jsonl").read_text() == ""
@@ -226,7 +226,7 @@ def test_v1_lines_are_read_back_as_current(tmp_path: Path, samples: list[Sample]
     last = records[3]
     assert list(last) == list(samples[0].to_dict())
     assert (last["schema_version"], last["cache"], last["warmup"], last["repeat"], last["node"]) == (
-        5, "unspecified", False, 7, None,
+        SCHEMA_VERSION, "unspecified", False, 7, None,
     )
     assert last["sample_records"] is None
     assert (last["env"], last["block"]) == ("default", None)

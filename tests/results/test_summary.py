@@ -15,8 +15,8 @@ from loadbench.results.runinfo import machine_key
 
 MakeRun = Callable[[Iterable[Sample]], Path]
 SUMMARY_COLUMNS = [
-    "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "env", "machine", "metric", "n", "n_failed",
-    "median", "q1", "q3", "min", "max", "iqr", "cv", "unstable", "unit", "direction", "status", "reason",
+    "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "options", "env", "machine", "metric", "n",
+    "n_failed", "median", "q1", "q3", "min", "max", "iqr", "cv", "unstable", "unit", "direction", "status", "reason",
 ]
 
 

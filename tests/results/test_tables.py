@@ -96,7 +96,7 @@ def test_varying_settings_of_frames_and_rows() -> None:
     assert varying_settings(rows) == ["dtype"]  # NaN and an absent machine are both "none"
     assert varying_settings([{"machine": "h100"}, {"machine": None}]) == ["machine"]
     assert varying_settings([{"env": "default", "cache": "warm"}, {"env": "py313", "cache": "warm"}]) == ["env"]
-    assert SETTING_KEYS == ("env", "dtype", "device", "cache", "machine")
+    assert SETTING_KEYS == ("env", "dtype", "device", "options", "cache", "machine")
 
 
 def test_per_machine_only_for_a_run_spread_over_machines() -> None:
