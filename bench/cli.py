@@ -73,6 +73,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     run.add_argument("--checkpoint", action="append", metavar="DIR", dest="checkpoints",
                      help="a local checkpoint directory, or a built-in one's name (tiny-llama); repeat for "
                           "several (replaces the suite's checkpoints)")
+    run.add_argument("--paths", nargs="+", metavar="PATH",
+                     help="loading paths to measure: base, task, custom, pipeline, runai-streamer, fastsafetensors, "
+                          "or your own loading function as module:function (replaces the suite's)")
     run.add_argument("--output", type=Path, metavar="DIR", help="run directory to write (default: runs/<run-id>)")
     run.add_argument("--repeats", type=int, metavar="N", help="measured samples per case")
     run.add_argument("--warmups", type=int, metavar="N", help="discarded samples per case, taken first")
@@ -133,7 +136,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
 
 
 # Options that change what a run measures: a resumed run keeps its own.
-_MEASURING = ("repeats", "warmups", "device", "dtype", "cache", "new_tokens", "batch_size", "prompt_tokens",
+_MEASURING = ("paths", "repeats", "warmups", "device", "dtype", "cache", "new_tokens", "batch_size", "prompt_tokens",
               "threads", "seed", "environments", "options")
 _SETTINGS = (*_MEASURING, "timeout_s", "trust_remote_code", "allow_bin_weights")
 

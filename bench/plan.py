@@ -10,15 +10,35 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loadbench.errors import UserError
-from loadbench.loaders import PATHS, TASKS, CheckpointInfo, Task, UnsupportedTask, inspect_checkpoint
+from loadbench.loaders import (
+    SHIPPED,
+    TASKS,
+    CheckpointInfo,
+    UnsupportedTask,
+    inspect_checkpoint,
+    is_user_path,
+    path_not_applicable,
+)
 from loadbench.loaders.builtin import ensure_builtin
-from loadbench.loaders.options import DEFAULT_OPTIONS, LoadOptions
+from loadbench.loaders.options import DEFAULT_OPTIONS
+from loadbench.loaders.user_path import user_path
 from loadbench.results.schema import DEFAULT_ENV
 
 from .fingerprint import local_cuda_available
 from .suite import CheckpointEntry, Suite
 
 __all__ = ["Case", "NoCuda", "plan", "resolve_device"]
+
+
+class UnknownPath(UserError):
+    """A ``module:function`` path whose module cannot be found: a typo more often than not."""
+
+
+def _check_user_paths(names: list[str]) -> None:
+    for name in names:
+        if is_user_path(name) and name not in SHIPPED and (missing := user_path(name).missing_module()):
+            raise UnknownPath(f"path {name!r}: no module {missing!r} here; check the spelling, install it, or put "
+                              "its directory on PYTHONPATH")
 
 
 class NoCuda(UserError):
@@ -118,10 +138,12 @@ def plan(suite: Suite, cache_dir: Path | None = None, *,
     # removed): this interpreter can only answer for itself. In a run over environments
     # each sample's worker answers, in its own environment.
     judge_here = not suite.environments
+    if judge_here:
+        _check_user_paths(suite.paths)
     return [
         Case(checkpoint=label, checkpoint_dir=str(info.path), path=path_name, task=task_name,
              dtype=dtype, device=device, cache=cache,
-             not_applicable=_not_applicable(path_name, info, TASKS[task_name], options) if judge_here else None,
+             not_applicable=path_not_applicable(path_name, info, TASKS[task_name], options) if judge_here else None,
              builtin=builtin, env=env, options=options.text)
         for label, info, tasks, builtin in resolved
         for task_name in tasks
@@ -133,6 +155,3 @@ def plan(suite: Suite, cache_dir: Path | None = None, *,
         for env in envs
     ]
 
-
-def _not_applicable(path_name: str, info: CheckpointInfo, task: Task, options: LoadOptions) -> str | None:
-    return PATHS[path_name].not_applicable(info, task) or options.not_applicable()

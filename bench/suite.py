@@ -78,7 +78,8 @@ class Suite(_Strict):
 
     name: str = "default"
     checkpoints: list[CheckpointEntry] = Field(min_length=1)
-    paths: list[Literal[PATH_NAMES]] = list(PATH_NAMES)  # type: ignore[valid-type]
+    paths: list[str] = Field(list(PATH_NAMES), description="base, task, custom, pipeline, a shipped fast loader "
+                                                           "(runai-streamer, fastsafetensors) or module:function")
     # Upper bounds: a value past them is a typo, and one took 5 GB before it failed.
     repeats: int = Field(3, ge=1, le=100_000)
     warmups: int = Field(1, ge=0, le=10_000, description="samples per case taken first and discarded")
@@ -152,7 +153,18 @@ class Suite(_Strict):
 
         return combinations({name: [parse_value(name, v) for v in values] for name, values in self.options.items()})
 
-    @field_validator("device", "dtype", "cache", mode="before")
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, values: list[str]) -> list[str]:
+        from loadbench.loaders.user_path import SHIPPED, is_user_path
+
+        for value in values:
+            if value not in PATH_NAMES and not is_user_path(value):
+                raise ValueError(f"{value!r} is not a path: give one of {', '.join(PATH_NAMES + tuple(SHIPPED))}, "
+                                 "or your own loading function as module:function")
+        return values
+
+    @field_validator("paths", "device", "dtype", "cache", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value

@@ -128,7 +128,7 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
     """
     import torch
 
-    from loadbench.loaders import PATHS, TASKS, LoadRequest, inspect_checkpoint
+    from loadbench.loaders import TASKS, LoadRequest, inspect_checkpoint, path_for, path_not_applicable
     from loadbench.loaders.common import attn_implementation, resident_dtype
     from loadbench.loaders.options import LoadOptions
 
@@ -139,7 +139,7 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
         torch.set_num_threads(req.threads)
     result = SampleReply(info={"torch_threads": torch.get_num_threads(), "pid": os.getpid(),
                            "cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None})
-    path, task = PATHS[req.path], TASKS[req.task]
+    path, task = path_for(req.path), TASKS[req.task]
     info = inspect_checkpoint(req.checkpoint_dir, req.trust_remote_code, req.allow_bin_weights)
     options = LoadOptions.parse(req.options)
     request = LoadRequest(info.path, req.task, req.device, req.dtype, req.trust_remote_code, options)
@@ -148,7 +148,7 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
     result.info["modules_before_import"] = len(sys.modules)
     result.info["arch_module_preloaded"] = any(
         name.startswith(f"transformers.models.{info.model_type}.modeling_") for name in sys.modules)
-    if (reason := path.not_applicable(info, task) or options.not_applicable()) is not None:
+    if (reason := path_not_applicable(req.path, info, task, options)) is not None:
         # Asked here, in the environment that would load (a run over environments plans without it).
         result.na("load_s", reason)
         return result

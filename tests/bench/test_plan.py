@@ -103,3 +103,22 @@ def test_a_run_over_environments_leaves_applicability_to_each_environments_worke
     cases = plan(suite, builtin_cache)
     assert {c.env for c in cases} == {"old", "new"}
     assert [c for c in cases if c.not_applicable] == []
+
+
+def test_a_user_path_whose_module_is_missing_is_refused_before_the_run(builtin_cache: Path) -> None:
+    from loadbench.bench.plan import UnknownPath
+
+    suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert")], paths=["base", "my_loadnig:load"],
+                  device="cpu", cache=["warm"])
+    with pytest.raises(UnknownPath, match="path 'my_loadnig:load': no module 'my_loadnig' here; check the spelling"):
+        plan(suite, builtin_cache)
+
+
+def test_shipped_fast_loaders_are_planned_like_the_four(builtin_cache: Path) -> None:
+    suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert")], paths=["base", "runai-streamer",
+                                                                             "fastsafetensors"],
+                  device="cpu", cache=["warm"], options={"attn_implementation": ["default", "eager"]})
+    reasons = {(c.path, c.options): c.not_applicable for c in plan(suite, builtin_cache)}
+    assert reasons[("runai-streamer", "default")] is None and reasons[("fastsafetensors", "default")] is None
+    assert "takes none" in (reasons[("fastsafetensors", "attn_implementation=eager")] or "")
+    assert reasons[("base", "attn_implementation=eager")] is None

@@ -28,7 +28,7 @@ def test_default_suite_is_the_three_builtins_through_four_paths() -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ('repeat = 3\n[[checkpoints]]\nbuiltin = "tiny-llama"\n', "repeat: Extra inputs are not permitted"),
     ('repeats = "many"\n[[checkpoints]]\nbuiltin = "tiny-llama"\n', "repeats: Input should be a valid integer"),
-    ('paths = ["base", "fast"]\n[[checkpoints]]\nbuiltin = "tiny-llama"\n', "paths.1"),
+    ('paths = ["base", "fast"]\n[[checkpoints]]\nbuiltin = "tiny-llama"\n', "paths: Value error, 'fast' is not a path"),
     ('device = "gpu"\n[[checkpoints]]\nbuiltin = "tiny-llama"\n', "device: Value error, 'gpu' must be auto, cpu"),
     ('[[checkpoints]]\nbuiltin = "a"\npath = "b"\n', "give exactly one of 'path' or 'builtin'"),
     ("checkpoints = []\n", "checkpoints: List should have at least 1 item"),
