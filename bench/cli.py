@@ -127,7 +127,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
                              "(default: records for csv and parquet, summary for json)")
 
     checkpoints = verbs.add_parser("checkpoints", help="build and list the built-in tiny checkpoints")
-    checkpoints.add_argument("--all", action="store_true", help="build every built-in, not only the default ones")
+    checkpoints.add_argument("--all", action="store_true", help="build every built-in, not only the default ones "
+                                  "(the size ladder included: about 1 GB)")
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": _cmd_run, "report": _cmd_report, "checkpoints": _cmd_checkpoints}
     commands.update(cli_compare.register(verbs))
