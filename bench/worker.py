@@ -26,8 +26,8 @@ from .workload import build_prompts, first_call, measure_forward, measure_genera
 
 __all__ = ["GPU_METRICS", "child_main", "measure"]
 
-GPU_METRICS = ("gpu_before_bytes", "gpu_peak_used_bytes", "gpu_after_bytes", "gpu_process_peak_bytes",
-               "gpu_max_allocated_bytes", "gpu_max_reserved_bytes")
+GPU_METRICS = ("gpu_before_bytes", "gpu_peak_used_bytes", "gpu_load_added_bytes", "gpu_after_bytes",
+               "gpu_process_peak_bytes", "gpu_max_allocated_bytes", "gpu_max_reserved_bytes")
 
 
 def _silence_libraries() -> None:
@@ -175,6 +175,8 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
             _report_memory(result, "load", load_memory.result)
             # What this loading approach costs, without the imports every path shares.
             result.ok("load_added_rss_bytes", load_memory.result.peak_rss_bytes - load_memory.result.start_rss_bytes)
+            if gpu is not None:
+                result.ok("gpu_load_added_bytes", gpu.added_so_far())
             result.info.update(attn_implementation=attn_implementation(loaded.model),
                                resident_dtype=resident_dtype(loaded.model))
         except Exception as exc:

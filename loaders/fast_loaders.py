@@ -36,8 +36,7 @@ def _fastsafetensors_tensors(files: list[Path]) -> Iterator[tuple[str, Any]]:
     # nogds: no GPUDirect Storage here; the library still reads with its own threads and O_DIRECT.
     with fastsafe_open(filenames=[str(f) for f in files], nogds=True, device="cpu") as handle:
         for name in handle.keys():
-            # A copy: the tensor otherwise views the library's buffer, freed when the handle closes.
-            yield name, handle.get_tensor(name).clone()
+            yield name, handle.get_tensor(name)  # it holds its share of the buffer: valid after the close
 
 
 def build_from_tensors(checkpoint: Path, task: str, device: str, dtype: str,
