@@ -213,7 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     steps = parser.add_subparsers(dest="step", required=True)
     make = steps.add_parser("prepare", help="make the environments and the suite")
     make.add_argument("directory", type=Path)
-    make.add_argument("--slowdown", type=float, nargs="+", default=list(SLOWDOWNS), metavar="FRACTION")
+    make.add_argument("--slowdown", type=float, nargs="*", default=list(SLOWDOWNS), metavar="FRACTION",
+                      help="time regressions (none: give the flag alone)")
     make.add_argument("--bloat", type=float, nargs="+", default=[], metavar="FRACTION",
                       help="memory regressions: loads that keep this fraction of the memory they add once more")
     make.add_argument("--blocks", type=int, default=300, help="measured blocks (repeats) per case")
