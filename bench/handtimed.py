@@ -8,7 +8,7 @@ that timestamps each token, as a user timing decode would. loadbench measures th
 cases; the two alternate in rounds so that drift hits both. Printed: per path, both
 medians, their ratio and the spread; ``--output`` appends the figures as JSON lines.
 
-    python -m loadbench.bench.handtimed CHECKPOINT [--paths base task ...] [--cache cold]
+    python -m loadbench.bench.handtimed CHECKPOINT [--paths base task ...] [--task TASK] [--cache cold]
         [--samples 10] [--rounds 2] [--output FILE.jsonl]
 """
 
@@ -72,19 +72,21 @@ def hand_sample(checkpoint: Path, path: str, task: str, cache: str, threads: int
 
 
 def measure_both(checkpoint: str, paths: Sequence[str], cache: str, samples: int, rounds: int,
-                 output: Path | None = None) -> list[dict[str, Any]]:
+                 output: Path | None = None, task: str | None = None) -> list[dict[str, Any]]:
     """Per path and metric: loadbench's median and the hand-timed one, from alternating rounds."""
     from . import api
-    from .suite import DEFAULT_PROMPT
+    from .suite import DEFAULT_PROMPT, CheckpointEntry, Suite
 
     loadbench: dict[tuple[str, str], list[float]] = {}
     hand: dict[tuple[str, str], list[float]] = {}
     per_round = -(-samples // rounds)
     with tempfile.TemporaryDirectory(prefix="loadbench-handtimed-") as scratch:
         for index in range(rounds):
-            result = api.run(checkpoints=[checkpoint], paths=list(paths), cache=[cache], device="cpu",
-                             repeats=per_round, warmups=1, new_tokens=NEW_TOKENS, output=Path(scratch) / f"r{index}",
-                             reports=False)
+            entry = CheckpointEntry(**({"builtin": checkpoint} if not Path(checkpoint).exists() else
+                                       {"path": str(Path(checkpoint).resolve())}), tasks=[task] if task else "primary")
+            suite = Suite(checkpoints=[entry], paths=list(paths), cache=[cache], device=["cpu"], repeats=per_round,
+                          warmups=1, new_tokens=NEW_TOKENS)
+            result = api.run(suite, output=Path(scratch) / f"r{index}", reports=False)
             frame = result.frame()
             info = json.loads((result.run_dir / "run.json").read_text(encoding="utf-8"))
             threads, cpus = int(info["threads"]), info.get("cpus")
@@ -120,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description=(__doc__ or "").splitlines()[0])
     parser.add_argument("checkpoint", help="a checkpoint directory or a built-in name")
     parser.add_argument("--paths", nargs="+", default=["base", "task", "custom", "pipeline"])
+    parser.add_argument("--task", help="the task to load for (default: the checkpoint's own)")
     parser.add_argument("--cache", choices=("warm", "cold"), default="warm")
     parser.add_argument("--samples", type=int, default=10, help="per path and side (default 10)")
     parser.add_argument("--rounds", type=int, default=2, help="alternations of loadbench and hand (default 2)")
@@ -127,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.samples < 2 or args.rounds < 1 or args.rounds > args.samples:
         parser.error("--samples must be at least 2, and --rounds between 1 and --samples")
-    rows = measure_both(args.checkpoint, args.paths, args.cache, args.samples, args.rounds, args.output)
+    rows = measure_both(args.checkpoint, args.paths, args.cache, args.samples, args.rounds, args.output, args.task)
     print(f"{'path':16} {'metric':20} {'loadbench':>12} {'by hand':>12} {'ratio':>7}  (medians; IQR in brackets)")
     for row in rows:
         print(f"{row['path']:16} {row['metric']:20} {row['loadbench_median']:12.4g} {row['hand_median']:12.4g} "
