@@ -70,9 +70,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
 
     run = verbs.add_parser("run", help="measure a suite (default: built-in tiny checkpoints)")
     run.add_argument("suite", nargs="?", type=Path, help="suite TOML file (default: the embedded default suite)")
-    run.add_argument("--checkpoint", action="append", metavar="DIR", dest="checkpoints",
-                     help="a local checkpoint directory, or a built-in one's name (tiny-llama); repeat for "
-                          "several (replaces the suite's checkpoints)")
+    run.add_argument("--checkpoint", action="append", metavar="DIR|NAME|ORG/NAME[@REV]", dest="checkpoints",
+                     help="a local checkpoint directory, a built-in one's name (tiny-llama), or a Hugging Face hub "
+                          "id from the local cache; repeat for several (replaces the suite's checkpoints)")
+    run.add_argument("--download", action="store_true", default=None,
+                     help="download hub checkpoints the local cache lacks, before anything is timed")
     run.add_argument("--paths", nargs="+", metavar="PATH",
                      help="loading paths to measure: base, task, custom, pipeline, runai-streamer, fastsafetensors, "
                           "or your own loading function as module:function (replaces the suite's)")
@@ -139,7 +141,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
 # Options that change what a run measures: a resumed run keeps its own.
 _MEASURING = ("paths", "repeats", "warmups", "device", "dtype", "cache", "new_tokens", "batch_size", "prompt_tokens",
               "threads", "seed", "environments", "options")
-_SETTINGS = (*_MEASURING, "timeout_s", "trust_remote_code", "allow_bin_weights")
+_SETTINGS = (*_MEASURING, "timeout_s", "trust_remote_code", "allow_bin_weights", "download")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from loadbench.loaders import (
     path_not_applicable,
 )
 from loadbench.loaders.builtin import ensure_builtin
+from loadbench.loaders.hub import resolve_hub
 from loadbench.loaders.options import DEFAULT_OPTIONS
 from loadbench.loaders.user_path import user_path
 from loadbench.results.schema import DEFAULT_ENV
@@ -58,6 +59,7 @@ class Case:
     cache: str
     not_applicable: str | None = None
     builtin: str | None = None  # a built-in's name: a remote node without the directory builds its own
+    commit: str | None = None  # a hub checkpoint's resolved commit (the snapshot it loads)
     env: str = DEFAULT_ENV  # the Python environment it is measured in
     options: str = DEFAULT_OPTIONS  # loading options, as LoadOptions.text writes them
 
@@ -88,12 +90,18 @@ def resolve_device(device: str, cuda_available: Callable[[], bool] = local_cuda_
     return "cuda:0" if cuda_available() else "cpu"
 
 
-def _resolve(entry: CheckpointEntry, suite: Suite, cache_dir: Path | None) -> tuple[str, CheckpointInfo]:
+def _resolve(entry: CheckpointEntry, suite: Suite,
+             cache_dir: Path | None) -> tuple[str, CheckpointInfo, str | None]:
+    """(label, checkpoint, the commit of a hub checkpoint)."""
     if entry.builtin is not None:
         directory = ensure_builtin(entry.builtin, cache_dir)
-        return entry.builtin, inspect_checkpoint(directory, suite.trust_remote_code)
+        return entry.builtin, inspect_checkpoint(directory, suite.trust_remote_code), None
+    if entry.repo is not None:
+        hub = resolve_hub(entry.repo, entry.revision, download=suite.download)
+        info = inspect_checkpoint(hub.directory, suite.trust_remote_code, suite.allow_bin_weights)
+        return hub.label, info, hub.commit
     info = inspect_checkpoint(entry.path or "", suite.trust_remote_code, suite.allow_bin_weights)
-    return info.path.name, info
+    return info.path.name, info, None
 
 
 def _tasks(entry: CheckpointEntry, info: CheckpointInfo, label: str) -> tuple[str, ...]:
@@ -116,14 +124,14 @@ def plan(suite: Suite, cache_dir: Path | None = None, *,
 
     (checkpoint, task, dtype, device, options, cache, path, environment).
     """
-    resolved: list[tuple[str, CheckpointInfo, tuple[str, ...], str | None]] = []
+    resolved: list[tuple[str, CheckpointInfo, tuple[str, ...], str | None, str | None]] = []
     labels: dict[str, str] = {}
     for entry in suite.checkpoints:
-        label, info = _resolve(entry, suite, cache_dir)
+        label, info, commit = _resolve(entry, suite, cache_dir)
         if labels.get(label, str(info.path)) != str(info.path):
             label = str(info.path)  # two different directories with one name: show the full path
         labels[label] = str(info.path)
-        resolved.append((label, info, _tasks(entry, info, label), entry.builtin))
+        resolved.append((label, info, _tasks(entry, info, label), entry.builtin, commit))
     # Imports torch: only once the input is known good. Two spellings of one device
     # ("auto" and "cpu") would measure the same case twice.
     devices = list(dict.fromkeys(resolve_device(d, cuda_available) for d in suite.device))
@@ -144,8 +152,8 @@ def plan(suite: Suite, cache_dir: Path | None = None, *,
         Case(checkpoint=label, checkpoint_dir=str(info.path), path=path_name, task=task_name,
              dtype=dtype, device=device, cache=cache,
              not_applicable=path_not_applicable(path_name, info, TASKS[task_name], options) if judge_here else None,
-             builtin=builtin, env=env, options=options.text)
-        for label, info, tasks, builtin in resolved
+             builtin=builtin, env=env, options=options.text, commit=commit)
+        for label, info, tasks, builtin, commit in resolved
         for task_name in tasks
         for dtype in suite.dtype
         for device in devices

@@ -82,6 +82,8 @@ def run_suite(
             "run_id": run_id,
             "suite": suite.model_dump(),
             "checkpoints": digests(c.checkpoint_dir for c in cases),
+            # Which weights a hub id stood for when this run measured it.
+            "checkpoint_commits": {c.checkpoint: c.commit for c in cases if c.commit is not None},
             "executor": {"name": executor.name, **executor.settings},
             "seed": seed,
             "cases": len(cases),
