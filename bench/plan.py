@@ -97,7 +97,8 @@ def _resolve(entry: CheckpointEntry, suite: Suite,
         directory = ensure_builtin(entry.builtin, cache_dir)
         return entry.builtin, inspect_checkpoint(directory, suite.trust_remote_code), None
     if entry.repo is not None:
-        hub = resolve_hub(entry.repo, entry.revision, download=suite.download)
+        hub = resolve_hub(entry.repo, entry.revision, download=suite.download,
+                          trust_remote_code=suite.trust_remote_code)
         info = inspect_checkpoint(hub.directory, suite.trust_remote_code, suite.allow_bin_weights)
         return hub.label, info, hub.commit
     info = inspect_checkpoint(entry.path or "", suite.trust_remote_code, suite.allow_bin_weights)

@@ -16,10 +16,12 @@ from pathlib import Path
 
 from loadbench.errors import UserError
 
-__all__ = ["HubCheckpoint", "HubError", "hub_cache_dir", "is_hub_id", "parse_hub_id", "resolve_hub"]
+__all__ = ["HubCheckpoint", "HubError", "download_patterns", "hub_cache_dir", "is_hub_id", "parse_hub_id",
+           "resolve_hub"]
 
 # What a load needs, and nothing else a repository may hold (other frameworks' weights, ONNX, images).
-_LOADING_FILES = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt", "*.tiktoken", "*.py"]
+# The checkpoint's own code only when it may run (download_patterns).
+_LOADING_FILES = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt", "*.tiktoken"]
 _ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95})(@(?P<revision>[\w./-]{1,200}))?$")
 
 
@@ -61,7 +63,13 @@ def hub_cache_dir() -> Path:
     return Path(home).expanduser() / "hub"
 
 
-def resolve_hub(repo: str, revision: str | None = None, *, download: bool = False) -> HubCheckpoint:
+def download_patterns(trust_remote_code: bool = False) -> list[str]:
+    """The files a download fetches: what a load reads, and the checkpoint's Python code only if it may run."""
+    return [*_LOADING_FILES, *(["*.py"] if trust_remote_code else [])]
+
+
+def resolve_hub(repo: str, revision: str | None = None, *, download: bool = False,
+                trust_remote_code: bool = False) -> HubCheckpoint:
     """The local snapshot of ``repo`` at ``revision``; downloaded first only if ``download``."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
@@ -77,9 +85,17 @@ def resolve_hub(repo: str, revision: str | None = None, *, download: bool = Fals
     offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
     fetch = f"fetch it first with `hf download {repo}{f' --revision {revision}' if revision else ''}`"
     try:
-        directory = snapshot_download(repo, revision=revision, cache_dir=cache, allow_patterns=_LOADING_FILES,
+        directory = snapshot_download(repo, revision=revision, cache_dir=cache,
+                                      allow_patterns=download_patterns(trust_remote_code),
                                       local_files_only=not download or offline)
-    except LocalEntryNotFoundError:
+    except LocalEntryNotFoundError as exc:
+        if type(exc).__name__ == "IncompleteSnapshotError":  # huggingface_hub >= 1.x tells a partial snapshot
+            raise HubError(f"checkpoint {label!r}: its snapshot in the Hugging Face cache ({cache}) lacks files "
+                           f"an interrupted download left out; {fetch.replace('fetch it first', 'complete it')}, "
+                           "or pass --download") from None
+        if download and not offline:  # a download was allowed and tried: the hub did not answer
+            raise HubError(f"checkpoint {label!r}: not in the Hugging Face cache ({cache}), and the hub cannot "
+                           f"be reached; check the network, or {fetch} where there is one") from None
         if download and offline:
             raise HubError(f"checkpoint {label!r}: not in the Hugging Face cache ({cache}) and HF_HUB_OFFLINE is set; "
                            f"unset it to download, or {fetch}") from None
