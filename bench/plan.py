@@ -5,7 +5,7 @@ All input problems surface here, before the first sample, as one-line errors.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from loadbench.loaders import (
     path_not_applicable,
 )
 from loadbench.loaders.builtin import ensure_builtin
-from loadbench.loaders.hub import resolve_hub
+from loadbench.loaders.hub import hub_label, resolve_hub
 from loadbench.loaders.options import DEFAULT_OPTIONS
 from loadbench.loaders.user_path import user_path
 from loadbench.results.schema import DEFAULT_ENV
@@ -90,17 +90,19 @@ def resolve_device(device: str, cuda_available: Callable[[], bool] = local_cuda_
     return "cuda:0" if cuda_available() else "cpu"
 
 
-def _resolve(entry: CheckpointEntry, suite: Suite,
-             cache_dir: Path | None) -> tuple[str, CheckpointInfo, str | None]:
+def _resolve(entry: CheckpointEntry, suite: Suite, cache_dir: Path | None,
+             commits: Mapping[str, str]) -> tuple[str, CheckpointInfo, str | None]:
     """(label, checkpoint, the commit of a hub checkpoint)."""
     if entry.builtin is not None:
         directory = ensure_builtin(entry.builtin, cache_dir)
         return entry.builtin, inspect_checkpoint(directory, suite.trust_remote_code), None
     if entry.repo is not None:
-        hub = resolve_hub(entry.repo, entry.revision, download=suite.download,
+        label = hub_label(entry.repo, entry.revision)
+        # A resumed run loads the commit it started with, wherever the branch has moved since.
+        hub = resolve_hub(entry.repo, commits.get(label, entry.revision), download=suite.download,
                           trust_remote_code=suite.trust_remote_code)
         info = inspect_checkpoint(hub.directory, suite.trust_remote_code, suite.allow_bin_weights)
-        return hub.label, info, hub.commit
+        return label, info, hub.commit
     info = inspect_checkpoint(entry.path or "", suite.trust_remote_code, suite.allow_bin_weights)
     return info.path.name, info, None
 
@@ -120,15 +122,17 @@ def _tasks(entry: CheckpointEntry, info: CheckpointInfo, label: str) -> tuple[st
 
 
 def plan(suite: Suite, cache_dir: Path | None = None, *,
-         cuda_available: Callable[[], bool] = local_cuda_available) -> list[Case]:
+         cuda_available: Callable[[], bool] = local_cuda_available,
+         commits: Mapping[str, str] | None = None) -> list[Case]:
     """Every case of the suite, in a stable order.
 
-    (checkpoint, task, dtype, device, options, cache, path, environment).
+    (checkpoint, task, dtype, device, options, cache, path, environment). ``commits``
+    (run.json's ``checkpoint_commits``) pins each hub checkpoint's label to a commit.
     """
     resolved: list[tuple[str, CheckpointInfo, tuple[str, ...], str | None, str | None]] = []
     labels: dict[str, str] = {}
     for entry in suite.checkpoints:
-        label, info, commit = _resolve(entry, suite, cache_dir)
+        label, info, commit = _resolve(entry, suite, cache_dir, commits or {})
         if labels.get(label, str(info.path)) != str(info.path):
             label = str(info.path)  # two different directories with one name: show the full path
         labels[label] = str(info.path)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from loadbench.errors import UserError
 
-__all__ = ["HubCheckpoint", "HubError", "download_patterns", "hub_cache_dir", "is_hub_id", "parse_hub_id",
-           "resolve_hub"]
+__all__ = ["HubCheckpoint", "HubError", "download_patterns", "hub_cache_dir", "hub_label", "is_hub_id",
+           "parse_hub_id", "resolve_hub"]
 
 # What a load needs, and nothing else a repository may hold (other frameworks' weights, ONNX, images).
 # The checkpoint's own code only when it may run (download_patterns).
@@ -40,7 +40,12 @@ class HubCheckpoint:
 
     @property
     def label(self) -> str:
-        return f"{self.repo}@{self.revision}" if self.revision else self.repo
+        return hub_label(self.repo, self.revision)
+
+
+def hub_label(repo: str, revision: str | None) -> str:
+    """How tables and records name a hub checkpoint: the id as the user wrote it."""
+    return f"{repo}@{revision}" if revision else repo
 
 
 def is_hub_id(text: str) -> bool:
