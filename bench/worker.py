@@ -129,7 +129,7 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
     import torch
 
     from loadbench.loaders import PATHS, TASKS, LoadRequest, inspect_checkpoint
-    from loadbench.loaders.common import attn_implementation, resident_dtype
+    from loadbench.loaders.common import attn_implementation, resident_dtype, resident_weight_bytes
     from loadbench.loaders.options import LoadOptions
 
     _silence_libraries()
@@ -177,6 +177,9 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
             result.ok("load_added_rss_bytes", load_memory.result.peak_rss_bytes - load_memory.result.start_rss_bytes)
             result.info.update(attn_implementation=attn_implementation(loaded.model),
                                resident_dtype=resident_dtype(loaded.model))
+            # After the clock: what the load read and what decoding reads, for the ceiling's ratios.
+            result.ok("weights_file_bytes", info.weight_file_bytes())
+            result.ok("weights_resident_bytes", resident_weight_bytes(loaded.model))
         except Exception as exc:
             result.fail("load_s", exc)
         if loaded is not None:
