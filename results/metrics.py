@@ -207,6 +207,9 @@ def format_value(value: float | None, unit: str) -> str:
     if unit == "tok/s":
         scaled, label = _scale(value, _RATE_SCALES)
         return f"{_sig3(scaled)}{label} tok/s"
+    if unit == "B/s":
+        scaled, label = _scale(value, _RATE_SCALES)
+        return f"{_sig3(scaled)} {label}B/s"
     if unit == "abs":
         return "0" if value == 0 else f"{value:.1e}"
     if unit == "tokens":
