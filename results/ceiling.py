@@ -125,7 +125,7 @@ def ceiling_rows(info: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(label, text) of a run's ceiling for the environment section; one row saying why when none was measured."""
     ceiling = info.get("ceiling")
     if not isinstance(ceiling, Mapping):
-        return [("ceiling", "not recorded (run made before loadbench measured it)")]
+        return [("ceiling", "not recorded (a run made before loadbench measured it)")]
     if "not_measured" in ceiling:
         return [("ceiling", f"not measured: {ceiling['not_measured']}")]
     storage = ceiling.get("storage")
