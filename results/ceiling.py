@@ -24,7 +24,8 @@ from .schema import CASE_KEYS
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CEILING_LEGEND", "DERIVED_COLUMNS", "FRAME_CEILING_COLUMNS", "ceiling_rows", "ceiling_text", "derive",
+__all__ = ["CEILING_LEGEND", "DERIVED_COLUMNS", "FRAME_CEILING_COLUMNS", "ceiling_rows", "ceiling_summary",
+           "ceiling_text", "derive",
            "frame_values"]
 
 # Added to each load() row: the ceiling that applies to it (NaN where none was measured).
@@ -106,8 +107,8 @@ def ceiling_text(row: Any) -> str:
     rate, share = getattr(row, "rate_bytes_per_s", None), getattr(row, "of_ceiling", None)
     if _finite(rate):
         parts.append(format_value(rate, "B/s"))
-    if _finite(share):
-        parts.append(f"{share:.0%}")
+    if isinstance(share, (int, float)) and math.isfinite(share):
+        parts.append("<1%" if 0 < share < 0.005 else f"{share:.0%}")  # what rounds to 0% but is not 0
     return f" ({', '.join(parts)})" if parts else ""
 
 
@@ -137,3 +138,11 @@ def ceiling_rows(info: Mapping[str, Any]) -> list[tuple[str, str]]:
              ("host to device (pageable)", _rate_text(ceiling.get("h2d_pageable"))),
              ("device memory read", _rate_text(ceiling.get("device_memory_read")))]
     return rows
+
+
+def ceiling_summary(info: Mapping[str, Any]) -> str:
+    """ceiling_rows on one line, rates with the same text (one reason for all CUDA rates) said once."""
+    grouped: dict[str, list[str]] = {}
+    for label, text in ceiling_rows(info):
+        grouped.setdefault(text, []).append(label)
+    return "; ".join(f"{', '.join(labels)}: {text}" for text, labels in grouped.items())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .ceiling import ceiling_rows
+from .ceiling import ceiling_summary
 from .metrics import format_value
 from .runinfo import fingerprint_fields, gpu_reason, machine_key, node_fields, run_nodes
 
@@ -83,7 +83,7 @@ def _environment(run: RunMeta) -> dict[str, str]:
         "git commit": (flat["git_commit"] or "none")[:12],
         "host": flat["hostname"] or "unknown",
         "environment": ", ".join(f"{k}={v}" for k, v in env.items()) or "none",
-        "ceiling": "; ".join(f"{label}: {text}" for label, text in ceiling_rows(info)),
+        "ceiling": ceiling_summary(info),
     }
 
 
