@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -21,10 +23,11 @@ from loadbench.errors import UserError
 from .ceiling_probes import Rate, cold_read_rate, cuda_rates, memory_rates
 
 __all__ = ["CACHE_FILE", "CACHE_VERSION", "Ceiling", "CeilingError", "cache_path", "filesystem_key",
-           "machine_ceiling", "machine_key", "run_ceiling"]
+           "machine_ceiling", "machine_key", "measure_apart", "run_ceiling"]
 
 CACHE_FILE = "ceiling.json"
 CACHE_VERSION = 1
+_APART_TIMEOUT_S = 600.0  # a slow disk reads 3 x 256 MiB in well under a minute; a hung one must not hang the run
 # The rates that do not depend on where the checkpoint is, in the order people read them.
 MEMORY_RATES: tuple[str, ...] = ("memory_read", "memory_copy", "h2d_pinned", "h2d_pageable", "device_memory_read")
 LABELS: dict[str, str] = {
@@ -53,6 +56,21 @@ class Ceiling:
 
     def rates(self) -> dict[str, Rate]:
         return {f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), Rate)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"machine": self.machine, "filesystem": self.filesystem,
+                **{name: rate.to_dict() for name, rate in self.rates().items()}}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Ceiling:
+        """A Ceiling from to_dict's output; raises ValueError on anything else."""
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("machine", "filesystem")):
+            raise ValueError("not a ceiling")
+        try:
+            rates = {name: Rate.from_dict(data[name]) for name in ("cold_read", *MEMORY_RATES)}
+        except KeyError as exc:
+            raise ValueError(f"a ceiling without {exc}") from None
+        return cls(data["machine"], data["filesystem"], **rates)
 
     def lines(self) -> list[str]:
         """One line per rate, for people."""
@@ -157,14 +175,38 @@ def machine_ceiling(checkpoint_dir: str | Path, *, refresh: bool = False) -> Cei
     return Ceiling(machine, filesystem, **disk, **memory)
 
 
+def measure_apart(directory: str | Path) -> Ceiling:
+    """machine_ceiling in a fresh interpreter (``loadbench ceiling --json``).
+
+    A CUDA context made in a run's driver would stay for the whole run, holding device
+    memory that every sample's NVML readings would count.
+    """
+    command = [sys.executable, "-m", "loadbench", "ceiling", "--json", str(directory)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=_APART_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CeilingError(f"{directory}: measuring the machine's ceiling failed ({exc})") from None
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise CeilingError(f"{directory}: measuring the machine's ceiling failed ({why})")
+    try:
+        return Ceiling.from_dict(json.loads(done.stdout))
+    except ValueError as exc:
+        raise CeilingError(f"{directory}: `loadbench ceiling --json` printed no ceiling ({exc})") from None
+
+
 def run_ceiling(checkpoints: Mapping[str, str]) -> dict[str, Any]:
     """run.json's ``ceiling``: the machine's rates, and each checkpoint's storage (label -> directory given).
 
-    Every filesystem is measured once, however many checkpoints it holds.
+    Every filesystem is measured once, however many checkpoints it holds; a ceiling that
+    cannot be measured is recorded with the reason, and the run goes on without it.
     """
     from .fingerprint import hardware
 
-    by_label = {label: machine_ceiling(directory) for label, directory in checkpoints.items()}
+    try:
+        by_label = {label: measure_apart(directory) for label, directory in checkpoints.items()}
+    except CeilingError as exc:
+        return {"not_measured": str(exc)}
     if not by_label:
         return {"not_measured": "the run loads no checkpoint"}
     first = next(iter(by_label.values()))

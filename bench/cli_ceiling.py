@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +22,7 @@ def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
                          help="a checkpoint directory: its filesystem's cold read rate is measured "
                               "(default: loadbench's cache, where the built-in checkpoints live)")
     ceiling.add_argument("--refresh", action="store_true", help="measure again and replace the cached rates")
+    ceiling.add_argument("--json", action="store_true", help="print the rates as one JSON object")
     return {"ceiling": _cmd_ceiling}
 
 
@@ -33,6 +35,10 @@ def _cmd_ceiling(args: argparse.Namespace) -> int:
 
         directory = cache_root()
         directory.mkdir(parents=True, exist_ok=True)
-    for line in machine_ceiling(directory, refresh=args.refresh).lines():
+    found = machine_ceiling(directory, refresh=args.refresh)
+    if args.json:
+        print(json.dumps(found.to_dict()))
+        return 0
+    for line in found.lines():
         print(line)
     return 0

@@ -149,7 +149,9 @@ def test_a_missing_directory_is_a_user_error(tmp_path: Path) -> None:
         ceiling.machine_ceiling(tmp_path / "nope")
 
 
-def test_run_ceiling_lists_each_checkpoint_storage(tmp_path: Path, probes: Counting) -> None:
+def test_run_ceiling_lists_each_checkpoint_storage(tmp_path: Path, probes: Counting,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ceiling, "measure_apart", ceiling.machine_ceiling)  # in-process, to see the probes
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     recorded = ceiling.run_ceiling({"a": str(tmp_path / "a"), "b": str(tmp_path / "b")})
@@ -167,6 +169,21 @@ def test_cli_prints_every_rate_and_refreshes(tmp_path: Path, probes: Counting,
     assert all(label in out for label in ceiling.LABELS.values())
     assert main(["ceiling", "--refresh", str(tmp_path)]) == 0
     assert "storage cold read: 2.00 GB/s" in capsys.readouterr().out
+
+
+def test_cli_json_is_the_ceiling(tmp_path: Path, probes: Counting, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ceiling", "--json", str(tmp_path)]) == 0
+    assert ceiling.Ceiling.from_dict(json.loads(capsys.readouterr().out)) == ceiling.machine_ceiling(tmp_path)
+    assert probes.disk == 1
+
+
+def test_a_ceiling_that_cannot_be_measured_is_recorded_with_why(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ceiling.sys, "executable", "/bin/false")
+    with pytest.raises(ceiling.CeilingError, match="measuring the machine's ceiling failed"):
+        ceiling.measure_apart(tmp_path)
+    recorded = ceiling.run_ceiling({"a": str(tmp_path)})
+    assert recorded["not_measured"].startswith(f"{tmp_path}: measuring the machine's ceiling failed")
 
 
 def test_cli_names_a_missing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
