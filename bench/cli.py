@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from loadbench.errors import UserError
 from loadbench.vocabulary import CACHE_STATES, DTYPES
 
-from . import cli_compare, cli_env
+from . import cli_ceiling, cli_compare, cli_env
 
 if TYPE_CHECKING:
     from .api import RunResult
@@ -135,6 +135,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
         "run": _cmd_run, "report": _cmd_report, "checkpoints": _cmd_checkpoints}
     commands.update(cli_compare.register(verbs))
     commands.update(cli_env.register(verbs))
+    commands.update(cli_ceiling.register(verbs))
     return parser, commands
 
 

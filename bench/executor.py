@@ -116,6 +116,7 @@ class LocalExecutor:
 
     def start(self, run_id: str, log_path: str) -> dict[str, dict[str, Any]]:
         self._zygote.log_path = log_path
+        self._zygote.ready()  # its imports would disturb what the run measures next (the ceiling)
         machine = {**fingerprint(), "threads": self.threads, "cpus": self.cpus}
         self._node = node_id(machine)
         return {self._node: machine}

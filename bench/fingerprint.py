@@ -18,7 +18,8 @@ from urllib.parse import unquote, urlparse
 
 import psutil
 
-__all__ = ["checkouts", "fingerprint", "gpu_inventory", "local_cuda_available", "node_id", "PACKAGES", "ENV_PREFIXES"]
+__all__ = ["checkouts", "fingerprint", "gpu_inventory", "hardware", "local_cuda_available", "node_id", "PACKAGES",
+           "ENV_PREFIXES"]
 
 PACKAGES = ("loadbench", "torch", "transformers", "tokenizers", "safetensors", "nvidia-ml-py")
 ENV_PREFIXES = ("HF_", "TRANSFORMERS_", "OMP_", "MKL_", "CUDA_", "PYTORCH_", "TOKENIZERS_")
@@ -111,16 +112,28 @@ def gpu_inventory() -> list[dict[str, Any]] | str:
         pynvml.nvmlShutdown()
 
 
-def fingerprint() -> dict[str, Any]:
-    """Machine, libraries and settings that decide the numbers."""
+def hardware() -> dict[str, Any]:
+    """The machine alone (host, CPU, RAM, GPUs): what stays when libraries, commits and settings change."""
     return {
         "hostname": platform.node(),
-        "os": platform.platform(),
         "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
-        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "ram_bytes": int(psutil.virtual_memory().total),
         "gpus": gpu_inventory(),
+    }
+
+
+def fingerprint() -> dict[str, Any]:
+    """Machine, libraries and settings that decide the numbers."""
+    machine = hardware()
+    return {
+        "hostname": machine["hostname"],
+        "os": platform.platform(),
+        "cpu_model": machine["cpu_model"],
+        "cpu_count": machine["cpu_count"],
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "ram_bytes": machine["ram_bytes"],
+        "gpus": machine["gpus"],
         "python": platform.python_version(),
         "packages": {name: _package_version(name) for name in PACKAGES},
         "git_commit": _git_commit(),

@@ -99,10 +99,23 @@ def run_suite(
             info["driver"] = fingerprint()
             # Remote nodes run from no checkout; the commit a run stands for is the one it was launched from.
             info["git_commit"] = info["driver"]["git_commit"]
+        info["ceiling"] = _ceiling(executor, cases)
         writer = _create_writer(run_dir, info)
         return _execute(_Plan(suite, run_id, seed, cases), writer, executor, set(), progress)
     finally:
         executor.close()
+
+
+def _ceiling(executor: Executor, cases: list[Case]) -> dict[str, Any]:
+    """run.json's ``ceiling``: measured (or read from the cache) here, before any sample is timed.
+
+    Only where the samples run on this machine: a cluster's nodes have disks and memory of their own.
+    """
+    if executor.name != "local":
+        return {"not_measured": f"samples run on {executor.name} nodes, not on the machine that started the run"}
+    from .ceiling import run_ceiling
+
+    return run_ceiling({c.checkpoint: c.checkpoint_dir for c in cases})
 
 
 class OutputNotWritable(UserError):

@@ -51,6 +51,11 @@ class Zygote:
         self._warm = threading.Thread(target=start, daemon=True)
         self._warm.start()
 
+    def ready(self) -> None:
+        """Wait until the fork server has started (its imports done), so that nothing else runs meanwhile."""
+        if self._warm is not None:
+            self._warm.join()
+
     def run(self, request: SampleRequest, timeout_s: float, target: Target = child_main) -> SampleReply:
         """Measure one sample in a new worker and return its validated reply.
 
@@ -78,8 +83,7 @@ class Zygote:
         rather than the answer; ``timeout_s`` covers them all. Used with ``child_main``
         for samples, and by the harness self-benchmark with a target that does nothing.
         """
-        if self._warm is not None:
-            self._warm.join()
+        self.ready()
         receiver, sender = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(target=target, args=(sender, payload, self.log_path), daemon=True)
         process.start()

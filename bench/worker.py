@@ -129,7 +129,7 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
     import torch
 
     from loadbench.loaders import TASKS, LoadRequest, inspect_checkpoint, path_for, path_not_applicable
-    from loadbench.loaders.common import attn_implementation, resident_dtype
+    from loadbench.loaders.common import attn_implementation, resident_dtype, resident_weight_bytes
     from loadbench.loaders.options import LoadOptions
 
     _silence_libraries()
@@ -179,6 +179,9 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
                 result.ok("gpu_load_added_bytes", gpu.added_so_far())
             result.info.update(attn_implementation=attn_implementation(loaded.model),
                                resident_dtype=resident_dtype(loaded.model))
+            # After the clock: what the load read and what decoding reads, for the ceiling's ratios.
+            result.ok("weights_file_bytes", info.weight_file_bytes())
+            result.ok("weights_resident_bytes", resident_weight_bytes(loaded.model))
         except Exception as exc:
             result.fail("load_s", exc)
         if loaded is not None:

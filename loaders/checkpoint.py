@@ -55,6 +55,10 @@ class CheckpointInfo:
     def primary_task(self) -> str:
         return self.tasks[0]
 
+    def weight_file_bytes(self) -> int:
+        """The weight files' size on disk: what a load reads when nothing is cached."""
+        return sum((self.path / name).stat().st_size for name in self.weight_files)
+
 
 @dataclass(frozen=True)
 class RemoteConfig:

@@ -29,6 +29,7 @@ __all__ = [
     "generation_kwargs",
     "decoder_start_ids",
     "resident_dtype",
+    "resident_weight_bytes",
     "attn_implementation",
     "place",
     "timed_phase",
@@ -229,6 +230,11 @@ def resident_dtype(model: Any) -> str:
     """The dtype the weights actually have after loading (v5 defaults to the checkpoint's)."""
     param = next(iter(model.parameters()), None)
     return str(param.dtype).removeprefix("torch.") if param is not None else "unknown"
+
+
+def resident_weight_bytes(model: Any) -> int:
+    """Bytes of the model's parameters where they now live (tied weights counted once)."""
+    return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
 def attn_implementation(model: Any) -> str:

@@ -137,7 +137,10 @@ def read_benchmark_json(path: str | Path) -> pd.DataFrame:
     """
     import pandas as pd
 
+    from .ceiling import FRAME_CEILING_COLUMNS
     from .frame import FRAME_COLUMNS
+
+    floats = ("value", *FRAME_CEILING_COLUMNS)
 
     path = Path(path)
     document = _document(path)
@@ -160,7 +163,7 @@ def read_benchmark_json(path: str | Path) -> pd.DataFrame:
     columns = {}
     for name in FRAME_COLUMNS:
         values = [r.get(name) for r in records]
-        dtype: Any = ("int64" if name in _INT else "Int64" if name == "block" else "float64" if name == "value"
+        dtype: Any = ("int64" if name in _INT else "Int64" if name == "block" else "float64" if name in floats
                       else "bool" if name == "warmup" else text)
         columns[name] = pd.Series(values, dtype=dtype)
     return pd.DataFrame(columns, columns=list(FRAME_COLUMNS))

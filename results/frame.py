@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadbench.errors import UserError
 
+from .ceiling import FRAME_CEILING_COLUMNS, frame_values
 from .runinfo import FINGERPRINT_COLUMNS, device_name, fingerprint_fields, machine_key, node_fields
 from .schema import Sample, drop_superseded
 from .store import read_run_info, read_samples
@@ -29,11 +30,13 @@ __all__ = ["COLUMNS", "DuplicateRun", "FRAME_COLUMNS", "load", "runs"]
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Sample) if f.name != "sample_records")
 # Added by load() after the record fields, from the fingerprint of the row's node
 # (the run's own for node null): device_name names the hardware behind the row's
-# device, machine is the stable key of that node's hardware (runinfo.machine_key).
-FRAME_COLUMNS: tuple[str, ...] = (*COLUMNS, "device_name", "machine", *FINGERPRINT_COLUMNS, "checkpoint_commit")
+# device, machine is the stable key of that node's hardware (runinfo.machine_key); then the
+# commit a hub checkpoint resolved to, and the machine's ceiling that applies to the row (results.ceiling).
+FRAME_COLUMNS: tuple[str, ...] = (*COLUMNS, "device_name", "machine", *FINGERPRINT_COLUMNS, "checkpoint_commit",
+                                 *FRAME_CEILING_COLUMNS)
 _INT_COLUMNS = ("schema_version", "repeat")
 _NULLABLE_INT_COLUMNS = ("block",)
-_FLOAT_COLUMNS = ("value",)
+_FLOAT_COLUMNS = ("value", *FRAME_CEILING_COLUMNS)
 _BOOL_COLUMNS = ("warmup",)
 
 
@@ -108,13 +111,17 @@ def load(run_dirs: str | Path | Iterable[str | Path], *, fingerprint: bool = Tru
         found = info.get("checkpoint_commits")
         commits: dict[str, Any] = found if isinstance(found, dict) else {}
         per_node: dict[str | None, dict[str, str | None]] = {}
+        ceilings: dict[tuple[str | None, str, str], dict[str, Any]] = {}
         for sample in samples:
             node = sample["node"]
             if node not in per_node:
                 per_node[node] = _node_columns(info, node)
             extra = per_node[node]
+            where = (node, sample["checkpoint"], sample["device"])
+            if where not in ceilings:
+                ceilings[where] = frame_values(info, sample["checkpoint"], sample["device"], extra["hostname"])
             records.append({**sample, **extra, "device_name": device_name(sample["device"], extra),
-                            "checkpoint_commit": commits.get(sample["checkpoint"])})
+                            "checkpoint_commit": commits.get(sample["checkpoint"]), **ceilings[where]})
     return _frame(records, FRAME_COLUMNS if fingerprint else COLUMNS)
 
 

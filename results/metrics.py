@@ -76,6 +76,10 @@ METRICS: dict[str, Metric] = _registry(
            "A fixed loop timed just before the load, outside it: the host's speed at that moment."),
     Metric("disk_read_bytes", "bytes", "none",
            "Bytes read from storage during load and first call: near 0 warm, the weights cold.", headline=True),
+    Metric("weights_file_bytes", "bytes", "none",
+           "Size of the checkpoint's weight files: what a cold load must read from storage."),
+    Metric("weights_resident_bytes", "bytes", "none",
+           "Bytes of the loaded model's parameters: what each decoding step reads from memory."),
     Metric("prompt_tokens", "tokens", "none", "Tokens in one prompt of the batch."),
     Metric("ttft_s", "s", "lower", "Time to the first generated token (carries the prefill).", headline=True),
     Metric("prefill_tokens_per_s", "tok/s", "higher", "Prompt tokens (whole batch) over ttft_s."),
@@ -206,6 +210,9 @@ def format_value(value: float | None, unit: str) -> str:
     if unit == "tok/s":
         scaled, label = _scale(value, _RATE_SCALES)
         return f"{_sig3(scaled)}{label} tok/s"
+    if unit == "B/s":
+        scaled, label = _scale(value, _RATE_SCALES)
+        return f"{_sig3(scaled)} {label}B/s"
     if unit == "abs":
         return "0" if value == 0 else f"{value:.1e}"
     if unit == "tokens":

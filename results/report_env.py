@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .ceiling import ceiling_summary
 from .metrics import format_value
 from .runinfo import fingerprint_fields, gpu_reason, machine_key, node_fields, run_nodes
 
@@ -25,6 +26,7 @@ ENV_ROWS: tuple[tuple[str, bool, bool], ...] = (
     ("RAM", True, False), ("GPUs", True, True), ("OS", True, False), ("Python", True, False),
     ("torch", True, True), ("transformers", True, True), ("tokenizers", True, False), ("safetensors", True, False),
     ("loadbench", True, False), ("git commit", True, False), ("host", True, False), ("environment", True, False),
+    ("ceiling", False, False),
 )
 # The nodes table of a run spread over several machines: one row per node.
 NODE_COLUMNS: tuple[str, ...] = ("node", "environment", "python", "torch", "transformers", "checkouts", "host",
@@ -81,6 +83,7 @@ def _environment(run: RunMeta) -> dict[str, str]:
         "git commit": (flat["git_commit"] or "none")[:12],
         "host": flat["hostname"] or "unknown",
         "environment": ", ".join(f"{k}={v}" for k, v in env.items()) or "none",
+        "ceiling": ceiling_summary(info),
     }
 
 

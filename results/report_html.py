@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
+from .ceiling import CEILING_LEGEND
 from .html_parts import CSS
 from .html_parts import attrs as _attrs
 from .html_parts import key_cells as _key_cells
@@ -154,7 +155,8 @@ def _plots(report: Report, run: RunMeta) -> str:
     return "".join(parts)
 
 
-def _notes(notes: Footnotes, unmeasured: dict[str, list[str]], any_unstable: bool, threshold: float) -> str:
+def _notes(notes: Footnotes, unmeasured: dict[str, list[str]], any_unstable: bool, threshold: float,
+           any_ceiling: bool = False) -> str:
     lines = [f"<p>[{n}] {escape(message)}</p>" for message, n in notes.numbers.items()]
     lines += [f"<p>Not measured in any case: {escape(', '.join(names))}: {escape(reason)}</p>"
               for reason, names in unmeasured.items()]
@@ -163,6 +165,8 @@ def _notes(notes: Footnotes, unmeasured: dict[str, list[str]], any_unstable: boo
         f"n, IQR, min and max. ★ green: the best path of the row; <span class=\"unstable\">!</span>: unstable "
         f"(CV above {threshold:.0%}); n/a [k] / FAILED [k]: see note k; —: the path does not produce this "
         "metric.</p>")
+    if any_ceiling:
+        lines.append(f"<p>{escape(CEILING_LEGEND)}</p>")
     if any_unstable:
         lines.append(f'<p class="unstable"><strong>! Unstable</strong>: the samples\' CV is above {threshold:.0%}; '
                      "take more repeats or quiet the machine before trusting that median.</p>")
@@ -354,7 +358,7 @@ def render_html(report: Report, metrics: Sequence[str] = HEADLINE) -> str:
         # Notes right under their table, numbered per run, so a reader never scrolls past plots for them.
         notes = Footnotes()
         table, model = _path_tables(report, run, notes, metrics)
-        body += [table, _notes(notes, model.unmeasured, model.any_unstable, report.cv_threshold),
+        body += [table, _notes(notes, model.unmeasured, model.any_unstable, report.cv_threshold, model.any_ceiling),
                  _plots(report, run)]
     body += [_cases(report), '<h2 id="all">All metrics</h2>', _all_metrics(report)]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .ceiling import CEILING_LEGEND
 from .metrics import HEADLINE, format_value
 from .report import Report
 from .report_cases import case_table
@@ -85,7 +86,7 @@ def _nodes(report: Report) -> list[str]:
 
 def _results(report: Report, metrics: Sequence[str], notes: Footnotes) -> list[str]:
     lines = ["## Paths side by side", ""]
-    any_unstable = False
+    any_unstable = any_ceiling = False
     unmeasured: dict[str, list[str]] = {}
     for run in report.runs:
         summary = report.run_summary(run.run_id)
@@ -105,12 +106,15 @@ def _results(report: Report, metrics: Sequence[str], notes: Footnotes) -> list[s
                         [False] * len(model.key_columns) + [True] * len(model.paths))
         lines += ["", *(["</details>", ""] if multi else [])]
         any_unstable = any_unstable or model.any_unstable
+        any_ceiling = any_ceiling or model.any_ceiling
         for reason, names in model.unmeasured.items():
             unmeasured.setdefault(reason, [])
             unmeasured[reason] += [n for n in names if n not in unmeasured[reason]]
     lines += [f"[{n}] {_esc(message)}  " for message, n in notes.numbers.items()]
     lines += [f"Not measured in any case: {', '.join(names)}: {_esc(reason)}  " for reason, names in unmeasured.items()]
     lines.append(CELL_LEGEND.format(threshold=report.cv_threshold))
+    if any_ceiling:
+        lines.append(f"\n{CEILING_LEGEND}")
     if any_unstable:
         lines.append(f"\n`!` **Unstable**: the samples' CV is above {report.cv_threshold:.0%}; take more repeats or "
                      "quiet the machine before trusting that median.")

@@ -10,6 +10,7 @@ import io
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from .ceiling import CEILING_LEGEND, DERIVED_COLUMNS, FRAME_CEILING_COLUMNS, derive
 from .schema import CASE_KEYS
 from .tables import Footnotes, PathTable, path_table
 
@@ -22,7 +23,7 @@ __all__ = ["CV_THRESHOLD", "SUMMARY_COLUMNS", "render_summary", "summarize", "su
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "run_id", *CASE_KEYS, "machine", "metric", "n", "n_failed", "median", "q1", "q3", "min", "max", "iqr", "cv",
-    "unstable", "unit", "direction", "status", "reason",
+    "unstable", "unit", "direction", "status", "reason", *DERIVED_COLUMNS,
 )
 CV_THRESHOLD = 0.10
 _NEEDED = (
@@ -57,7 +58,8 @@ def summarize(df: pd.DataFrame, cv_threshold: float = CV_THRESHOLD) -> pd.DataFr
         raise ValueError(f"summarize() needs a load() frame; missing column(s): {', '.join(missing)}")
     keys = ["run_id", *CASE_KEYS, "machine", "metric"]
     # Only the needed columns: filtering a wide frame group by group is what makes this slow.
-    needed = [*_NEEDED, *(["machine"] if "machine" in df.columns else [])]
+    ceiling = [c for c in FRAME_CEILING_COLUMNS if c in df.columns]
+    needed = [*_NEEDED, *(["machine"] if "machine" in df.columns else []), *ceiling]
     measured = df.loc[~df["warmup"].eq(True), needed].reset_index(drop=True)
     if "machine" not in measured.columns:
         measured["machine"] = pd.Series([None] * len(measured), dtype=measured["unit"].dtype)
@@ -65,7 +67,7 @@ def summarize(df: pd.DataFrame, cv_threshold: float = CV_THRESHOLD) -> pd.DataFr
         return _typed(pd.DataFrame(columns=list(SUMMARY_COLUMNS)), cv_threshold)
     # Group ids in order of first appearance: the output keeps the frame's order.
     group = pd.Series(measured.groupby(keys, sort=False, dropna=False).ngroup().to_numpy(), name="group")
-    out = measured[[*keys, "unit", "direction"]].groupby(group, sort=True).first()
+    out = measured[[*keys, "unit", "direction", *ceiling]].groupby(group, sort=True).first()
 
     status = measured["status"]
     ok = measured["value"].where(status == "ok").astype("float64").groupby(group, sort=True)
@@ -87,13 +89,13 @@ def summarize(df: pd.DataFrame, cv_threshold: float = CV_THRESHOLD) -> pd.DataFr
     failed_msg = message.where(status == "failed").groupby(group, sort=True).first()
     other_msg = message.where(status != "ok").groupby(group, sort=True).first()
     out["reason"] = failed_msg.combine_first(other_msg).reindex(out.index)
-    return _typed(out.reset_index(drop=True)[list(SUMMARY_COLUMNS)], cv_threshold)
+    return _typed(derive(out.reset_index(drop=True))[list(SUMMARY_COLUMNS)], cv_threshold)
 
 
 def _typed(out: pd.DataFrame, cv_threshold: float) -> pd.DataFrame:
     # NaN (one sample) compares False; a quantity with no better direction (bytes read,
     # token counts) is a fact to report, not a timing to trust or distrust.
-    out = out.astype({"n": "int64", "n_failed": "int64"} | {c: "float64" for c in _STATS})
+    out = out.astype({"n": "int64", "n_failed": "int64"} | {c: "float64" for c in (*_STATS, *DERIVED_COLUMNS)})
     out["unstable"] = (out["cv"].abs() > cv_threshold) & (out["direction"] != "none")
     out["unstable"] = out["unstable"].astype("bool")
     text = out["unit"].dtype if len(out) else "object"
@@ -125,7 +127,7 @@ def render_summary(df: pd.DataFrame, *, spread: bool = True, metrics: Iterable[s
     runs = list(dict.fromkeys(summary["run_id"]))
     parts: list[Any] = []
     unmeasured: dict[str, list[str]] = {}
-    any_unstable = False
+    any_unstable = any_ceiling = False
     for run_id in runs:
         model = path_table(summary[summary["run_id"] == run_id], spread=spread, cv_threshold=cv_threshold,
                            notes=notes)
@@ -136,9 +138,12 @@ def render_summary(df: pd.DataFrame, *, spread: bool = True, metrics: Iterable[s
             unmeasured.setdefault(reason, [])
             unmeasured[reason] += [n for n in names if n not in unmeasured[reason]]
         any_unstable = any_unstable or model.any_unstable
+        any_ceiling = any_ceiling or model.any_ceiling
     footer = [Text(f"[{n}] {message}") for message, n in notes.numbers.items()]
     footer += [Text(f"not measured in any case: {', '.join(names)}: {reason}")
                for reason, names in unmeasured.items()]
+    if any_ceiling:
+        footer.append(Text(CEILING_LEGEND))
     if any_unstable:
         footer.append(Text(f"! unstable: the samples' CV is above {cv_threshold:.0%}; "
                            "take more repeats or quiet the machine before trusting that median"))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadbench.vocabulary import CACHE_STATES, DEFAULT_OPTIONS, PATH_NAMES
 
+from .ceiling import ceiling_text
 from .metrics import METRICS, MISSING, format_value
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class PathTable:
     unmeasured: dict[str, list[str]]
     any_unstable: bool
     cv_threshold: float
+    any_ceiling: bool = False  # some cell shows a rate or a share of the machine's ceiling (CEILING_LEGEND)
 
 
 def ordered_paths(paths: Iterable[str]) -> list[str]:
@@ -115,7 +117,7 @@ def _tooltip(row: Any) -> str:
 
 def _cell(row: Any, notes: Footnotes, spread: bool, best: bool) -> Cell:
     if row.status == "ok":
-        text = format_value(row.median, row.unit) + (spread_text(row) if spread else "")
+        text = format_value(row.median, row.unit) + (spread_text(row) if spread else "") + ceiling_text(row)
         if row.n_failed:
             text += f" ({row.n_failed} FAILED {notes.ref(row.reason)})"
         return Cell(text, "ok", best=best, unstable=bool(row.unstable), path=row.path, tooltip=_tooltip(row))
@@ -205,4 +207,6 @@ def path_table(summary: pd.DataFrame, *, spread: bool = True, cv_threshold: floa
         ]
         rows.append((dict(zip(key_columns, (_setting(k) or "unknown" for k in key))), cells))
     any_unstable = bool(spread and summary["unstable"].any())
-    return PathTable(title, key_columns, paths, rows, notes.numbers, unmeasured, any_unstable, cv_threshold)
+    any_ceiling = any(ceiling_text(row) for row in summary.itertuples(index=False))
+    return PathTable(title, key_columns, paths, rows, notes.numbers, unmeasured, any_unstable, cv_threshold,
+                     any_ceiling)

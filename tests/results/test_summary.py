@@ -17,6 +17,7 @@ MakeRun = Callable[[Iterable[Sample]], Path]
 SUMMARY_COLUMNS = [
     "run_id", "checkpoint", "path", "task", "dtype", "device", "cache", "options", "env", "machine", "metric", "n",
     "n_failed", "median", "q1", "q3", "min", "max", "iqr", "cv", "unstable", "unit", "direction", "status", "reason",
+    "rate_bytes_per_s", "of_ceiling",
 ]
 
 
