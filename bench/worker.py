@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -119,12 +119,15 @@ def _run(loaded: Any, req: SampleRequest, task: Any, result: SampleReply, read_b
         measure_forward(loaded, prompts, req.forward_iters, prompt_tokens * len(prompts), req.device, result.ok)
 
 
-def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None] | None = None) -> SampleReply:
+def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None] | None = None, *,
+            memory_probes: bool = True) -> SampleReply:
     """Load one path once and measure it; every failure becomes part of the result.
 
     ``loaded_so_far(reply, metric)`` hears what the load measured and which workload
     metric comes next, so that a worker killed during the workload (a timeout, the
     kernel's OOM killer) still leaves its load on record and the failure where it was.
+    ``memory_probes=False`` leaves the CPU memory probes out of the load and the workload
+    (their metrics are then absent): the baseline ``bench/probecost.py`` times them against.
     """
     import torch
 
@@ -170,11 +173,13 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
     with ExitStack() as stack:
         gpu = stack.enter_context(GpuMemorySampler(req.device)) if gpu_reason is None else None
         try:
-            with CpuMemorySampler() as load_memory, options.applied():
+            with _cpu_probe(memory_probes) as load_memory, options.applied():
                 loaded = _load(path, request, info, task, req, result, clock)
-            _report_memory(result, "load", load_memory.result)
-            # What this loading approach costs, without the imports every path shares.
-            result.ok("load_added_rss_bytes", load_memory.result.peak_rss_bytes - load_memory.result.start_rss_bytes)
+            if load_memory is not None:
+                _report_memory(result, "load", load_memory.result)
+                # What this loading approach costs, without the imports every path shares.
+                result.ok("load_added_rss_bytes",
+                          load_memory.result.peak_rss_bytes - load_memory.result.start_rss_bytes)
             result.info.update(attn_implementation=attn_implementation(loaded.model),
                                resident_dtype=resident_dtype(loaded.model))
         except Exception as exc:
@@ -184,9 +189,10 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
             if loaded_so_far is not None:
                 loaded_so_far(result, workload)
             try:
-                with CpuMemorySampler() as run_memory:
+                with _cpu_probe(memory_probes) as run_memory:
                     _run(loaded, req, task, result, read_before)
-                _report_memory(result, "run", run_memory.result)
+                if run_memory is not None:
+                    _report_memory(result, "run", run_memory.result)
             except Exception as exc:
                 result.fail(workload, exc)
     _report_gpu(result, gpu.result if gpu is not None else None, gpu_reason)
@@ -200,7 +206,11 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
     return result
 
 
-def child_main(conn: Any, payload: str, log_path: str | None) -> None:
+def _cpu_probe(on: bool) -> AbstractContextManager[CpuMemorySampler | None]:
+    return CpuMemorySampler() if on else nullcontext()
+
+
+def child_main(conn: Any, payload: str, log_path: str | None, *, memory_probes: bool = True) -> None:
     """Entry point in the forked worker: measure, reply once, exit."""
     if log_path:
         # Library warnings go to the run's worker log, not across the progress display.
@@ -212,7 +222,7 @@ def child_main(conn: Any, payload: str, log_path: str | None) -> None:
         conn.send_bytes(encode_partial(reply, next_metric))
 
     try:
-        reply = measure(SampleRequest.from_dict(json.loads(payload)), loaded_so_far)
+        reply = measure(SampleRequest.from_dict(json.loads(payload)), loaded_so_far, memory_probes=memory_probes)
         data = reply.to_bytes()  # fails on a non-finite value: that is the sample's failure too
     except BaseException as exc:  # the parent must hear of every way a sample ends
         traceback.print_exc()
