@@ -121,7 +121,8 @@ def measure_probe_cost(samples: int, output: str | Path | None = None) -> list[P
                 for metric, value in measured.items():
                     values.setdefault((name, metric, variant), []).append(value)
                 append_record(path, {"benchmark": BENCHMARK, "checkpoint": name, "variant": variant,
-                                     "pair": pair, "first": variant == order[0], **measured})
+                                     "pair": pair, "first": variant == order[0], **measured,
+                                     "rss_peak": reply.info.get("load_rss_peak")})
     costs = [paired_cost(name, metric, values[(name, metric, "probes")], values[(name, metric, "none")])
              for name in requests for metric in METRICS if (name, metric, "probes") in values]
     for cost in costs:
