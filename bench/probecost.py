@@ -184,7 +184,7 @@ def _print_report(costs: list[PairedCost]) -> None:
                    "change", f"{CI_LEVEL:.0%} CI", "p"):
         table.add_column(column, justify="left" if column in ("checkpoint", "metric", "variant") else "right")
     for cost in costs:
-        scale, unit = (1000, " ms") if cost.metric.endswith("_s") else (1, "")
+        scale, unit = (1000, " ms") if cost.metric in ("load_s", "load_cpu_s") else (1, "")
         cells = []
         for values in (cost.values, cost.baseline):
             median, iqr, _, _ = spread(values)
