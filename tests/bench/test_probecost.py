@@ -46,3 +46,26 @@ def test_blocks_rotate_the_variants_and_only_the_probed_one_reports_its_memory(
         (variant, metric) for variant in ("probes", "thread")
         for metric in ("load_s", "load_cpu_s", "forward_tokens_per_s")}
     assert len(costs) == len(summaries)
+    assert probecost.POOLED not in {s["checkpoint"] for s in summaries}  # one checkpoint: nothing to pool
+
+
+def test_the_checkpoints_pool_into_one_figure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from loadbench.bench.protocol import SampleReply
+
+    class Scripted:
+        """A zygote whose loads take 100 ms, 10% longer with a probe, and no workload."""
+
+        def warm_up(self) -> None:
+            pass
+
+        def run(self, request, timeout_s, target=None) -> SampleReply:
+            slower = 1.0 if getattr(target, "keywords", {}).get("memory_probes") is False else 1.1
+            return SampleReply([{"metric": "load_s", "value": 0.1 * slower}], [], [], {})
+
+    monkeypatch.setattr(probecost, "_checkpoints", lambda: {"a": tmp_path, "b": tmp_path})
+    monkeypatch.setattr(probecost, "_request", lambda directory: None)
+    monkeypatch.setattr("loadbench.bench.spawn.Zygote", Scripted)
+    costs = {(c.checkpoint, c.variant): c for c in probecost.measure_probe_cost(3)}
+    pooled = costs[(probecost.POOLED, "probes")]
+    assert len(pooled.values) == 6 and pooled.change == pytest.approx(0.1)
+    assert costs[(probecost.POOLED, "thread")].change == pytest.approx(0.1)
