@@ -70,9 +70,14 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
 
     run = verbs.add_parser("run", help="measure a suite (default: built-in tiny checkpoints)")
     run.add_argument("suite", nargs="?", type=Path, help="suite TOML file (default: the embedded default suite)")
-    run.add_argument("--checkpoint", action="append", metavar="DIR", dest="checkpoints",
-                     help="a local checkpoint directory, or a built-in one's name (tiny-llama); repeat for "
-                          "several (replaces the suite's checkpoints)")
+    run.add_argument("--checkpoint", action="append", metavar="DIR|NAME|ORG/NAME[@REV]", dest="checkpoints",
+                     help="a local checkpoint directory, a built-in one's name (tiny-llama), or a Hugging Face hub "
+                          "id from the local cache; repeat for several (replaces the suite's checkpoints)")
+    run.add_argument("--download", action="store_true", default=None,
+                     help="download hub checkpoints the local cache lacks, before anything is timed")
+    run.add_argument("--paths", nargs="+", metavar="PATH",
+                     help="loading paths to measure: base, task, custom, pipeline, runai-streamer, fastsafetensors, "
+                          "or your own loading function as module:function (replaces the suite's)")
     run.add_argument("--output", type=Path, metavar="DIR", help="run directory to write (default: runs/<run-id>)")
     run.add_argument("--repeats", type=int, metavar="N", help="measured samples per case")
     run.add_argument("--warmups", type=int, metavar="N", help="discarded samples per case, taken first")
@@ -124,7 +129,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
                              "(default: records for csv and parquet, summary for json)")
 
     checkpoints = verbs.add_parser("checkpoints", help="build and list the built-in tiny checkpoints")
-    checkpoints.add_argument("--all", action="store_true", help="build every built-in, not only the default ones")
+    checkpoints.add_argument("--all", action="store_true", help="build every built-in, not only the default ones "
+                                  "(the size ladder included: about 1 GB)")
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": _cmd_run, "report": _cmd_report, "checkpoints": _cmd_checkpoints}
     commands.update(cli_compare.register(verbs))
@@ -133,9 +139,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
 
 
 # Options that change what a run measures: a resumed run keeps its own.
-_MEASURING = ("repeats", "warmups", "device", "dtype", "cache", "new_tokens", "batch_size", "prompt_tokens",
+_MEASURING = ("paths", "repeats", "warmups", "device", "dtype", "cache", "new_tokens", "batch_size", "prompt_tokens",
               "threads", "seed", "environments", "options")
-_SETTINGS = (*_MEASURING, "timeout_s", "trust_remote_code", "allow_bin_weights")
+_SETTINGS = (*_MEASURING, "timeout_s", "trust_remote_code", "allow_bin_weights", "download")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -213,6 +213,11 @@ class GpuMemorySampler(PeriodicSampler[GpuMemory]):
         self._guarded(self._sample_process)
         return used
 
+    def added_so_far(self) -> int:
+        """Device memory added since enter: the peak until now (one more reading) minus the first reading."""
+        self._sample()
+        return self._peak - self._before
+
     def _torch_peaks(self) -> tuple[int, int] | None:
         import torch
 

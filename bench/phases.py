@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
+from loadbench.loaders.common import set_phase_timer
+
 __all__ = ["PHASES", "PhaseClock", "instrument"]
 
 PHASES = ("config_s", "tokenizer_s", "weights_s", "to_device_s")
@@ -92,3 +94,4 @@ def instrument(clock: PhaseClock) -> None:
         for owner in owners:
             _wrap_classmethod(owner, "from_pretrained", clock, phase)
     _wrap_method(torch.nn.Module, "to", clock, "to_device_s")
+    set_phase_timer(clock.phase)

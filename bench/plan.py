@@ -5,20 +5,41 @@ All input problems surface here, before the first sample, as one-line errors.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from loadbench.errors import UserError
-from loadbench.loaders import PATHS, TASKS, CheckpointInfo, Task, UnsupportedTask, inspect_checkpoint
+from loadbench.loaders import (
+    SHIPPED,
+    TASKS,
+    CheckpointInfo,
+    UnsupportedTask,
+    inspect_checkpoint,
+    is_user_path,
+    path_not_applicable,
+)
 from loadbench.loaders.builtin import ensure_builtin
-from loadbench.loaders.options import DEFAULT_OPTIONS, LoadOptions
+from loadbench.loaders.hub import hub_label, resolve_hub
+from loadbench.loaders.options import DEFAULT_OPTIONS
+from loadbench.loaders.user_path import user_path
 from loadbench.results.schema import DEFAULT_ENV
 
 from .fingerprint import local_cuda_available
 from .suite import CheckpointEntry, Suite
 
 __all__ = ["Case", "NoCuda", "plan", "resolve_device"]
+
+
+class UnknownPath(UserError):
+    """A ``module:function`` path whose module cannot be found: a typo more often than not."""
+
+
+def _check_user_paths(names: list[str]) -> None:
+    for name in names:
+        if is_user_path(name) and name not in SHIPPED and (missing := user_path(name).missing_module()):
+            raise UnknownPath(f"path {name!r}: no module {missing!r} here; check the spelling, install it, or put "
+                              "its directory on PYTHONPATH")
 
 
 class NoCuda(UserError):
@@ -38,6 +59,7 @@ class Case:
     cache: str
     not_applicable: str | None = None
     builtin: str | None = None  # a built-in's name: a remote node without the directory builds its own
+    commit: str | None = None  # a hub checkpoint's resolved commit (the snapshot it loads)
     env: str = DEFAULT_ENV  # the Python environment it is measured in
     options: str = DEFAULT_OPTIONS  # loading options, as LoadOptions.text writes them
 
@@ -68,12 +90,21 @@ def resolve_device(device: str, cuda_available: Callable[[], bool] = local_cuda_
     return "cuda:0" if cuda_available() else "cpu"
 
 
-def _resolve(entry: CheckpointEntry, suite: Suite, cache_dir: Path | None) -> tuple[str, CheckpointInfo]:
+def _resolve(entry: CheckpointEntry, suite: Suite, cache_dir: Path | None,
+             commits: Mapping[str, str]) -> tuple[str, CheckpointInfo, str | None]:
+    """(label, checkpoint, the commit of a hub checkpoint)."""
     if entry.builtin is not None:
         directory = ensure_builtin(entry.builtin, cache_dir)
-        return entry.builtin, inspect_checkpoint(directory, suite.trust_remote_code)
+        return entry.builtin, inspect_checkpoint(directory, suite.trust_remote_code), None
+    if entry.repo is not None:
+        label = hub_label(entry.repo, entry.revision)
+        # A resumed run loads the commit it started with, wherever the branch has moved since.
+        hub = resolve_hub(entry.repo, commits.get(label, entry.revision), download=suite.download,
+                          trust_remote_code=suite.trust_remote_code)
+        info = inspect_checkpoint(hub.directory, suite.trust_remote_code, suite.allow_bin_weights)
+        return label, info, hub.commit
     info = inspect_checkpoint(entry.path or "", suite.trust_remote_code, suite.allow_bin_weights)
-    return info.path.name, info
+    return info.path.name, info, None
 
 
 def _tasks(entry: CheckpointEntry, info: CheckpointInfo, label: str) -> tuple[str, ...]:
@@ -91,19 +122,21 @@ def _tasks(entry: CheckpointEntry, info: CheckpointInfo, label: str) -> tuple[st
 
 
 def plan(suite: Suite, cache_dir: Path | None = None, *,
-         cuda_available: Callable[[], bool] = local_cuda_available) -> list[Case]:
+         cuda_available: Callable[[], bool] = local_cuda_available,
+         commits: Mapping[str, str] | None = None) -> list[Case]:
     """Every case of the suite, in a stable order.
 
-    (checkpoint, task, dtype, device, options, cache, path, environment).
+    (checkpoint, task, dtype, device, options, cache, path, environment). ``commits``
+    (run.json's ``checkpoint_commits``) pins each hub checkpoint's label to a commit.
     """
-    resolved: list[tuple[str, CheckpointInfo, tuple[str, ...], str | None]] = []
+    resolved: list[tuple[str, CheckpointInfo, tuple[str, ...], str | None, str | None]] = []
     labels: dict[str, str] = {}
     for entry in suite.checkpoints:
-        label, info = _resolve(entry, suite, cache_dir)
+        label, info, commit = _resolve(entry, suite, cache_dir, commits or {})
         if labels.get(label, str(info.path)) != str(info.path):
             label = str(info.path)  # two different directories with one name: show the full path
         labels[label] = str(info.path)
-        resolved.append((label, info, _tasks(entry, info, label), entry.builtin))
+        resolved.append((label, info, _tasks(entry, info, label), entry.builtin, commit))
     # Imports torch: only once the input is known good. Two spellings of one device
     # ("auto" and "cpu") would measure the same case twice.
     devices = list(dict.fromkeys(resolve_device(d, cuda_available) for d in suite.device))
@@ -118,12 +151,14 @@ def plan(suite: Suite, cache_dir: Path | None = None, *,
     # removed): this interpreter can only answer for itself. In a run over environments
     # each sample's worker answers, in its own environment.
     judge_here = not suite.environments
+    if judge_here:
+        _check_user_paths(suite.paths)
     return [
         Case(checkpoint=label, checkpoint_dir=str(info.path), path=path_name, task=task_name,
              dtype=dtype, device=device, cache=cache,
-             not_applicable=_not_applicable(path_name, info, TASKS[task_name], options) if judge_here else None,
-             builtin=builtin, env=env, options=options.text)
-        for label, info, tasks, builtin in resolved
+             not_applicable=path_not_applicable(path_name, info, TASKS[task_name], options) if judge_here else None,
+             builtin=builtin, env=env, options=options.text, commit=commit)
+        for label, info, tasks, builtin, commit in resolved
         for task_name in tasks
         for dtype in suite.dtype
         for device in devices
@@ -133,6 +168,3 @@ def plan(suite: Suite, cache_dir: Path | None = None, *,
         for env in envs
     ]
 
-
-def _not_applicable(path_name: str, info: CheckpointInfo, task: Task, options: LoadOptions) -> str | None:
-    return PATHS[path_name].not_applicable(info, task) or options.not_applicable()

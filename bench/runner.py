@@ -82,6 +82,8 @@ def run_suite(
             "run_id": run_id,
             "suite": suite.model_dump(),
             "checkpoints": digests(c.checkpoint_dir for c in cases),
+            # Which weights a hub id stood for when this run measured it.
+            "checkpoint_commits": {c.checkpoint: c.commit for c in cases if c.commit is not None},
             "executor": {"name": executor.name, **executor.settings},
             "seed": seed,
             "cases": len(cases),
@@ -129,7 +131,9 @@ def resume_run(run_dir: Path, info: dict[str, Any], suite: Suite, executor: Exec
     (``node_lost``) count as missing: the case was not at fault, so they are measured again.
     """
     try:
-        cases = plan(suite, cache_dir, cuda_available=executor.cuda_available)
+        commits = info.get("checkpoint_commits")
+        cases = plan(suite, cache_dir, cuda_available=executor.cuda_available,
+                     commits=commits if isinstance(commits, dict) else None)
         check_unchanged(Path(run_dir), info.get("checkpoints"), (c.checkpoint_dir for c in cases))
         with warnings.catch_warnings():  # a sample cut short is expected here: it is measured again
             warnings.simplefilter("ignore", TruncatedRunWarning)

@@ -35,16 +35,30 @@ class _Strict(BaseModel):
 
 
 class CheckpointEntry(_Strict):
-    """One checkpoint: a local directory or a built-in tiny one."""
+    """One checkpoint: a local directory, a built-in one, or a Hugging Face hub id."""
 
     path: str | None = None
     builtin: str | None = None
+    repo: str | None = Field(None, description="a hub id, org/name: resolved from the local Hugging Face cache "
+                                               "(or downloaded first, with download = true)")
+    revision: str | None = Field(None, min_length=1, description="with repo: a branch, tag or commit")
     tasks: Literal["primary", "all"] | list[Literal[TASK_NAMES]] = "primary"  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _one_source(self) -> CheckpointEntry:
-        if (self.path is None) == (self.builtin is None):
-            raise ValueError("give exactly one of 'path' or 'builtin'")
+        if sum(source is not None for source in (self.path, self.builtin, self.repo)) != 1:
+            raise ValueError("give exactly one of 'path', 'builtin' or 'repo'")
+        if self.revision is not None and self.repo is None:
+            raise ValueError("'revision' goes with 'repo'")
+        if self.repo is not None:
+            from loadbench.loaders.hub import HubError, parse_hub_id
+
+            try:
+                _, inline = parse_hub_id(self.repo)
+            except HubError as exc:
+                raise ValueError(str(exc)) from None
+            if inline is not None:
+                raise ValueError(f"repo {self.repo!r}: give the revision as revision = {inline!r}")
         return self
 
 
@@ -78,7 +92,8 @@ class Suite(_Strict):
 
     name: str = "default"
     checkpoints: list[CheckpointEntry] = Field(min_length=1)
-    paths: list[Literal[PATH_NAMES]] = list(PATH_NAMES)  # type: ignore[valid-type]
+    paths: list[str] = Field(list(PATH_NAMES), description="base, task, custom, pipeline, a shipped fast loader "
+                                                           "(runai-streamer, fastsafetensors) or module:function")
     # Upper bounds: a value past them is a typo, and one took 5 GB before it failed.
     repeats: int = Field(3, ge=1, le=100_000)
     warmups: int = Field(1, ge=0, le=10_000, description="samples per case taken first and discarded")
@@ -100,6 +115,8 @@ class Suite(_Strict):
                                 description="a case whose CV exceeds this is flagged unstable")
     timeout_s: float = Field(600.0, gt=0, le=7 * 24 * 3600, allow_inf_nan=False)
     trust_remote_code: bool = False
+    download: bool = Field(False, description="download hub checkpoints missing from the local cache, before "
+                                              "anything is timed")
     allow_bin_weights: bool = Field(False, description="accept pickle .bin weights (loaded weights_only)")
     share_node: bool = Field(False, description="with --executor ray: let samples run at once on one node, "
                                                 "one per GPU (they still never share a GPU)")
@@ -152,7 +169,18 @@ class Suite(_Strict):
 
         return combinations({name: [parse_value(name, v) for v in values] for name, values in self.options.items()})
 
-    @field_validator("device", "dtype", "cache", mode="before")
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, values: list[str]) -> list[str]:
+        from loadbench.loaders.user_path import SHIPPED, is_user_path
+
+        for value in values:
+            if value not in PATH_NAMES and not is_user_path(value):
+                raise ValueError(f"{value!r} is not a path: give one of {', '.join(PATH_NAMES + tuple(SHIPPED))}, "
+                                 "or your own loading function as module:function")
+        return values
+
+    @field_validator("paths", "device", "dtype", "cache", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
@@ -160,7 +188,8 @@ class Suite(_Strict):
     @field_validator("checkpoints")
     @classmethod
     def _distinct_checkpoints(cls, entries: list[CheckpointEntry]) -> list[CheckpointEntry]:
-        seen = [entry.builtin or str(Path(entry.path or "").expanduser().resolve()) for entry in entries]
+        seen = [entry.builtin or (entry.repo and f"{entry.repo}@{entry.revision}")
+                or str(Path(entry.path or "").expanduser().resolve()) for entry in entries]
         if len(set(seen)) != len(seen):
             raise ValueError("a checkpoint is listed twice: its samples would be doubled under one label")
         return entries
@@ -250,9 +279,21 @@ def default_suite() -> Suite:
 
 
 def suite_for_dirs(dirs: list[str]) -> Suite:
-    """``--checkpoint`` values: directories, or the names of built-in checkpoints (``tiny-llama``)."""
-    from loadbench.loaders.builtin import BUILTIN
+    """``--checkpoint`` values: directories, built-in names (``tiny-llama``) or hub ids (``org/name@rev``).
 
-    return Suite(name="checkpoints", checkpoints=[
-        CheckpointEntry(builtin=d) if d in BUILTIN and not Path(d).exists() else CheckpointEntry(path=d)
-        for d in dirs])
+    An existing directory always wins: ``models/bert`` on disk is that directory.
+    """
+    from loadbench.loaders.builtin import BUILTIN
+    from loadbench.loaders.hub import is_hub_id, parse_hub_id
+
+    def entry(value: str) -> CheckpointEntry:
+        if Path(value).expanduser().exists():
+            return CheckpointEntry(path=value)
+        if value in BUILTIN:
+            return CheckpointEntry(builtin=value)
+        if is_hub_id(value):
+            repo, revision = parse_hub_id(value)
+            return CheckpointEntry(repo=repo, revision=revision)
+        return CheckpointEntry(path=value)  # the planner says it does not exist
+
+    return _validated(lambda: Suite(name="checkpoints", checkpoints=[entry(d) for d in dirs]), "--checkpoint")

@@ -1,21 +1,23 @@
-"""How often the paired gate cries wolf, and how often it catches a real slowdown, on this machine.
+"""How often the paired gate cries wolf, and how often it catches a real regression, on this machine.
 
 Two steps, with a run of your own in between (docs/REGRESSIONS.md has this machine's figures):
 
-    python -m loadbench.bench.validate_paired prepare DIR [--slowdown 0.05 0.10 0.20] [--blocks 300]
+    python -m loadbench.bench.validate_paired prepare DIR [--slowdown 0.05 0.10 0.20] [--bloat 0.10] [--blocks 300]
     loadbench run DIR/paired.toml --output DIR/run
-    python -m loadbench.bench.validate_paired analyse DIR/run [--window 10] [--output FILE.jsonl]
+    python -m loadbench.bench.validate_paired analyse DIR/run [--window 10] [--metric load_s] [--output FILE.jsonl]
 
 ``prepare`` makes virtual environments layered over this one's packages (a ``.pth`` file
-adds its site-packages): ``base``, ``same`` (identical to base: the A/A pair) and one
+adds its site-packages): ``base``, ``same`` (identical to base: the A/A pair), one
 ``slowN`` per slowdown, where bench/slowdown.py makes transformers' loading entry points
-really that much slower. It writes a suite measuring the tiny Llama through the four
-paths, warm, in all of them, interleaved. ``analyse`` cuts the run's rounds into disjoint
-windows of ``--window`` rounds (a block per case in each) and compares each window on its
-own, as a CI job with that many repeats would: ``same`` and each ``slowN`` against ``base``, paired; and, for the
-old design, the unpaired compare of base's samples in one window against the candidate's
-in a window half a run later (two runs measured minutes apart). Every figure comes from
-real samples; none is synthesized or edited.
+really that much slower, and one ``memN`` per ``--bloat``, whose loads keep that much
+more of the memory they add (``--metric load_added_rss_bytes`` then counts its rows). It
+writes a suite measuring the tiny Llama through the four paths, warm, in all of them,
+interleaved. ``analyse`` cuts the run's rounds into disjoint windows of ``--window``
+rounds (a block per case in each) and compares each window on its own, as a CI job with
+that many repeats would: ``same`` and each candidate against ``base``, paired; and, for
+the old design, the unpaired compare of base's samples in one window against the
+candidate's in a window half a run later (two runs measured minutes apart). Every figure
+comes from real samples; none is synthesized or edited.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ BENCHMARK = "validate_paired"
 SLOWDOWNS = (0.05, 0.10, 0.20)
 
 
-def _env_name(fraction: float) -> str:
-    return f"slow{round(fraction * 100):d}"
+def _env_name(fraction: float, kind: str = "time") -> str:
+    return f"{'slow' if kind == 'time' else 'mem'}{round(fraction * 100):d}"
 
 
 def make_layered_venv(directory: Path, *, pth_lines: Sequence[str] = (), install: Path | None = None) -> Path:
@@ -57,12 +59,14 @@ def make_layered_venv(directory: Path, *, pth_lines: Sequence[str] = (), install
     return directory
 
 
-def prepare(directory: Path, slowdowns: Sequence[float], blocks: int, install: Path | None) -> Path:
+def prepare(directory: Path, slowdowns: Sequence[float], blocks: int, install: Path | None,
+            bloats: Sequence[float] = ()) -> Path:
     """The environments and the suite; returns the suite file."""
     from .slowdown import pth_line
 
     directory.mkdir(parents=True, exist_ok=True)
-    envs = {"base": [], "same": [], **{_env_name(f): [pth_line(f)] for f in slowdowns}}
+    envs = {"base": [], "same": [], **{_env_name(f): [pth_line(f)] for f in slowdowns},
+            **{_env_name(f, "memory"): [pth_line(f, "memory")] for f in bloats}}
     for name, lines in envs.items():
         make_layered_venv(directory / name, pth_lines=lines, install=install)
     suite = directory / "paired.toml"
@@ -121,7 +125,7 @@ def _probe_as_covariate(frame: Any, env: str, windows: list[list[int]]) -> dict[
             "ci_width_raw": float(np.median(widths["raw"])), "ci_width_adjusted": float(np.median(widths["adjusted"]))}
 
 
-def analyse(run_dir: Path, window: int) -> dict[str, Any]:
+def analyse(run_dir: Path, window: int, metric: str = "load_s") -> dict[str, Any]:
     """Detection and false-alarm counts per candidate environment, paired and unpaired."""
     import numpy as np
 
@@ -135,7 +139,8 @@ def analyse(run_dir: Path, window: int) -> dict[str, Any]:
     rounds = sorted(int(r) for r in measured["repeat"].unique())
     windows = _windows(rounds, window)
     half = len(windows) // 2
-    out: dict[str, Any] = {"run": str(run_dir), "window": window, "windows": len(windows), "candidates": {}}
+    out: dict[str, Any] = {"run": str(run_dir), "window": window, "windows": len(windows), "metric": metric,
+                           "candidates": {}}
     for env in [e for e in environments_of(frame) if e != "base"]:
         paired_hits = unpaired_hits = 0
         rows_hit = improved = quiet = quiet_hits = 0
@@ -149,7 +154,7 @@ def analyse(run_dir: Path, window: int) -> dict[str, Any]:
             if contended_share(part, ["base", env]) <= 0.10:
                 quiet += 1
                 quiet_hits += flagged
-            load_rows = gate[gate["metric"] == "load_s"]
+            load_rows = gate[gate["metric"] == metric]
             rows_hit += int((load_rows["verdict"] == "regressed").sum())
             improved += int((gate["verdict"] == "improved").sum())
             later = measured[measured["repeat"].isin(windows[(index + half) % len(windows)])]
@@ -157,10 +162,10 @@ def analyse(run_dir: Path, window: int) -> dict[str, Any]:
             cand_side = later[later["env"] == env].assign(env="default")
             unpaired = compare(base_side, cand_side)
             unpaired_hits += bool(unpaired["verdict"].isin(("regressed", "failed")).any())
-        ratios = list(_paired_log_ratios(measured, env))
-        base_all = measured[(measured["metric"] == "load_s") & (measured["env"] == "base")
+        ratios = list(_paired_log_ratios(measured, env, metric))
+        base_all = measured[(measured["metric"] == metric) & (measured["env"] == "base")
                             & (measured["status"] == "ok")]
-        cand_all = measured[(measured["metric"] == "load_s") & (measured["env"] == env)
+        cand_all = measured[(measured["metric"] == metric) & (measured["env"] == env)
                             & (measured["status"] == "ok")]
         unpaired_ratios = []
         for index, chosen in enumerate(windows):
@@ -175,7 +180,7 @@ def analyse(run_dir: Path, window: int) -> dict[str, Any]:
             "paired_flagged_quiet": quiet_hits,
             "unpaired_flagged": unpaired_hits,
             "paired_load_rows_regressed": rows_hit,
-            "load_rows": 4 * len(windows),
+            "load_rows": int(measured[measured["metric"] == metric]["path"].nunique()) * len(windows),
             "improved_verdicts": improved,
             "true_load_ratio": float(np.exp(np.median(ratios))) if ratios else math.nan,
             "paired_ratio_iqr": _iqr(np.exp(ratios)) if ratios else math.nan,
@@ -186,9 +191,10 @@ def analyse(run_dir: Path, window: int) -> dict[str, Any]:
 
 
 def _print(result: dict[str, Any]) -> None:
-    print(f"{result['run']}: {result['windows']} comparisons of {result['window']} blocks per case each")
-    print(f"{'candidate':10} {'load ratio':>10} {'paired flagged':>15} {'of them quiet':>14} {'unpaired flagged':>17} "
-          f"{'load rows hit':>14} {'paired IQR':>11} {'unpaired IQR':>13}")
+    print(f"{result['run']}: {result['windows']} comparisons of {result['window']} blocks per case each; "
+          f"ratio and rows hit: {result['metric']}")
+    print(f"{'candidate':10} {'ratio':>10} {'paired flagged':>15} {'of them quiet':>14} {'unpaired flagged':>17} "
+          f"{'rows hit':>14} {'paired IQR':>11} {'unpaired IQR':>13}")
     for env, c in result["candidates"].items():
         print(f"{env:10} {c['true_load_ratio']:10.3f} {c['paired_flagged']:>9}/{c['comparisons']:<5} "
               f"{c['paired_flagged_quiet']:>8}/{c['quiet_comparisons']:<5} "
@@ -207,20 +213,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     steps = parser.add_subparsers(dest="step", required=True)
     make = steps.add_parser("prepare", help="make the environments and the suite")
     make.add_argument("directory", type=Path)
-    make.add_argument("--slowdown", type=float, nargs="+", default=list(SLOWDOWNS), metavar="FRACTION")
+    make.add_argument("--slowdown", type=float, nargs="*", default=list(SLOWDOWNS), metavar="FRACTION",
+                      help="time regressions (none: give the flag alone)")
+    make.add_argument("--bloat", type=float, nargs="+", default=[], metavar="FRACTION",
+                      help="memory regressions: loads that keep this fraction of the memory they add once more")
     make.add_argument("--blocks", type=int, default=300, help="measured blocks (repeats) per case")
     make.add_argument("--install", type=Path, metavar="CHECKOUT",
                       help="install this loadbench checkout into each environment (default: use this one's)")
     read = steps.add_parser("analyse", help="detection and false-alarm counts of a finished run")
     read.add_argument("run", type=Path)
     read.add_argument("--window", type=int, default=10, help="blocks per comparison")
+    read.add_argument("--metric", default="load_s", help="the metric whose rows and ratio are counted")
     read.add_argument("--output", type=Path, metavar="FILE.jsonl", help="append the figures as one JSON record")
     args = parser.parse_args(argv)
     if args.step == "prepare":
-        suite = prepare(args.directory, args.slowdown, args.blocks, args.install)
+        suite = prepare(args.directory, args.slowdown, args.blocks, args.install, args.bloat)
         print(f"wrote {suite}; now: loadbench run {suite} --output {args.directory / 'run'}")
         return 0
-    result = analyse(args.run, args.window)
+    result = analyse(args.run, args.window, args.metric)
     _print(result)
     append_record(args.output, {"benchmark": BENCHMARK, **machine_info(), **result})
     return 0

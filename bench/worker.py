@@ -27,8 +27,8 @@ from .workload import build_prompts, first_call, measure_forward, measure_genera
 
 __all__ = ["GPU_METRICS", "child_main", "measure"]
 
-GPU_METRICS = ("gpu_before_bytes", "gpu_peak_used_bytes", "gpu_after_bytes", "gpu_process_peak_bytes",
-               "gpu_max_allocated_bytes", "gpu_max_reserved_bytes")
+GPU_METRICS = ("gpu_before_bytes", "gpu_peak_used_bytes", "gpu_load_added_bytes", "gpu_after_bytes",
+               "gpu_process_peak_bytes", "gpu_max_allocated_bytes", "gpu_max_reserved_bytes")
 
 
 def _silence_libraries() -> None:
@@ -159,7 +159,7 @@ def _measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], Non
              cpu: CpuMemoryProbe | None) -> SampleReply:
     import torch
 
-    from loadbench.loaders import PATHS, TASKS, LoadRequest, inspect_checkpoint
+    from loadbench.loaders import TASKS, LoadRequest, inspect_checkpoint, path_for, path_not_applicable
     from loadbench.loaders.common import attn_implementation, resident_dtype
     from loadbench.loaders.options import LoadOptions
 
@@ -168,7 +168,7 @@ def _measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], Non
         torch.set_num_threads(req.threads)
     result = SampleReply(info={"torch_threads": torch.get_num_threads(), "pid": os.getpid(),
                            "cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None})
-    path, task = PATHS[req.path], TASKS[req.task]
+    path, task = path_for(req.path), TASKS[req.task]
     info = inspect_checkpoint(req.checkpoint_dir, req.trust_remote_code, req.allow_bin_weights)
     options = LoadOptions.parse(req.options)
     request = LoadRequest(info.path, req.task, req.device, req.dtype, req.trust_remote_code, options)
@@ -177,7 +177,7 @@ def _measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], Non
     result.info["modules_before_import"] = len(sys.modules)
     result.info["arch_module_preloaded"] = any(
         name.startswith(f"transformers.models.{info.model_type}.modeling_") for name in sys.modules)
-    if (reason := path.not_applicable(info, task) or options.not_applicable()) is not None:
+    if (reason := path_not_applicable(req.path, info, task, options)) is not None:
         # Asked here, in the environment that would load (a run over environments plans without it).
         result.na("load_s", reason)
         return result
@@ -203,6 +203,8 @@ def _measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], Non
                 loaded = _load(path, request, info, task, req, result, clock)
             if load_memory is not None:
                 _report_memory(result, "load", load_memory.result)
+            if gpu is not None:
+                result.ok("gpu_load_added_bytes", gpu.added_so_far())
             result.info.update(attn_implementation=attn_implementation(loaded.model),
                                resident_dtype=resident_dtype(loaded.model))
         except Exception as exc:

@@ -1,23 +1,32 @@
 """The four loading paths, one registry, and what they need to know of a checkpoint.
 
-Each path module exposes the same functions: ``not_applicable(info, task)`` (a reason,
-or None), ``preimport(info, task)`` (imports kept out of the timed load) and
-``load(request, info, task) -> Loaded``.
+Each path exposes the same functions: ``not_applicable(info, task)`` (a reason, or
+None), ``preimport(info, task)`` (imports kept out of the timed load) and
+``load(request, info, task) -> Loaded``. The four built-in ones are modules; a path
+named ``module:function`` (or a shipped fast loader) is a :class:`UserPath`.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
 
 from loadbench.vocabulary import PATH_NAMES
 
 from . import base, custom, pipeline, task
 from .checkpoint import CheckpointError, CheckpointInfo, inspect_checkpoint
 from .common import Loaded, LoadRequest
+from .options import LoadOptions
 from .tasks import TASKS, Task, UnsupportedTask
+from .user_path import SHIPPED, UserPath, is_user_path, user_path
 
 __all__ = [
     "PATHS",
+    "SHIPPED",
+    "UserPath",
+    "is_user_path",
+    "path_for",
+    "path_not_applicable",
     "CheckpointError",
     "CheckpointInfo",
     "inspect_checkpoint",
@@ -30,3 +39,18 @@ __all__ = [
 
 # Keyed by loadbench.vocabulary.PATH_NAMES, the names every layer uses.
 PATHS: dict[str, ModuleType] = dict(zip(PATH_NAMES, (base, task, custom, pipeline), strict=True))
+
+
+def path_for(name: str) -> Any:
+    """The path a case names: one of the four, a shipped fast loader, or ``module:function``."""
+    return PATHS[name] if name in PATHS else user_path(name)
+
+
+def path_not_applicable(name: str, info: CheckpointInfo, task: Task, options: LoadOptions) -> str | None:
+    """Why this case cannot run, or None: the one answer the planner and the worker share."""
+    path = path_for(name)
+    if (reason := path.not_applicable(info, task)) is not None:
+        return reason
+    if isinstance(path, UserPath) and options != LoadOptions():
+        return f"loading options ({options.text}) are from_pretrained arguments; a module:function path takes none"
+    return options.not_applicable()

@@ -26,6 +26,7 @@ __all__ = [
     "BUILDER_VERSION",
     "BUILTIN",
     "DEFAULT_BUILTINS",
+    "LADDER",
     "BuiltinSpec",
     "CacheUnusable",
     "UnknownBuiltin",
@@ -54,6 +55,17 @@ class BuiltinSpec:
     description: str  # one line shown by `loadbench checkpoints`
     default: bool  # part of the default benchmark suite
     sharded: bool = False  # save as several safetensors shards plus an index
+    size: tuple[tuple[str, int], ...] = ()  # config fields that make a bigger model than the tiny 64-wide one
+    save_dtype: str = "float32"
+
+    @property
+    def family(self) -> str:
+        return self.name.removeprefix("tiny-").removesuffix("-sharded").split("-")[0]
+
+def _ladder(hidden: int, intermediate: int, layers: int) -> tuple[tuple[str, int], ...]:
+    return (("hidden_size", hidden), ("intermediate_size", intermediate), ("num_hidden_layers", layers),
+            ("num_attention_heads", hidden // 64), ("num_key_value_heads", hidden // 64), ("vocab_size", 32000))
+
 
 class CacheUnusable(UserError):
     """The cache directory for built-in checkpoints cannot be created or written."""
@@ -73,8 +85,15 @@ BUILTIN: dict[str, BuiltinSpec] = {
         BuiltinSpec("tiny-distilbert", "DistilBertModel", "DistilBERT bare encoder (no head), WordPiece", False),
         BuiltinSpec("tiny-bart", "BartForConditionalGeneration", "BART encoder-decoder, byte-level BPE", False),
         BuiltinSpec("tiny-llama-sharded", "LlamaForCausalLM", "tiny-llama's weights in several shards", False, True),
+        # The size ladder: Llama shapes of realistic sizes (bfloat16, as checkpoints ship), where
+        # reading the bytes outweighs the fixed cost of a load. Built on first use; not in the default suite.
+        *(BuiltinSpec(f"llama-{label}", "LlamaForCausalLM", f"Llama, {label.upper()} of bfloat16 random weights",
+                      False, size=_ladder(hidden, intermediate, layers), save_dtype="bfloat16")
+          for label, hidden, intermediate, layers in (("40mb", 256, 688, 6), ("200mb", 768, 2048, 7),
+                                                      ("800mb", 1024, 2816, 26))),
     )
 }
+LADDER: tuple[str, ...] = tuple(n for n, s in BUILTIN.items() if s.size)
 
 DEFAULT_BUILTINS: tuple[str, ...] = tuple(n for n, s in BUILTIN.items() if s.default)
 
@@ -149,9 +168,12 @@ def build_checkpoint(name: str, dest: Path) -> Path:
     spec = _get_spec(name)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    family = spec.name.removeprefix("tiny-").removesuffix("-sharded")
-    tok = build_tokenizer(family)
-    model = _build_model(family, tok)
+    tok = build_tokenizer(spec.family)
+    model = _build_model(spec.family, tok, dict(spec.size))
+    if spec.save_dtype != "float32":
+        import torch
+
+        model.to(getattr(torch, spec.save_dtype))
     with _quiet_progress():  # transformers 5 draws a "Writing model shards" bar even for one file
         model.save_pretrained(dest, **({"max_shard_size": _SHARD_SIZE} if spec.sharded else {}))
     tok.save_pretrained(dest)
@@ -195,7 +217,7 @@ def _write_marker(spec: BuiltinSpec, dest: Path) -> None:
             "transformers": transformers.__version__, "tokenizers": tokenizers.__version__, "torch": torch.__version__}
     (dest / _MARKER).write_text(json.dumps(info, indent=2) + "\n")
 
-def _build_model(family: str, tok: Any) -> Any:
+def _build_model(family: str, tok: Any, size: dict[str, int] | None = None) -> Any:
     """Construct the random-weight model for `family`, seeded so builds are reproducible."""
     import torch
     import transformers as tf
@@ -204,7 +226,8 @@ def _build_model(family: str, tok: Any) -> Any:
     ids: dict[str, Any] = {"pad_token_id": pad, "bos_token_id": bos, "eos_token_id": eos}
     dims: dict[str, Any] = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
                             "num_attention_heads": 4}
-    decoder = {**dims, **ids, "vocab_size": V, "max_position_embeddings": MAX_POSITIONS, "num_key_value_heads": 2}
+    decoder: dict[str, Any] = {**dims, **ids, "vocab_size": V, "max_position_embeddings": MAX_POSITIONS,
+                               "num_key_value_heads": 2, **(size or {})}
     seq2seq: dict[str, Any] = {"vocab_size": V, "d_model": 64, "pad_token_id": pad, "eos_token_id": eos,
                                "tie_word_embeddings": True}
     # Any: the config and model classes of the families differ; each pair belongs together.

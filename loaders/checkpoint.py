@@ -20,7 +20,7 @@ from .tasks import TASKS, primary_task, supported_tasks
 
 __all__ = [
     "CheckpointError", "CheckpointInfo", "RemoteConfig",
-    "check_safetensors", "inspect_checkpoint", "load_config", "read_config",
+    "check_safetensors", "inspect_checkpoint", "load_config", "read_config", "safetensors_files",
 ]
 
 _CONFIG = "config.json"
@@ -252,6 +252,12 @@ def _weight_files(path: Path, allow_bin: bool) -> tuple[tuple[str, ...], bool]:
     if bins:
         raise CheckpointError(f"{path}: only pickle .bin weights, {_PICKLE_ADVICE}")
     raise CheckpointError(f"{path}: no {_SINGLE} or {_INDEX}; is this a checkpoint directory?")
+
+
+def safetensors_files(path: Path) -> list[Path]:
+    """The checkpoint's safetensors weight files, for loaders that read them themselves."""
+    names, _ = _weight_files(path, allow_bin=False)
+    return [path / name for name in names]
 
 
 def inspect_checkpoint(

@@ -7,6 +7,7 @@ or forward) is the same code for all of them, so their numbers differ only by th
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,25 @@ __all__ = [
     "resident_dtype",
     "attn_implementation",
     "place",
+    "timed_phase",
+    "set_phase_timer",
 ]
+
+PhaseTimer = Callable[[str], AbstractContextManager[None]]
+_phase_timer: PhaseTimer = lambda name: nullcontext()  # noqa: E731
+
+
+def timed_phase(name: str) -> AbstractContextManager[None]:
+    """Count a block as one of the load's phases (``weights_s`` …), for loading code that
+    does not go through the ``from_pretrained`` calls the worker times; a no-op elsewhere."""
+    return _phase_timer(name)
+
+
+def set_phase_timer(timer: PhaseTimer) -> None:
+    """Called by the worker that times phases: loaders never reach up into it."""
+    global _phase_timer
+    _phase_timer = timer
+
 
 class NotApplicable(Exception):
     """This path cannot serve this task; the message is the reason shown to the user."""

@@ -41,9 +41,10 @@ __all__ = ["CI_LEVEL", "CONTENDED", "DEFAULT_PAIRED_ALPHA", "GATE_METRICS", "PAI
            "compare_paired", "contended_share", "environments_of"]
 
 # What a paired gate judges unless told otherwise: loading time, the first call that pays for
-# lazily mapped weights, peak memory, and throughput.
-GATE_METRICS: tuple[str, ...] = ("load_s", "first_forward_s", "peak_rss_bytes", "gpu_peak_used_bytes",
-                                 "decode_tokens_per_s", "forward_tokens_per_s")
+# lazily mapped weights, peak memory and the memory the load adds (where upgrades regress), and throughput.
+GATE_METRICS: tuple[str, ...] = ("load_s", "first_forward_s", "peak_rss_bytes", "load_added_rss_bytes",
+                                 "gpu_peak_used_bytes", "gpu_load_added_bytes", "decode_tokens_per_s",
+                                 "forward_tokens_per_s")
 # The minimum changes: the unpaired defaults by family, and 3% for load_s, the quantity pairing
 # resolves best (its 5% changes are caught; docs/REGRESSIONS.md). With 3% for every time metric
 # and 5% for throughput, identical environments false-alarmed in 3 of 30 comparisons, two of

@@ -30,7 +30,7 @@ COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Sample) if f.name != "sa
 # Added by load() after the record fields, from the fingerprint of the row's node
 # (the run's own for node null): device_name names the hardware behind the row's
 # device, machine is the stable key of that node's hardware (runinfo.machine_key).
-FRAME_COLUMNS: tuple[str, ...] = (*COLUMNS, "device_name", "machine", *FINGERPRINT_COLUMNS)
+FRAME_COLUMNS: tuple[str, ...] = (*COLUMNS, "device_name", "machine", *FINGERPRINT_COLUMNS, "checkpoint_commit")
 _INT_COLUMNS = ("schema_version", "repeat")
 _NULLABLE_INT_COLUMNS = ("block",)
 _FLOAT_COLUMNS = ("value",)
@@ -86,11 +86,12 @@ def load(run_dirs: str | Path | Iterable[str | Path], *, fingerprint: bool = Tru
     string columns. With ``fingerprint`` (the default) ``device_name``,
     ``machine`` and the columns of FINGERPRINT_COLUMNS (``torch_version``,
     ``cpu_model``, ``gpus``…) follow the record fields, each from the fingerprint
-    of the node that measured the row; ``fingerprint=False`` gives the record
-    fields only. A failure that a retry of the same sample superseded (a lost
-    node, RETRYABLE_ERRORS) is left out: see ``schema.drop_superseded``. An empty
-    run gives an empty frame with the same columns and dtypes. Raises
-    DuplicateRun when one run id turns up in two of the directories.
+    of the node that measured the row, then ``checkpoint_commit`` (the commit a hub
+    checkpoint resolved to); ``fingerprint=False`` gives the record fields only. A
+    failure that a retry of the same sample superseded (a lost node, RETRYABLE_ERRORS)
+    is left out: see ``schema.drop_superseded``. An empty run gives an empty frame
+    with the same columns and dtypes. Raises DuplicateRun when one run id turns up in
+    two of the directories.
     """
     records: list[dict[str, Any]] = []
     seen: dict[str, Path] = {}
@@ -104,13 +105,16 @@ def load(run_dirs: str | Path | Iterable[str | Path], *, fingerprint: bool = Tru
             records += samples
             continue
         info = read_run_info(run_dir)
+        found = info.get("checkpoint_commits")
+        commits: dict[str, Any] = found if isinstance(found, dict) else {}
         per_node: dict[str | None, dict[str, str | None]] = {}
         for sample in samples:
             node = sample["node"]
             if node not in per_node:
                 per_node[node] = _node_columns(info, node)
             extra = per_node[node]
-            records.append({**sample, **extra, "device_name": device_name(sample["device"], extra)})
+            records.append({**sample, **extra, "device_name": device_name(sample["device"], extra),
+                            "checkpoint_commit": commits.get(sample["checkpoint"])})
     return _frame(records, FRAME_COLUMNS if fingerprint else COLUMNS)
 
 

@@ -95,7 +95,7 @@ METRICS: dict[str, Metric] = _registry(
            "(sampled where it cannot be)."),
     Metric("load_added_rss_bytes", "bytes", "lower",
            "Resident memory the load added: its peak during the load minus the worker's just before it "
-           "(the imports, which dominate peak_rss_bytes, are already in)."),
+           "(the imports, which dominate peak_rss_bytes, are already in).", headline=True),
     Metric("load_peak_anon_bytes", "bytes", "lower", "Peak anonymous resident memory during the load."),
     Metric("load_peak_file_bytes", "bytes", "lower",
            "Peak file-backed resident memory during the load (memory-mapped safetensors)."),
@@ -107,6 +107,9 @@ METRICS: dict[str, Metric] = _registry(
     Metric("gpu_before_bytes", "bytes", "none", "Device memory in use (NVML) before the load."),
     Metric("gpu_peak_used_bytes", "bytes", "lower",
            "Peak device memory in use as the driver reports it (all allocators), sampled.", headline=True),
+    Metric("gpu_load_added_bytes", "bytes", "lower",
+           "Device memory the load added: its peak in use during the load (NVML) minus just before it.",
+           headline=True),
     Metric("gpu_after_bytes", "bytes", "none", "Device memory in use (NVML) after the workload."),
     Metric("gpu_process_peak_bytes", "bytes", "lower", "Peak device memory of the worker process (NVML)."),
     Metric("gpu_max_allocated_bytes", "bytes", "lower", "Peak memory allocated by torch's caching allocator."),

@@ -39,14 +39,15 @@ LOAD_PHASES: tuple[tuple[str, str], ...] = (
     ("to_device_s", "to device"), ("load_other_s", "other"),
 )
 MEMORY_METRICS: tuple[tuple[str, str], ...] = (
-    ("peak_rss_bytes", "peak RSS"), ("gpu_peak_used_bytes", "peak GPU memory"),
+    ("load_added_rss_bytes", "RSS the load adds"), ("peak_rss_bytes", "peak RSS"),
+    ("gpu_load_added_bytes", "GPU memory the load adds"), ("gpu_peak_used_bytes", "peak GPU memory"),
 )
 THROUGHPUT_METRICS: tuple[tuple[str, str], ...] = (
     ("decode_tokens_per_s", "decode"), ("forward_tokens_per_s", "forward"),
 )
 TREND_METRICS: tuple[tuple[str, str], ...] = (
-    ("load_s", "load time"), ("peak_rss_bytes", "peak RSS"), ("gpu_peak_used_bytes", "peak GPU memory"),
-    ("decode_tokens_per_s", "decode"), ("forward_tokens_per_s", "forward"),
+    ("load_s", "load time"), ("load_added_rss_bytes", "RSS the load adds"), ("peak_rss_bytes", "peak RSS"),
+    ("gpu_peak_used_bytes", "peak GPU memory"), ("decode_tokens_per_s", "decode"), ("forward_tokens_per_s", "forward"),
 )
 _PHASE_COLORS = ("#9ecae1", "#fdae6b", "#3182bd", "#a1d99b", "#bdbdbd")
 _PATH_COLORS = {"base": "#1f77b4", "task": "#ff7f0e", "custom": "#2ca02c", "pipeline": "#d62728"}

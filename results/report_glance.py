@@ -21,7 +21,8 @@ __all__ = ["GLANCE_METRICS", "Glance", "best_paths"]
 
 # The "at a glance" table: which path wins each of these, per checkpoint.
 GLANCE_METRICS: tuple[tuple[str, str], ...] = (
-    ("load_s", "load time"), ("first_forward_s", "first call"), ("peak_rss_bytes", "peak RSS"),
+    ("load_s", "load time"), ("first_forward_s", "first call"), ("load_added_rss_bytes", "memory the load adds"),
+    ("peak_rss_bytes", "peak RSS"), ("gpu_load_added_bytes", "GPU memory the load adds"),
     ("gpu_peak_used_bytes", "peak GPU memory"), ("decode_tokens_per_s", "decode tok/s"),
     ("forward_tokens_per_s", "forward tok/s"),
 )

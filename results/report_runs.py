@@ -33,8 +33,8 @@ __all__ = ["COMPARE_METRICS", "NO_VERDICT", "VERDICT_RULE", "RunChange", "RunVer
 # What "runs side by side" compares: the outcomes a user feels, not their parts
 # (phases) or facts without a better direction (bytes read).
 COMPARE_METRICS: tuple[str, ...] = (
-    "load_s", "first_forward_s", "ttft_s", "decode_tokens_per_s", "forward_tokens_per_s", "peak_rss_bytes",
-    "gpu_peak_used_bytes",
+    "load_s", "first_forward_s", "ttft_s", "decode_tokens_per_s", "forward_tokens_per_s", "load_added_rss_bytes",
+    "peak_rss_bytes", "gpu_load_added_bytes", "gpu_peak_used_bytes",
 )
 VERDICT_RULE = (
     "each later run is judged against the baseline as loadbench compare judges: a Mann–Whitney U test "

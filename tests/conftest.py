@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -36,3 +37,36 @@ def minilm_dir() -> Path:
     path = Path(module.__file__).parent / "model"
     assert (path / "model.safetensors").is_file()
     return path
+
+
+HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+HUB_OLDER = "fedcba9876543210fedcba9876543210fedcba98"
+
+
+def lay_out_hub_cache(cache: Path, repo: str, source: Path, commits: dict[str, str]) -> None:
+    """``models--org--name`` as huggingface_hub lays it out: content-addressed blobs, one
+    snapshot of symlinks per commit, and refs naming the commits."""
+    root = cache / f"models--{repo.replace('/', '--')}"
+    (root / "blobs").mkdir(parents=True, exist_ok=True)
+    (root / "refs").mkdir(exist_ok=True)
+    for ref, commit in commits.items():
+        snapshot = root / "snapshots" / commit
+        snapshot.mkdir(parents=True, exist_ok=True)
+        for file in sorted(source.iterdir()):
+            if file.name.startswith("loadbench_"):
+                continue
+            data = file.read_bytes()
+            blob = root / "blobs" / hashlib.sha256(data).hexdigest()
+            blob.write_bytes(data)
+            (snapshot / file.name).symlink_to(os.path.relpath(blob, snapshot))
+        (root / "refs" / ref).write_text(commit)
+
+
+@pytest.fixture
+def hub_cache(builtin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An offline Hugging Face cache holding ``acme/tiny-llama``: main at HUB_COMMIT, tag v1 at HUB_OLDER."""
+    cache = tmp_path / "hf" / "hub"
+    lay_out_hub_cache(cache, "acme/tiny-llama", builtin("tiny-llama"), {"main": HUB_COMMIT, "v1": HUB_OLDER})
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return cache

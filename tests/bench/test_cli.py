@@ -188,3 +188,22 @@ def test_checkpoints_command_lists_builtins(builtin_cache: Path) -> None:
     assert names[:3] == ["tiny-llama", "tiny-bert", "tiny-t5"]
     assert str(builtin_cache) in result.stdout
 
+
+
+def test_a_hub_id_runs_from_the_local_cache_offline_and_records_its_commit(hub_cache: Path, tmp_path: Path) -> None:
+    result = loadbench("run", "--checkpoint", "acme/tiny-llama@v1", "--paths", "base", "--repeats", "1",
+                       "--warmups", "0", "--cache", "warm", "--no-progress", "--output", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    df = load(tmp_path / "run")
+    assert set(df["checkpoint"]) == {"acme/tiny-llama@v1"}
+    assert set(df["checkpoint_commit"]) == {"fedcba9876543210fedcba9876543210fedcba98"}
+    assert set(df[df.metric == "load_s"]["status"]) == {"ok"}
+    assert read_run_info(tmp_path / "run")["suite"]["checkpoints"][0]["repo"] == "acme/tiny-llama"
+
+
+def test_a_hub_id_not_in_the_cache_is_one_line_saying_how_to_fetch_it(hub_cache: Path, tmp_path: Path) -> None:
+    result = loadbench("run", "--checkpoint", "acme/absent", "--output", str(tmp_path / "run"))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr == (f"loadbench: error: checkpoint 'acme/absent': not in the Hugging Face cache "
+                             f"({hub_cache}); fetch it first with `hf download acme/absent`, or pass --download\n")
+    assert not (tmp_path / "run").exists()

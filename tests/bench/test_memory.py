@@ -231,3 +231,13 @@ def test_gpu_reason_for_cpu_and_for_missing_nvml(monkeypatch) -> None:
     assert memory.gpu_unavailable_reason("cuda:0") is None
     fake.nvmlInit = mock.Mock(side_effect=NVMLError(12))  # type: ignore[method-assign]  # LIBRARY_NOT_FOUND
     assert memory.gpu_unavailable_reason("cuda:0") == "NVML unavailable (NVML error 12)"
+
+
+def test_gpu_memory_the_load_added_is_the_peak_so_far_over_the_first_reading(monkeypatch, fake_torch) -> None:
+    pid = os.getpid()
+    install(monkeypatch, FakeNvml(UUIDS, {"handle2": [100, 700, 300, 250]}, lambda: [proc(pid, 10)]))
+    with memory.GpuMemorySampler("cuda:0", period_s=3600) as sampler:  # no periodic reading in between
+        added = sampler.added_so_far()  # the end of the load: one more reading, 700
+        later = sampler.added_so_far()  # the workload's lower use does not lower the load's peak
+    assert (added, later) == (600, 600)
+    assert (sampler.result.before_bytes, sampler.result.peak_bytes, sampler.result.after_bytes) == (100, 700, 250)

@@ -12,6 +12,9 @@ from loadbench.bench.plan import plan
 from loadbench.bench.suite import CheckpointEntry, EnvironmentEntry, Suite, default_suite
 from loadbench.loaders import UnsupportedTask
 
+HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"  # main and tag v1 of conftest's hub_cache
+HUB_OLDER = "fedcba9876543210fedcba9876543210fedcba98"
+
 
 def test_default_plan_is_three_checkpoints_by_four_paths(builtin_cache: Path) -> None:
     cases = plan(default_suite().with_overrides(device="cpu"), builtin_cache)
@@ -103,3 +106,40 @@ def test_a_run_over_environments_leaves_applicability_to_each_environments_worke
     cases = plan(suite, builtin_cache)
     assert {c.env for c in cases} == {"old", "new"}
     assert [c for c in cases if c.not_applicable] == []
+
+
+def test_a_user_path_whose_module_is_missing_is_refused_before_the_run(builtin_cache: Path) -> None:
+    from loadbench.bench.plan import UnknownPath
+
+    suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert")], paths=["base", "my_loadnig:load"],
+                  device="cpu", cache=["warm"])
+    with pytest.raises(UnknownPath, match="path 'my_loadnig:load': no module 'my_loadnig' here; check the spelling"):
+        plan(suite, builtin_cache)
+
+
+def test_shipped_fast_loaders_are_planned_like_the_four(builtin_cache: Path) -> None:
+    suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert")], paths=["base", "runai-streamer",
+                                                                             "fastsafetensors"],
+                  device="cpu", cache=["warm"], options={"attn_implementation": ["default", "eager"]})
+    reasons = {(c.path, c.options): c.not_applicable for c in plan(suite, builtin_cache)}
+    assert reasons[("runai-streamer", "default")] is None and reasons[("fastsafetensors", "default")] is None
+    assert "takes none" in (reasons[("fastsafetensors", "attn_implementation=eager")] or "")
+    assert reasons[("base", "attn_implementation=eager")] is None
+
+
+def test_a_hub_checkpoint_is_labelled_by_its_id_and_carries_its_commit(hub_cache: Path) -> None:
+    suite = Suite(checkpoints=[CheckpointEntry(repo="acme/tiny-llama")], paths=["base"], cache=["warm"], device="cpu")
+    (case,) = plan(suite)
+    assert (case.checkpoint, case.commit) == ("acme/tiny-llama", HUB_COMMIT)
+    assert Path(case.checkpoint_dir) == hub_cache / "models--acme--tiny-llama" / "snapshots" / HUB_COMMIT
+    assert "commit" not in case.key()  # recorded beside the case, not part of what it is
+
+
+def test_a_resume_loads_the_commit_its_run_started_with(hub_cache: Path) -> None:
+    # main has moved on since (a new `hf download`): the run's samples stay with the weights it began with.
+    (hub_cache / "models--acme--tiny-llama" / "refs" / "main").write_text(HUB_OLDER)
+    suite = Suite(checkpoints=[CheckpointEntry(repo="acme/tiny-llama")], paths=["base"], cache=["warm"], device="cpu")
+    assert plan(suite)[0].commit == HUB_OLDER
+    (case,) = plan(suite, commits={"acme/tiny-llama": HUB_COMMIT})
+    assert (case.checkpoint, case.commit) == ("acme/tiny-llama", HUB_COMMIT)
+    assert Path(case.checkpoint_dir).name == HUB_COMMIT

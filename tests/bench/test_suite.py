@@ -28,9 +28,12 @@ def test_default_suite_is_the_three_builtins_through_four_paths() -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ('repeat = 3\n[[checkpoints]]\nbuiltin = "tiny-llama"\n', "repeat: Extra inputs are not permitted"),
     ('repeats = "many"\n[[checkpoints]]\nbuiltin = "tiny-llama"\n', "repeats: Input should be a valid integer"),
-    ('paths = ["base", "fast"]\n[[checkpoints]]\nbuiltin = "tiny-llama"\n', "paths.1"),
+    ('paths = ["base", "fast"]\n[[checkpoints]]\nbuiltin = "tiny-llama"\n', "paths: Value error, 'fast' is not a path"),
     ('device = "gpu"\n[[checkpoints]]\nbuiltin = "tiny-llama"\n', "device: Value error, 'gpu' must be auto, cpu"),
-    ('[[checkpoints]]\nbuiltin = "a"\npath = "b"\n', "give exactly one of 'path' or 'builtin'"),
+    ('[[checkpoints]]\nbuiltin = "a"\npath = "b"\n', "give exactly one of 'path', 'builtin' or 'repo'"),
+    ('[[checkpoints]]\nbuiltin = "a"\nrevision = "v1"\n', "'revision' goes with 'repo'"),
+    ('[[checkpoints]]\nrepo = "acme/x@v1"\n', "repo 'acme/x@v1': give the revision as revision = 'v1'"),
+    ('[[checkpoints]]\nrepo = "acme"\n', "checkpoint 'acme': not a hub id; write it as org/name"),
     ("checkpoints = []\n", "checkpoints: List should have at least 1 item"),
     ("repeats = \n", "not valid TOML"),
 ])

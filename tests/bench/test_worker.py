@@ -179,3 +179,15 @@ def test_a_path_this_transformers_cannot_serve_is_not_applicable_with_its_reason
     for round_ in (Round(0, True), Round(2, False)):
         records = records_for(case, "r1", round_, reply, node="n1", block=4)
         assert [(r.status, r.warmup, r.block) for r in records] == [("not_applicable", round_.warmup, 4)]
+
+
+@pytest.mark.parametrize("path", ["runai-streamer", "fastsafetensors"])
+def test_a_fast_loader_is_timed_phased_and_checked_like_the_four(builtin, path: str) -> None:
+    reply = measure(_request(builtin("tiny-llama"), path, "text-generation"))
+    metrics = _metrics(reply)
+    assert reply.failures == []
+    assert metrics["weights_s"] > 0  # its own read, counted as the weights phase
+    phases = [metrics[p] for p in ("config_s", "tokenizer_s", "weights_s", "to_device_s")]
+    assert sum(phases) + metrics["load_other_s"] == pytest.approx(metrics["load_s"])
+    assert metrics["max_abs_diff_vs_base"] == 0
+    assert metrics["new_tokens"] == NEW_TOKENS

@@ -14,9 +14,9 @@ import pytest
 
 from loadbench.loaders import builtin as B
 
-ALL = list(B.BUILTIN)
-CAUSAL = [n for n, s in B.BUILTIN.items() if s.architecture.endswith(("ForCausalLM", "LMHeadModel"))]
-SEQ2SEQ = [n for n, s in B.BUILTIN.items() if s.architecture.endswith("ForConditionalGeneration")]
+ALL = [n for n in B.BUILTIN if n not in B.LADDER]  # the tiny ones; the ladder is checked by size below
+CAUSAL = [n for n, s in B.BUILTIN.items() if n in ALL and s.architecture.endswith(("ForCausalLM", "LMHeadModel"))]
+SEQ2SEQ = [n for n, s in B.BUILTIN.items() if n in ALL and s.architecture.endswith("ForConditionalGeneration")]
 PROMPT = "the river"
 
 
@@ -71,6 +71,7 @@ def test_registry_shape():
     assert B.DEFAULT_BUILTINS == ("tiny-llama", "tiny-bert", "tiny-t5")
     assert set(ALL) == {"tiny-llama", "tiny-bert", "tiny-t5", "tiny-gpt2", "tiny-qwen2",
                         "tiny-distilbert", "tiny-bart", "tiny-llama-sharded"}
+    assert B.LADDER == ("llama-40mb", "llama-200mb", "llama-800mb")
     assert all(name == spec.name for name, spec in B.BUILTIN.items())
     assert [n for n, s in B.BUILTIN.items() if s.default] == list(B.DEFAULT_BUILTINS)
     assert [n for n, s in B.BUILTIN.items() if s.sharded] == ["tiny-llama-sharded"]
@@ -153,6 +154,36 @@ def test_builds_and_loads(built: dict[str, Path], name: str):
     base, base_info = AutoModel.from_pretrained(path, output_loading_info=True)
     assert base_info["missing_keys"] == set()
     assert all(k.startswith(("lm_head", "classifier", "final_logits_bias")) for k in base_info["unexpected_keys"])
+
+
+@pytest.mark.parametrize(("name", "megabytes"), [("llama-40mb", 40), ("llama-200mb", 200), ("llama-800mb", 800)])
+def test_ladder_sizes_are_what_their_names_say(name: str, megabytes: int) -> None:
+    """Counted on the meta device: the shapes a build makes, without building a gigabyte."""
+    import torch
+    import transformers
+
+    spec = B.BUILTIN[name]
+    config = transformers.LlamaConfig(**dict(spec.size), tie_word_embeddings=False)
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(config)
+    size = sum(p.numel() for p in model.parameters()) * torch.finfo(getattr(torch, spec.save_dtype)).bits // 8
+    assert size == pytest.approx(megabytes * 1e6, rel=0.07)
+    assert not spec.default
+
+
+def test_the_smallest_ladder_rung_builds_in_bfloat16_and_generates(tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = B.ensure_builtin("llama-40mb", tmp_path)
+    from loadbench.loaders.common import dtype_keyword
+
+    model = AutoModelForCausalLM.from_pretrained(path, **{dtype_keyword(): "auto"})
+    assert next(model.parameters()).dtype == torch.bfloat16
+    assert 40e6 < (path / "model.safetensors").stat().st_size < 45e6
+    tok = AutoTokenizer.from_pretrained(path)
+    out = model.generate(**tok(PROMPT, return_tensors="pt"), max_new_tokens=3, min_new_tokens=3, do_sample=False)
+    assert out.shape[1] == len(tok(PROMPT)["input_ids"]) + 3
 
 
 @pytest.mark.parametrize("name", ALL)

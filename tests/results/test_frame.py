@@ -35,7 +35,7 @@ RECORD_FIELDS = [*COLUMNS[:-1], "sample_records", "block"]
 FINGERPRINT = [
     "device_name", "machine", "started_at", "hostname", "cpu_model", "cpu_count", "gpus", "python_version",
     "torch_version", "transformers_version", "tokenizers_version", "safetensors_version",
-    "loadbench_version", "git_commit",
+    "loadbench_version", "git_commit", "checkpoint_commit",
 ]
 TEXT_COLUMNS = [
     c for c in COLUMNS + FINGERPRINT if c not in ("schema_version", "repeat", "value", "warmup", "block")
