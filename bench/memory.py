@@ -1,11 +1,10 @@
-"""Memory probes, one sampler per phase: this process's RAM split by kind, and one GPU via NVML.
+"""GPU memory probe: one CUDA device sampled through NVML over the load and the workload.
 
-A load and a generation need separate numbers, and the kernel's and torch's high-water
-marks cover the whole process; a sampler around each phase gives that phase's peak.
-RAM is split into anonymous and file-backed pages because a memory-mapped safetensors
-file shows up as file-backed RSS (reclaimable page cache) while a copied state dict is
-anonymous (real cost). On the GPU, NVML sees everything on the device (CUDA context,
-other libraries, other processes); torch's allocator counters are recorded next to it.
+NVML sees everything on the device (CUDA context, other libraries, other processes);
+torch's allocator counters are recorded next to it. The sampler is a thread in the
+worker (torch's counters can only be read there), started for a CUDA device only; what it
+costs a load has not been measured, for want of a GPU. CPU memory is measured without a
+thread in the worker (``bench/rss.py``).
 
 Neither torch nor pynvml is imported at module level.
 """
@@ -15,19 +14,16 @@ from __future__ import annotations
 import os
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from .nvml import NvmlDevice, cuda_index, resolve_nvml_device
 
-__all__ = ["CpuMemory", "CpuMemorySampler", "GpuMemory", "GpuMemorySampler", "PROCESS_MEMORY_UNREPORTED",
-           "PeriodicSampler", "STATUS_PATH", "gpu_unavailable_reason", "read_status_bytes"]
+__all__ = ["GpuMemory", "GpuMemorySampler", "PROCESS_MEMORY_UNREPORTED", "PeriodicSampler", "gpu_unavailable_reason"]
 
 SAMPLE_PERIOD_S = 0.010
 PROCESS_MEMORY_UNREPORTED = "driver does not report per-process memory (common in containers)"
-STATUS_PATH = Path("/proc/self/status")
 _NVML_ERROR_NOT_SUPPORTED = 3
 _NVML_ERROR_FUNCTION_NOT_FOUND = 13
 
@@ -96,116 +92,8 @@ class PeriodicSampler(ABC, Generic[R]):
         return self._result
 
 
-@dataclass(frozen=True)
-class CpuMemory:
-    """Resident memory of this process over one phase.
-
-    Each peak is the maximum of its own series (they need not come from the same
-    sample). ``*_file_bytes`` count RssFile + RssShmem (a mapping on tmpfs or /dev/shm
-    is shmem), so anon + file = RSS. Anon/file are None where the OS does not split RSS
-    (not Linux, or a kernel older than 4.5). ``hwm_bytes`` is the kernel's VmHWM at
-    exit: a process-lifetime peak (updated lazily), not this phase's.
-    """
-
-    peak_rss_bytes: int
-    peak_anon_bytes: int | None
-    peak_file_bytes: int | None
-    start_rss_bytes: int
-    start_anon_bytes: int | None
-    start_file_bytes: int | None
-    hwm_bytes: int | None
-    samples: int
-    period_s: float
-    errors: int = 0
-
-
-@dataclass(frozen=True)
-class _RamReading:
-    rss: int
-    anon: int | None
-    file: int | None
-    hwm: int | None
-
-
-def read_status_bytes(keys: Iterable[str], status_path: Path = STATUS_PATH) -> dict[str, int]:
-    """The given ``/proc/self/status`` fields in bytes; those the file lacks (or no file) are absent.
-
-    One read of one file, no process scan: cheap enough to run every sampling period.
-    """
-    try:
-        text = status_path.read_text()
-    except OSError:
-        text = ""
-    wanted = set(keys)
-    found: dict[str, int] = {}
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
-        if key in wanted:
-            found[key] = int(rest.split()[0]) * 1024  # the kernel writes kB
-    return found
-
-
-def _read_ram(status_path: Path = STATUS_PATH) -> _RamReading:
-    """One reading from /proc/self/status; psutil where the file is missing (not Linux)."""
-    kb = read_status_bytes(("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem"), status_path)
-    if "VmRSS" not in kb:  # not Linux, or /proc hidden
-        import psutil
-
-        return _RamReading(rss=int(psutil.Process().memory_info().rss), anon=None, file=None, hwm=None)
-    anon = kb.get("RssAnon")
-    file = kb["RssFile"] + kb.get("RssShmem", 0) if "RssFile" in kb else None
-    return _RamReading(rss=kb["VmRSS"], anon=anon, file=file, hwm=kb.get("VmHWM"))
-
-
 def _max(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else max(a, b)
-
-
-class CpuMemorySampler(PeriodicSampler[CpuMemory]):
-    """Samples this process's resident memory every ``period_s`` on a background thread.
-
-    Readings are taken at enter, every period, and at exit. ``__exit__`` does not
-    swallow exceptions; the result is ``sampler.result`` once the block has ended.
-    """
-
-    def __init__(self, period_s: float = SAMPLE_PERIOD_S, *, status_path: Path = STATUS_PATH) -> None:
-        super().__init__(period_s, "cpu-memory-sampler")
-        self._status_path = status_path
-        self._start: _RamReading | None = None
-        self._peak_rss = 0
-        self._peak_anon: int | None = None
-        self._peak_file: int | None = None
-
-    def _begin(self) -> None:
-        self._start = _read_ram(self._status_path)  # fails loudly, before any work is measured
-        self._peak_rss, self._peak_anon, self._peak_file = self._start.rss, self._start.anon, self._start.file
-        self._samples = 1
-
-    def _sample(self) -> _RamReading | None:
-        reading = self._guarded(lambda: _read_ram(self._status_path))
-        if reading is None:
-            return None
-        self._peak_rss = max(self._peak_rss, reading.rss)
-        self._peak_anon = _max(self._peak_anon, reading.anon)
-        self._peak_file = _max(self._peak_file, reading.file)
-        self._samples += 1
-        return reading
-
-    def _finish(self, last: _RamReading | None) -> CpuMemory:
-        start = self._start
-        assert start is not None, "CpuMemorySampler exited without entering"
-        return CpuMemory(
-            peak_rss_bytes=self._peak_rss,
-            peak_anon_bytes=self._peak_anon,
-            peak_file_bytes=self._peak_file,
-            start_rss_bytes=start.rss,
-            start_anon_bytes=start.anon,
-            start_file_bytes=start.file,
-            hwm_bytes=last.hwm if last is not None else None,
-            samples=self._samples,
-            period_s=self.period_s,
-            errors=self._errors,
-        )
 
 
 @dataclass(frozen=True)

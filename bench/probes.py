@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .memory import read_status_bytes
+from .procstatus import read_status_bytes
 
 __all__ = ["HOST_PROBE_ITERATIONS", "fixed_loop", "host_probe_s", "peak_rss_bytes", "sync", "StepClock"]
 

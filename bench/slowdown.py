@@ -67,7 +67,7 @@ def install(fraction: float) -> None:
 
 
 def _resident_bytes() -> int:
-    from .memory import read_status_bytes
+    from .procstatus import read_status_bytes
 
     return read_status_bytes(["VmRSS"])["VmRSS"]
 

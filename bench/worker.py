@@ -13,15 +13,16 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
 from typing import Any
 
 from . import pagecache
-from .memory import CpuMemory, CpuMemorySampler, GpuMemory, GpuMemorySampler, gpu_unavailable_reason
+from .memory import GpuMemory, GpuMemorySampler, gpu_unavailable_reason
 from .phases import PHASES, PhaseClock, instrument
 from .probes import host_probe_s, peak_rss_bytes, sync
 from .protocol import SampleReply, SampleRequest, encode_partial
+from .rss import CpuMemory, CpuMemoryProbe, Phase
 from .workload import build_prompts, first_call, measure_forward, measure_generation
 
 __all__ = ["GPU_METRICS", "child_main", "measure"]
@@ -48,12 +49,21 @@ def _prepare_cache(req: SampleRequest, result: SampleReply) -> None:
 
 
 def _report_memory(result: SampleReply, prefix: str, memory: CpuMemory) -> None:
-    result.ok(f"{prefix}_peak_rss_bytes", memory.peak_rss_bytes)
-    for kind, value in (("anon", memory.peak_anon_bytes), ("file", memory.peak_file_bytes)):
-        if value is None:
-            result.na(f"{prefix}_peak_{kind}_bytes", "this OS does not split resident memory by kind")
+    peaks = {f"{prefix}_peak_rss_bytes": memory.peak_rss_bytes, f"{prefix}_peak_anon_bytes": memory.peak_anon_bytes,
+             f"{prefix}_peak_file_bytes": memory.peak_file_bytes}
+    if prefix == "load":
+        # What this loading approach costs, without the imports every path shares.
+        peak = memory.peak_rss_bytes
+        peaks["load_added_rss_bytes"] = None if peak is None else peak - memory.start_rss_bytes
+    for metric, value in peaks.items():
+        if value is not None:
+            result.ok(metric, value)
+        elif memory.error is not None:
+            result.fail(metric, memory.error, "probe_failed")
         else:
-            result.ok(f"{prefix}_peak_{kind}_bytes", value)
+            result.na(metric, "this OS does not split resident memory by kind")
+    result.info[f"{prefix}_rss_peak"] = "kernel high-water mark" if memory.exact else "sampled"
+    result.info[f"{prefix}_memory_samples"] = memory.samples
 
 
 def _report_gpu(result: SampleReply, gpu: GpuMemory | None, reason: str | None) -> None:
@@ -87,12 +97,18 @@ def _equivalence(loaded: Any, request: Any, req: SampleRequest, result: SampleRe
 
 def _load(path: Any, request: Any, info: Any, task: Any, req: SampleRequest, result: SampleReply,
           clock: PhaseClock) -> Any:
-    """The timed load, split into phases; the unattributed rest is reported, not hidden."""
+    """The timed load, split into phases; the unattributed rest is reported, not hidden.
+
+    ``info["load_cpu_s"]``, the worker's CPU time over the load (all its threads), tells
+    time spent working from time spent waiting for a core on a busy host.
+    """
+    cpu_started = time.process_time()
     started = time.perf_counter()
     with clock.record():
         loaded = path.load(request, info, task)
         sync(req.device)
     load_s = time.perf_counter() - started
+    result.info["load_cpu_s"] = time.process_time() - cpu_started
     result.ok("load_s", load_s)
     for phase in PHASES:
         result.ok(phase, clock.totals[phase])
@@ -119,13 +135,28 @@ def _run(loaded: Any, req: SampleRequest, task: Any, result: SampleReply, read_b
         measure_forward(loaded, prompts, req.forward_iters, prompt_tokens * len(prompts), req.device, result.ok)
 
 
-def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None] | None = None) -> SampleReply:
+def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None] | None = None, *,
+            memory_probes: bool = True) -> SampleReply:
     """Load one path once and measure it; every failure becomes part of the result.
 
     ``loaded_so_far(reply, metric)`` hears what the load measured and which workload
     metric comes next, so that a worker killed during the workload (a timeout, the
     kernel's OOM killer) still leaves its load on record and the failure where it was.
+    ``memory_probes=False`` leaves the CPU memory probes out of the load and the workload
+    (their metrics are then absent): the baseline ``bench/probecost.py`` times them against.
     """
+    allowed = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+    if req.cpus:
+        os.sched_setaffinity(0, req.cpus)
+    if not memory_probes:
+        return _measure(req, loaded_so_far, None)
+    # Started now, its own imports overlap the worker's; it reads from the cores the worker leaves.
+    with CpuMemoryProbe(watcher_cpus=sorted(allowed - set(req.cpus or ())) or None) as cpu:
+        return _measure(req, loaded_so_far, cpu)
+
+
+def _measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None] | None,
+             cpu: CpuMemoryProbe | None) -> SampleReply:
     import torch
 
     from loadbench.loaders import TASKS, LoadRequest, inspect_checkpoint, path_for, path_not_applicable
@@ -133,8 +164,6 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
     from loadbench.loaders.options import LoadOptions
 
     _silence_libraries()
-    if req.cpus:
-        os.sched_setaffinity(0, req.cpus)
     if req.threads is not None:
         torch.set_num_threads(req.threads)
     result = SampleReply(info={"torch_threads": torch.get_num_threads(), "pid": os.getpid(),
@@ -170,11 +199,10 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
     with ExitStack() as stack:
         gpu = stack.enter_context(GpuMemorySampler(req.device)) if gpu_reason is None else None
         try:
-            with CpuMemorySampler() as load_memory, options.applied():
+            with _phase(cpu) as load_memory, options.applied():
                 loaded = _load(path, request, info, task, req, result, clock)
-            _report_memory(result, "load", load_memory.result)
-            # What this loading approach costs, without the imports every path shares.
-            result.ok("load_added_rss_bytes", load_memory.result.peak_rss_bytes - load_memory.result.start_rss_bytes)
+            if load_memory is not None:
+                _report_memory(result, "load", load_memory.result)
             if gpu is not None:
                 result.ok("gpu_load_added_bytes", gpu.added_so_far())
             result.info.update(attn_implementation=attn_implementation(loaded.model),
@@ -189,13 +217,14 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
             if loaded_so_far is not None:
                 loaded_so_far(result, workload)
             try:
-                with CpuMemorySampler() as run_memory:
+                with _phase(cpu) as run_memory:
                     _run(loaded, req, task, result, read_before)
-                _report_memory(result, "run", run_memory.result)
+                if run_memory is not None:
+                    _report_memory(result, "run", run_memory.result)
             except Exception as exc:
                 result.fail(workload, exc)
     _report_gpu(result, gpu.result if gpu is not None else None, gpu_reason)
-    result.ok("peak_rss_bytes", peak_rss_bytes())
+    result.ok("peak_rss_bytes", cpu.lifetime_peak_rss_bytes() if cpu is not None else peak_rss_bytes())
     # The base path with no options is the reference itself; with options it is compared with it.
     if loaded is not None and req.check_equivalence and (req.path != "base" or options != LoadOptions()):
         try:
@@ -205,7 +234,11 @@ def measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], None
     return result
 
 
-def child_main(conn: Any, payload: str, log_path: str | None) -> None:
+def _phase(cpu: CpuMemoryProbe | None) -> AbstractContextManager[Phase | None]:
+    return cpu.phase() if cpu is not None else nullcontext()
+
+
+def child_main(conn: Any, payload: str, log_path: str | None, *, memory_probes: bool = True) -> None:
     """Entry point in the forked worker: measure, reply once, exit."""
     if log_path:
         # Library warnings go to the run's worker log, not across the progress display.
@@ -217,7 +250,7 @@ def child_main(conn: Any, payload: str, log_path: str | None) -> None:
         conn.send_bytes(encode_partial(reply, next_metric))
 
     try:
-        reply = measure(SampleRequest.from_dict(json.loads(payload)), loaded_so_far)
+        reply = measure(SampleRequest.from_dict(json.loads(payload)), loaded_so_far, memory_probes=memory_probes)
         data = reply.to_bytes()  # fails on a non-finite value: that is the sample's failure too
     except BaseException as exc:  # the parent must hear of every way a sample ends
         traceback.print_exc()

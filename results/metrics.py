@@ -94,14 +94,18 @@ METRICS: dict[str, Metric] = _registry(
     *_latency("forward_latency", "one forward call"),
     Metric("peak_rss_bytes", "bytes", "lower",
            "Kernel high-water mark of the worker's resident memory over the whole sample.", headline=True),
-    Metric("load_peak_rss_bytes", "bytes", "lower", "Peak resident memory sampled during the load."),
+    Metric("load_peak_rss_bytes", "bytes", "lower",
+           "Peak resident memory during the load: the kernel's high-water mark, reset for it "
+           "(sampled where it cannot be)."),
     Metric("load_added_rss_bytes", "bytes", "lower",
            "Resident memory the load added: its peak during the load minus the worker's just before it "
            "(the imports, which dominate peak_rss_bytes, are already in).", headline=True),
     Metric("load_peak_anon_bytes", "bytes", "lower", "Peak anonymous resident memory during the load."),
     Metric("load_peak_file_bytes", "bytes", "lower",
            "Peak file-backed resident memory during the load (memory-mapped safetensors)."),
-    Metric("run_peak_rss_bytes", "bytes", "lower", "Peak resident memory during the workload."),
+    Metric("run_peak_rss_bytes", "bytes", "lower",
+           "Peak resident memory during the workload: the kernel's high-water mark, reset for it "
+           "(sampled where it cannot be)."),
     Metric("run_peak_anon_bytes", "bytes", "lower", "Peak anonymous resident memory during the workload."),
     Metric("run_peak_file_bytes", "bytes", "lower", "Peak file-backed resident memory during the workload."),
     Metric("gpu_before_bytes", "bytes", "none", "Device memory in use (NVML) before the load."),

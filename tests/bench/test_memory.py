@@ -1,13 +1,11 @@
-"""Memory probes against controlled inputs: real allocations for RAM, a scripted NVML for the GPU."""
+"""The GPU memory probe against a scripted NVML (CPU memory: test_rss.py)."""
 
 from __future__ import annotations
 
-import mmap
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from unittest import mock
@@ -15,77 +13,6 @@ from unittest import mock
 import pytest
 
 from loadbench.bench import memory, nvml
-
-MiB = 2**20
-linux_only = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc/self/status")
-
-
-# --------------------------------------------------------------------------- CPU
-
-
-@linux_only
-def test_cpu_sampler_sees_an_anonymous_allocation_that_is_freed_inside_the_block() -> None:
-    with memory.CpuMemorySampler(period_s=0.005) as sampler:
-        block = bytearray(200 * MiB)
-        block[::4096] = b"x" * len(block[::4096])  # touch every page so it is resident
-        time.sleep(0.05)
-        del block
-    result = sampler.result
-    assert result.start_anon_bytes is not None and result.peak_anon_bytes is not None
-    assert result.peak_anon_bytes - result.start_anon_bytes >= 150 * MiB
-    assert result.peak_rss_bytes - result.start_rss_bytes >= 150 * MiB
-    assert result.samples >= 3  # enter, at least one periodic, exit
-    # VmHWM lags a little
-    assert result.hwm_bytes is not None and result.hwm_bytes - result.start_rss_bytes >= 150 * MiB
-    assert result.errors == 0
-
-
-@linux_only
-def test_cpu_sampler_counts_a_touched_mmap_as_file_backed(tmp_path: Path) -> None:
-    path = tmp_path / "weights.bin"
-    chunk = b"\x01" * MiB
-    with path.open("wb") as f:
-        for _ in range(100):
-            f.write(chunk)
-    del chunk
-    with memory.CpuMemorySampler(period_s=0.005) as sampler:
-        with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            total = sum(mapped[i] for i in range(0, len(mapped), 4096))  # fault every page in
-            time.sleep(0.05)
-    assert total == 100 * MiB // 4096
-    result = sampler.result
-    assert result.peak_file_bytes - result.start_file_bytes >= 80 * MiB
-    assert result.peak_anon_bytes - result.start_anon_bytes < 40 * MiB
-
-
-def test_cpu_sampler_falls_back_to_psutil_without_proc_status(tmp_path: Path) -> None:
-    with memory.CpuMemorySampler(period_s=0.005, status_path=tmp_path / "missing") as sampler:
-        time.sleep(0.02)
-    result = sampler.result
-    assert result.peak_rss_bytes > 0
-    assert result.peak_anon_bytes is None and result.peak_file_bytes is None and result.hwm_bytes is None
-
-
-def test_status_reader_returns_the_asked_fields_in_bytes(tmp_path: Path) -> None:
-    status = tmp_path / "status"
-    status.write_text("Name:\tpython\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\nRssAnon:\t 512 kB\n")
-    read = memory.read_status_bytes(("VmHWM", "RssAnon", "RssFile"), status)
-    assert read == {"VmHWM": 2 * MiB, "RssAnon": 512 * 1024}
-    assert memory.read_status_bytes(("VmHWM",), tmp_path / "missing") == {}
-
-
-def test_result_is_not_available_inside_the_block() -> None:
-    with memory.CpuMemorySampler() as sampler:
-        with pytest.raises(RuntimeError, match="after the with-block"):
-            _ = sampler.result
-
-
-def test_sampler_does_not_swallow_exceptions_from_the_block() -> None:
-    with pytest.raises(KeyError):
-        with memory.CpuMemorySampler() as sampler:
-            raise KeyError("work failed")
-    assert sampler.result.samples >= 2
-
 
 # --------------------------------------------------------------------------- fake NVML
 

@@ -81,16 +81,39 @@ def test_prompt_tokens_and_batch_size(builtin) -> None:
     assert metrics["new_tokens"] == NEW_TOKENS
 
 
-def test_memory_split_by_phase_and_kind(builtin) -> None:
-    metrics = _metrics(measure(_request(builtin("tiny-bert"), "base", "text-classification",
-                                        check_equivalence=False)))
+MEMORY_METRICS = {"peak_rss_bytes", "load_added_rss_bytes",
+                  *(f"{phase}_peak_{kind}_bytes" for phase in ("load", "run") for kind in ("rss", "anon", "file"))}
+
+
+def test_memory_split_by_phase_and_kind(builtin, monkeypatch) -> None:
+    from loadbench.bench import worker
+
+    def no_gpu_sampler(device: str) -> None:
+        raise AssertionError(f"a GPU sampler was started for {device}")
+
+    monkeypatch.setattr(worker, "GpuMemorySampler", no_gpu_sampler)
+    reply = measure(_request(builtin("tiny-bert"), "base", "text-classification", check_equivalence=False))
+    metrics = _metrics(reply)
+    assert reply.failures == []
+    assert MEMORY_METRICS <= set(metrics)
     for phase in ("load", "run"):
         assert metrics[f"{phase}_peak_anon_bytes"] + metrics[f"{phase}_peak_file_bytes"] >= \
             0.9 * metrics[f"{phase}_peak_rss_bytes"]
-    assert metrics["peak_rss_bytes"] >= metrics["load_peak_rss_bytes"] * 0.99
+        assert reply.info[f"{phase}_rss_peak"] in ("kernel high-water mark", "sampled")
+        assert reply.info[f"{phase}_memory_samples"] >= 2  # the watcher's, at least at begin and end
+    # The reset per phase does not lose the process's own peak.
+    assert metrics["peak_rss_bytes"] >= max(metrics["load_peak_rss_bytes"], metrics["run_peak_rss_bytes"])
     # The load's own memory: the weights (~0.4 MB for tiny-bert) and what building the model takes,
     # a small part of a peak that is mostly the imports.
     assert 0 < metrics["load_added_rss_bytes"] < metrics["load_peak_rss_bytes"] / 4
+
+
+def test_without_memory_probes_only_the_process_peak_is_recorded(builtin) -> None:
+    reply = measure(_request(builtin("tiny-bert"), "base", "text-classification", check_equivalence=False),
+                    memory_probes=False)
+    metrics = _metrics(reply)
+    assert reply.failures == [] and metrics["load_s"] > 0
+    assert MEMORY_METRICS & set(metrics) == {"peak_rss_bytes"}
 
 
 def test_seq2seq_generation_counts_tokens_too(builtin) -> None:
