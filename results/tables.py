@@ -73,9 +73,13 @@ class PathTable:
 
 
 def ordered_paths(paths: Iterable[str]) -> list[str]:
-    """The known paths in PATH_NAMES order, then any others in first-seen order."""
-    paths = list(dict.fromkeys(paths))
-    return [p for p in PATH_NAMES if p in paths] + [p for p in paths if p not in PATH_RANK]
+    """The known paths in PATH_NAMES order, then any others (fast loaders, module:function) by name.
+
+    By name, not as first seen: the order of a run's rows is shuffled, and two reports of
+    one suite must not swap its columns.
+    """
+    paths = set(paths)
+    return [p for p in PATH_NAMES if p in paths] + sorted(p for p in paths if p not in PATH_RANK)
 
 
 def best_path(rows: dict[str, Any]) -> str | None:

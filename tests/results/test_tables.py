@@ -37,6 +37,7 @@ def test_no_best_for_ties_single_paths_failures_and_facts() -> None:
 
 def test_ordered_paths_and_footnotes() -> None:
     assert ordered_paths(["zeta", "pipeline", "base", "zeta"]) == ["base", "pipeline", "zeta"]
+    assert ordered_paths(["runai-streamer", "task", "fastsafetensors"]) == ["task", "fastsafetensors", "runai-streamer"]
     notes = Footnotes()
     assert [notes.ref("a\nsecond line"), notes.ref("b"), notes.ref("a")] == ["[1]", "[2]", "[1]"]
     assert list(notes.numbers) == ["a", "b"]
