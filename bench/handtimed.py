@@ -1,36 +1,49 @@
 """Does loadbench's figure agree with a load timed by hand? Its own accuracy, measured.
 
-For each path, fresh Python processes each import torch and transformers and the
-architecture (as a worker does before its clock), set the page cache (warm or cold),
-and time the path's own ``load`` with ``time.perf_counter`` around the call: no phases,
-no memory probes, no zygote. Generation paths then decode ``new_tokens`` with a streamer
-that timestamps each token, as a user timing decode would. loadbench measures the same
-cases; the two alternate in rounds so that drift hits both. Printed: per path, both
-medians, their ratio and the spread; ``--output`` appends the figures as JSON lines.
+The hand side: a fresh Python process imports torch and transformers and the
+architecture (as a worker does before its clock), sets the page cache (warm or cold),
+and times the path's own ``load`` with ``time.perf_counter`` around the call: no phases,
+no memory probes, no zygote. Generation paths then decode with a streamer that
+timestamps each token, as a user timing decode would.
+
+The loadbench side is a real run (``api.run``: zygote, worker, probes, records) whose
+executor takes a hand-timed sample of the same case right beside each measured sample,
+alternating which goes first. This host's speed drifts by up to 2x within a second
+(docs/MEASURING.md), so two medians taken minutes apart can differ by more than any
+bias; pairs taken seconds apart share the drift, and the paired log-ratios give an
+estimate and a 95% confidence interval (the signed-rank interval ``compare`` uses).
+A path *agrees* when that interval lies inside ±tolerance, *differs* when it lies
+outside, and is *unresolved* otherwise: more pairs would decide it.
 
     python -m loadbench.bench.handtimed CHECKPOINT [--paths base task ...] [--task TASK] [--cache cold]
-        [--samples 10] [--rounds 2] [--output FILE.jsonl]
+        [--samples 30] [--tolerance 0.05] [--output FILE.jsonl]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .executor import Finished, Job, LocalExecutor, worker_cpus
+from .protocol import SampleRequest
 from .scripts import append_record, machine_info, spread
 
-__all__ = ["hand_sample", "main", "measure_both"]
+__all__ = ["Agreement", "PairedExecutor", "agreement", "hand_sample", "main", "measure_both"]
 
 BENCHMARK = "handtimed"
 NEW_TOKENS = 16
+METRICS = ("load_s", "decode_tokens_per_s")
 
-# The fresh process: everything a user's script does, and nothing a harness adds.
+# The fresh process: everything a user's script does, and nothing a harness adds. The
+# host probe (the worker's own, outside both clocks) shows both sides ran at one speed.
 _HAND = """
 import json, os, sys, time
 args = json.loads(sys.argv[1])
@@ -40,16 +53,17 @@ import torch
 torch.set_num_threads(args["threads"])
 from loadbench.bench import pagecache
 from loadbench.bench.offline import set_library_defaults
-from loadbench.bench.probes import StepClock
+from loadbench.bench.probes import StepClock, host_probe_s
 from loadbench.loaders import TASKS, LoadRequest, inspect_checkpoint, path_for
 set_library_defaults()
 info = inspect_checkpoint(args["checkpoint"])
 task, path = TASKS[args["task"]], path_for(args["path"])
 path.preimport(info, task)
 (pagecache.warm if args["cache"] == "warm" else pagecache.evict)(info.path)
+probe = host_probe_s()
 started = time.perf_counter()
 loaded = path.load(LoadRequest(info.path, task.name, "cpu", args["dtype"]), info, task)
-out = {"load_s": time.perf_counter() - started}
+out = {"load_s": time.perf_counter() - started, "host_probe_s": probe}
 if loaded.generate is not None:
     clock = StepClock()
     clock.start()
@@ -71,50 +85,108 @@ def hand_sample(checkpoint: Path, path: str, task: str, cache: str, threads: int
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def measure_both(checkpoint: str, paths: Sequence[str], cache: str, samples: int, rounds: int,
-                 output: Path | None = None, task: str | None = None) -> list[dict[str, Any]]:
-    """Per path and metric: loadbench's median and the hand-timed one, from alternating rounds."""
-    from . import api
-    from .suite import DEFAULT_PROMPT, CheckpointEntry, Suite
+@dataclass(frozen=True)
+class Pair:
+    """One measured loadbench sample and the hand-timed sample taken beside it."""
 
-    loadbench: dict[tuple[str, str], list[float]] = {}
-    hand: dict[tuple[str, str], list[float]] = {}
-    per_round = -(-samples // rounds)
+    path: str
+    loadbench: dict[str, float]
+    hand: dict[str, float]
+    hand_first: bool
+
+
+class PairedExecutor(LocalExecutor):
+    """loadbench's local executor, taking a hand-timed sample beside each measured one.
+
+    Warmup samples (the first ``warmup_jobs``) get no partner. Which side goes first
+    alternates, so neither always runs just after the other's process exit.
+    """
+
+    def __init__(self, threads: int, cpus: list[int] | None, warmup_jobs: int,
+                 hand: Callable[[SampleRequest, int, list[int] | None], dict[str, float]]) -> None:
+        super().__init__(threads, cpus)
+        self.warmup_jobs, self.hand = warmup_jobs, hand
+        self.pairs: list[Pair] = []
+
+    def run(self, jobs: Sequence[Job], started: Callable[[Job], None]) -> Iterator[Finished]:
+        for job in jobs:
+            measured = job.index >= self.warmup_jobs
+            hand_first = measured and len(self.pairs) % 2 == 1
+            hand = self.hand(job.request, self.threads, self.cpus) if hand_first else {}
+            finished = next(iter(super().run([job], started)))
+            if measured and not hand_first:
+                hand = self.hand(job.request, self.threads, self.cpus)
+            if measured and finished.reply is not None:
+                ours = {m["metric"]: float(m["value"]) for m in finished.reply.metrics}
+                self.pairs.append(Pair(job.request.path, ours, hand, hand_first))
+            yield finished
+
+
+def _hand_for(request: SampleRequest, threads: int, cpus: list[int] | None) -> dict[str, float]:
+    return hand_sample(Path(request.checkpoint_dir), request.path, request.task, request.cache, threads, cpus,
+                       request.prompt, request.dtype, request.new_tokens)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """loadbench against the hand-timed process for one path and metric."""
+
+    ratio: float  # Hodges-Lehmann estimate of loadbench / hand, from the paired log-ratios
+    low: float
+    high: float
+    verdict: str  # "agrees", "differs" or "unresolved"
+
+
+def agreement(ours: Sequence[float], theirs: Sequence[float], tolerance: float) -> Agreement:
+    """The paired ratio, its 95% interval, and what it says against ±tolerance."""
+    import numpy as np
+
+    from loadbench.results.compare_stats import walsh_interval
+
+    estimate, low, high = (math.exp(x) for x in walsh_interval(np.log(ours) - np.log(theirs)))
+    inside = 1 - tolerance <= low and high <= 1 + tolerance
+    outside = high < 1 - tolerance or low > 1 + tolerance
+    return Agreement(estimate, low, high, "agrees" if inside else "differs" if outside else "unresolved")
+
+
+def measure_both(checkpoint: str, paths: Sequence[str], cache: str, samples: int, tolerance: float = 0.05,
+                 output: Path | None = None, task: str | None = None, progress: bool = False) -> list[dict[str, Any]]:
+    """Per path and metric: both medians and the paired ratio, from ``samples`` pairs per path."""
+    from . import api
+    from .suite import CheckpointEntry, Suite
+
+    local = Path(checkpoint).exists()
+    entry = CheckpointEntry(**({"path": str(Path(checkpoint).resolve())} if local else {"builtin": checkpoint}),
+                            tasks=[task] if task else "primary")
+    suite = Suite(checkpoints=[entry], paths=list(paths), cache=[cache], device=["cpu"], repeats=samples,
+                  warmups=1, new_tokens=NEW_TOKENS)
+    threads, cpus = worker_cpus(suite.threads, suite.pin_cpus)
+    executor = PairedExecutor(threads, cpus, warmup_jobs=len(paths) * suite.warmups, hand=_hand_for)
     with tempfile.TemporaryDirectory(prefix="loadbench-handtimed-") as scratch:
-        for index in range(rounds):
-            entry = CheckpointEntry(**({"builtin": checkpoint} if not Path(checkpoint).exists() else
-                                       {"path": str(Path(checkpoint).resolve())}), tasks=[task] if task else "primary")
-            suite = Suite(checkpoints=[entry], paths=list(paths), cache=[cache], device=["cpu"], repeats=per_round,
-                          warmups=1, new_tokens=NEW_TOKENS)
-            result = api.run(suite, output=Path(scratch) / f"r{index}", reports=False)
-            frame = result.frame()
-            info = json.loads((result.run_dir / "run.json").read_text(encoding="utf-8"))
-            threads, cpus = int(info["threads"]), info.get("cpus")
-            measured = frame[~frame["warmup"] & (frame["status"] == "ok")]
-            task = str(measured["task"].iloc[0])
-            for (path, metric), rows in measured.groupby(["path", "metric"]):
-                if metric in ("load_s", "decode_tokens_per_s"):
-                    loadbench.setdefault((str(path), str(metric)), []).extend(rows["value"].tolist())
-            directory = Path(next(iter(info["checkpoints"])))  # the directory the run resolved and loaded
-            for _ in range(per_round):
-                for path in paths:
-                    for metric, value in hand_sample(directory, path, task, cache, threads, cpus,
-                                                     DEFAULT_PROMPT).items():
-                        hand.setdefault((path, metric), []).append(value)
-    rows_out = []
-    for key in sorted(hand):
-        ours, theirs = loadbench.get(key, []), hand[key]
-        if not ours:
-            continue
-        ours_median, ours_iqr, _, _ = spread(ours)
-        hand_median, hand_iqr, _, _ = spread(theirs)
-        row = {"checkpoint": checkpoint, "path": key[0], "metric": key[1], "cache": cache,
-               "loadbench_median": ours_median, "loadbench_iqr": ours_iqr, "loadbench_n": len(ours),
-               "hand_median": hand_median, "hand_iqr": hand_iqr, "hand_n": len(theirs),
-               "ratio": ours_median / hand_median}
-        rows_out.append(row)
-        append_record(output, {"benchmark": BENCHMARK, **machine_info(), **row})
-    return rows_out
+        api.run(suite, output=Path(scratch) / "run", executor=executor, reports=False, progress=progress)
+    rows = []
+    for path in paths:
+        pairs = [p for p in executor.pairs if p.path == path]
+        for metric in METRICS:
+            both = [(p.loadbench[metric], p.hand[metric]) for p in pairs if metric in p.loadbench and metric in p.hand]
+            if len(both) < 2:
+                continue
+            ours, theirs = [a for a, _ in both], [b for _, b in both]
+            found = agreement(ours, theirs, tolerance)
+            probes = [(p.loadbench["host_probe_s"], p.hand["host_probe_s"]) for p in pairs
+                      if "host_probe_s" in p.loadbench and "host_probe_s" in p.hand]
+            ours_median, ours_iqr, _, _ = spread(ours)
+            hand_median, hand_iqr, _, _ = spread(theirs)
+            row = {"checkpoint": checkpoint, "path": path, "metric": metric, "cache": cache, "pairs": len(both),
+                   "loadbench_median": ours_median, "loadbench_iqr": ours_iqr,
+                   "hand_median": hand_median, "hand_iqr": hand_iqr, "ratio": found.ratio,
+                   "ratio_low": found.low, "ratio_high": found.high, "tolerance": tolerance,
+                   "verdict": found.verdict,
+                   "host_probe_ratio": (spread([a for a, _ in probes])[0] / spread([b for _, b in probes])[0]
+                                        if probes else None)}
+            rows.append(row)
+            append_record(output, {"benchmark": BENCHMARK, **machine_info(), **row})
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,18 +196,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--paths", nargs="+", default=["base", "task", "custom", "pipeline"])
     parser.add_argument("--task", help="the task to load for (default: the checkpoint's own)")
     parser.add_argument("--cache", choices=("warm", "cold"), default="warm")
-    parser.add_argument("--samples", type=int, default=10, help="per path and side (default 10)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternations of loadbench and hand (default 2)")
+    parser.add_argument("--samples", type=int, default=30, help="pairs per path (default 30)")
+    parser.add_argument("--tolerance", type=float, default=0.05,
+                        help="the agreement asked for, as a fraction (default 0.05: within ±5%%)")
     parser.add_argument("--output", type=Path, help="append one JSON line per path and metric")
     args = parser.parse_args(argv)
-    if args.samples < 2 or args.rounds < 1 or args.rounds > args.samples:
-        parser.error("--samples must be at least 2, and --rounds between 1 and --samples")
-    rows = measure_both(args.checkpoint, args.paths, args.cache, args.samples, args.rounds, args.output, args.task)
-    print(f"{'path':16} {'metric':20} {'loadbench':>12} {'by hand':>12} {'ratio':>7}  (medians; IQR in brackets)")
+    if args.samples < 6:
+        parser.error("--samples must be at least 6: fewer pairs cannot give a 95% interval")
+    if not 0 < args.tolerance < 1:
+        parser.error("--tolerance must be a fraction between 0 and 1, such as 0.05")
+    rows = measure_both(args.checkpoint, args.paths, args.cache, args.samples, args.tolerance, args.output,
+                        args.task, progress=sys.stderr.isatty())
+    print(f"{'path':16} {'metric':20} {'loadbench':>10} {'by hand':>10} {'ratio':>6} {'95% interval':>15}  verdict "
+          f"(medians; ratio from the paired samples)")
     for row in rows:
-        print(f"{row['path']:16} {row['metric']:20} {row['loadbench_median']:12.4g} {row['hand_median']:12.4g} "
-              f"{row['ratio']:7.3f}  [{row['loadbench_iqr']:.3g} / {row['hand_iqr']:.3g}]  "
-              f"n={row['loadbench_n']}/{row['hand_n']}")
+        print(f"{row['path']:16} {row['metric']:20} {row['loadbench_median']:10.4g} {row['hand_median']:10.4g} "
+              f"{row['ratio']:6.3f} {row['ratio_low']:7.3f}-{row['ratio_high']:<7.3f}  {row['verdict']} "
+              f"(n={row['pairs']})")
     return 0
 
 
