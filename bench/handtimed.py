@@ -36,11 +36,12 @@ from .executor import Finished, Job, LocalExecutor, worker_cpus
 from .protocol import SampleRequest
 from .scripts import append_record, machine_info, spread
 
-__all__ = ["Agreement", "PairedExecutor", "agreement", "hand_sample", "main", "measure_both"]
+__all__ = ["Agreement", "Pair", "PairedExecutor", "agreement", "hand_sample", "main", "measure_both"]
 
 BENCHMARK = "handtimed"
 NEW_TOKENS = 16
 METRICS = ("load_s", "decode_tokens_per_s")
+PAIRED = (*METRICS, "host_probe_s")  # what each side of a pair reports
 
 # The fresh process: everything a user's script does, and nothing a harness adds. The
 # host probe (the worker's own, outside both clocks) shows both sides ran at one speed.
@@ -99,19 +100,23 @@ class PairedExecutor(LocalExecutor):
     """loadbench's local executor, taking a hand-timed sample beside each measured one.
 
     Warmup samples (the first ``warmup_jobs``) get no partner. Which side goes first
-    alternates, so neither always runs just after the other's process exit.
+    alternates for each path, so neither always runs just after the other's process exit.
     """
 
     def __init__(self, threads: int, cpus: list[int] | None, warmup_jobs: int,
-                 hand: Callable[[SampleRequest, int, list[int] | None], dict[str, float]]) -> None:
+                 hand: Callable[[SampleRequest, int, list[int] | None], dict[str, float]],
+                 kept: Callable[[Pair], None] = lambda pair: None) -> None:
+        """``kept(pair)`` hears each pair as it is taken (to put it on disk at once)."""
         super().__init__(threads, cpus)
-        self.warmup_jobs, self.hand = warmup_jobs, hand
+        self.warmup_jobs, self.hand, self.kept = warmup_jobs, hand, kept
         self.pairs: list[Pair] = []
 
     def run(self, jobs: Sequence[Job], started: Callable[[Job], None]) -> Iterator[Finished]:
         for job in jobs:
             measured = job.index >= self.warmup_jobs
-            hand_first = measured and len(self.pairs) % 2 == 1
+            # Alternated per path: counted over all paths, a run's random case order could
+            # give one path mostly one order.
+            hand_first = measured and sum(p.path == job.request.path for p in self.pairs) % 2 == 1
             hand = self.hand(job.request, self.threads, self.cpus) if hand_first else {}
             finished = next(iter(super().run([job], started)))
             if measured and not hand_first:
@@ -119,6 +124,7 @@ class PairedExecutor(LocalExecutor):
             if measured and finished.reply is not None:
                 ours = {m["metric"]: float(m["value"]) for m in finished.reply.metrics}
                 self.pairs.append(Pair(job.request.path, ours, hand, hand_first))
+                self.kept(self.pairs[-1])
             yield finished
 
 
@@ -161,7 +167,13 @@ def measure_both(checkpoint: str, paths: Sequence[str], cache: str, samples: int
     suite = Suite(checkpoints=[entry], paths=list(paths), cache=[cache], device=["cpu"], repeats=samples,
                   warmups=1, new_tokens=NEW_TOKENS)
     threads, cpus = worker_cpus(suite.threads, suite.pin_cpus)
-    executor = PairedExecutor(threads, cpus, warmup_jobs=len(paths) * suite.warmups, hand=_hand_for)
+    def kept(pair: Pair) -> None:
+        append_record(output, {"benchmark": f"{BENCHMARK}-pair", "checkpoint": checkpoint, "cache": cache,
+                               "path": pair.path, "hand_first": pair.hand_first,
+                               **{f"loadbench_{k}": pair.loadbench[k] for k in PAIRED if k in pair.loadbench},
+                               **{f"hand_{k}": v for k, v in pair.hand.items()}})
+
+    executor = PairedExecutor(threads, cpus, warmup_jobs=len(paths) * suite.warmups, hand=_hand_for, kept=kept)
     with tempfile.TemporaryDirectory(prefix="loadbench-handtimed-") as scratch:
         api.run(suite, output=Path(scratch) / "run", executor=executor, reports=False, progress=progress)
     rows = []
@@ -199,7 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=30, help="pairs per path (default 30)")
     parser.add_argument("--tolerance", type=float, default=0.05,
                         help="the agreement asked for, as a fraction (default 0.05: within ±5%%)")
-    parser.add_argument("--output", type=Path, help="append one JSON line per path and metric")
+    parser.add_argument("--output", type=Path, help="append one JSON line per pair as it is taken, then one per "
+                        "path and metric")
     args = parser.parse_args(argv)
     if args.samples < 6:
         parser.error("--samples must be at least 6: fewer pairs cannot give a 95% interval")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loadbench.bench import api
-from loadbench.bench.handtimed import PairedExecutor, agreement, hand_sample, main
+from loadbench.bench.handtimed import Pair, PairedExecutor, agreement, hand_sample, main
 from loadbench.bench.protocol import SampleRequest
 
 
@@ -57,11 +57,14 @@ def test_each_measured_sample_gets_a_hand_partner_alternating_first_and_warmups_
         calls.append((request.path, threads, request.checkpoint_dir))
         return {"load_s": 0.5, "host_probe_s": 0.005}
 
-    executor = PairedExecutor(1, None, warmup_jobs=2, hand=hand)
+    kept: list[Pair] = []
+    executor = PairedExecutor(1, None, warmup_jobs=2, hand=hand, kept=kept.append)
     result = api.run(checkpoints=[builtin("tiny-bert")], paths=["base", "task"], repeats=2, warmups=1,
                      cache=["warm"], output=tmp_path / "run", executor=executor, reports=False)
     measured = result.frame().query("metric == 'load_s' and not warmup")
     assert len(executor.pairs) == len(calls) == 4 == len(measured)
-    assert [p.hand_first for p in executor.pairs] == [False, True, False, True]
+    assert kept == executor.pairs
+    for path in ("base", "task"):
+        assert [p.hand_first for p in executor.pairs if p.path == path] == [False, True]
     assert sorted(p.loadbench["load_s"] for p in executor.pairs) == sorted(measured["value"])
     assert {path for path, _, _ in calls} == {"base", "task"} and all(t == 1 for _, t, _ in calls)
