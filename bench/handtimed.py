@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loadbench.errors import UserError
+
 from .executor import Finished, Job, LocalExecutor, worker_cpus
 from .protocol import SampleRequest
 from .scripts import append_record, machine_info, spread
@@ -159,13 +161,13 @@ def measure_both(checkpoint: str, paths: Sequence[str], cache: str, samples: int
                  output: Path | None = None, task: str | None = None, progress: bool = False) -> list[dict[str, Any]]:
     """Per path and metric: both medians and the paired ratio, from ``samples`` pairs per path."""
     from . import api
-    from .suite import CheckpointEntry, Suite
+    from .suite import suite_from_dict
 
     local = Path(checkpoint).exists()
-    entry = CheckpointEntry(**({"path": str(Path(checkpoint).resolve())} if local else {"builtin": checkpoint}),
-                            tasks=[task] if task else "primary")
-    suite = Suite(checkpoints=[entry], paths=list(paths), cache=[cache], device=["cpu"], repeats=samples,
-                  warmups=1, new_tokens=NEW_TOKENS)
+    entry = {"path": str(Path(checkpoint).resolve())} if local else {"builtin": checkpoint}
+    suite = suite_from_dict({"checkpoints": [{**entry, "tasks": [task] if task else "primary"}], "paths": list(paths),
+                             "cache": [cache], "device": ["cpu"], "repeats": samples, "warmups": 1,
+                             "new_tokens": NEW_TOKENS}, "handtimed")
     threads, cpus = worker_cpus(suite.threads, suite.pin_cpus)
     def kept(pair: Pair) -> None:
         append_record(output, {"benchmark": f"{BENCHMARK}-pair", "checkpoint": checkpoint, "cache": cache,
@@ -218,8 +220,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--samples must be at least 6: fewer pairs cannot give a 95% interval")
     if not 0 < args.tolerance < 1:
         parser.error("--tolerance must be a fraction between 0 and 1, such as 0.05")
-    rows = measure_both(args.checkpoint, args.paths, args.cache, args.samples, args.tolerance, args.output,
-                        args.task, progress=sys.stderr.isatty())
+    if ("/" in args.checkpoint or args.checkpoint.startswith(".")) and not Path(args.checkpoint).is_dir():
+        parser.error(f"{args.checkpoint}: no such checkpoint directory")
+    from loadbench.loaders import TASKS
+
+    if args.task is not None and args.task not in TASKS:
+        parser.error(f"--task {args.task!r}: unknown task; known: {', '.join(TASKS)}")
+    try:
+        rows = measure_both(args.checkpoint, args.paths, args.cache, args.samples, args.tolerance, args.output,
+                            args.task, progress=sys.stderr.isatty())
+    except UserError as exc:  # a checkpoint, path or task it cannot use: one line, before any sample
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     print(f"{'path':16} {'metric':20} {'loadbench':>10} {'by hand':>10} {'ratio':>6} {'95% interval':>15}  verdict "
           f"(medians; ratio from the paired samples)")
     for row in rows:

@@ -28,11 +28,15 @@ def test_a_failing_load_names_the_path(builtin, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("argv", [["tiny-llama", "--samples", "5"], ["tiny-llama", "--tolerance", "0"],
-                                  ["tiny-llama", "--tolerance", "1.5"]])
-def test_too_few_samples_is_a_usage_error(argv: list[str]) -> None:
+                                  ["tiny-llama", "--tolerance", "1.5"], ["/no/such/dir"],
+                                  ["tiny-bert", "--task", "nope"], ["no-such-builtin"],
+                                  ["tiny-bert", "--paths", "nope"]])
+def test_unusable_input_is_a_one_line_usage_error_before_any_sample(argv: list[str], capsys) -> None:
     with pytest.raises(SystemExit) as caught:
         main(argv)
     assert caught.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("python -m loadbench.bench.handtimed: error: ") and "Traceback" not in err[0]
 
 
 def test_identical_pairs_agree_and_a_steady_fifth_slower_differs() -> None:
