@@ -38,6 +38,7 @@ __all__ = ["CLEAR_REFS_PATH", "CpuMemory", "CpuMemoryProbe", "Phase", "SAMPLE_PE
 
 CLEAR_REFS_PATH = Path("/proc/self/clear_refs")
 RESET_HWM = "5"  # proc(5), /proc/pid/clear_refs: "reset the peak resident set size"
+RESET_ATTEMPTS = 5
 SAMPLE_PERIOD_S = 0.010
 WATCHER_MODULE = "loadbench.bench.rsswatch"
 WATCHER_TIMEOUT_S = 30.0  # its start (a Python process) and each answer; it answers in microseconds
@@ -169,17 +170,28 @@ class CpuMemoryProbe:
             self._watcher.close()
 
     def _reset(self) -> tuple[RamReading, bool]:
-        """The phase's start reading, and whether the kernel's mark now starts from it."""
+        """The phase's start reading, and whether the kernel's mark now starts from it.
+
+        Right after a reset the mark equals the resident size; a mark above it was not
+        reset, or memory was freed between the reset and the reading (another thread, or
+        the interpreter returning an arena). The reset is tried again for the latter, a
+        few times: a mark taken above the start would pass freed memory off as the phase's.
+        """
         before = read_ram(self._status)
         self._marks_before_resets = _max(self._marks_before_resets, before.hwm)
-        try:
-            with self._clear_refs.open("w") as clear_refs:
-                clear_refs.write(RESET_HWM)
-        except OSError:  # not Linux, before 4.0, a container that hides it: the watcher's peak instead
-            return read_ram(self._status), False
-        start = read_ram(self._status)
-        # Right after a reset the mark equals the resident size; a mark above it was not reset.
-        return start, start.hwm is not None and start.hwm <= start.rss
+        start = before
+        for _ in range(RESET_ATTEMPTS):
+            try:
+                with self._clear_refs.open("w") as clear_refs:
+                    clear_refs.write(RESET_HWM)
+            except OSError:  # not Linux, before 4.0, a container that hides it: the watcher's peak instead
+                return read_ram(self._status), False
+            start = read_ram(self._status)
+            if start.hwm is None:
+                return start, False
+            if start.hwm <= start.rss:
+                return start, True
+        return start, False
 
     def _watcher_failed_with(self, exc: Exception) -> None:
         assert self._watcher is not None

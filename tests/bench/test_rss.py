@@ -5,11 +5,14 @@ from __future__ import annotations
 import io
 import json
 import mmap
+import multiprocessing
 import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +39,27 @@ def _reset_works() -> bool:
     return True
 
 
+def _in_a_fork(measure: Callable[[], Any]) -> Any:
+    """``measure()`` run in a child forked from here, its one thread, like a loadbench worker.
+
+    A thread that frees memory between the reset and the reading (left over from another
+    test in this process) makes the mark sit above the resident size, which the probe
+    rightly refuses to call exact; the child has no such thread.
+    """
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+
+    def child() -> None:
+        send.send(measure())
+
+    process = context.Process(target=child)
+    process.start()
+    result = receive.recv() if receive.poll(120) else None
+    process.join(30)
+    assert process.exitcode == 0 and result is not None, f"the forked measurement failed (exit {process.exitcode})"
+    return result
+
+
 # --------------------------------------------------------------------------- the reset high-water mark
 
 
@@ -43,10 +67,13 @@ def _reset_works() -> bool:
 def test_a_phase_peak_covers_a_spike_no_sampler_could_see() -> None:
     if not _reset_works():
         pytest.skip("this kernel refuses to reset VmHWM")
-    # A period far longer than the phase: any peak above the edges is the kernel's.
-    with rss.CpuMemoryProbe(period_s=60.0) as probe, probe.phase() as phase:
-        _allocate(200 * MiB)
-    result = phase.result
+    def measure() -> rss.CpuMemory:
+        # A period far longer than the phase: any peak above the edges is the kernel's.
+        with rss.CpuMemoryProbe(period_s=60.0) as probe, probe.phase() as phase:
+            _allocate(200 * MiB)
+        return phase.result
+
+    result = _in_a_fork(measure)
     assert result.exact
     assert result.peak_rss_bytes - result.start_rss_bytes >= 190 * MiB
 
@@ -55,13 +82,15 @@ def test_a_phase_peak_covers_a_spike_no_sampler_could_see() -> None:
 def test_the_reset_leaves_earlier_peaks_out_of_the_phase_but_not_out_of_the_lifetime_peak() -> None:
     if not _reset_works():
         pytest.skip("this kernel refuses to reset VmHWM")
-    with rss.CpuMemoryProbe() as probe:
-        before = procstatus.read_ram().rss
-        _allocate(300 * MiB)  # freed before the phase: a peak of the process, not of the phase
-        with probe.phase() as phase:
-            _allocate(50 * MiB)
-        lifetime = probe.lifetime_peak_rss_bytes()
-    result = phase.result
+    def measure() -> tuple[int, rss.CpuMemory, int]:
+        with rss.CpuMemoryProbe() as probe:
+            before = procstatus.read_ram().rss
+            _allocate(300 * MiB)  # freed before the phase: a peak of the process, not of the phase
+            with probe.phase() as phase:
+                _allocate(50 * MiB)
+            return before, phase.result, probe.lifetime_peak_rss_bytes()
+
+    before, result, lifetime = _in_a_fork(measure)
     assert result.exact
     assert 40 * MiB <= result.peak_rss_bytes - result.start_rss_bytes < 150 * MiB
     assert lifetime >= before + 290 * MiB
@@ -91,6 +120,41 @@ def test_a_reset_the_kernel_ignores_is_not_taken_for_one(tmp_path: Path) -> None
     assert result.peak_rss_bytes - result.start_rss_bytes < 100 * MiB  # the old mark is not the phase's
 
 
+def _phase_reading(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                   readings: list[procstatus.RamReading]) -> tuple[rss.CpuMemory, int]:
+    """A phase whose status readings are ``readings`` in turn, and how many it took."""
+    taken = 0
+
+    def read(path: Path = procstatus.STATUS_PATH, pid: int | None = None) -> procstatus.RamReading:
+        nonlocal taken
+        taken += 1
+        return readings[min(taken, len(readings)) - 1]
+
+    monkeypatch.setattr(rss, "read_ram", read)
+    with rss.CpuMemoryProbe(clear_refs_path=tmp_path / "clear_refs") as probe, probe.phase() as phase:
+        pass
+    return phase.result, taken
+
+
+BEFORE = procstatus.RamReading(rss=400 * MiB, anon=300 * MiB, file=100 * MiB, hwm=900 * MiB)
+FREED_AFTER_THE_RESET = procstatus.RamReading(rss=395 * MiB, anon=295 * MiB, file=100 * MiB, hwm=400 * MiB)
+RESET_HELD = procstatus.RamReading(rss=395 * MiB, anon=295 * MiB, file=100 * MiB, hwm=395 * MiB)
+
+
+def test_memory_freed_between_the_reset_and_the_reading_is_reset_again(monkeypatch, tmp_path) -> None:
+    # Another thread freed 5 MiB just after the first reset; the second reset holds.
+    result, taken = _phase_reading(monkeypatch, tmp_path, [BEFORE, FREED_AFTER_THE_RESET, RESET_HELD])
+    assert result.exact
+    assert result.start_rss_bytes == 395 * MiB and result.peak_rss_bytes == 395 * MiB
+    assert taken == 4  # before, two resets, after the phase
+
+
+def test_a_mark_that_never_comes_down_to_the_resident_size_is_not_exact(monkeypatch, tmp_path) -> None:
+    result, taken = _phase_reading(monkeypatch, tmp_path, [BEFORE] + [FREED_AFTER_THE_RESET] * 20)
+    assert not result.exact
+    assert taken == 1 + rss.RESET_ATTEMPTS + 1  # it gives up, and the watcher's peak stands in
+
+
 # --------------------------------------------------------------------------- the watcher and the split
 
 
@@ -112,13 +176,18 @@ def test_the_watcher_splits_a_touched_mmap_as_file_backed(tmp_path: Path) -> Non
 @linux_only
 def test_a_watcher_that_dies_leaves_the_split_unmeasured_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rss, "WATCHER_MODULE", "loadbench.bench.no_such_module")
-    with rss.CpuMemoryProbe() as probe:
-        with probe.phase() as first:
-            _allocate(10 * MiB)
-        with probe.phase() as second:
-            pass
+
+    def measure() -> tuple[rss.CpuMemory, rss.CpuMemory]:
+        with rss.CpuMemoryProbe() as probe:
+            with probe.phase() as first:
+                _allocate(10 * MiB)
+            with probe.phase() as second:
+                pass
+        return first.result, second.result
+
+    results = _in_a_fork(measure)
     exact = _reset_works()
-    for result in (first.result, second.result):
+    for result in results:
         assert result.peak_anon_bytes is None and result.peak_file_bytes is None
         assert result.error is not None and "watcher" in result.error
         # The kernel's mark still gives the peak where it can be reset; nothing else stands in for it.
