@@ -177,10 +177,9 @@ class CpuMemoryProbe:
         the interpreter returning an arena). The reset is tried again for the latter, a
         few times: a mark taken above the start would pass freed memory off as the phase's.
         """
-        before = read_ram(self._status)
-        self._marks_before_resets = _max(self._marks_before_resets, before.hwm)
-        start = before
+        start = read_ram(self._status)
         for _ in range(RESET_ATTEMPTS):
+            self._marks_before_resets = _max(self._marks_before_resets, start.hwm)  # the lifetime peak keeps it
             try:
                 with self._clear_refs.open("w") as clear_refs:
                     clear_refs.write(RESET_HWM)
