@@ -157,6 +157,12 @@ def agreement(ours: Sequence[float], theirs: Sequence[float], tolerance: float) 
     return Agreement(estimate, low, high, "agrees" if inside else "differs" if outside else "unresolved")
 
 
+def _both_sides(pairs: Sequence[Pair], metric: str) -> tuple[list[float], list[float]]:
+    """``metric`` from the pairs where both sides report it: loadbench's values, then the hand-timed ones."""
+    both = [(p.loadbench[metric], p.hand[metric]) for p in pairs if metric in p.loadbench and metric in p.hand]
+    return [ours for ours, _ in both], [hand for _, hand in both]
+
+
 def measure_both(checkpoint: str, paths: Sequence[str], cache: str, samples: int, tolerance: float = 0.05,
                  output: Path | None = None, task: str | None = None, progress: bool = False) -> list[dict[str, Any]]:
     """Per path and metric: both medians and the paired ratio, from ``samples`` pairs per path."""
@@ -169,6 +175,7 @@ def measure_both(checkpoint: str, paths: Sequence[str], cache: str, samples: int
                              "cache": [cache], "device": ["cpu"], "repeats": samples, "warmups": 1,
                              "new_tokens": NEW_TOKENS}, "handtimed")
     threads, cpus = worker_cpus(suite.threads, suite.pin_cpus)
+
     def kept(pair: Pair) -> None:
         append_record(output, {"benchmark": f"{BENCHMARK}-pair", "checkpoint": checkpoint, "cache": cache,
                                "path": pair.path, "hand_first": pair.hand_first,
@@ -179,27 +186,25 @@ def measure_both(checkpoint: str, paths: Sequence[str], cache: str, samples: int
     with tempfile.TemporaryDirectory(prefix="loadbench-handtimed-") as scratch:
         api.run(suite, output=Path(scratch) / "run", executor=executor, reports=False, progress=progress)
     rows = []
+    machine = machine_info()
     for path in paths:
         pairs = [p for p in executor.pairs if p.path == path]
+        probes_ours, probes_hand = _both_sides(pairs, "host_probe_s")
+        probe_ratio = spread(probes_ours)[0] / spread(probes_hand)[0] if probes_ours else None
         for metric in METRICS:
-            both = [(p.loadbench[metric], p.hand[metric]) for p in pairs if metric in p.loadbench and metric in p.hand]
-            if len(both) < 2:
+            ours, theirs = _both_sides(pairs, metric)
+            if len(ours) < 2:
                 continue
-            ours, theirs = [a for a, _ in both], [b for _, b in both]
             found = agreement(ours, theirs, tolerance)
-            probes = [(p.loadbench["host_probe_s"], p.hand["host_probe_s"]) for p in pairs
-                      if "host_probe_s" in p.loadbench and "host_probe_s" in p.hand]
             ours_median, ours_iqr, _, _ = spread(ours)
             hand_median, hand_iqr, _, _ = spread(theirs)
-            row = {"checkpoint": checkpoint, "path": path, "metric": metric, "cache": cache, "pairs": len(both),
+            row = {"checkpoint": checkpoint, "path": path, "metric": metric, "cache": cache, "pairs": len(ours),
                    "loadbench_median": ours_median, "loadbench_iqr": ours_iqr,
                    "hand_median": hand_median, "hand_iqr": hand_iqr, "ratio": found.ratio,
                    "ratio_low": found.low, "ratio_high": found.high, "tolerance": tolerance,
-                   "verdict": found.verdict,
-                   "host_probe_ratio": (spread([a for a, _ in probes])[0] / spread([b for _, b in probes])[0]
-                                        if probes else None)}
+                   "verdict": found.verdict, "host_probe_ratio": probe_ratio}
             rows.append(row)
-            append_record(output, {"benchmark": BENCHMARK, **machine_info(), **row})
+            append_record(output, {"benchmark": BENCHMARK, **machine, **row})
     return rows
 
 

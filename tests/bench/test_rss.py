@@ -39,6 +39,13 @@ def _reset_works() -> bool:
     return True
 
 
+def _refuse_to_start_the_watcher(monkeypatch: pytest.MonkeyPatch, error: OSError) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(rss.subprocess, "Popen", refuse)
+
+
 def _in_a_fork(measure: Callable[[], Any]) -> Any:
     """``measure()`` run in a child forked from here, its one thread, like a loadbench worker.
 
@@ -133,11 +140,8 @@ def _phase_reading(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
         taken += 1
         return readings[min(taken, len(readings)) - 1]
 
-    def no_watcher(*args: object, **kwargs: object) -> None:  # its readings would be of this real process
-        raise OSError("no watcher in this test")
-
     monkeypatch.setattr(rss, "read_ram", read)
-    monkeypatch.setattr(rss.subprocess, "Popen", no_watcher)
+    _refuse_to_start_the_watcher(monkeypatch, OSError("no watcher in this test"))  # it would read this real process
     with rss.CpuMemoryProbe(clear_refs_path=tmp_path / "clear_refs") as probe, probe.phase() as phase:
         pass
     return phase.result, taken
@@ -202,10 +206,7 @@ def test_a_watcher_that_dies_leaves_the_split_unmeasured_with_the_reason(monkeyp
 
 
 def test_a_watcher_that_cannot_start_is_an_error_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise OSError(24, "Too many open files")
-
-    monkeypatch.setattr(rss.subprocess, "Popen", refuse)
+    _refuse_to_start_the_watcher(monkeypatch, OSError(24, "Too many open files"))
     with rss.CpuMemoryProbe() as probe, probe.phase() as phase:
         pass
     assert phase.result.error == "the memory watcher did not start ([Errno 24] Too many open files)"
