@@ -1,16 +1,8 @@
 """loadbench's Python API: every command of the CLI, as a keyword call that returns objects.
 
-In a script or notebook (guard the entry point with ``if __name__ == "__main__":``: the
-workers re-import the main module)::
-
-    from loadbench.bench import api
-
-    result = api.run(repeats=5)                  # the built-in default suite
-    print(result.summary_text())                 # the table ``loadbench run`` prints
-    df = result.frame()                          # tidy records, one row per sample x metric
-    again = api.run(repeats=5)
-    verdict = api.compare(result.run_dir, again.run_dir)
-    verdict.table; verdict.exit_code             # 0 unchanged, 1 regression
+Served at the top of the package (``import loadbench; loadbench.run(...)``), where its
+docstring shows it in use. Arguments are named as keywords; an error that names one
+writes it in backquotes (`` `max_parallel` ``), which the CLI shows as its flag.
 
 Every mistake the caller can fix raises ``loadbench.errors.UserError`` with a one-line
 message; the CLI prints it and exits 2. Importing this module imports neither torch nor
@@ -25,24 +17,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loadbench.errors import UserError
-
-from .compare_inputs import CompareResult, compare
-from .executor import EXECUTORS, Executor, ExecutorError, LocalExecutor, make_executor
-from .runner import WORKER_LOG, OutputNotWritable, Progress, RunOutcome, resume_run, run_suite
-from .suite import Suite, default_suite, load_suite, suite_for_dirs, suite_from_dict
+from loadbench.bench.compare_inputs import CompareResult, compare
+from loadbench.bench.executors.base import Executor
+from loadbench.bench.executors.factory import executor_for_resume, make_executor
+from loadbench.bench.runner import WORKER_LOG, OutputNotWritable, Progress, RunOutcome, resume_run, run_suite
+from loadbench.bench.suite import Suite, default_suite, load_suite, suite_for_dirs, suite_from_dict
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from loadbench.results.baseline import BaselineInfo
-    from loadbench.results.report import Report
-
-    from .env_build import BuiltEnvironment
+    from loadbench.bench.ceiling.measure import Ceiling
+    from loadbench.bench.executors.env_build import BuiltEnvironment
+    from loadbench.results.records.baseline import BaselineInfo
+    from loadbench.results.report.model import Report
 
 __all__ = ["BuiltinCheckpoint", "CompareResult", "ReportResult", "RunResult", "baseline_list", "baseline_save",
-           "build_environment", "environments",
-           "checkpoints", "compare", "report", "resume", "run"]
+           "build_environment", "ceiling", "checkpoints", "compare", "environments", "report", "resume", "run"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +75,7 @@ class RunResult:
     def summary_text(self) -> str:
         """The paths-side-by-side table of the headline metrics, as ``loadbench run`` prints it."""
         from loadbench.results import summary_text
-        from loadbench.results.metrics import HEADLINE
+        from loadbench.results.analysis.metrics import HEADLINE
 
         return summary_text(self.frame(), metrics=HEADLINE, cv_threshold=self.cv_threshold)
 
@@ -93,7 +83,7 @@ class RunResult:
 def _progress(progress: bool | Progress) -> Any:
     if callable(progress):
         return nullcontext(progress)
-    from .ui import progress_display
+    from loadbench.bench.progress import progress_display
 
     return progress_display(enabled=bool(progress))
 
@@ -130,7 +120,7 @@ def _suite(suite: Suite | str | Path | None, checkpoints: Sequence[str | Path] |
 
 
 def run(suite: Suite | str | Path | None = None, *, checkpoints: Sequence[str | Path] | None = None,
-        output: str | Path | None = None, executor: str | Executor = "local", ray_address: str | None = None,
+        output: str | Path | None = None, executor: str | Executor | None = None, ray_address: str | None = None,
         max_parallel: int | None = None, progress: bool | Progress = False, cache_dir: str | Path | None = None,
         reports: bool = True, **settings: Any) -> RunResult:
     """Measure a suite into a new run directory and write its reports there.
@@ -138,40 +128,18 @@ def run(suite: Suite | str | Path | None = None, *, checkpoints: Sequence[str | 
     ``suite``: a Suite, a suite TOML file, or None for the built-in default suite.
     ``checkpoints``: local checkpoint directories that replace the suite's checkpoints.
     ``settings``: any suite field (``repeats=5``, ``device="cpu"``, ``cache=["warm"]``...);
-    None leaves the suite's value. ``executor``: ``"local"``, ``"ray"`` or an Executor.
+    None leaves the suite's value. ``executor``: ``"local"`` (None: the default), ``"ray"`` or an Executor.
     ``progress``: True for a progress bar on a terminal, or a callback
     ``(case label, done, total)``. Raises UserError for unusable input before any sample.
     """
     chosen = _suite(suite, checkpoints, settings).with_overrides(**settings)
-    where = executor if not isinstance(executor, str) else make_executor(
+    where = executor if executor is not None and not isinstance(executor, str) else make_executor(
         executor, chosen, address=ray_address, max_parallel=max_parallel)
     with _progress(progress) as report_progress:
         outcome = run_suite(chosen, Path(output) if output is not None else None,
                             cache_dir=Path(cache_dir) if cache_dir is not None else None,
                             progress=report_progress, executor=where)
     return _finished(outcome, chosen, reports)
-
-
-def _executor_for(run_dir: Path, info: dict[str, Any], name: str | None, ray_address: str | None,
-                  max_parallel: int | None, suite: Suite) -> Executor:
-    """The run's own executor and settings, unless the caller names others (a new head address)."""
-    found = info.get("executor")
-    recorded: dict[str, Any] = found if isinstance(found, dict) else {"name": "local"}
-    recorded_name = str(recorded.get("name", "local"))
-    chosen = name or recorded_name
-    if recorded_name not in EXECUTORS:
-        raise ExecutorError(f"{run_dir}: the run used the executor {recorded_name!r}, which loadbench cannot "
-                            "make; resume it with the same executor (api.resume(RUN, executor=...))")
-    if chosen != recorded_name:
-        raise ExecutorError(f"{run_dir}: the run used --executor {recorded_name}; resume it with the same executor")
-    if chosen == "local":
-        if ray_address is not None or max_parallel is not None:
-            raise ExecutorError(f"{run_dir}: a local run resumes locally; drop --ray-address and --max-parallel")
-        if suite.environments or "threads" not in info:
-            return make_executor("local", suite)
-        return LocalExecutor(info["threads"], info.get("cpus"))
-    return make_executor(chosen, suite, address=ray_address or recorded.get("address"),
-                         max_parallel=max_parallel or recorded.get("max_parallel"))
 
 
 def resume(run_dir: str | Path, *, executor: str | Executor | None = None, ray_address: str | None = None,
@@ -187,7 +155,7 @@ def resume(run_dir: str | Path, *, executor: str | Executor | None = None, ray_a
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
     suite = suite_from_dict(info.get("suite"), f"{run_dir}/run.json: suite")
-    where = executor if executor is not None and not isinstance(executor, str) else _executor_for(
+    where = executor if executor is not None and not isinstance(executor, str) else executor_for_resume(
         run_dir, info, executor, ray_address, max_parallel, suite)
     with _progress(progress) as report_progress:
         outcome = resume_run(run_dir, info, suite, where, progress=report_progress,
@@ -215,12 +183,10 @@ def report(runs: str | Path | Iterable[str | Path], *, format: str = "markdown",
     summary, for csv, parquet and json.
     """
     from loadbench.results import build_report, render, write_report
-    from loadbench.results.render import EXTENSIONS, default_output
+    from loadbench.results.report.model import ReportError
+    from loadbench.results.report.render import EXTENSIONS, check_format, default_output
 
-    if what is not None and format in ("markdown", "html"):
-        raise ReportError(f"--what applies to csv, parquet and json, not {format}")
-    if format not in EXTENSIONS:
-        raise ReportError(f"format {format!r}: choose one of {', '.join(EXTENSIONS)}")
+    check_format(format, what)
     model = build_report(runs)
     target = default_output(model, format) if output is None else Path(output)
     if target is None or str(target) == "-":
@@ -228,13 +194,9 @@ def report(runs: str | Path | Iterable[str | Path], *, format: str = "markdown",
     if target.is_dir():
         target = target / f"report.{EXTENSIONS[format]}"
     if not target.parent.is_dir():
-        raise ReportError(f"{target.parent}: no such directory for --output")
+        raise ReportError(f"{target.parent}: no such directory for `output`")
     with _writing(target):
         return ReportResult(model, format, write_report(model, format, target, what), None)
-
-
-class ReportError(UserError):
-    """Report options that do not go together, or an output that cannot be written."""
 
 
 @contextmanager
@@ -251,7 +213,7 @@ def _writing(path: Path) -> Iterator[None]:
 def baseline_save(runs: str | Path | Sequence[str | Path], name: str | None = None,
                   baselines: str | Path | None = None) -> Path:
     """Store complete runs (pooled) as baseline ``name`` of their machine; returns its directory."""
-    from loadbench.results.baseline import baselines_root, save
+    from loadbench.results.records.baseline import baselines_root, save
 
     with _writing(baselines_root(baselines)):
         return save(runs, name, baselines)
@@ -259,7 +221,7 @@ def baseline_save(runs: str | Path | Sequence[str | Path], name: str | None = No
 
 def baseline_list(baselines: str | Path | None = None) -> list[BaselineInfo]:
     """Every saved baseline, with its machine."""
-    from loadbench.results.baseline import list_baselines
+    from loadbench.results.records.baseline import list_baselines
 
     return list_baselines(baselines)
 
@@ -277,7 +239,7 @@ class BuiltinCheckpoint:
 
 def checkpoints(all: bool = False, cache_dir: str | Path | None = None) -> list[BuiltinCheckpoint]:
     """Build the built-in checkpoints (the default suite's, or ``all``) and list every one."""
-    from loadbench.loaders.builtin import BUILTIN, builtin_dir, ensure_builtin
+    from loadbench.loaders.checkpoints.builtin import BUILTIN, builtin_dir, ensure_builtin
 
     cache = Path(cache_dir) if cache_dir is not None else None
     out = []
@@ -297,13 +259,30 @@ def build_environment(requirements: Sequence[str], *, name: str = "env", install
     What ``--env NAME='transformers==4.57.6'`` does before a run: done ahead, it keeps the
     download out of the run (and out of an offline CI job's tests). Raises BuildFailed.
     """
-    from .env_build import ensure_environment
+    from loadbench.bench.executors.env_build import ensure_environment
 
     return ensure_environment(name, requirements, installer=installer, say=say)
 
 
 def environments() -> list[dict[str, Any]]:
     """The environments built so far in loadbench's cache, each with what it was built from."""
-    from .env_build import built_environments
+    from loadbench.bench.executors.env_build import built_environments
 
     return built_environments()
+
+
+def ceiling(directory: str | Path | None = None, *, refresh: bool = False) -> Ceiling:
+    """This machine's cold read rate (of ``directory``'s filesystem), memory and host-to-device rates.
+
+    Measured once and cached per machine and filesystem; ``refresh`` measures again.
+    ``directory``: a checkpoint's (default: loadbench's cache, where the built-ins live).
+    """
+    from loadbench.bench.ceiling.measure import machine_ceiling
+
+    if directory is None:
+        from loadbench.loaders.checkpoints.builtin import cache_root
+
+        root = cache_root()
+        root.mkdir(parents=True, exist_ok=True)
+        return machine_ceiling(root, refresh=refresh)
+    return machine_ceiling(directory, refresh=refresh)

@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loadbench.errors import UserError
-
 if TYPE_CHECKING:
     import pandas as pd
 
-    from loadbench.results.runinfo import Difference
+    from loadbench.results.records.runinfo import Difference
 
 __all__ = ["BASELINE_PREFIX", "CompareResult", "compare"]
 
@@ -40,7 +38,7 @@ class CompareResult:
     @property
     def regressions(self) -> pd.DataFrame:
         """The rows that fail the gate (a paired table's diagnostics never do)."""
-        from loadbench.results.compare import REGRESSION_VERDICTS
+        from loadbench.results.comparison.unpaired import REGRESSION_VERDICTS
 
         table = self.table[self.table["gated"].astype(bool)] if "gated" in self.table.columns else self.table
         return table[table["verdict"].isin(REGRESSION_VERDICTS)]
@@ -58,13 +56,13 @@ def _machine(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def _this_machine() -> dict[str, Any]:
-    from .fingerprint import fingerprint
+    from loadbench.bench.fingerprint import fingerprint
 
     return {"fingerprint": fingerprint()}
 
 
 def _parts(spec: str | Path | Sequence[str | Path]) -> list[str]:
-    from loadbench.results.compare import CannotCompare
+    from loadbench.results.comparison.unpaired import CannotCompare
 
     items = [spec] if isinstance(spec, (str, Path)) else list(spec)
     parts = [p.strip() for item in items for p in str(item).split(",")]
@@ -78,8 +76,8 @@ def _is_baseline(parts: list[str]) -> bool:
 
 
 def _read_side(parts: list[str], other: dict[str, Any] | None, root: Path | None) -> pd.DataFrame:
-    from loadbench.results.baseline import resolve
-    from loadbench.results.benchjson import read_results
+    from loadbench.results.records.baseline import resolve
+    from loadbench.results.records.benchjson import read_results
 
     items: list[str | Path] = [
         resolve(p[len(BASELINE_PREFIX):], other or _this_machine(), root) if p.startswith(BASELINE_PREFIX)
@@ -91,7 +89,11 @@ def _settings(suite: str | Path | None, alpha: float | None, thresholds: Mapping
               metrics: Sequence[str] | None, default_alpha: float | None = None,
               ) -> tuple[float, dict[str, float], list[str] | None]:
     """Defaults, then the suite's [compare] table, then the caller's values."""
-    from loadbench.results.compare import DEFAULT_ALPHA, CannotCompare, parse_threshold, read_compare_settings
+    from loadbench.results.comparison.unpaired import (
+        DEFAULT_ALPHA,
+        parse_threshold,
+        read_compare_settings,
+    )
 
     chosen_alpha, chosen, chosen_metrics = default_alpha or DEFAULT_ALPHA, {}, None
     if suite is not None:
@@ -99,19 +101,14 @@ def _settings(suite: str | Path | None, alpha: float | None, thresholds: Mapping
         chosen_alpha = settings.alpha if settings.alpha is not None else chosen_alpha
         chosen.update(settings.thresholds)
         chosen_metrics = list(settings.metrics) if settings.metrics is not None else None
-    try:
-        given = dict(thresholds) if isinstance(thresholds, Mapping) else dict(map(parse_threshold, thresholds))
-    except ValueError as exc:
-        raise CannotCompare(str(exc)) from None
-    chosen.update(given)
+    chosen.update(dict(thresholds) if isinstance(thresholds, Mapping) else dict(map(parse_threshold, thresholds)))
     return (alpha if alpha is not None else chosen_alpha), chosen, (list(metrics) if metrics else chosen_metrics)
 
 
 def compare(baseline: str | Path | Sequence[str | Path], candidate: str | Path | Sequence[str | Path] | None = None,
             *, thresholds: Mapping[str, float] | Sequence[str] = (), alpha: float | None = None,
             metrics: Sequence[str] | None = None, suite: str | Path | None = None, allow_mismatch: bool = False,
-            baselines: str | Path | None = None, step_summary: bool = False,
-            json_output: str | Path | None = None, baseline_env: str | None = None,
+            baselines: str | Path | None = None, baseline_env: str | None = None,
             candidate_env: str | None = None, gate: Sequence[str] | None = None) -> CompareResult:
     """Compare a candidate with a baseline: verdicts per case and metric (docs/REGRESSIONS.md).
 
@@ -120,92 +117,65 @@ def compare(baseline: str | Path | Sequence[str | Path], candidate: str | Path |
     the metrics that can fail it, default the headline ones). With two sides, unpaired.
     ``thresholds``: fractions by metric or family (``{"load_s": 0.15}``) or ``"NAME=PCT"``
     strings; ``suite``: a suite file whose ``[compare]`` table gives alpha, thresholds and
-    metrics (the explicit arguments win). ``step_summary`` also writes the markdown to
-    ``$GITHUB_STEP_SUMMARY`` (and, when nothing can be compared, why). Raises
+    metrics (the explicit arguments win). The result holds the verdicts and their
+    markdown and JSON renderings; writing them for CI is the caller's. Raises
     CannotCompare (a UserError) when the sides cannot be compared.
     """
-    from loadbench.results.compare import CannotCompare, exit_code, fingerprint_differences
-    from loadbench.results.compare import compare as judge
-    from loadbench.results.compare_render import render_json, render_markdown, write_step_summary
+    from loadbench.results.comparison.render import render_json, render_markdown
+    from loadbench.results.comparison.unpaired import CannotCompare, exit_code, fingerprint_differences
+    from loadbench.results.comparison.unpaired import compare as judge
 
     if candidate is None:
         return _paired(baseline, thresholds=thresholds, alpha=alpha, metrics=metrics, suite=suite,
-                       step_summary=step_summary, json_output=json_output, baseline_env=baseline_env,
-                       candidate_env=candidate_env, gate=gate)
+                       baseline_env=baseline_env, candidate_env=candidate_env, gate=gate)
     if baseline_env is not None or candidate_env is not None or gate is not None:
-        raise CannotCompare("--baseline-env, --candidate-env and --gate compare the environments of one run: "
+        raise CannotCompare("`baseline_env`, `candidate_env` and `gate` compare the environments of one run: "
                             "give one run directory")
     root = Path(baselines) if baselines is not None else None
-    try:
-        chosen_alpha, chosen, chosen_metrics = _settings(suite, alpha, thresholds, metrics)
-        base_parts, cand_parts = _parts(baseline), _parts(candidate)
-        if _is_baseline(base_parts) and not _is_baseline(cand_parts):
-            cand = _read_side(cand_parts, None, root)
-            base = _read_side(base_parts, _machine(cand), root)
-        else:
-            base = _read_side(base_parts, None, root)
-            cand = _read_side(cand_parts, _machine(base), root)
-        try:
-            table = judge(base, cand, thresholds=chosen, alpha=chosen_alpha, metrics=chosen_metrics,
-                          allow_mismatch=allow_mismatch)
-        except UserError:
-            raise
-        except ValueError as exc:  # a threshold, alpha or metric the caller gave
-            raise CannotCompare(str(exc)) from None
-    except UserError as exc:
-        if step_summary:
-            # CI readers look at the job summary first: say there why nothing was compared.
-            write_step_summary(f"## loadbench compare: ⚠ cannot compare\n\n{exc}\n")
-        raise
+    chosen_alpha, chosen, chosen_metrics = _settings(suite, alpha, thresholds, metrics)
+    base_parts, cand_parts = _parts(baseline), _parts(candidate)
+    if _is_baseline(base_parts) and not _is_baseline(cand_parts):
+        cand = _read_side(cand_parts, None, root)
+        base = _read_side(base_parts, _machine(cand), root)
+    else:
+        base = _read_side(base_parts, None, root)
+        cand = _read_side(cand_parts, _machine(base), root)
+    table = judge(base, cand, thresholds=chosen, alpha=chosen_alpha, metrics=chosen_metrics,
+                  allow_mismatch=allow_mismatch)
     _, differences = fingerprint_differences(base, cand)
     context = dict(alpha=chosen_alpha, thresholds=chosen, differences=differences,
                    baseline_runs=list(dict.fromkeys(base["run_id"])),
                    candidate_runs=list(dict.fromkeys(cand["run_id"])))
     markdown, document = render_markdown(table, **context), render_json(table, **context)
-    if step_summary:
-        write_step_summary(markdown)
-    if json_output is not None:
-        Path(json_output).write_text(document, encoding="utf-8")
     return CompareResult(table, exit_code(table), markdown, document, differences,
                          context["baseline_runs"], context["candidate_runs"])
 
 
 def _paired(run: str | Path | Sequence[str | Path], *, thresholds: Mapping[str, float] | Sequence[str],
-            alpha: float | None, metrics: Sequence[str] | None, suite: str | Path | None, step_summary: bool,
-            json_output: str | Path | None, baseline_env: str | None, candidate_env: str | None,
+            alpha: float | None, metrics: Sequence[str] | None, suite: str | Path | None,
+            baseline_env: str | None, candidate_env: str | None,
             gate: Sequence[str] | None) -> CompareResult:
-    """One run's environments, pair by pair (results/compare_paired.py)."""
+    """One run's environments, pair by pair (results/comparison/paired.py)."""
     from loadbench.results import load
-    from loadbench.results.compare import CannotCompare, exit_code
-    from loadbench.results.compare_paired import (
+    from loadbench.results.comparison.paired import (
         DEFAULT_PAIRED_ALPHA,
         GATE_METRICS,
         compare_paired,
         contended_share,
         environments_of,
     )
-    from loadbench.results.compare_render import write_step_summary
-    from loadbench.results.compare_render_paired import render_paired_json, render_paired_markdown
+    from loadbench.results.comparison.render_paired import render_paired_json, render_paired_markdown
+    from loadbench.results.comparison.unpaired import CannotCompare, exit_code
 
-    try:
-        parts = _parts(run)
-        if len(parts) != 1 or _is_baseline(parts):
-            raise CannotCompare(f"{run}: a paired compare takes one run directory measured with several "
-                                "environments; to compare two runs, give BASELINE and CANDIDATE")
-        chosen_alpha, chosen, chosen_metrics = _settings(suite, alpha, thresholds, metrics, DEFAULT_PAIRED_ALPHA)
-        frame = load(Path(parts[0]))
-        baseline_env, candidate_env = _given_order(Path(parts[0]), frame, baseline_env, candidate_env)
-        try:
-            table = compare_paired(frame, baseline_env=baseline_env, candidate_env=candidate_env,
-                                   thresholds=chosen, alpha=chosen_alpha, metrics=chosen_metrics, gate=gate)
-        except UserError:
-            raise
-        except ValueError as exc:
-            raise CannotCompare(str(exc)) from None
-    except UserError as exc:
-        if step_summary:
-            write_step_summary(f"## loadbench compare: ⚠ cannot compare\n\n{exc}\n")
-        raise
+    parts = _parts(run)
+    if len(parts) != 1 or _is_baseline(parts):
+        raise CannotCompare(f"{run}: a paired compare takes one run directory measured with several "
+                            "environments; to compare two runs, give a baseline and a candidate")
+    chosen_alpha, chosen, chosen_metrics = _settings(suite, alpha, thresholds, metrics, DEFAULT_PAIRED_ALPHA)
+    frame = load(Path(parts[0]))
+    baseline_env, candidate_env = _given_order(Path(parts[0]), frame, baseline_env, candidate_env)
+    table = compare_paired(frame, baseline_env=baseline_env, candidate_env=candidate_env,
+                           thresholds=chosen, alpha=chosen_alpha, metrics=chosen_metrics, gate=gate)
     envs = environments_of(frame)
     base_env = baseline_env or envs[0]
     cand_env = candidate_env or next(e for e in envs if e != base_env)
@@ -214,10 +184,6 @@ def _paired(run: str | Path | Sequence[str | Path], *, thresholds: Mapping[str, 
                    thresholds=chosen, contended=contended_share(frame, [base_env, cand_env]))
     markdown = render_paired_markdown(table, **context)
     document = render_paired_json(table, **context, gate=list(gate or GATE_METRICS))
-    if step_summary:
-        write_step_summary(markdown)
-    if json_output is not None:
-        Path(json_output).write_text(document, encoding="utf-8")
     return CompareResult(table, exit_code(table), markdown, document, [], [f"{run_id}:{base_env}"],
                          [f"{run_id}:{cand_env}"])
 
@@ -226,7 +192,7 @@ def _given_order(run_dir: Path, frame: pd.DataFrame, baseline_env: str | None,
                  candidate_env: str | None) -> tuple[str | None, str | None]:
     """The default sides: the first and second environment as the run named them (not as sampled)."""
     from loadbench.results import read_run_info
-    from loadbench.results.compare_paired import environments_of
+    from loadbench.results.comparison.paired import environments_of
 
     suite = read_run_info(run_dir).get("suite")
     entries = suite.get("environments") if isinstance(suite, dict) else None

@@ -12,9 +12,8 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from loadbench.bench.suite import Suite
 from loadbench.errors import UserError
-
-from .suite import Suite
 
 __all__ = ["CheckpointChanged", "absolute_paths", "check_unchanged", "checkpoint_digest", "digests"]
 

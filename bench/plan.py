@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadbench.bench.fingerprint import local_cuda_available
+from loadbench.bench.suite import CheckpointEntry, Suite
 from loadbench.errors import UserError
 from loadbench.loaders import (
     SHIPPED,
@@ -19,14 +21,11 @@ from loadbench.loaders import (
     is_user_path,
     path_not_applicable,
 )
-from loadbench.loaders.builtin import ensure_builtin
-from loadbench.loaders.hub import hub_label, resolve_hub
+from loadbench.loaders.checkpoints.builtin import ensure_builtin
+from loadbench.loaders.checkpoints.hub import hub_label, resolve_hub
 from loadbench.loaders.options import DEFAULT_OPTIONS
-from loadbench.loaders.user_path import user_path
-from loadbench.results.schema import DEFAULT_ENV
-
-from .fingerprint import local_cuda_available
-from .suite import CheckpointEntry, Suite
+from loadbench.loaders.paths.user_path import user_path
+from loadbench.results.records.schema import DEFAULT_ENV
 
 __all__ = ["Case", "NoCuda", "plan", "resolve_device"]
 

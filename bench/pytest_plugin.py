@@ -31,6 +31,8 @@ from typing import Any
 
 import pytest
 
+from loadbench.vocabulary import BASE_PATH, WARM
+
 __all__ = ["LoadBenchmark", "LoadFailed", "loadbench_load", "loadbench_zygote",
            "pytest_benchmark_update_machine_info", "pytest_collection_modifyitems"]
 
@@ -79,7 +81,7 @@ class _WorkerClock:
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_machine_info(config: Any, machine_info: dict[str, Any]) -> None:
     """Record loadbench's fingerprint, so compare can refuse results from other hardware."""
-    from .fingerprint import fingerprint
+    from loadbench.bench.fingerprint import fingerprint
 
     machine_info["loadbench"] = fingerprint()
 
@@ -87,7 +89,7 @@ def pytest_benchmark_update_machine_info(config: Any, machine_info: dict[str, An
 @pytest.fixture(scope="session")
 def loadbench_zygote() -> Iterator[Any]:
     """The session's zygote: torch and transformers imported once, a fork per round."""
-    from .spawn import Zygote
+    from loadbench.bench.sample.spawn import Zygote
 
     zygote = Zygote()
     zygote.warm_up()
@@ -122,8 +124,8 @@ def _clock(node: Any) -> _WorkerClock:
 
 def _case(checkpoint: str | Path, path: str, task: str | None, **settings: Any) -> Any:
     """The one-case suite of a fixture call, and its case; ``settings`` are Suite fields."""
-    from .plan import plan
-    from .suite import CheckpointEntry, Suite
+    from loadbench.bench.plan import plan
+    from loadbench.bench.suite import CheckpointEntry, Suite
 
     source = Path(checkpoint).expanduser()
     tasks: Any = [task] if task else "primary"
@@ -157,15 +159,14 @@ def loadbench_load(request: pytest.FixtureRequest, loadbench_zygote: Any) -> Cal
     clock = _clock(request.node)
     benchmark = request.getfixturevalue("benchmark")
 
-    def run(checkpoint: str | Path, path: str = "base", *, task: str | None = None, dtype: str = "auto",
-            device: str = "auto", cache: str = "warm", rounds: int = 5, warmup_rounds: int = 1,
+    def run(checkpoint: str | Path, path: str = BASE_PATH, *, task: str | None = None, dtype: str = "auto",
+            device: str = "auto", cache: str = WARM, rounds: int = 5, warmup_rounds: int = 1,
             new_tokens: int = 16, batch_size: int = 1, check_equivalence: bool = True,
             timeout_s: float = 600.0) -> LoadBenchmark:
-        from loadbench.results.schema import SCHEMA_VERSION
-
-        from .executor import worker_cpus
-        from .protocol import WorkerFailed
-        from .sample import request_for
+        from loadbench.bench.executors.local import worker_cpus
+        from loadbench.bench.sample.protocol import WorkerFailed
+        from loadbench.bench.sample.translate import request_for
+        from loadbench.results.records.schema import SCHEMA_VERSION
 
         suite, case = _case(checkpoint, path, task, dtype=[dtype], device=[device], cache=[cache],
                             new_tokens=new_tokens, batch_size=batch_size, timeout_s=timeout_s)

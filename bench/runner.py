@@ -18,18 +18,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from loadbench.bench.executors.base import Executor, Finished, Job
+from loadbench.bench.fingerprint import fingerprint
+from loadbench.bench.identity import absolute_paths, check_unchanged, digests
+from loadbench.bench.plan import Case, plan
+from loadbench.bench.sample.translate import Round, failure_records, records_for, request_for
+from loadbench.bench.suite import Suite
 from loadbench.errors import UserError
 from loadbench.results import RunWriter, Sample, TruncatedRunWarning, read_samples
-from loadbench.results.schema import is_retryable, sample_key
-from loadbench.results.store import CloseStatus
+from loadbench.results.records.schema import is_retryable, sample_key
+from loadbench.results.records.store import CloseStatus
 from loadbench.vocabulary import NODE_LOST
-
-from .executor import Executor, Finished, Job, LocalExecutor, make_executor
-from .fingerprint import fingerprint
-from .identity import absolute_paths, check_unchanged, digests
-from .plan import Case, plan
-from .sample import Round, failure_records, records_for, request_for
-from .suite import Suite
 
 __all__ = ["OutputFull", "OutputNotWritable", "Progress", "RunOutcome", "WORKER_LOG", "new_run_id", "resume_run",
            "run_suite"]
@@ -62,17 +61,15 @@ def run_suite(
     *,
     cache_dir: Path | None = None,
     progress: Progress | None = None,
-    executor: Executor | None = None,
+    executor: Executor,
 ) -> RunOutcome:
     """Measure every case of ``suite`` (warmups, then repeats) into a new run directory.
 
     Samples are measured in a seeded random order (see ``_order``); ``executor`` decides
-    where they run (default: this machine, one at a time; one agent per environment when
-    the suite names several).
+    where they run (``executors.factory.make_executor`` picks one).
     """
     run_id = new_run_id()
     run_dir = Path(output) if output is not None else Path("runs") / run_id
-    executor = executor if executor is not None else make_executor("local", suite)
     suite = absolute_paths(suite)
     try:
         # All input errors surface here, before any sample runs.
@@ -89,13 +86,12 @@ def run_suite(
             "cases": len(cases),
             "samples_planned": sum(c.not_applicable is None for c in cases) * len(_rounds(suite)),
         }
-        if isinstance(executor, LocalExecutor):
-            info.update(threads=executor.threads, cpus=executor.cpus)
+        info.update(executor.run_fields())
         info["nodes"] = executor.start(run_id, str(run_dir / WORKER_LOG))
         # The run's fingerprint is a measuring machine's (the first node's when there are
         # several; each record names its own), never the machine that only coordinated.
         info["fingerprint"] = next(iter(info["nodes"].values()))
-        if not isinstance(executor, LocalExecutor):
+        if not executor.in_this_process:
             info["driver"] = fingerprint()
             # Remote nodes run from no checkout; the commit a run stands for is the one it was launched from.
             info["git_commit"] = info["driver"]["git_commit"]
@@ -111,9 +107,9 @@ def _ceiling(executor: Executor, cases: list[Case]) -> dict[str, Any]:
 
     Only where the samples run on this machine: a cluster's nodes have disks and memory of their own.
     """
-    if executor.name != "local":
+    if not executor.on_this_machine:
         return {"not_measured": f"samples run on {executor.name} nodes, not on the machine that started the run"}
-    from .ceiling import run_ceiling
+    from loadbench.bench.ceiling.measure import run_ceiling
 
     return run_ceiling({c.checkpoint: c.checkpoint_dir for c in cases})
 

@@ -14,9 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loadbench.errors import UserError
-from loadbench.results.comparability import CannotCompare
-from loadbench.results.compare_settings import compare_settings_from_table
-from loadbench.results.documents import read_document
+from loadbench.results.comparison.comparability import CannotCompare
+from loadbench.results.comparison.settings import compare_settings_from_table
+from loadbench.results.records.documents import read_document
 from loadbench.vocabulary import CACHE_STATES, DTYPES, PATH_NAMES, TASK_NAMES
 
 __all__ = ["SuiteError", "CheckpointEntry", "EnvironmentEntry", "Suite", "load_suite", "default_suite",
@@ -51,7 +51,7 @@ class CheckpointEntry(_Strict):
         if self.revision is not None and self.repo is None:
             raise ValueError("'revision' goes with 'repo'")
         if self.repo is not None:
-            from loadbench.loaders.hub import HubError, parse_hub_id
+            from loadbench.loaders.checkpoints.hub import HubError, parse_hub_id
 
             try:
                 _, inline = parse_hub_id(self.repo)
@@ -78,7 +78,7 @@ class EnvironmentEntry(_Strict):
         if (self.python is None) == (self.requirements is None):
             raise ValueError(f"environment {self.name!r}: give exactly one of 'python' or 'requirements'")
         if self.requirements is not None:
-            from .env_build import BuildFailed, normalized_requirements
+            from loadbench.bench.executors.env_build import BuildFailed, normalized_requirements
 
             try:
                 normalized_requirements(self.requirements, f"environment {self.name!r}")
@@ -172,7 +172,7 @@ class Suite(_Strict):
     @field_validator("paths")
     @classmethod
     def _paths(cls, values: list[str]) -> list[str]:
-        from loadbench.loaders.user_path import SHIPPED, is_user_path
+        from loadbench.loaders.paths.user_path import SHIPPED, is_user_path
 
         for value in values:
             if value not in PATH_NAMES and not is_user_path(value):
@@ -273,7 +273,7 @@ def load_suite(path: str | Path, allow: dict[str, bool] | None = None) -> Suite:
 
 def default_suite() -> Suite:
     """The embedded default: the built-in tiny checkpoints through all four paths."""
-    from loadbench.loaders.builtin import DEFAULT_BUILTINS
+    from loadbench.loaders.checkpoints.builtin import DEFAULT_BUILTINS
 
     return Suite(checkpoints=[CheckpointEntry(builtin=name) for name in DEFAULT_BUILTINS])
 
@@ -283,8 +283,8 @@ def suite_for_dirs(dirs: list[str]) -> Suite:
 
     An existing directory always wins: ``models/bert`` on disk is that directory.
     """
-    from loadbench.loaders.builtin import BUILTIN
-    from loadbench.loaders.hub import is_hub_id, parse_hub_id
+    from loadbench.loaders.checkpoints.builtin import BUILTIN
+    from loadbench.loaders.checkpoints.hub import is_hub_id, parse_hub_id
 
     def entry(value: str) -> CheckpointEntry:
         if Path(value).expanduser().exists():

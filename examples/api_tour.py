@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from loadbench.bench import api
-from loadbench.bench.suite import CheckpointEntry, Suite
-from loadbench.errors import UserError
+import loadbench
+from loadbench import CheckpointEntry, Suite, UserError
 
 
 def main() -> int:
@@ -25,17 +24,17 @@ def main() -> int:
     suite = Suite(name="api-tour", checkpoints=[CheckpointEntry(builtin="tiny-bert")], paths=["base", "task"],
                   cache=["warm"], device=["cpu"])
     try:
-        first = api.run(suite, output=args.output / "first", repeats=args.repeats)
+        first = loadbench.run(suite, output=args.output / "first", repeats=args.repeats)
         print(first.summary_text())
         frame = first.frame()
         print(f"{len(frame)} records; load_s medians by path:")
         print(frame[frame.metric == "load_s"].groupby("path")["value"].median().to_string())
 
-        html = api.report(first.run_dir, format="html", output=args.output / "first.html")
+        html = loadbench.report(first.run_dir, format="html", output=args.output / "first.html")
         print(f"HTML report: {html.path}")
 
-        second = api.run(suite, output=args.output / "second", repeats=args.repeats)
-        verdict = api.compare(first.run_dir, second.run_dir, metrics=["load_s", "peak_rss_bytes"])
+        second = loadbench.run(suite, output=args.output / "second", repeats=args.repeats)
+        verdict = loadbench.compare(first.run_dir, second.run_dir, metrics=["load_s", "peak_rss_bytes"])
         print(verdict.table[["path", "metric", "median_base", "median_cand", "change", "verdict"]].to_string())
         print(f"exit code a CI gate would use: {verdict.exit_code}")
     except UserError as exc:

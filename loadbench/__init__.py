@@ -1,11 +1,64 @@
 """loadbench: benchmark the four ways of loading a Hugging Face model.
 
-The Python API is ``loadbench.bench.api`` (run, resume, report, compare, baseline);
-``loadbench.results`` reads, summarizes and compares what runs recorded as pandas
-frames. Mistakes a caller can fix raise ``loadbench.errors.UserError``. Importing
-``loadbench`` or either of those modules does not import torch or transformers.
+The Python API, the same as the command line's verbs (guard a script's entry point with
+``if __name__ == "__main__":``: the workers re-import the main module)::
+
+    import loadbench
+
+    result = loadbench.run(repeats=5)            # the built-in default suite
+    print(result.summary_text())                 # the table ``loadbench run`` prints
+    verdict = loadbench.compare(result.run_dir, loadbench.run(repeats=5).run_dir)
+    verdict.exit_code                            # 0 no regression, 1 a regression
+
+``loadbench.results`` reads, summarizes and compares what runs recorded as pandas frames.
+Every mistake a caller can fix raises ``loadbench.UserError`` with a one-line message.
+Importing ``loadbench`` imports neither torch nor transformers: the API is loaded on first
+use, and they load when a run starts.
 """
 
-__all__ = ["__version__"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from loadbench.errors import UserError
+
+if TYPE_CHECKING:
+    from loadbench.bench.api import (
+        BuiltinCheckpoint,
+        CompareResult,
+        ReportResult,
+        RunResult,
+        baseline_list,
+        baseline_save,
+        build_environment,
+        ceiling,
+        checkpoints,
+        compare,
+        environments,
+        report,
+        resume,
+        run,
+    )
+    from loadbench.bench.suite import CheckpointEntry, Suite
 
 __version__ = "0.1.0"
+
+__all__ = ["BuiltinCheckpoint", "CheckpointEntry", "CompareResult", "ReportResult", "RunResult", "Suite",
+           "UserError", "__version__", "baseline_list", "baseline_save", "build_environment", "ceiling",
+           "checkpoints", "compare", "environments", "report", "resume", "run"]
+# Where each lazily served name lives: imported when first asked for.
+_LAZY = {name: "loadbench.bench.suite" if name in ("CheckpointEntry", "Suite") else "loadbench.bench.api"
+         for name in __all__ if name not in ("UserError", "__version__")}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'loadbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -7,16 +7,19 @@ costs nothing.
 
 from __future__ import annotations
 
-__all__ = ["CACHE_STATES", "DEFAULT_OPTIONS", "DTYPES", "NODE_LOST", "PATH_NAMES", "RETRYABLE_ERRORS",
-           "SUPPORTED_TRANSFORMERS", "TASK_NAMES", "release", "supported_transformers"]
+__all__ = ["BASE_PATH", "CACHE_STATES", "COLD", "DEFAULT_OPTIONS", "DTYPES", "NODE_LOST", "PATH_NAMES",
+           "RETRYABLE_ERRORS", "SUPPORTED_TRANSFORMERS", "TASK_NAMES", "WARM", "release", "supported_transformers"]
 
+# The path every other one is checked against: the backbone as AutoModel loads it.
+BASE_PATH = "base"
 # The four loading paths, in the order every table shows them.
-PATH_NAMES: tuple[str, ...] = ("base", "task", "custom", "pipeline")
+PATH_NAMES: tuple[str, ...] = (BASE_PATH, "task", "custom", "pipeline")
 TASK_NAMES: tuple[str, ...] = ("text-generation", "text2text-generation", "text-classification",
                                "feature-extraction")
 DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 # Page cache state of the checkpoint files before a sample, warm first in tables.
-CACHE_STATES: tuple[str, ...] = ("warm", "cold")
+WARM, COLD = "warm", "cold"
+CACHE_STATES: tuple[str, ...] = (WARM, COLD)
 # A case's loading options when it sets none: the library's defaults.
 DEFAULT_OPTIONS = "default"
 # The error type of a sample whose machine went away mid-sample: the case is not at

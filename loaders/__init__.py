@@ -11,14 +11,13 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from loadbench.loaders.checkpoints.inspection import CheckpointError, CheckpointInfo, inspect_checkpoint
+from loadbench.loaders.common import Loaded, LoadRequest
+from loadbench.loaders.options import LoadOptions
+from loadbench.loaders.paths import base, custom, pipeline, task
+from loadbench.loaders.paths.user_path import SHIPPED, UserPath, is_user_path, user_path
+from loadbench.loaders.tasks import TASKS, Task, UnsupportedTask
 from loadbench.vocabulary import PATH_NAMES
-
-from . import base, custom, pipeline, task
-from .checkpoint import CheckpointError, CheckpointInfo, inspect_checkpoint
-from .common import Loaded, LoadRequest
-from .options import LoadOptions
-from .tasks import TASKS, Task, UnsupportedTask
-from .user_path import SHIPPED, UserPath, is_user_path, user_path
 
 __all__ = [
     "PATHS",

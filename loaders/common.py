@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .options import LoadOptions
+from loadbench.loaders.options import LoadOptions
 
 __all__ = [
     "LoadRequest",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .common import LoadRequest, backbone_hidden_states, place
-from .options import LoadOptions
+from loadbench.loaders.common import LoadRequest, backbone_hidden_states, place
+from loadbench.loaders.options import LoadOptions
 
 __all__ = ["TOLERANCE", "Equivalence", "compare_with_base"]
 

@@ -16,13 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from loadbench.errors import UserError
 from loadbench.vocabulary import DEFAULT_OPTIONS
 
 __all__ = ["DEFAULT_OPTIONS", "OPTION_NAMES", "LoadOptions", "OptionError", "combinations", "parse_value"]
 
 
 
-class OptionError(ValueError):
+class OptionError(UserError):
     """An option name or value that cannot be used; the message names it."""
 
 

@@ -15,18 +15,23 @@ In a notebook::
 
 from __future__ import annotations
 
-from .benchjson import read_benchmark_json, read_results
-from .comparability import CannotCompare
-from .compare import compare, exit_code
-from .export import MissingDependency
-from .frame import DuplicateRun, load, runs
-from .metrics import METRICS, Metric, UnknownMetric, format_value, get_metric
-from .pivot import by_path, by_run
-from .render import render, write_report, write_run_reports
-from .report import FORMATS, Report, build_report
-from .runinfo import COMPARABILITY_KEYS, FINGERPRINT_COLUMNS
-from .schema import CASE_KEYS, SCHEMA_VERSION, InvalidRecord, Sample, UnsupportedSchema, migrate
-from .store import (
+from loadbench.results.analysis.metrics import METRICS, Metric, UnknownMetric, format_value, get_metric
+from loadbench.results.analysis.pivot import by_path, by_run
+from loadbench.results.analysis.summary import render_summary, summarize, summary_text
+from loadbench.results.comparison.comparability import CannotCompare
+from loadbench.results.comparison.unpaired import compare, exit_code
+from loadbench.results.records.benchjson import read_benchmark_json, read_results
+from loadbench.results.records.frame import DuplicateRun, load, runs
+from loadbench.results.records.migrations import migrate
+from loadbench.results.records.runinfo import COMPARABILITY_KEYS, FINGERPRINT_COLUMNS
+from loadbench.results.records.schema import (
+    CASE_KEYS,
+    SCHEMA_VERSION,
+    InvalidRecord,
+    Sample,
+    UnsupportedSchema,
+)
+from loadbench.results.records.store import (
     CorruptRun,
     NotARun,
     RunExists,
@@ -35,7 +40,9 @@ from .store import (
     read_run_info,
     read_samples,
 )
-from .summary import render_summary, summarize, summary_text
+from loadbench.results.report.export import MissingDependency
+from loadbench.results.report.model import FORMATS, Report, ReportError, build_report
+from loadbench.results.report.render import render, write_report, write_run_reports
 
 __all__ = [
     "CASE_KEYS",
@@ -50,6 +57,7 @@ __all__ = [
     "MissingDependency",
     "NotARun",
     "Report",
+    "ReportError",
     "RunExists",
     "RunWriter",
     "SCHEMA_VERSION",

@@ -22,7 +22,7 @@ def builtin_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def builtin(builtin_cache: Path):
     """``builtin("tiny-llama") -> Path``: the built-in's directory, built on first use."""
-    from loadbench.loaders.builtin import ensure_builtin
+    from loadbench.loaders.checkpoints.builtin import ensure_builtin
 
     def get(name: str) -> Path:
         return ensure_builtin(name, builtin_cache)

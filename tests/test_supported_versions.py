@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from loadbench.bench import api
-from loadbench.loaders.builtin import DEFAULT_BUILTINS
+from loadbench.loaders.checkpoints.builtin import DEFAULT_BUILTINS
 
 OLDEST = "4.46.3"
 OLDEST_ENV = "LOADBENCH_OLDEST_ENV"

@@ -1,7 +1,7 @@
 """The CI workflow users copy, run here end to end: its own steps, two environments, a real slowdown.
 
 GitHub's part (checkout, installing base and head) is played by the test: two venvs layered
-over this environment's packages, the head one with bench/slowdown.py making transformers'
+over this environment's packages, the head one with bench/studies/slowdown.py making transformers'
 loading twice as slow. The measuring, comparing and failing steps are the workflow file's
 own shell, run as GitHub runs it (bash -eo pipefail).
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from loadbench.bench.slowdown import pth_line
-from loadbench.bench.validate_paired import make_layered_venv
+from loadbench.bench.studies.slowdown import pth_line
+from loadbench.bench.studies.validate_paired import make_layered_venv
 
 WORKFLOW = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "benchmark.yml"
 LOCAL = ("Measure", "Compare", "Fail")  # the steps that are loadbench's, not GitHub's

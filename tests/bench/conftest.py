@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadbench.bench.spawn import Zygote
+from loadbench.bench.sample.spawn import Zygote
 
 
 @pytest.fixture(scope="session")

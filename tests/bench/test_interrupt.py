@@ -31,7 +31,7 @@ def _as_at_a_terminal() -> None:
 
 
 def _start(suite: Path, out: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "loadbench.bench.cli", "run", str(suite), "--no-progress",
+    return subprocess.Popen([sys.executable, "-m", "loadbench.bench.cli.main", "run", str(suite), "--no-progress",
                              "--output", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, preexec_fn=_as_at_a_terminal)
 
@@ -49,7 +49,7 @@ def _wait_for_samples(out: Path, process: subprocess.Popen[str], count: int) -> 
 
 
 def _resume(out: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "loadbench.bench.cli", "run", "--resume", str(out),
+    return subprocess.run([sys.executable, "-m", "loadbench.bench.cli.main", "run", "--resume", str(out),
                            "--no-progress"], capture_output=True, text=True, timeout=600)
 
 

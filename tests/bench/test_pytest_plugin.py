@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from loadbench.bench.pytest_plugin import LoadBenchmark
-from loadbench.results.benchjson import read_benchmark_json
+from loadbench.results.records.benchjson import read_benchmark_json
 
 pytest_plugins = ["pytester"]
 

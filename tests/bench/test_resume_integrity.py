@@ -14,7 +14,7 @@ import pytest
 
 from loadbench.bench import api
 from loadbench.bench.identity import CheckpointChanged
-from loadbench.bench.interrupt_soak import check_run
+from loadbench.bench.studies.interrupt_soak import check_run
 from loadbench.bench.suite import CheckpointEntry, Suite
 from loadbench.results import CorruptRun, TruncatedRunWarning, load, read_run_info, read_samples
 
@@ -105,7 +105,7 @@ def test_a_full_disk_stops_the_run_resumable_with_whole_samples(builtin, tmp_pat
     suite.write_text(f'repeats = {REPEATS * 2}\nwarmups = 0\ncache = "warm"\npaths = ["base", "custom"]\n'
                      'forward_iters = 1\n[[checkpoints]]\nbuiltin = "tiny-bert"\n', encoding="utf-8")
     out = tmp_path / "run"
-    result = subprocess.run([sys.executable, "-m", "loadbench.bench.cli", "run", str(suite), "--no-progress",
+    result = subprocess.run([sys.executable, "-m", "loadbench.bench.cli.main", "run", str(suite), "--no-progress",
                              "--output", str(out)], capture_output=True, text=True, timeout=600,
                             preexec_fn=_limit_file_size)
     assert result.returncode == 2, result.stderr
@@ -117,7 +117,7 @@ def test_a_full_disk_stops_the_run_resumable_with_whole_samples(builtin, tmp_pat
         warnings.simplefilter("error", TruncatedRunWarning)  # the failed write was cut back off
         kept = read_samples(out)
     assert 0 < len({(r["path"], r["repeat"]) for r in kept}) < 4 * REPEATS
-    resumed = subprocess.run([sys.executable, "-m", "loadbench.bench.cli", "run", "--resume", str(out),
+    resumed = subprocess.run([sys.executable, "-m", "loadbench.bench.cli.main", "run", "--resume", str(out),
                               "--no-progress"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert_every_sample_whole_once(out, repeats=REPEATS * 2)

@@ -15,7 +15,7 @@ from loadbench.results import load
 
 
 def loadbench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "loadbench.bench.cli", *args],
+    return subprocess.run([sys.executable, "-m", "loadbench.bench.cli.main", *args],
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -116,8 +116,8 @@ def test_sample_past_its_timeout_is_killed_and_the_run_goes_on(builtin, tmp_path
 OOM_SCRIPT = """
 import json, resource, sys
 import torch, transformers
-from loadbench.bench.protocol import SampleRequest
-from loadbench.bench.worker import measure
+from loadbench.bench.sample.protocol import SampleRequest
+from loadbench.bench.sample.worker import measure
 
 def vm_size():
     for line in open("/proc/self/status"):
@@ -235,7 +235,7 @@ def test_remote_code_runs_in_the_workers_only(builtin, tmp_path: Path, monkeypat
 
     _refused_writing_nothing(tmp_path, ckpt, "needs the checkpoint's own code", "--trust-remote-code")
     assert not list(sentinel.iterdir())
-    run = subprocess.Popen([sys.executable, "-m", "loadbench.bench.cli", "run", "--checkpoint", str(ckpt),
+    run = subprocess.Popen([sys.executable, "-m", "loadbench.bench.cli.main", "run", "--checkpoint", str(ckpt),
                             "--trust-remote-code", "--repeats", "1", "--warmups", "0", "--cache", "warm",
                             "--no-progress", "--output", str(tmp_path / "run")],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from loadbench.bench.executors.factory import make_executor
 from loadbench.bench.plan import plan
 from loadbench.bench.runner import run_suite
 from loadbench.bench.suite import CheckpointEntry, Suite
@@ -23,6 +24,7 @@ def t5_run(builtin_cache: Path, tmp_path_factory: pytest.TempPathFactory):
     )
     seen: list[tuple[str, int, int]] = []
     outcome = run_suite(suite, tmp_path_factory.mktemp("runs") / "t5", cache_dir=builtin_cache,
+                        executor=make_executor(None, suite),
                         progress=lambda label, done, total: seen.append((label, done, total)))
     return outcome, seen
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from loadbench.bench.probes import StepClock
+from loadbench.bench.probes.clocks import StepClock
 from loadbench.loaders import PATHS, TASKS, LoadRequest, inspect_checkpoint
-from loadbench.loaders.builtin import BUILTIN, LADDER
+from loadbench.loaders.checkpoints.builtin import BUILTIN, LADDER
 from loadbench.loaders.common import attn_implementation, resident_dtype
 from loadbench.loaders.equivalence import compare_with_base
 

@@ -3,7 +3,7 @@ warm and cold cache, load phases, memory, tokens/s, one failed case and one not-
 path. Values follow a formula, so tests can compute what a report must show.
 
 Imported by path (tests are not a package), from tests/results/conftest.py and
-tests/bench/test_cli_report.py.
+tests/bench/cli/test_report.py.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""What this machine's storage and memory allow, measured once and cached."""

@@ -1,0 +1,1 @@
+"""The ``loadbench`` command line: one module per verb, a thin shell over the Python API."""

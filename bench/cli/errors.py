@@ -1,0 +1,38 @@
+"""How the command line words an API error: the keywords it names become the flags a user typed.
+
+The API names its arguments in backquotes (`` `max_parallel` ``); here each becomes the flag
+that sets it (``--max-parallel``), so neither side speaks the other's language.
+"""
+
+from __future__ import annotations
+
+import re
+
+from loadbench.errors import UserError
+
+__all__ = ["FLAGS", "cli_message"]
+
+# API keyword -> the flag that sets it, where they differ beyond ``_`` -> ``-``.
+FLAGS = {
+    "environments": "--env",
+    "json_output": "--json",
+    "executor": "--executor",
+    "max_parallel": "--max-parallel",
+    "ray_address": "--ray-address",
+    "what": "--what",
+    "output": "--output",
+    "format": "--format",
+    "baseline_env": "--baseline-env",
+    "candidate_env": "--candidate-env",
+    "gate": "--gate",
+    "trust_remote_code": "--trust-remote-code",
+    "allow_bin_weights": "--allow-bin-weights",
+    "download": "--download",
+}
+
+_KEYWORD = re.compile(r"`([a-z_]+)`")
+
+
+def cli_message(error: UserError) -> str:
+    """The error's one line, with each backquoted API keyword that has a flag written as the flag."""
+    return _KEYWORD.sub(lambda m: FLAGS.get(m.group(1), m.group(0)), str(error))

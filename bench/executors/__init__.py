@@ -1,0 +1,1 @@
+"""Where samples run: this machine, other Python environments, a Ray cluster."""

@@ -1,0 +1,288 @@
+"""Python environments built from requirements: once, into loadbench's cache, on top of this one.
+
+``--env old="transformers==4.57.6"`` asks for an environment that differs from the running
+one by those requirements only. It is built as a virtual environment whose interpreter
+also sees this environment's packages (a ``.pth`` line, after its own site-packages), so
+torch, the other libraries and loadbench's own worker come from here, are not downloaded
+again, and always speak this driver's protocol; only what the requirements change is
+installed into it.
+
+pip resolves, because only pip sees the layered packages (uv reads just an environment's
+own site-packages, and would fetch torch again); uv, where it is installed, then installs
+exactly what pip chose, faster, and pip does where it is not. A build is keyed by the
+requirements and by the environment it is layered on (its interpreter, its site-packages
+and their versions), goes to a hidden sibling and is renamed into place when complete:
+an interrupted build is never taken for a built one, and a changed base gets a new build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import uuid
+import venv
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from loadbench.errors import UserError
+
+__all__ = ["BuildFailed", "BuiltEnvironment", "built_environments", "create_layered_venv", "ensure_environment",
+           "environment_dir", "find_uv", "normalized_requirements", "python_of", "requirements_in"]
+
+MARKER = "loadbench_env.json"  # written last: its presence means the build is complete
+# Part of every build's key: bump it when how an environment is built changes (2: uv compiles
+# bytecode), so no build made the old way is reused.
+RECIPE = 2
+LAYER_PTH = "00_loadbench_layer.pth"
+Say = Callable[[str], None]
+
+
+class BuildFailed(UserError):
+    """An environment could not be built from its requirements; the message names them and says why."""
+
+
+@dataclass(frozen=True)
+class BuiltEnvironment:
+    """A built environment: where it is, what it was built from, and what the build took."""
+
+    path: Path
+    requirements: tuple[str, ...]
+    installed: dict[str, str]  # package -> version installed into it (the rest comes from the base)
+    installer: str
+    build_s: float
+    reused: bool
+
+
+def _say_on_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def normalized_requirements(texts: Sequence[str], where: str) -> tuple[str, ...]:
+    """PEP 508 requirements in one spelling each (so equal specifications share one build)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    if not texts:
+        raise BuildFailed(f"{where}: no requirements; give at least one, e.g. transformers==4.57.6")
+    parsed = []
+    for text in texts:
+        try:
+            parsed.append(str(Requirement(text)))
+        except InvalidRequirement as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else "unreadable"
+            raise BuildFailed(f"{where}: {text!r} is not a requirement ({reason}); write it as pip would take "
+                              "it, e.g. transformers==4.57.6") from None
+    return tuple(sorted(dict.fromkeys(parsed)))
+
+
+def requirements_in(spec: str) -> list[str] | None:
+    """``--env NAME=SPEC``'s requirements, or None where SPEC names an interpreter or venv.
+
+    Requirements are whitespace-separated, and at least one carries a version or a URL
+    (``transformers==4.57.6``, ``pkg @ file:///w.whl``): a bare word is taken for a path,
+    so a mistyped venv is reported missing instead of looked up on PyPI.
+    """
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    if Path(spec).expanduser().exists():
+        return None
+    tokens: list[str] = []
+    for word in spec.split():
+        if tokens and (word == "@" or tokens[-1].endswith(" @")):
+            tokens[-1] = f"{tokens[-1]} {word}"
+        else:
+            tokens.append(word)
+    try:
+        parsed = [Requirement(token) for token in tokens]
+    except InvalidRequirement:
+        return None
+    return tokens if parsed and any(r.specifier or r.url for r in parsed) else None
+
+
+def _base() -> dict[str, Any]:
+    """What a built environment is layered on: this interpreter, its site-packages and their versions."""
+    site_packages = sysconfig.get_paths()["purelib"]
+    packages = sorted(f"{dist.metadata['Name']}=={dist.version}" for dist in metadata.distributions()
+                      if dist.metadata["Name"] and dist.metadata["Name"].lower() != "loadbench")
+    # The prefix, not sys.executable: python and python3 of one venv are one base.
+    return {"python": sys.version.split()[0], "prefix": sys.prefix, "site_packages": site_packages,
+            "packages": hashlib.sha256("\n".join(packages).encode("utf-8")).hexdigest()[:16]}
+
+
+def cache_root() -> Path:
+    from loadbench.loaders.checkpoints.builtin import cache_root as loadbench_cache
+
+    return loadbench_cache() / "envs"
+
+
+def environment_dir(requirements: Sequence[str], root: Path | None = None,
+                    base: dict[str, Any] | None = None) -> Path:
+    """Where the environment of these (normalized) requirements lives, built or not."""
+    key = json.dumps({"recipe": RECIPE, "requirements": list(requirements), "base": base or _base()},
+                     sort_keys=True)
+    return (root if root is not None else cache_root()) / hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def python_of(directory: Path) -> Path:
+    return directory / "bin" / "python"
+
+
+def _read_marker(directory: Path) -> dict[str, Any] | None:
+    """The build's record, if the build is complete and still usable (its base is where it was)."""
+    try:
+        marker = json.loads((directory / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(marker, dict) or not python_of(directory).exists():
+        return None
+    base = marker.get("base") or {}
+    if not Path(str(base.get("site_packages", ""))).is_dir():
+        return None
+    return marker
+
+
+def create_layered_venv(directory: Path) -> tuple[Path, Path]:
+    """A venv without pip of its own, whose interpreter also sees this environment's packages.
+
+    Returns its interpreter and its own site-packages.
+    """
+    venv.EnvBuilder(clear=True, symlinks=True).create(directory)
+    python = python_of(directory)
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    base = sysconfig.get_paths()["purelib"]
+    # addsitedir, not a bare path: it also runs the base's own .pth files (editable installs).
+    (site / LAYER_PTH).write_text(f"import site; site.addsitedir({base!r})\n", encoding="utf-8")
+    return python, site
+
+
+def _last_error(stderr: str) -> str:
+    """pip's or uv's reason, in one line: its last error line, else its last line."""
+    lines = [line.strip(" │╰─▶×\t") for line in stderr.splitlines()]
+    lines = [line for line in lines if line]
+    errors = [line.removeprefix("ERROR: ").removeprefix("error: ") for line in lines
+              if line.startswith(("ERROR: ", "error: ")) and "dependency resolver does not currently" not in line]
+    if errors:
+        return errors[-1]
+    return lines[-1] if lines else "no reason given"
+
+
+def _run_tool(command: list[str], what: str, where: str) -> subprocess.CompletedProcess[str]:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True)
+    except OSError as exc:
+        raise BuildFailed(f"{where}: {what} could not start ({exc})") from None
+    if done.returncode != 0:
+        raise BuildFailed(f"{where}: {what} failed: {_last_error(done.stderr or done.stdout)}")
+    return done
+
+
+def _resolve(python: Path, requirements: Sequence[str], scratch: Path, where: str) -> list[dict[str, Any]]:
+    """What pip would install into the layered environment for these requirements, without installing it."""
+    report = scratch / "pip-report.json"
+    _run_tool([str(python), "-m", "pip", "install", "--dry-run", "--quiet", "--disable-pip-version-check",
+               "--report", str(report), *requirements], "pip, resolving the requirements,", where)
+    items = json.loads(report.read_text(encoding="utf-8")).get("install", [])
+    return [{"name": item["metadata"]["name"], "version": item["metadata"]["version"],
+             "url": item["download_info"]["url"]} for item in items]
+
+
+def find_uv() -> str | None:
+    """uv on PATH or beside this interpreter (a venv with uv installed but not activated)."""
+    beside = Path(sys.executable).parent / "uv"
+    return shutil.which("uv") or (str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None)
+
+
+def _install(python: Path, chosen: list[dict[str, Any]], installer: str, where: str) -> None:
+    pins = [f"{item['name']} @ {item['url']}" for item in chosen]
+    if installer == "pip":
+        command = [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check",
+                   "--no-warn-script-location", *pins]
+    else:
+        # --compile-bytecode, as pip does: without a .pyc a module is compiled inside the timed load
+        # that imports it, in every sample where .pyc are not written (PYTHONDONTWRITEBYTECODE):
+        # transformers 4.46 imports ~250 modules inside from_pretrained, 0.22 s against 0.09 s.
+        command = [installer, "pip", "install", "--quiet", "--no-deps", "--compile-bytecode", "--python",
+                   str(python), *pins]
+    _run_tool(command, f"{Path(installer).name}, installing {len(pins)} packages,", where)
+
+
+def ensure_environment(name: str, requirements: Sequence[str], *, say: Say | None = None,
+                       installer: str | None = None, root: Path | None = None) -> BuiltEnvironment:
+    """The built environment for these requirements: from the cache, or built now (once).
+
+    ``installer``: ``"pip"``, a path to uv, or None for uv where it is installed, else pip.
+    ``say`` hears the progress (default: a line each on stderr). Raises BuildFailed,
+    naming the requirements and pip's or uv's reason.
+    """
+    say = say or _say_on_stderr
+    wanted = normalized_requirements(requirements, f"environment {name!r}")
+    where = f"environment {name!r} ({' '.join(wanted)})"
+    base = _base()  # a scan of every installed package's metadata: once per call
+    target = environment_dir(wanted, root, base)
+    marker = _read_marker(target)
+    if marker is not None:
+        say(f"{where}: reusing {target} (built in {marker.get('build_s', 0):.1f} s)")
+        return BuiltEnvironment(target, wanted, dict(marker.get("installed", {})), str(marker.get("installer")),
+                                float(marker.get("build_s", 0.0)), reused=True)
+    tool = installer or find_uv() or "pip"
+    tool_name = Path(tool).name
+    started = time.perf_counter()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{target.name}.building-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        staging.mkdir()
+    except OSError as exc:
+        raise BuildFailed(f"{where}: cannot write the environment cache {target.parent} ({exc.strerror or exc}); "
+                          "point LOADBENCH_CACHE_DIR at a writable directory") from None
+    try:
+        say(f"{where}: building into {target} (pip resolves, {tool_name} installs)")
+        python, _ = create_layered_venv(staging)
+        with tempfile.TemporaryDirectory(prefix="loadbench-env-") as scratch:
+            chosen = _resolve(python, wanted, Path(scratch), where)
+        if chosen:
+            listed = ", ".join(f"{item['name']} {item['version']}" for item in chosen)
+            say(f"{where}: installing {listed}")
+            _install(python, chosen, tool, where)
+        installed = {item["name"]: item["version"] for item in chosen}
+        build_s = round(time.perf_counter() - started, 3)  # as the record keeps it, and reuse reports it
+        record = {"requirements": list(wanted), "installed": installed, "installer": tool_name,
+                  "build_s": build_s, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  "base": base}
+        (staging / MARKER).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        try:
+            staging.rename(target)
+        except OSError:
+            if _read_marker(target) is None:  # not a lost race: a half-built or stale directory is in the way
+                shutil.rmtree(target, ignore_errors=True)
+                staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone after a rename; what an error or Ctrl-C left
+    say(f"{where}: built in {build_s:.1f} s")
+    return BuiltEnvironment(target, wanted, installed, tool_name, build_s, reused=False)
+
+
+def built_environments(root: Path | None = None) -> list[dict[str, Any]]:
+    """Every complete build in the cache, with its record (for ``loadbench env list``)."""
+    folder = root if root is not None else cache_root()
+    base = _base()
+    found = []
+    for directory in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if directory.name.startswith("."):
+            continue
+        marker = _read_marker(directory)
+        if marker is not None:
+            requirements = marker.get("requirements") or []
+            # Current: what these requirements would use now; else built on another base or recipe.
+            current = environment_dir(requirements, folder, base) == directory
+            found.append({"path": str(directory), **marker, "current": current})
+    return found

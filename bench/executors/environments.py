@@ -1,0 +1,242 @@
+"""Python environments as an axis of a run: one agent process per environment, samples interleaved.
+
+A run that names environments (``--env base=PATH``, ``[[environments]]``) measures every
+case in each of them. Each environment gets an agent (bench/executors/env_agent.py) started with
+its own interpreter, holding its own zygote, so a sample in ``head`` imports head's
+libraries and ``base``'s imports base's. The runner hands this executor one block of
+samples at a time (a case in every environment, back to back), so what the host does
+meanwhile falls on both sides of a pair alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from loadbench.bench.executors.base import Finished, Job
+from loadbench.bench.fingerprint import local_cuda_available, node_id
+from loadbench.bench.sample.protocol import PROTOCOL_VERSION, WorkerFailed, decode_outcome
+from loadbench.bench.sample.spawn import KILL_GRACE_S
+from loadbench.errors import UserError
+from loadbench.vocabulary import NODE_LOST
+
+if TYPE_CHECKING:
+    from loadbench.bench.suite import EnvironmentEntry, Suite
+
+__all__ = ["EnvironmentsExecutor", "UnusableEnvironment", "interpreter_of"]
+
+AGENT_MODULE = "loadbench.bench.executors.env_agent"
+START_TIMEOUT_S = 300.0  # the agent's zygote imports torch and transformers: seconds, more on a cold disk
+# An agent enforces each sample's timeout itself; past this much more, the agent is taken for hung.
+AGENT_GRACE_S = 60.0
+
+
+class UnusableEnvironment(UserError):
+    """An environment cannot be used: no interpreter there, no loadbench, or another protocol."""
+
+
+def interpreter_of(entry: EnvironmentEntry) -> Path:
+    """The Python interpreter an environment names: a venv directory's, or the file itself."""
+    assert entry.python is not None, "an environment given as requirements is built first"
+    return _interpreter_at(entry.name, entry.python)
+
+
+def _interpreter_at(name: str, location: str) -> Path:
+    given = Path(location).expanduser()
+    where = f"environment {name!r} ({location})"
+    if given.is_dir():
+        for candidate in (given / "bin" / "python", given / "Scripts" / "python.exe"):
+            if candidate.is_file():
+                return candidate.absolute()
+        raise UnusableEnvironment(f"{where}: no bin/python in that directory; give a virtual environment's "
+                                "directory or a Python interpreter")
+    if not given.is_file():
+        raise UnusableEnvironment(f"{where}: no such file or directory; give a virtual environment's directory, "
+                                  "a Python interpreter, or requirements with a version (transformers==4.57.6)")
+    if not os.access(given, os.X_OK):
+        raise UnusableEnvironment(f"{where}: not executable; give a Python interpreter")
+    return given.absolute()
+
+
+class _Agent:
+    """One environment's agent process, as the driver sees it."""
+
+    def __init__(self, entry: EnvironmentEntry, location: str) -> None:
+        self.entry = entry
+        self.python = _interpreter_at(entry.name, location)  # checked again at each restart
+        self.node = ""
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()
+        self._process = subprocess.Popen(
+            # -P: the driver's working directory (a checkout, say) must not shadow the environment's loadbench.
+            [str(self.python), "-P", "-m", AGENT_MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self._stderr, env=_agent_environment(), start_new_session=True)
+
+    def _where(self) -> str:
+        return f"environment {self.entry.name!r} ({self.python})"
+
+    def _why_it_ended(self) -> str:
+        self._process.wait(KILL_GRACE_S)
+        self._stderr.seek(0)
+        lines = [ln for ln in self._stderr.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+        last = lines[-1].strip() if lines else f"exit code {self._process.returncode}"
+        if "No module named 'loadbench'" in last:
+            return "loadbench is not installed there; install this version of loadbench into it"
+        if "No module named" in last and "env_agent" in last:
+            return (f"its loadbench is older than environments (worker protocol {PROTOCOL_VERSION}); install this "
+                    "version of loadbench into it")
+        return f"its agent ended: {last}"
+
+    def _read(self, timeout_s: float) -> dict[str, Any] | None:
+        """The agent's next message; None when it ended or said nothing in time."""
+        assert self._process.stdout is not None
+        ready, _, _ = select.select([self._process.stdout], [], [], timeout_s)
+        if not ready:
+            return None
+        line = self._process.stdout.readline()
+        if not line:
+            return None
+        message = json.loads(line)
+        return message if isinstance(message, dict) else None
+
+    def _write(self, message: dict[str, Any]) -> bool:
+        assert self._process.stdin is not None
+        try:
+            self._process.stdin.write(json.dumps(message).encode("utf-8") + b"\n")
+            self._process.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError):
+            return False
+
+    def start(self, run_id: str, log_path: str, threads: int | None, pin_cpus: bool) -> dict[str, Any]:
+        """Check the agent speaks this protocol; start its zygote; return its fingerprint."""
+        hello = self._read(START_TIMEOUT_S)
+        if hello is None:
+            raise UnusableEnvironment(f"{self._where()}: {self._why_it_ended()}")
+        if hello.get("protocol") != PROTOCOL_VERSION:
+            raise UnusableEnvironment(
+                f"{self._where()}: its loadbench {hello.get('loadbench') or '(unknown version)'} speaks worker "
+                f"protocol {hello.get('protocol')}, this one {PROTOCOL_VERSION}; install the same loadbench there")
+        sent = self._write({"op": "start", "run_id": run_id, "log_path": str(Path(log_path).absolute()),
+                            "threads": threads,
+                            "pin_cpus": pin_cpus})
+        answer = self._read(START_TIMEOUT_S) if sent else None
+        if answer is None or not isinstance(answer.get("machine"), dict):
+            raise UnusableEnvironment(f"{self._where()}: {self._why_it_ended()}")
+        machine = {**answer["machine"], "environment": self.entry.name,
+                   **({"requirements": self.entry.requirements} if self.entry.requirements else {})}
+        self.node = node_id(machine)
+        return machine
+
+    def measure(self, job: Job) -> Finished:
+        sent = self._write({"op": "measure", "request": job.request.to_dict(), "timeout_s": job.timeout_s})
+        answer = self._read(job.timeout_s + AGENT_GRACE_S) if sent else None
+        if answer is None:
+            try:
+                self._process.wait(1.0)  # it has just closed its end, or it hangs
+                why = self._why_it_ended()
+            except subprocess.TimeoutExpired:
+                why = f"its agent gave no answer within {job.timeout_s + AGENT_GRACE_S:g} s"
+            self.close()
+            return Finished(job.index, self.node, failure=WorkerFailed(NODE_LOST, f"{self._where()}: {why}"))
+        try:
+            return Finished(job.index, self.node, reply=decode_outcome(answer))
+        except WorkerFailed as exc:
+            return Finished(job.index, self.node, failure=exc)
+
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def close(self) -> None:
+        if self._process.stdin is not None and not self._process.stdin.closed:
+            try:
+                self._process.stdin.close()  # end of input: the agent returns
+            except OSError:
+                pass
+        try:
+            self._process.wait(KILL_GRACE_S)
+        except subprocess.TimeoutExpired:
+            # Busy in a sample: the agent, its zygote and the worker share its session's group.
+            try:
+                os.killpg(self._process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._process.wait()
+        self._stderr.close()
+
+
+def _location(entry: EnvironmentEntry) -> str:
+    """Where the entry's interpreter is: its ``python``, or the environment built from its requirements."""
+    if entry.requirements is None:
+        assert entry.python is not None  # the suite's validator allows exactly one of the two
+        return entry.python
+    from loadbench.bench.executors.env_build import ensure_environment
+
+    return str(ensure_environment(entry.name, entry.requirements).path)
+
+
+def _agent_environment() -> dict[str, str]:
+    # The driver's own virtual environment must not leak into another's interpreter.
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "__PYVENV_LAUNCHER__")}
+
+
+class EnvironmentsExecutor:
+    """This machine, one sample at a time, each in the agent of the environment its job names."""
+
+    name = "local"
+    settings: dict[str, Any] = {}
+    on_this_machine = True
+    in_this_process = False  # each environment's agent has its own interpreter and fingerprint
+
+    def __init__(self, suite: Suite) -> None:
+        self._suite = suite
+        self._entries = {entry.name: entry for entry in suite.environments}
+        # Environments given as requirements are built (or found built) first: a failed build
+        # stops the run before anything is written.
+        self._locations = {name: _location(entry) for name, entry in self._entries.items()}
+        # Started now: their imports take seconds, done while the run is planned.
+        self._agents = {name: _Agent(entry, self._locations[name]) for name, entry in self._entries.items()}
+        self._run: tuple[str, str] | None = None
+
+    def run_fields(self) -> dict[str, Any]:
+        return {}
+
+    def cuda_available(self) -> bool:
+        return local_cuda_available()
+
+    def start(self, run_id: str, log_path: str) -> dict[str, dict[str, Any]]:
+        self._run = (run_id, log_path)
+        nodes = {}
+        for agent in self._agents.values():
+            machine = agent.start(run_id, log_path, self._suite.threads, self._suite.pin_cpus)
+            nodes[agent.node] = machine
+        return nodes
+
+    def _agent(self, env: str) -> _Agent:
+        agent = self._agents[env]
+        if not agent.alive and self._run is not None:
+            # A lost agent loses one sample; the next one gets a fresh agent.
+            agent = self._agents[env] = _Agent(self._entries[env], self._locations[env])
+            agent.start(*self._run, self._suite.threads, self._suite.pin_cpus)
+        return agent
+
+    def run(self, jobs: Sequence[Job], started: Callable[[Job], None]) -> Iterator[Finished]:
+        for job in jobs:
+            started(job)
+            if job.env not in self._agents:
+                yield Finished(job.index, "", failure=WorkerFailed(
+                    "unknown_environment", f"no environment {job.env!r} in this run"))
+                continue
+            yield self._agent(job.env).measure(job)
+
+    def close(self) -> None:
+        for agent in self._agents.values():
+            agent.close()
+

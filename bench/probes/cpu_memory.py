@@ -1,0 +1,246 @@
+"""The worker's CPU memory probes: the kernel's own peak, and its split by kind from outside.
+
+Nothing samples inside the worker while a phase runs. A sampler thread there took its
+interpreter lock (and its pinned core) every 10 ms; docs/MEASURING.md has what that cost.
+Instead:
+
+- the phase's peak resident memory is the kernel's high-water mark (VmHWM), reset just
+  before the phase by writing ``5`` to ``/proc/self/clear_refs`` (Linux 4.0 and later)
+  and read just after it: exact, even for a spike shorter than any sampling period;
+- the kernel keeps no peak per kind, so the anonymous and file-backed peaks come from
+  the watcher (``bench/probes/rss_watcher.py``), a process that reads this one's
+  ``/proc/<pid>/status`` every 10 ms from another core.
+
+Where the reset is refused (or has no effect) the RSS peak is the watcher's maximum too,
+and the result says so (``exact``). Resetting loses the process-lifetime peak, so the
+mark read just before each reset is kept: ``lifetime_peak_rss_bytes`` is still the peak
+of the whole process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loadbench.bench.probes.clocks import peak_rss_bytes
+from loadbench.bench.probes.proc_status import STATUS_PATH, RamReading, read_ram
+from loadbench.bench.probes.rss_watcher import BEGIN, END, READY
+
+__all__ = ["CLEAR_REFS_PATH", "CpuMemory", "CpuMemoryProbe", "Phase", "SAMPLE_PERIOD_S"]
+
+CLEAR_REFS_PATH = Path("/proc/self/clear_refs")
+RESET_HWM = "5"  # proc(5), /proc/pid/clear_refs: "reset the peak resident set size"
+RESET_ATTEMPTS = 5
+SAMPLE_PERIOD_S = 0.010
+WATCHER_MODULE = "loadbench.bench.probes.rss_watcher"
+WATCHER_TIMEOUT_S = 30.0  # its start (a Python process) and each answer; it answers in microseconds
+
+
+@dataclass(frozen=True)
+class CpuMemory:
+    """Resident memory of this process over one phase.
+
+    Each peak is the maximum of its own series (they need not come from the same moment)
+    and covers the readings just before and just after the phase. ``peak_rss_bytes`` is
+    the kernel's high-water mark over the phase when ``exact``, else the watcher's
+    maximum. The peaks by kind are None where the OS does not split resident memory
+    (not Linux, or a kernel before 4.5); any peak is None when the watcher failed
+    (``error`` says how) and nothing else could stand in for it.
+    """
+
+    start_rss_bytes: int
+    start_anon_bytes: int | None
+    start_file_bytes: int | None
+    peak_rss_bytes: int | None
+    peak_anon_bytes: int | None
+    peak_file_bytes: int | None
+    exact: bool
+    samples: int  # the watcher's readings during the phase
+    period_s: float
+    errors: int = 0  # readings the watcher could not take
+    error: str | None = None
+
+
+class Phase:
+    """One phase's handle: its ``result`` once the with-block has ended."""
+
+    def __init__(self) -> None:
+        self._result: CpuMemory | None = None
+
+    @property
+    def result(self) -> CpuMemory:
+        if self._result is None:
+            raise RuntimeError("Phase.result is available after the with-block ends")
+        return self._result
+
+
+def _max(*values: int | None) -> int | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+class _Watcher:
+    """This process's end of the watcher: one line out per command, one line back per ``end``."""
+
+    def __init__(self, period_s: float, cpus: Collection[int] | None) -> None:
+        self._process = subprocess.Popen([sys.executable, "-m", WATCHER_MODULE, str(os.getpid()), repr(period_s)],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        if cpus and hasattr(os, "sched_setaffinity"):
+            try:
+                os.sched_setaffinity(self._process.pid, cpus)
+            except OSError:  # it still measures, only nearer the worker
+                pass
+        self._ready = False
+
+    def _send(self, line: bytes) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.write(line + b"\n")
+        self._process.stdin.flush()
+
+    def _receive(self) -> bytes:
+        stdout = self._process.stdout
+        assert stdout is not None
+        if not select.select([stdout], [], [], WATCHER_TIMEOUT_S)[0]:
+            raise TimeoutError(f"the memory watcher did not answer within {WATCHER_TIMEOUT_S:g} s")
+        line = stdout.readline()
+        if not line:
+            raise RuntimeError(f"the memory watcher ended (exit code {self._process.poll()})")
+        return line.rstrip(b"\n")
+
+    def begin(self) -> None:
+        if not self._ready:  # started with the worker; by now it has had its imports' time
+            if (first := self._receive()) != READY:
+                raise RuntimeError(f"the memory watcher started with {first!r}")
+            self._ready = True
+        self._send(BEGIN)
+
+    def end(self) -> dict[str, Any]:
+        self._send(END)
+        answer: dict[str, Any] = json.loads(self._receive())
+        return answer
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()  # end of input ends it
+        try:
+            self._process.wait(WATCHER_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+
+
+class CpuMemoryProbe:
+    """This process's resident memory over phases: ``with probe.phase() as p: ...``, then ``p.result``.
+
+    Enter it early: the watcher starts then (``watcher_cpus``: where it may run; away
+    from the worker's cores), and the first phase waits until it can take readings.
+    A watcher that fails leaves the peaks by kind (and, without the reset, the RSS peak)
+    unmeasured with the reason; the work in the phase goes on either way.
+    """
+
+    def __init__(self, period_s: float = SAMPLE_PERIOD_S, *, watcher_cpus: Collection[int] | None = None,
+                 status_path: Path = STATUS_PATH, clear_refs_path: Path = CLEAR_REFS_PATH) -> None:
+        self.period_s = period_s
+        self._watcher_cpus = watcher_cpus
+        self._status = status_path
+        self._clear_refs = clear_refs_path
+        self._watcher: _Watcher | None = None
+        self._watcher_failed: str | None = None
+        self._marks_before_resets: int | None = None
+
+    def __enter__(self) -> CpuMemoryProbe:
+        try:
+            self._watcher = _Watcher(self.period_s, self._watcher_cpus)
+        except OSError as exc:
+            self._watcher_failed = f"the memory watcher did not start ({exc})"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._watcher is not None:
+            self._watcher.close()
+
+    def _reset(self) -> tuple[RamReading, bool]:
+        """The phase's start reading, and whether the kernel's mark now starts from it.
+
+        Right after a reset the mark equals the resident size; a mark above it was not
+        reset, or memory was freed between the reset and the reading (another thread, or
+        the interpreter returning an arena). The reset is tried again for the latter, a
+        few times: a mark taken above the start would pass freed memory off as the phase's.
+        """
+        start = read_ram(self._status)
+        for _ in range(RESET_ATTEMPTS):
+            self._marks_before_resets = _max(self._marks_before_resets, start.hwm)  # the lifetime peak keeps it
+            try:
+                with self._clear_refs.open("w") as clear_refs:
+                    clear_refs.write(RESET_HWM)
+            except OSError:  # not Linux, before 4.0, a container that hides it: the watcher's peak instead
+                return read_ram(self._status), False
+            start = read_ram(self._status)
+            if start.hwm is None:
+                return start, False
+            if start.hwm <= start.rss:
+                return start, True
+        return start, False
+
+    def _watcher_failed_with(self, exc: Exception) -> None:
+        assert self._watcher is not None
+        self._watcher_failed = f"the memory watcher failed ({exc})"
+        self._watcher.close()
+        self._watcher = None
+
+    def _begin_watch(self) -> None:
+        if self._watcher is not None:
+            try:
+                self._watcher.begin()
+            except (OSError, ValueError, RuntimeError) as exc:  # TimeoutError is an OSError
+                self._watcher_failed_with(exc)
+
+    def _end_watch(self) -> dict[str, Any] | None:
+        if self._watcher is not None:
+            try:
+                return self._watcher.end()
+            except (OSError, ValueError, RuntimeError) as exc:
+                self._watcher_failed_with(exc)
+        return None
+
+    @contextmanager
+    def phase(self) -> Iterator[Phase]:
+        """Readings just before and just after the block, the kernel's mark and the watcher's in between."""
+        start, exact = self._reset()
+        self._begin_watch()
+        handle = Phase()
+        try:
+            yield handle
+        finally:
+            sampled = self._end_watch()
+            last = read_ram(self._status)
+            handle._result = self._result(start, last, exact, sampled)
+
+    def _result(self, start: RamReading, last: RamReading, exact: bool, sampled: dict[str, Any] | None) -> CpuMemory:
+        watched = sampled is not None
+        sampled = sampled or {}
+        split = start.anon is not None
+        peak_rss = (_max(start.rss, last.rss, last.hwm if exact else None, sampled.get("rss"))
+                    if exact or watched else None)
+        return CpuMemory(
+            start_rss_bytes=start.rss, start_anon_bytes=start.anon, start_file_bytes=start.file,
+            peak_rss_bytes=peak_rss,
+            peak_anon_bytes=_max(start.anon, last.anon, sampled.get("anon")) if watched and split else None,
+            peak_file_bytes=_max(start.file, last.file, sampled.get("file")) if watched and split else None,
+            exact=exact, samples=int(sampled.get("samples", 0)), period_s=self.period_s,
+            errors=int(sampled.get("errors", 0)),
+            error=None if watched else self._watcher_failed or "the memory watcher was not running")
+
+    def lifetime_peak_rss_bytes(self) -> int:
+        """The whole process's peak: the marks read before each reset, and the one now."""
+        return _max(self._marks_before_resets, peak_rss_bytes()) or 0

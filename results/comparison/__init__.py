@@ -1,0 +1,1 @@
+"""Comparing a baseline with a candidate: the statistics, the verdicts and how they read."""

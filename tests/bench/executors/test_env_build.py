@@ -1,0 +1,172 @@
+"""Environments built from requirements: built once, reused, layered on this one, and failing in one line.
+
+Offline: the requirement is a wheel made here, so pip and uv need no index.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from loadbench.bench.cli.main import main
+from loadbench.bench.executors import env_build
+from loadbench.bench.executors.env_build import (
+    BuildFailed,
+    ensure_environment,
+    environment_dir,
+    find_uv,
+    normalized_requirements,
+    python_of,
+    requirements_in,
+)
+from loadbench.bench.suite import EnvironmentEntry
+
+
+def _wheel(folder: Path, name: str = "lbtestpkg", version: str = "1.0") -> Path:
+    """A pure-Python wheel with a RECORD that pip and uv both accept."""
+    dist = f"{name}-{version}.dist-info"
+    files = {f"{name}/__init__.py": f"VERSION = {version!r}\n",
+             f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    record = ""
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record += f"{path},sha256={digest},{len(text.encode())}\n"
+    files[f"{dist}/RECORD"] = record + f"{dist}/RECORD,,\n"
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+    return wheel
+
+
+INSTALLERS = ["pip", pytest.param("uv", marks=pytest.mark.skipif(find_uv() is None, reason="uv is not installed"))]
+
+
+@pytest.mark.parametrize("installer", INSTALLERS)
+def test_built_once_then_reused_and_layered_on_this_environment(tmp_path: Path, installer: str) -> None:
+    requirement = f"lbtestpkg @ {_wheel(tmp_path).as_uri()}"
+    said: list[str] = []
+    tool = "pip" if installer == "pip" else find_uv()
+    built = ensure_environment("t", [requirement], installer=tool, root=tmp_path / "envs", say=said.append)
+    assert not built.reused and built.installed == {"lbtestpkg": "1.0"} and built.installer == installer
+    assert "building into" in said[0] and "installing lbtestpkg 1.0" in said[1] and "built in" in said[2]
+    # Its own package, and this environment's torch and loadbench through the layer: nothing fetched again.
+    shown = subprocess.run(
+        [python_of(built.path), "-c", "import lbtestpkg, loadbench, torch; print(lbtestpkg.__file__); "
+                                      "print(torch.__file__)"], capture_output=True, text=True, check=True)
+    own, torch_file = shown.stdout.split()
+    assert own.startswith(str(built.path)) and torch_file.startswith(sysconfig.get_paths()["purelib"])
+    # Compiled at install, as pip does: workers write no .pyc, so a missing one is compiled inside each load.
+    assert list((Path(own).parent / "__pycache__").glob("__init__.*.pyc"))
+
+    said.clear()
+    again = ensure_environment("t", [requirement], installer=tool, root=tmp_path / "envs", say=said.append)
+    assert again.reused and again.path == built.path and said == [
+        f"environment 't' ({requirement}): reusing {built.path} (built in {built.build_s:.1f} s)"]
+
+
+def test_a_failed_build_names_the_requirement_and_the_reason_and_leaves_nothing(tmp_path: Path) -> None:
+    missing = f"lbtestpkg @ {(tmp_path / 'gone' / 'lbtestpkg-1.0-py3-none-any.whl').as_uri()}"
+    with pytest.raises(BuildFailed) as caught:
+        ensure_environment("old", [missing], installer="pip", root=tmp_path / "envs", say=lambda _: None)
+    message = str(caught.value)
+    assert message.startswith(f"environment 'old' ({missing}): pip, resolving the requirements, failed: ")
+    assert "\n" not in message and "No such file or directory" in message
+    assert list((tmp_path / "envs").iterdir()) == []
+
+
+def test_an_interrupted_build_is_never_taken_for_a_built_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    requirement = f"lbtestpkg @ {_wheel(tmp_path).as_uri()}"
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(env_build, "_install", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ensure_environment("t", [requirement], installer="pip", root=tmp_path / "envs", say=lambda _: None)
+    assert list((tmp_path / "envs").iterdir()) == []
+    monkeypatch.undo()
+    built = ensure_environment("t", [requirement], installer="pip", root=tmp_path / "envs", say=lambda _: None)
+    assert not built.reused and (built.path / env_build.MARKER).is_file()
+
+
+def test_a_build_whose_base_is_gone_is_built_again(tmp_path: Path) -> None:
+    requirement = f"lbtestpkg @ {_wheel(tmp_path).as_uri()}"
+    built = ensure_environment("t", [requirement], installer="pip", root=tmp_path / "envs", say=lambda _: None)
+    marker = built.path / env_build.MARKER
+    marker.write_text(marker.read_text().replace(sysconfig.get_paths()["purelib"], str(tmp_path / "moved")))
+    assert not ensure_environment("t", [requirement], installer="pip", root=tmp_path / "envs",
+                                  say=lambda _: None).reused
+
+
+def test_one_specification_one_build_whatever_its_spelling() -> None:
+    one = environment_dir(normalized_requirements(["tokenizers>=0.22", "transformers==4.57.6"], "x"))
+    same = environment_dir(normalized_requirements(["transformers == 4.57.6", "tokenizers >= 0.22"], "x"))
+    other = environment_dir(normalized_requirements(["transformers==4.57.5"], "x"))
+    assert one == same != other
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ("transformers==4.57.6", ["transformers==4.57.6"]),
+    ("transformers==4.57.6 tokenizers>=0.22", ["transformers==4.57.6", "tokenizers>=0.22"]),
+    ("transformers>=4.46,<4.47", ["transformers>=4.46,<4.47"]),
+    ("pkg @ file:///w/pkg-1-py3-none-any.whl", ["pkg @ file:///w/pkg-1-py3-none-any.whl"]),
+    (sys.prefix, None),  # an existing path is a path
+    ("venv-base", None),  # a bare word: a mistyped venv is reported missing, not looked up on PyPI
+    ("./.venv-head", None),
+])
+def test_env_spec_is_requirements_or_a_path(spec: str, expected: list[str] | None) -> None:
+    assert requirements_in(spec) == expected
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"name": "x"}, "give exactly one of 'python' or 'requirements'"),
+    ({"name": "x", "python": "/v", "requirements": ["a==1"]}, "give exactly one of 'python' or 'requirements'"),
+    ({"name": "x", "requirements": ["transformers=4"]}, "'transformers=4' is not a requirement"),
+    ({"name": "x", "requirements": []}, "at least 1 item"),
+])
+def test_a_suites_environment_is_a_path_or_valid_requirements(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        EnvironmentEntry(**fields)  # type: ignore[arg-type]
+
+
+def test_run_with_an_unbuildable_environment_stops_before_anything_is_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = f"lbtestpkg @ {(tmp_path / 'lbtestpkg-1.0-py3-none-any.whl').as_uri()}"
+    out = tmp_path / "run"
+    code = main(["run", "--checkpoint", "tiny-llama", "--env", f"old={missing}", "--output", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and not out.exists()
+    assert err[-1].startswith(f"loadbench: error: environment 'old' ({missing}): pip, resolving the requirements")
+
+
+def test_env_build_and_list_on_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("LOADBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    requirement = f"lbtestpkg @ {_wheel(tmp_path).as_uri()}"
+    assert main(["env", "list"]) == 0
+    assert "no environments built yet" in capsys.readouterr().out
+    assert main(["env", "build", "--pip", requirement]) == 0
+    path = capsys.readouterr().out.strip()
+    assert Path(path).parent == tmp_path / "cache" / "envs" and python_of(Path(path)).exists()
+    assert main(["env", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.startswith(f"{path}  {requirement}  (built in ") and "installed: lbtestpkg 1.0" in listed
+    assert "stale" not in listed
+    record = Path(path) / env_build.MARKER
+    record.rename(record.with_suffix(".keep"))
+    stale = Path(path).with_name("0" * 16)  # another key: what a build on another base looks like here
+    Path(path).rename(stale)
+    (stale / env_build.MARKER).write_text((stale / "loadbench_env.keep").read_text())
+    assert main(["env", "list"]) == 0
+    assert "stale: built on another base" in capsys.readouterr().out
+    assert main(["env", "build", "transformers=4"]) == 2
+    assert "is not a requirement" in capsys.readouterr().err

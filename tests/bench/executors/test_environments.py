@@ -1,0 +1,186 @@
+"""Environments as an axis of a run: interpreters, agents, the one-line errors, and blocks of samples."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadbench.bench import api
+from loadbench.bench.executors.environments import UnusableEnvironment, interpreter_of
+from loadbench.bench.executors.factory import make_executor
+from loadbench.bench.plan import Case
+from loadbench.bench.runner import _order, run_suite
+from loadbench.bench.sample.protocol import PROTOCOL_VERSION
+from loadbench.bench.sample.translate import Round
+from loadbench.bench.studies.validate_paired import make_layered_venv
+from loadbench.bench.suite import EnvironmentEntry, Suite, SuiteError, load_suite, suite_from_dict
+from loadbench.results import load, read_run_info
+
+
+def _script(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+@pytest.fixture(scope="module")
+def layered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv that sees this environment's packages (loadbench included) through a .pth file."""
+    return make_layered_venv(tmp_path_factory.mktemp("envs") / "layered")
+
+
+def test_a_venv_directory_or_an_interpreter_names_a_python(tmp_path: Path, layered: Path) -> None:
+    assert interpreter_of(EnvironmentEntry(name="a", python=str(layered))) == layered / "bin" / "python"
+    assert interpreter_of(EnvironmentEntry(name="a", python=sys.executable)) == Path(sys.executable).absolute()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing", "no such file or directory; give a virtual environment's directory"),
+    (lambda p: p, "no bin/python in that directory"),
+    (lambda p: _script(p / "python", "#!/bin/sh\n").chmod(0o644) or p / "python", "not executable"),
+])
+def test_an_unusable_path_is_one_line_naming_the_environment(tmp_path: Path, make, message: str) -> None:
+    path = make(tmp_path)
+    with pytest.raises(UnusableEnvironment, match=f"environment 'head' \\({path}\\): {message}"):
+        interpreter_of(EnvironmentEntry(name="head", python=str(path)))
+
+
+def test_suite_environments_are_distinct_and_relative_to_the_file(tmp_path: Path) -> None:
+    with pytest.raises(SuiteError, match="environment name is given twice: a;"):
+        suite_from_dict({"checkpoints": [{"builtin": "tiny-llama"}], "environments": [
+            {"name": "a", "python": "x"}, {"name": "a", "python": "y"}]}, "s.toml")
+    with pytest.raises(SuiteError, match="environments.0.name"):
+        suite_from_dict({"checkpoints": [{"builtin": "tiny-llama"}],
+                         "environments": [{"name": "no spaces", "python": "x"}]}, "s.toml")
+    (tmp_path / "s.toml").write_text('checkpoints = [{builtin = "tiny-llama"}]\n[[environments]]\n'
+                                     'name = "base"\npython = "venvs/base"\n', encoding="utf-8")
+    suite = load_suite(tmp_path / "s.toml")
+    assert suite.environments[0].python == str(tmp_path / "venvs" / "base")
+
+
+def _case(path: str, env: str) -> Case:
+    return Case("tiny-llama", "/x", path, "text-generation", "auto", "cpu", "warm", env=env)
+
+
+def test_each_block_holds_a_case_in_every_environment_back_to_back() -> None:
+    cases = [_case(p, e) for p in ("base", "task", "custom") for e in ("base", "head")]
+    rounds = [Round(0, True), Round(0, False), Round(1, False)]
+    order = _order(cases, rounds, seed=11)
+    assert len(order) == 18 and order == _order(cases, rounds, seed=11)
+    for start in range(0, 18, 2):
+        (r1, c1, b1), (r2, c2, b2) = order[start], order[start + 1]
+        assert b1 == b2 == start // 2 and r1 == r2 and c1.block_key == c2.block_key and {c1.env, c2.env} == {
+            "base", "head"}
+    firsts = [order[i][1].env for i in range(0, 18, 2)]
+    assert set(firsts) == {"base", "head"}  # which side goes first is drawn, not fixed
+
+
+def test_one_environment_has_no_blocks() -> None:
+    order = _order([_case("base", "default"), _case("task", "default")], [Round(0, False)], seed=1)
+    assert [block for _, _, block in order] == [None, None]
+
+
+def test_a_run_with_two_environments_records_env_block_and_each_fingerprint(
+        tmp_path: Path, builtin, layered: Path) -> None:
+    builtin("tiny-llama")
+    suite = Suite(checkpoints=[{"builtin": "tiny-llama"}], paths=["base", "task"], cache=["warm"], repeats=2,
+                  warmups=0, new_tokens=2, forward_iters=1, seed=3,
+                  environments=[{"name": "base", "python": sys.executable}, {"name": "head", "python": str(layered)}])
+    outcome = run_suite(suite, tmp_path / "run", executor=make_executor(None, suite))
+    assert (outcome.samples, outcome.failed_samples, outcome.lost) == (8, 0, 0)
+    frame = load(tmp_path / "run")
+    loads = frame[frame["metric"] == "load_s"]
+    assert sorted(loads.groupby("env").size().items()) == [("base", 4), ("head", 4)]
+    assert all(sorted(envs) == ["base", "head"] for _, envs in loads.groupby("block")["env"])
+    assert (frame[frame["metric"] == "host_probe_s"]["value"] > 0).all()
+    nodes = read_run_info(tmp_path / "run")["nodes"]
+    by_env = {fp["environment"]: fp for fp in nodes.values()}
+    assert set(by_env) == {"base", "head"}
+    assert by_env["head"]["python_executable"] == str(layered / "bin" / "python")
+    assert by_env["base"]["packages"]["transformers"] == by_env["head"]["packages"]["transformers"]
+
+
+def test_an_interrupted_run_with_environments_resumes_in_the_environment_each_sample_lacks(
+        tmp_path: Path, builtin, layered: Path) -> None:
+    builtin("tiny-llama")
+    suite = Suite(checkpoints=[{"builtin": "tiny-llama"}], paths=["base"], cache=["warm"], repeats=2, warmups=0,
+                  new_tokens=2, forward_iters=1, seed=5,
+                  environments=[{"name": "base", "python": sys.executable}, {"name": "head", "python": str(layered)}])
+    run_suite(suite, tmp_path / "run", executor=make_executor(None, suite))
+    samples, info = tmp_path / "run" / "samples.jsonl", tmp_path / "run" / "run.json"
+    lines = samples.read_text(encoding="utf-8").splitlines(keepends=True)
+    last = json.loads(lines[-1])
+    samples.write_text("".join(lines[:-last["sample_records"]]), encoding="utf-8")  # the last sample never ran
+    info.write_text(json.dumps({**json.loads(info.read_text(encoding="utf-8")), "status": "interrupted"}),
+                    encoding="utf-8")
+    result = api.resume(tmp_path / "run", reports=False)
+    assert (result.samples, result.failed_samples) == (1, 0)
+    frame = load(tmp_path / "run")
+    loads = frame[frame["metric"] == "load_s"]
+    assert sorted(loads.groupby("env").size().items()) == [("base", 2), ("head", 2)]
+    resumed = loads.iloc[-1]
+    assert (resumed["env"], resumed["block"]) == (last["env"], last["block"])
+    assert read_run_info(tmp_path / "run")["status"] == "complete"
+
+
+def test_an_environment_without_loadbench_stops_the_run_before_anything_is_measured(tmp_path: Path) -> None:
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    result = subprocess.run([sys.executable, "-m", "loadbench.bench.cli.main", "run", "--env", f"base={sys.executable}",
+                             "--env", f"bare={bare}", "--output", str(tmp_path / "run"), "--no-progress"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"loadbench: error: environment 'bare' ({bare / 'bin' / 'python'}): loadbench is not installed there; "
+        "install this version of loadbench into it"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_agent_of_another_protocol_is_refused_naming_both_versions(tmp_path: Path) -> None:
+    other = _script(tmp_path / "python", "#!/bin/sh\necho '{\"protocol\": 999, \"loadbench\": \"9.9\"}'\n"
+                                         "cat > /dev/null\n")
+    result = subprocess.run([sys.executable, "-m", "loadbench.bench.cli.main", "run", "--env", f"new={other}",
+                             "--output", str(tmp_path / "run"), "--no-progress"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2
+    assert "environment 'new'" in result.stderr
+    assert f"its loadbench 9.9 speaks worker protocol 999, this one {PROTOCOL_VERSION}" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_agent_that_dies_loses_its_sample_and_the_run_goes_on(tmp_path: Path, builtin) -> None:
+    builtin("tiny-llama")
+    # Answers the handshake like a real agent, then dies on its first sample.
+    agent = tmp_path / "agent.py"
+    agent.write_text(
+        "import json, sys\n"
+        f"print(json.dumps({{'protocol': {PROTOCOL_VERSION}, 'loadbench': 'x'}}), flush=True)\n"
+        "for line in sys.stdin:\n"
+        "    op = json.loads(line)['op']\n"
+        "    if op == 'start':\n"
+        "        print(json.dumps({'machine': {'hostname': 'h', 'python_executable': 'fake'}}), flush=True)\n"
+        "    else:\n"
+        "        sys.exit(3)\n", encoding="utf-8")
+    fake = _script(tmp_path / "python", f"#!/bin/sh\nexec {sys.executable} {agent}\n")
+    suite = Suite(checkpoints=[{"builtin": "tiny-llama"}], paths=["base"], cache=["warm"], repeats=2, warmups=0,
+                  new_tokens=2, forward_iters=1,
+                  environments=[{"name": "base", "python": sys.executable}, {"name": "dying", "python": str(fake)}])
+    outcome = run_suite(suite, tmp_path / "run", executor=make_executor(None, suite))
+    assert outcome.samples == 4 and outcome.lost == 2
+    frame = load(tmp_path / "run")
+    dying = frame[(frame["env"] == "dying")]
+    assert set(dying["error_type"]) == {"node_lost"} and dying["error"].str.contains("exit code 3").all()
+    assert (frame[(frame["env"] == "base") & (frame["metric"] == "load_s")]["status"] == "ok").all()
+    assert read_run_info(tmp_path / "run")["status"] == "interrupted"  # lost samples: open to --resume
+
+
+def test_env_option_needs_name_and_path(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "loadbench.bench.cli.main", "run", "--env", "justapath"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "'justapath': give NAME=PATH" in result.stderr
+

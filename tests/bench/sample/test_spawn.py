@@ -1,0 +1,68 @@
+"""Workers forked from the zygote: fresh per sample, killed on timeout, crashes reported."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import psutil
+import pytest
+
+from loadbench.bench.sample.protocol import SampleRequest, WorkerFailed
+from loadbench.bench.sample.spawn import Zygote
+
+
+def _request(directory) -> SampleRequest:
+    return SampleRequest(
+        checkpoint_dir=str(directory), path="base", task="text-generation", device="cpu", dtype="auto",
+        prompt="the river", batch_size=1, new_tokens=4, forward_iters=1, check_equivalence=False,
+    )
+
+
+def _workers() -> list[psutil.Process]:
+    """Grandchildren of this process: the workers the fork server forked."""
+    return [grandchild for child in psutil.Process().children()
+            for grandchild in child.children() if grandchild.is_running()]
+
+
+def test_each_sample_runs_in_a_fresh_process(zygote: Zygote, builtin) -> None:
+    first = zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
+    second = zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
+    assert first.failures == second.failures == []
+    assert first.info["pid"] != second.info["pid"]
+    # The first sample imported Llama's modeling code; the second must not inherit it.
+    assert first.info["arch_module_preloaded"] is False
+    assert second.info["arch_module_preloaded"] is False
+    assert first.info["modules_before_import"] == second.info["modules_before_import"]
+
+
+def test_timeout_kills_the_worker(zygote: Zygote, builtin) -> None:
+    zygote.run(_request(builtin("tiny-llama")), timeout_s=120)  # fork server up
+    with pytest.raises(WorkerFailed) as caught:
+        zygote.run(_request(builtin("tiny-llama")), timeout_s=0.05)
+    assert caught.value.error_type == "timeout"
+    assert "no result after 0.05 s" in str(caught.value)
+    assert _workers() == []
+
+
+def test_worker_killed_by_a_signal_is_reported(zygote: Zygote, builtin) -> None:
+    zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
+    killed: list[int] = []
+
+    def kill_first_worker() -> None:
+        deadline = time.monotonic() + 60
+        while not killed and time.monotonic() < deadline:
+            for worker in _workers():
+                worker.send_signal(signal.SIGKILL)
+                killed.append(worker.pid)
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_first_worker)
+    killer.start()
+    with pytest.raises(WorkerFailed) as caught:
+        zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
+    killer.join()
+    assert killed
+    assert caught.value.error_type == "crashed"
+    assert "killed by SIGKILL" in str(caught.value)

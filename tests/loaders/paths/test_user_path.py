@@ -1,0 +1,119 @@
+"""Paths named module:function: found, applicable or not with the fix, and held to the paths' contract."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from loadbench.loaders import (
+    SHIPPED,
+    TASKS,
+    LoadRequest,
+    inspect_checkpoint,
+    is_user_path,
+    path_for,
+    path_not_applicable,
+)
+from loadbench.loaders.options import LoadOptions
+from loadbench.loaders.paths.user_path import UserPath, user_path
+
+USER_MODULE = """
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+
+def model_only(checkpoint, task, device, dtype):
+    return AutoModelForCausalLM.from_pretrained(checkpoint).to(device)
+
+
+def with_tokenizer(checkpoint, task, device, dtype):
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    tokenizer.marked_by_user_code = True
+    return model_only(checkpoint, task, device, dtype), tokenizer
+
+
+def not_a_model(checkpoint, task, device, dtype):
+    return {"weights": 1}
+"""
+
+
+@pytest.fixture
+def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    (tmp_path / "my_loading.py").write_text(textwrap.dedent(USER_MODULE))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "my_loading"
+    sys.modules.pop("my_loading", None)
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("base", False), ("runai-streamer", True), ("fastsafetensors", True), ("pkg.mod:load", True),
+    ("mod:load", True), ("mod:", False), (":load", False), ("mod.load", False), ("1mod:load", False),
+    ("mod:load:x", False), ("mod :load", False)])
+def test_what_names_a_user_path(name: str, expected: bool) -> None:
+    assert is_user_path(name) is expected
+
+
+def test_a_bad_name_is_refused() -> None:
+    with pytest.raises(ValueError, match="'mod.load' is not a path name or module:function"):
+        user_path("mod.load")
+
+
+def test_user_function_is_loaded_and_held_to_the_paths_contract(builtin, user_module: str) -> None:
+    info = inspect_checkpoint(builtin("tiny-llama"))
+    task = TASKS["text-generation"]
+    request = LoadRequest(info.path, task.name)
+
+    plain = path_for(f"{user_module}:model_only")
+    assert plain.not_applicable(info, task) is None
+    plain.preimport(info, task)
+    loaded = plain.load(request, info, task)
+    assert loaded.generate is not None and loaded.forward is None
+    assert loaded.tokenizer.pad_token is not None  # loaded for it, as the built-in paths do
+    assert not loaded.model.training
+
+    own = path_for(f"{user_module}:with_tokenizer").load(request, info, task)
+    assert own.tokenizer.marked_by_user_code
+
+    with pytest.raises(TypeError, match="returned dict, not a transformers PreTrainedModel"):
+        path_for(f"{user_module}:not_a_model").load(request, info, task)
+    with pytest.raises(TypeError, match="has no function 'absent'"):
+        path_for(f"{user_module}:absent").load(request, info, task)
+
+
+def test_a_missing_module_is_not_applicable_with_the_install_that_fixes_it(builtin) -> None:
+    info = inspect_checkpoint(builtin("tiny-llama"))
+    task = TASKS["text-generation"]
+    missing = UserPath("streamer", "no_such_module_here:load", "no_such_module_here", "loadbench[streamer]")
+    assert missing.missing_module() == "no_such_module_here"
+    assert missing.not_applicable(info, task) == ("no_such_module_here is not installed where the load runs: "
+                                                  "pip install 'loadbench[streamer]'")
+    assert "put it on PYTHONPATH" in (user_path("no_such_module_here:load").not_applicable(info, task) or "")
+
+
+def test_shipped_loaders_name_their_extra_and_read_safetensors_only(builtin, tmp_path: Path) -> None:
+    assert {p.install for p in SHIPPED.values()} == {"loadbench[runai]", "loadbench[fastsafetensors]"}
+    import torch
+
+    checkpoint = tmp_path / "bin-weights"
+    checkpoint.mkdir()
+    source = builtin("tiny-bert")
+    for file in source.iterdir():
+        if file.suffix != ".safetensors":
+            (checkpoint / file.name).write_bytes(file.read_bytes())
+    from safetensors.torch import load_file
+
+    torch.save(load_file(source / "model.safetensors"), checkpoint / "pytorch_model.bin")
+    info = inspect_checkpoint(checkpoint, allow_bin=True)
+    for path in SHIPPED.values():
+        assert "safetensors weights only" in (path.not_applicable(info, TASKS["feature-extraction"]) or "")
+
+
+def test_loading_options_do_not_apply_to_a_user_path(builtin) -> None:
+    info = inspect_checkpoint(builtin("tiny-llama"))
+    task = TASKS["text-generation"]
+    eager = LoadOptions.parse("safetensors_read=eager")
+    assert "a module:function path takes none" in (path_not_applicable("runai-streamer", info, task, eager) or "")
+    assert path_not_applicable("runai-streamer", info, task, LoadOptions()) is None
+    assert path_not_applicable("task", info, task, eager) is None
