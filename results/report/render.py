@@ -41,7 +41,7 @@ def render(report: Report, fmt: str, what: str | None = None) -> str | bytes:
             from loadbench.results.report.markdown import render_markdown
 
             return render_markdown(report)
-        from loadbench.results.report.html import render_html
+        from loadbench.results.report.html.page import render_html
 
         return render_html(report)
     from loadbench.results.report.export import export

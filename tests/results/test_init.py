@@ -38,7 +38,8 @@ def test_import_is_light() -> None:
 
 
 def test_report_modules_import_light() -> None:
-    code = "import loadbench.results.report.model, loadbench.results.report.html, loadbench.results.report.plots"
+    code = ("import loadbench.results.report.model, loadbench.results.report.html.page, "
+            "loadbench.results.report.plots.bars")
     assert not {"pandas", "matplotlib", "torch", "transformers"} & _modules_after(code)
 
 

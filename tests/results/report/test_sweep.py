@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from loadbench.results import RunWriter, Sample, build_report, load
-from loadbench.results.report.html import render_html
+from loadbench.results.report.html.page import render_html
 from loadbench.results.report.sweep import environment_order, sweep
 
 CASE = {"checkpoint": "tiny-llama", "task": "text-generation", "dtype": "auto", "device": "cpu", "cache": "warm"}

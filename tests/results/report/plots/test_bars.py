@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from loadbench.results import build_report
-from loadbench.results.report.plot_panels import png_bytes
-from loadbench.results.report.plot_trends import trend_figure
-from loadbench.results.report.plots import load_time_figure, memory_figure, throughput_figure
+from loadbench.results.report.plots.bars import load_time_figure, memory_figure, throughput_figure
+from loadbench.results.report.plots.panels import png_bytes
+from loadbench.results.report.plots.trends import trend_figure
 
 
 @pytest.fixture(scope="module")

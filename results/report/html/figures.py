@@ -10,11 +10,11 @@ import base64
 from html import escape
 from typing import Any
 
-from loadbench.results.report.html_parts import attrs as _attrs
+from loadbench.results.report.html.parts import attrs as _attrs
 from loadbench.results.report.model import Report, RunMeta
-from loadbench.results.report.plot_drift import host_drift_figure
-from loadbench.results.report.plot_panels import png_bytes
-from loadbench.results.report.plots import load_time_figure, memory_figure, throughput_figure
+from loadbench.results.report.plots.bars import load_time_figure, memory_figure, throughput_figure
+from loadbench.results.report.plots.drift import host_drift_figure
+from loadbench.results.report.plots.panels import png_bytes
 
 __all__ = ["PLOT_CAPTIONS", "figure_html", "run_plots"]
 

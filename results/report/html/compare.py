@@ -11,12 +11,12 @@ from typing import Any
 
 from loadbench.results.analysis.metrics import format_value
 from loadbench.results.analysis.tables import spread_text, varying_settings
-from loadbench.results.report.html_figures import PLOT_CAPTIONS, figure_html
-from loadbench.results.report.html_parts import attrs as _attrs
-from loadbench.results.report.html_parts import key_cells as _key_cells
-from loadbench.results.report.html_parts import table as _table
+from loadbench.results.report.html.figures import PLOT_CAPTIONS, figure_html
+from loadbench.results.report.html.parts import attrs as _attrs
+from loadbench.results.report.html.parts import key_cells as _key_cells
+from loadbench.results.report.html.parts import table as _table
 from loadbench.results.report.model import Report, RunMeta
-from loadbench.results.report.plot_trends import trend_figure
+from loadbench.results.report.plots.trends import trend_figure
 from loadbench.results.report.runs import VERDICT_RULE, RunChange
 from loadbench.results.report.runs_table import run_comparison, verdict_notes
 from loadbench.results.report.sweep import SWEEP_PLOT_METRICS, sweep

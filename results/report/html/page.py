@@ -13,12 +13,12 @@ from html import escape
 from loadbench.results.analysis.metrics import HEADLINE
 from loadbench.results.analysis.tables import Footnotes
 from loadbench.results.report.env import environment_rows, node_columns, node_rows, nodes_sentence
-from loadbench.results.report.html_compare import comparison_section, sweep_section
-from loadbench.results.report.html_figures import run_plots
-from loadbench.results.report.html_parts import CSS
-from loadbench.results.report.html_parts import attrs as _attrs
-from loadbench.results.report.html_parts import table as _table
-from loadbench.results.report.html_tables import (
+from loadbench.results.report.html.compare import comparison_section, sweep_section
+from loadbench.results.report.html.figures import run_plots
+from loadbench.results.report.html.parts import CSS
+from loadbench.results.report.html.parts import attrs as _attrs
+from loadbench.results.report.html.parts import table as _table
+from loadbench.results.report.html.tables import (
     all_metrics_table,
     cases_section,
     glance_section,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadbench.results.analysis.metrics import axis_scale
 from loadbench.results.analysis.tables import ordered_paths
-from loadbench.results.report.plot_panels import (
+from loadbench.results.report.plots.panels import (
     Facet,
     cache_order,
     empty_panel,

@@ -22,9 +22,9 @@ from loadbench.results.analysis.tables import (
 )
 from loadbench.results.report.cases import case_table
 from loadbench.results.report.glance import best_paths
-from loadbench.results.report.html_parts import attrs as _attrs
-from loadbench.results.report.html_parts import key_cells as _key_cells
-from loadbench.results.report.html_parts import table as _table
+from loadbench.results.report.html.parts import attrs as _attrs
+from loadbench.results.report.html.parts import key_cells as _key_cells
+from loadbench.results.report.html.parts import table as _table
 from loadbench.results.report.model import Report, RunMeta
 
 __all__ = ["all_metrics_table", "cases_section", "glance_section", "notes_html", "path_tables"]

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from loadbench.results import build_report, load
-from loadbench.results.report.html import render_html
+from loadbench.results.report.html.page import render_html
 
 PNG = b"\x89PNG\r\n\x1a\n"
 CASE_ATTRS = ("run", "checkpoint", "task", "path", "dtype", "device", "cache")
