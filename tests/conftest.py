@@ -1,9 +1,13 @@
-"""Shared fixtures: built-in checkpoints built once per test session in a private cache."""
+"""Shared fixtures: built-in checkpoints built once per test session in a private cache, and the CLI in-process."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -70,3 +74,48 @@ def hub_cache(builtin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return cache
+
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+class _Stream(io.TextIOWrapper):
+    """A text stream with a ``buffer``, as sys.stdout has (parquet goes there as bytes)."""
+
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO(), encoding="utf-8", newline="", write_through=True)
+
+    def value(self) -> str:
+        self.flush()
+        return self.buffer.getvalue().decode("utf-8", "replace")  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """``cli("run", "--checkpoint", DIR, cwd=..., env={...})``: ``loadbench`` run in this process.
+
+    The same ``main`` the console script calls, argument parsing and error boundary
+    included, without a fresh interpreter: it imports nothing again, and a run forks its
+    samples from this session's fork server, whose imports are paid once. Tests of what
+    only a process of its own shows (signals, exit on a kill, the console script) use a
+    subprocess instead. Returns what ``subprocess.run`` would: returncode, stdout, stderr.
+    """
+    from loadbench.bench.cli.main import main
+
+    def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+        del timeout  # a subprocess's limit; a sample's own limit is the suite's timeout_s
+        with monkeypatch.context() as patch:
+            if cwd is not None:
+                patch.chdir(cwd)
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            out, err = _Stream(), _Stream()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = main(list(args))
+                except SystemExit as exc:  # argparse: --help, or a usage error
+                    code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+        return subprocess.CompletedProcess(["loadbench", *args], code, out.value(), err.value())
+
+    return run

@@ -39,7 +39,7 @@ def test_the_workflow_measures_both_sides_in_one_run_and_fails_on_a_real_slowdow
     make_layered_venv(runner_temp / "venv-head", pth_lines=[pth_line(1.0)])
     suite = tmp_path / "suite.toml"
     suite.write_text('checkpoints = [{builtin = "tiny-llama"}]\npaths = ["base"]\ncache = ["warm"]\n'
-                     "new_tokens = 2\nforward_iters = 2\n", encoding="utf-8")
+                     "warmups = 0\nnew_tokens = 2\nforward_iters = 2\n", encoding="utf-8")
     outputs, summary = tmp_path / "github_output", tmp_path / "step_summary"
     env = {**os.environ, **{k: str(v) for k, v in workflow["env"].items() if "${{" not in str(v)},
            "SUITE_ARGS": str(suite), "REPEATS": "8", "RUNNER_TEMP": str(runner_temp),

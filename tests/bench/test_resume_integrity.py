@@ -99,7 +99,7 @@ def _limit_file_size() -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
-def test_a_full_disk_stops_the_run_resumable_with_whole_samples(builtin, tmp_path: Path) -> None:
+def test_a_full_disk_stops_the_run_resumable_with_whole_samples(builtin, cli, tmp_path: Path) -> None:
     builtin("tiny-bert")
     suite = tmp_path / "suite.toml"
     suite.write_text(f'repeats = {REPEATS * 2}\nwarmups = 0\ncache = "warm"\npaths = ["base", "custom"]\n'
@@ -117,8 +117,7 @@ def test_a_full_disk_stops_the_run_resumable_with_whole_samples(builtin, tmp_pat
         warnings.simplefilter("error", TruncatedRunWarning)  # the failed write was cut back off
         kept = read_samples(out)
     assert 0 < len({(r["path"], r["repeat"]) for r in kept}) < 4 * REPEATS
-    resumed = subprocess.run([sys.executable, "-m", "loadbench.bench.cli.main", "run", "--resume", str(out),
-                              "--no-progress"], capture_output=True, text=True, timeout=600)
+    resumed = cli("run", "--resume", str(out), "--no-progress")  # the file-size limit was the first process's
     assert resumed.returncode == 0, resumed.stderr
     assert_every_sample_whole_once(out, repeats=REPEATS * 2)
 

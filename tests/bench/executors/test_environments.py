@@ -128,12 +128,11 @@ def test_an_interrupted_run_with_environments_resumes_in_the_environment_each_sa
     assert read_run_info(tmp_path / "run")["status"] == "complete"
 
 
-def test_an_environment_without_loadbench_stops_the_run_before_anything_is_measured(tmp_path: Path) -> None:
+def test_an_environment_without_loadbench_stops_the_run_before_anything_is_measured(cli, tmp_path: Path) -> None:
     bare = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
-    result = subprocess.run([sys.executable, "-m", "loadbench.bench.cli.main", "run", "--env", f"base={sys.executable}",
-                             "--env", f"bare={bare}", "--output", str(tmp_path / "run"), "--no-progress"],
-                            capture_output=True, text=True, timeout=600)
+    result = cli("run", "--env", f"base={sys.executable}", "--env", f"bare={bare}", "--output", str(tmp_path / "run"),
+                 "--no-progress")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"loadbench: error: environment 'bare' ({bare / 'bin' / 'python'}): loadbench is not installed there; "
@@ -141,12 +140,10 @@ def test_an_environment_without_loadbench_stops_the_run_before_anything_is_measu
     assert not (tmp_path / "run").exists()
 
 
-def test_an_agent_of_another_protocol_is_refused_naming_both_versions(tmp_path: Path) -> None:
+def test_an_agent_of_another_protocol_is_refused_naming_both_versions(cli, tmp_path: Path) -> None:
     other = _script(tmp_path / "python", "#!/bin/sh\necho '{\"protocol\": 999, \"loadbench\": \"9.9\"}'\n"
                                          "cat > /dev/null\n")
-    result = subprocess.run([sys.executable, "-m", "loadbench.bench.cli.main", "run", "--env", f"new={other}",
-                             "--output", str(tmp_path / "run"), "--no-progress"],
-                            capture_output=True, text=True, timeout=600)
+    result = cli("run", "--env", f"new={other}", "--output", str(tmp_path / "run"), "--no-progress")
     assert result.returncode == 2
     assert "environment 'new'" in result.stderr
     assert f"its loadbench 9.9 speaks worker protocol 999, this one {PROTOCOL_VERSION}" in result.stderr
@@ -179,8 +176,7 @@ def test_an_agent_that_dies_loses_its_sample_and_the_run_goes_on(tmp_path: Path,
     assert read_run_info(tmp_path / "run")["status"] == "interrupted"  # lost samples: open to --resume
 
 
-def test_env_option_needs_name_and_path(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "loadbench.bench.cli.main", "run", "--env", "justapath"],
-                            capture_output=True, text=True, timeout=120)
+def test_env_option_needs_name_and_path(cli) -> None:
+    result = cli("run", "--env", "justapath")
     assert result.returncode == 2 and "'justapath': give NAME=PATH" in result.stderr
 

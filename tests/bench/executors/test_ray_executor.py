@@ -58,10 +58,10 @@ def _record_fields(out: Path) -> set[tuple[str, ...]]:
     return {tuple(json.loads(line)) for line in lines}
 
 
-def test_ray_run_has_the_local_runs_cases_and_record_schema(ray_cluster: str, builtin, tmp_path: Path) -> None:
+def test_ray_run_has_the_local_runs_cases_and_record_schema(ray_cluster: str, builtin, cli, tmp_path: Path) -> None:
     builtin("tiny-bert")
     suite = _suite(tmp_path, 2, '["base", "task", "custom", "pipeline"]')
-    local = _run("run", str(suite), "--output", str(tmp_path / "local"))
+    local = cli("run", str(suite), "--output", str(tmp_path / "local"), "--no-progress")
     remote = _run("run", str(suite), "--executor", "ray", "--ray-address", ray_cluster,
                   "--output", str(tmp_path / "ray"))
     assert local.returncode == 0, local.stderr

@@ -30,9 +30,9 @@ def cli_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subproce
 
 
 def test_run_selfbench_returns_interleaved_samples_and_their_ratio(cli_run) -> None:
-    result = run_selfbench(samples=3)
+    result = run_selfbench(samples=2)
     assert isinstance(result, SelfBenchResult)
-    assert len(result.zygote_s) == len(result.naive_s) == 3
+    assert len(result.zygote_s) == len(result.naive_s) == 2
     assert all(value > 0 for value in (*result.zygote_s, *result.naive_s, result.zygote_start_s))
     assert result.median_zygote_s == statistics.median(result.zygote_s)
     assert result.median_naive_s == statistics.median(result.naive_s)
