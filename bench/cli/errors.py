@@ -1,4 +1,4 @@
-"""How the command line words an API error: the keywords it names become the flags a user typed.
+"""How the command line ends: its exit codes, and an API error worded with the flags a user typed.
 
 The API names its arguments in backquotes (`` `max_parallel` ``); here each becomes the flag
 that sets it (``--max-parallel``), so neither side speaks the other's language.
@@ -10,7 +10,12 @@ import re
 
 from loadbench.errors import UserError
 
-__all__ = ["FLAGS", "cli_message"]
+__all__ = ["EXIT_INCOMPLETE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "FLAGS", "cli_message"]
+
+EXIT_OK = 0
+EXIT_USAGE = 2  # a UserError: input the user can fix
+EXIT_INCOMPLETE = 3  # samples lost with their node: --resume takes them again
+EXIT_INTERRUPTED = 130
 
 # API keyword -> the flag that sets it, where they differ beyond ``_`` -> ``-``.
 FLAGS = {

@@ -17,7 +17,10 @@ from typing import Any, Protocol
 from loadbench.bench.sample.protocol import SampleReply, SampleRequest, WorkerFailed
 from loadbench.errors import UserError
 
-__all__ = ["Executor", "ExecutorError", "Finished", "Job"]
+__all__ = ["EXECUTORS", "Executor", "ExecutorError", "Finished", "Job"]
+
+# The executors a run can name (executors/factory.py makes them).
+EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loadbench.bench.executors.base import Executor, ExecutorError
+from loadbench.bench.executors.base import EXECUTORS, Executor, ExecutorError
 from loadbench.bench.executors.local import LocalExecutor
 
 if TYPE_CHECKING:
@@ -13,7 +13,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_EXECUTOR", "EXECUTORS", "executor_for_resume", "make_executor"]
 
-EXECUTORS = ("local", "ray")
 DEFAULT_EXECUTOR = "local"
 
 
