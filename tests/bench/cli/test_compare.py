@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
 from loadbench.bench.cli.compare import register, write_step_summary
-from loadbench.errors import UserError
 from loadbench.results import RunWriter, Sample
 from loadbench.results.records.baseline import machine_key
 
@@ -25,19 +23,20 @@ BASE = [0.100 + i / 1000 for i in range(10)]
 MakeRun = Callable[..., Path]
 
 
-def main(argv: list[str]) -> int:
-    """The CLI's error boundary as bench/cli/main.py has it: user errors are one line and exit 2."""
+def loadbench(cli, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real ``loadbench`` (its error boundary included), in this process: a user error is one line, exit 2."""
+    result = cli(*args)
+    if result.stderr.startswith("loadbench: error: "):
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    return result
+
+
+def test_each_verb_gets_its_handler_as_a_default() -> None:
     parser = argparse.ArgumentParser(prog="loadbench")
     handlers = register(parser.add_subparsers(dest="verb", required=True))
-    args = parser.parse_args(argv)
-    assert args.handler is handlers[args.verb]
-    try:
-        return handlers[args.verb](args)
-    except UserError as exc:
-        message = str(exc)
-        assert "\n" not in message, message
-        print(f"loadbench: error: {message}", file=sys.stderr)
-        return 2
+    for argv in (["compare", "a", "b"], ["baseline", "list"]):
+        args = parser.parse_args(argv)
+        assert args.handler is handlers[args.verb]
 
 
 @pytest.fixture
@@ -61,59 +60,59 @@ def _no_summary(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LOADBENCH_BASELINES", str(tmp_path / "baselines"))
 
 
-def test_exit_0_without_a_regression_and_markdown_on_stdout(make_run: MakeRun,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["compare", str(make_run()), str(make_run([v * 0.7 for v in BASE]))]) == 0
-    out = capsys.readouterr().out
+def test_exit_0_without_a_regression_and_markdown_on_stdout(make_run: MakeRun, cli) -> None:
+    result = loadbench(cli, "compare", str(make_run()), str(make_run([v * 0.7 for v in BASE])))
+    assert result.returncode == 0
+    out = result.stdout
     assert out.startswith("## loadbench compare: ✅ no regression")
     assert "### Improved (1)" in out
 
 
-def test_exit_1_on_a_regression_and_the_step_summary(make_run: MakeRun, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_exit_1_on_a_regression_and_the_step_summary(make_run: MakeRun, tmp_path: Path, cli,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     summary = tmp_path / "step_summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     report = tmp_path / "report.json"
-    rc = main(["compare", str(make_run()), str(make_run([v * 1.3 for v in BASE])), "--json", str(report)])
-    assert rc == 1
-    out = capsys.readouterr().out
+    result = loadbench(cli, "compare", str(make_run()), str(make_run([v * 1.3 for v in BASE])),
+                       "--json", str(report))
+    assert result.returncode == 1
+    out = result.stdout
     assert out.startswith("## loadbench compare: ❌ 1 regression")
     assert summary.read_text(encoding="utf-8") == out + "\n"
     document = json.loads(report.read_text())
     assert document["exit_code"] == 1 and document["rows"][0]["verdict"] == "regressed"
 
 
-def test_json_format_and_thresholds(make_run: MakeRun, capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_format_and_thresholds(make_run: MakeRun, cli) -> None:
     args = ["compare", str(make_run()), str(make_run([v * 1.3 for v in BASE])), "--format", "json"]
-    assert main([*args, "--threshold", "load_s=40", "--alpha", "0.05"]) == 0
-    document = json.loads(capsys.readouterr().out)
+    result = loadbench(cli, *args, "--threshold", "load_s=40", "--alpha", "0.05")
+    assert result.returncode == 0
+    document = json.loads(result.stdout)
     assert document["alpha"] == 0.05 and document["thresholds"]["load_s"] == 0.4
     assert document["rows"][0]["verdict"] == "unchanged"
 
 
-def test_thresholds_from_a_suite_file_and_the_command_line_wins(make_run: MakeRun, tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_thresholds_from_a_suite_file_and_the_command_line_wins(make_run: MakeRun, tmp_path: Path, cli) -> None:
     suite = tmp_path / "suite.toml"
     suite.write_text("[compare]\nthresholds = { time = 50 }\n")
     base, cand = str(make_run()), str(make_run([v * 1.3 for v in BASE]))
-    assert main(["compare", base, cand, "--suite", str(suite)]) == 0
-    assert main(["compare", base, cand, "--suite", str(suite), "--threshold", "time=10"]) == 1
-    capsys.readouterr()
+    assert loadbench(cli, "compare", base, cand, "--suite", str(suite)).returncode == 0
+    assert loadbench(cli, "compare", base, cand, "--suite", str(suite), "--threshold", "time=10").returncode == 1
 
 
-def test_bad_options_are_usage_errors(make_run: MakeRun, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_options_are_usage_errors(cli) -> None:
+    errors = []
     for bad in (["--threshold", "lod_s=5"], ["--alpha", "5"], ["--format", "html"]):
-        with pytest.raises(SystemExit) as info:
-            main(["compare", "a", "b", *bad])
-        assert info.value.code == 2
-    assert "lod_s" in capsys.readouterr().err
+        result = loadbench(cli, "compare", "a", "b", *bad)
+        assert result.returncode == 2  # argparse's exit: usage, then the error
+        assert result.stderr.startswith("usage: loadbench compare"), result.stderr
+        errors.append(result.stderr)
+    assert "lod_s" in "".join(errors)
 
 
 @pytest.mark.parametrize("damage", ["corrupt", "empty", "missing", "no-run-json"])
-def test_unusable_input_exits_2_with_one_line(make_run: MakeRun, tmp_path: Path, damage: str,
-                                              monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_unusable_input_exits_2_with_one_line(make_run: MakeRun, tmp_path: Path, damage: str, cli,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     summary = tmp_path / "step_summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     bad = make_run()
@@ -125,66 +124,62 @@ def test_unusable_input_exits_2_with_one_line(make_run: MakeRun, tmp_path: Path,
         bad = tmp_path / "nowhere"
     else:
         (bad / "run.json").unlink()
-    assert main(["compare", str(make_run()), str(bad)]) == 2
-    err = capsys.readouterr().err
+    result = loadbench(cli, "compare", str(make_run()), str(bad))
+    assert result.returncode == 2
+    err = result.stderr
     assert err.count("\n") == 1 and err.startswith("loadbench: error: ")
     assert "cannot compare" in summary.read_text()
 
 
-def test_other_hardware_is_refused_unless_allowed(make_run: MakeRun, capsys: pytest.CaptureFixture[str]) -> None:
+def test_other_hardware_is_refused_unless_allowed(make_run: MakeRun, cli) -> None:
     base = str(make_run())
     cand = str(make_run(fingerprint={**FINGERPRINT, "cpu_model": "Intel Xeon"}))
-    assert main(["compare", base, cand]) == 2
-    assert "cpu_model: AMD EPYC vs Intel Xeon" in capsys.readouterr().err
-    assert main(["compare", base, cand, "--allow-mismatch"]) == 0
-    out = capsys.readouterr().out
+    result = loadbench(cli, "compare", base, cand)
+    assert result.returncode == 2
+    assert "cpu_model: AMD EPYC vs Intel Xeon" in result.stderr
+    result = loadbench(cli, "compare", base, cand, "--allow-mismatch")
+    assert result.returncode == 0
+    out = result.stdout
     assert "fingerprints differ" in out and "cpu_model: AMD EPYC (run0), Intel Xeon (run1)" in out
 
 
-def test_pooled_runs_on_one_side(make_run: MakeRun, capsys: pytest.CaptureFixture[str]) -> None:
+def test_pooled_runs_on_one_side(make_run: MakeRun, cli) -> None:
     base = f"{make_run(BASE[:5])},{make_run(BASE[5:])}"
-    assert main(["compare", base, str(make_run([v * 1.3 for v in BASE])), "--format", "json"]) == 1
-    row = json.loads(capsys.readouterr().out)["rows"][0]
+    result = loadbench(cli, "compare", base, str(make_run([v * 1.3 for v in BASE])), "--format", "json")
+    assert result.returncode == 1
+    row = json.loads(result.stdout)["rows"][0]
     assert (row["n_base"], row["n_cand"]) == (10, 10)
 
 
-def test_baseline_save_list_and_compare_by_name(make_run: MakeRun, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["baseline", "save", str(make_run()), "--name", "main"]) == 0
-    assert f"for machine {machine_key(FINGERPRINT)}" in capsys.readouterr().out
-    assert main(["baseline", "list"]) == 0
-    assert capsys.readouterr().out.startswith("main ")
-    assert main(["compare", "baseline:main", str(make_run([v * 1.3 for v in BASE]))]) == 1
-    capsys.readouterr()
+def test_baseline_save_list_and_compare_by_name(make_run: MakeRun, cli) -> None:
+    result = loadbench(cli, "baseline", "save", str(make_run()), "--name", "main")
+    assert result.returncode == 0
+    assert f"for machine {machine_key(FINGERPRINT)}" in result.stdout
+    result = loadbench(cli, "baseline", "list")
+    assert result.returncode == 0
+    assert result.stdout.startswith("main ")
+    assert loadbench(cli, "compare", "baseline:main", str(make_run([v * 1.3 for v in BASE]))).returncode == 1
     # A candidate measured on other hardware never falls back to this machine's baseline.
     other = make_run(fingerprint={**FINGERPRINT, "cpu_model": "Intel Xeon"})
-    assert main(["compare", "baseline:main", str(other)]) == 2
-    assert f"exists only for other hardware: {machine_key(FINGERPRINT)}" in capsys.readouterr().err
+    result = loadbench(cli, "compare", "baseline:main", str(other))
+    assert result.returncode == 2
+    assert f"exists only for other hardware: {machine_key(FINGERPRINT)}" in result.stderr
 
 
-def test_baseline_save_refuses_an_incomplete_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_baseline_save_refuses_an_incomplete_run(tmp_path: Path, cli) -> None:
     writer = RunWriter.create(tmp_path / "open", {"run_id": "open", "fingerprint": FINGERPRINT})
     writer.append(Sample.ok(CASE, "open", 0, "load_s", 0.1))
-    assert main(["baseline", "save", str(tmp_path / "open")]) == 2
-    assert "only a complete run can be a baseline" in capsys.readouterr().err
+    result = loadbench(cli, "baseline", "save", str(tmp_path / "open"))
+    assert result.returncode == 2
+    assert "only a complete run can be a baseline" in result.stderr
 
 
-def _wired() -> bool:
-    result = subprocess.run([sys.executable, "-m", "loadbench.bench.cli.main", "compare", "--help"],
-                            capture_output=True, text=True, timeout=120)
-    return result.returncode == 0
-
-
-def test_the_real_command_exits_2_on_a_corrupt_run(make_run: MakeRun) -> None:
-    if not _wired():
-        pytest.skip("compare is not wired into bench/cli/main.py yet")
+def test_the_real_command_exits_2_on_a_corrupt_run(make_run: MakeRun, cli) -> None:
     bad = make_run()
     (bad / "samples.jsonl").write_text("{}\n{}\n")
-    result = subprocess.run([sys.executable, "-m", "loadbench.bench.cli.main", "compare", str(make_run()), str(bad)],
-                            capture_output=True, text=True, timeout=120)
+    result = loadbench(cli, "compare", str(make_run()), str(bad))
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
-    good = subprocess.run([sys.executable, "-m", "loadbench.bench.cli.main", "compare", str(make_run()),
-                           str(make_run([v * 1.3 for v in BASE]))], capture_output=True, text=True, timeout=120)
+    good = loadbench(cli, "compare", str(make_run()), str(make_run([v * 1.3 for v in BASE])))
     assert good.returncode == 1, good.stderr
 
 
@@ -197,18 +192,19 @@ def _paired_run(tmp_path: Path, factor: float) -> Path:
     return w.run_dir
 
 
-def test_one_run_with_environments_is_compared_pair_by_pair(tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_one_run_with_environments_is_compared_pair_by_pair(tmp_path: Path, cli) -> None:
     run = _paired_run(tmp_path, 1.10)
-    assert main(["compare", str(run), "--format", "json"]) == 1
-    document = json.loads(capsys.readouterr().out)
+    result = loadbench(cli, "compare", str(run), "--format", "json")
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
     assert (document["schema"], document["baseline_env"], document["candidate_env"]) == (
         "loadbench-compare-paired/1", "base", "head")
     [row] = document["rows"]
     assert row["verdict"] == "regressed" and row["pairs"] == 20 and abs(row["change"] - 0.10) < 1e-9
     # The sides swapped: head as the baseline, base is 9% faster: improved, exit 0.
-    assert main(["compare", str(run), "--baseline-env", "head", "--candidate-env", "base"]) == 0
-    assert "### Gate (1 improved)" in capsys.readouterr().out
+    result = loadbench(cli, "compare", str(run), "--baseline-env", "head", "--candidate-env", "base")
+    assert result.returncode == 0
+    assert "### Gate (1 improved)" in result.stdout
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -216,22 +212,22 @@ def test_one_run_with_environments_is_compared_pair_by_pair(tmp_path: Path,
     (["OTHER", "--gate", "load_s"], "compare the environments of one run: give one run directory"),
 ])
 def test_paired_options_that_cannot_apply_are_one_line(tmp_path: Path, make_run: MakeRun, argv: list[str],
-                                                       message: str, capsys: pytest.CaptureFixture[str]) -> None:
+                                                       message: str, cli) -> None:
     run = _paired_run(tmp_path, 1.0)
     other = [str(make_run()) if a == "OTHER" else a for a in argv]
-    assert main(["compare", str(run), *other]) == 2
-    assert message in capsys.readouterr().err
+    result = loadbench(cli, "compare", str(run), *other)
+    assert result.returncode == 2
+    assert message in result.stderr
 
 
-def test_unpaired_output_says_so(make_run: MakeRun, capsys: pytest.CaptureFixture[str]) -> None:
-    main(["compare", str(make_run()), str(make_run()), "--format", "json"])
-    assert json.loads(capsys.readouterr().out)["design"] == "unpaired"
-    main(["compare", str(make_run()), str(make_run())])
-    assert "**Unpaired**: two runs measured at different times" in capsys.readouterr().out
+def test_unpaired_output_says_so(make_run: MakeRun, cli) -> None:
+    result = loadbench(cli, "compare", str(make_run()), str(make_run()), "--format", "json")
+    assert json.loads(result.stdout)["design"] == "unpaired"
+    result = loadbench(cli, "compare", str(make_run()), str(make_run()))
+    assert "**Unpaired**: two runs measured at different times" in result.stdout
 
 
-def test_the_default_sides_are_the_environments_in_the_order_the_run_named_them(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_default_sides_are_the_environments_in_the_order_the_run_named_them(tmp_path: Path, cli) -> None:
     # Sampled base first in every block, but the run named head first: head is the baseline.
     info = {"run_id": "named", "fingerprint": dict(FINGERPRINT),
             "suite": {"environments": [{"name": "head", "python": "/x"}, {"name": "base", "python": "/y"}]}}
@@ -239,10 +235,13 @@ def test_the_default_sides_are_the_environments_in_the_order_the_run_named_them(
         for i, value in enumerate(BASE + BASE):
             for env, scale in (("base", 1.0), ("head", 1.10)):
                 w.append(Sample.ok({**CASE, "env": env}, "named", i, "load_s", value * scale, block=i))
-    assert main(["compare", str(w.run_dir), "--format", "json"]) == 0  # base is 9% faster than head
-    document = json.loads(capsys.readouterr().out)
+    result = loadbench(cli, "compare", str(w.run_dir), "--format", "json")
+    assert result.returncode == 0  # base is 9% faster than head
+    document = json.loads(result.stdout)
     assert (document["baseline_env"], document["candidate_env"]) == ("head", "base")
     assert document["rows"][0]["verdict"] == "improved"
+
+
 def test_step_summary_is_appended_when_the_variable_is_set(tmp_path: Path) -> None:
     target = tmp_path / "summary.md"
     target.write_text("earlier step\n")

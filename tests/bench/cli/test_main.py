@@ -1,10 +1,10 @@
-"""The real ``loadbench`` command in a subprocess, as a user runs it."""
+"""The real ``loadbench`` command: once as the console script a user runs, else in this process (``cli``)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -13,11 +13,6 @@ from loadbench.bench.studies.interrupt_soak import check_run
 from loadbench.results import SCHEMA_VERSION, load, read_run_info
 
 PATH_HEADER = ("base", "task", "custom", "pipeline")
-
-
-def loadbench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "loadbench.bench.cli.main", *args],
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def _table_row(stdout: str, *cells: str) -> list[str]:
@@ -30,8 +25,11 @@ def _table_row(stdout: str, *cells: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def default_run(builtin_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The one run of the installed console script, end to end in a fresh process, as a user types it."""
     out = tmp_path_factory.mktemp("cli") / "default"
-    result = loadbench("run", "--repeats", "1", "--warmups", "0", "--no-progress", "--output", str(out))
+    script = Path(sysconfig.get_path("scripts")) / "loadbench"
+    result = subprocess.run([str(script), "run", "--repeats", "1", "--warmups", "0", "--no-progress",
+                             "--output", str(out)], capture_output=True, text=True, timeout=600)
     return result, out
 
 
@@ -66,9 +64,9 @@ def test_default_run_records(default_run) -> None:
     assert (new_tokens == info["suite"]["new_tokens"]).all()
 
 
-def test_real_pretrained_checkpoint(minilm_dir: Path, tmp_path: Path) -> None:
-    result = loadbench("run", "--checkpoint", str(minilm_dir), "--repeats", "1", "--warmups", "0",
-                       "--cache", "warm", "--no-progress", "--output", str(tmp_path / "run"))
+def test_real_pretrained_checkpoint(minilm_dir: Path, tmp_path: Path, cli) -> None:
+    result = cli("run", "--checkpoint", str(minilm_dir), "--repeats", "1", "--warmups", "0",
+                 "--cache", "warm", "--no-progress", "--output", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr
     df = load(tmp_path / "run")
     ok = df[(df.status == "ok") & (df.metric == "load_s")]
@@ -77,11 +75,11 @@ def test_real_pretrained_checkpoint(minilm_dir: Path, tmp_path: Path) -> None:
     assert (eq.status == "ok").all() and (eq["value"] < 1e-5).all()
 
 
-def test_loading_options_suite_checks_every_combination(builtin_cache: Path, tmp_path: Path) -> None:
+def test_loading_options_suite_checks_every_combination(builtin_cache: Path, tmp_path: Path, cli) -> None:
     # The documented example: device_map x attention implementation x parallel loading on one checkpoint.
     example = Path(__file__).resolve().parents[3] / "examples" / "options.toml"
-    result = loadbench("run", str(example), "--repeats", "1", "--warmups", "0", "--no-progress",
-                       "--output", str(tmp_path / "run"))
+    result = cli("run", str(example), "--repeats", "1", "--warmups", "0", "--no-progress",
+                 "--output", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr
     df = load(tmp_path / "run")
     assert df["options"].nunique() == 8 and set(df["path"]) == set(PATH_HEADER)
@@ -96,11 +94,11 @@ def test_loading_options_suite_checks_every_combination(builtin_cache: Path, tmp
     assert "options" in result.stdout.splitlines()[2]  # a column of the summary: it varies
 
 
-def test_sharded_checkpoint_and_suite_file(builtin, tmp_path: Path) -> None:
+def test_sharded_checkpoint_and_suite_file(builtin, tmp_path: Path, cli) -> None:
     suite = tmp_path / "suite.toml"
     suite.write_text(f'repeats = 1\nwarmups = 0\ncache = "cold"\npaths = ["custom"]\n'
                      f'[[checkpoints]]\npath = "{builtin("tiny-llama-sharded")}"\n')
-    result = loadbench("run", str(suite), "--no-progress", "--output", str(tmp_path / "run"))
+    result = cli("run", str(suite), "--no-progress", "--output", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr
     df = load(tmp_path / "run")
     assert set(df[df.metric == "load_s"]["status"]) == {"ok"}
@@ -132,10 +130,10 @@ def _bad_checkpoints(tmp_path: Path, good: Path) -> dict[str, tuple[Path, str]]:
     return cases
 
 
-def test_bad_checkpoints_get_one_line_and_exit_2(builtin, tmp_path: Path) -> None:
+def test_bad_checkpoints_get_one_line_and_exit_2(builtin, tmp_path: Path, cli) -> None:
     for label, (directory, message) in _bad_checkpoints(tmp_path, builtin("tiny-bert")).items():
-        result = loadbench("run", "--checkpoint", str(directory), "--no-progress",
-                           "--output", str(tmp_path / f"run-{label}"))
+        result = cli("run", "--checkpoint", str(directory), "--no-progress",
+                     "--output", str(tmp_path / f"run-{label}"))
         assert result.returncode == 2, label
         assert result.stderr.count("\n") == 1, (label, result.stderr)
         assert result.stderr.startswith("loadbench: error: ") and message in result.stderr, label
@@ -143,46 +141,46 @@ def test_bad_checkpoints_get_one_line_and_exit_2(builtin, tmp_path: Path) -> Non
         assert not (tmp_path / f"run-{label}").exists()
 
 
-def test_missing_shard_named_by_index(builtin, tmp_path: Path) -> None:
+def test_missing_shard_named_by_index(builtin, tmp_path: Path, cli) -> None:
     import shutil
 
     broken = tmp_path / "sharded"
     shutil.copytree(builtin("tiny-llama-sharded"), broken)
     shard = sorted(broken.glob("model-*.safetensors"))[-1]
     shard.unlink()
-    result = loadbench("run", "--checkpoint", str(broken), "--no-progress")
+    result = cli("run", "--checkpoint", str(broken), "--no-progress")
     assert result.returncode == 2
     assert f"shard {shard.name} named in model.safetensors.index.json is missing" in result.stderr
 
 
-def test_bad_suite_and_options(tmp_path: Path) -> None:
+def test_bad_suite_and_options(tmp_path: Path, cli) -> None:
     suite = tmp_path / "suite.toml"
     suite.write_text('repaets = 2\n[[checkpoints]]\nbuiltin = "tiny-bert"\n')
-    result = loadbench("run", str(suite))
+    result = cli("run", str(suite))
     assert result.returncode == 2 and "repaets: Extra inputs are not permitted" in result.stderr
-    result = loadbench("run", "--device", "tpu")
+    result = cli("run", "--device", "tpu")
     assert result.returncode == 2 and "device" in result.stderr
-    result = loadbench("run", "--repeats", "lots")
+    result = cli("run", "--repeats", "lots")
     assert result.returncode == 2 and "invalid int value" in result.stderr
-    result = loadbench("run", "--option", "devicemap=auto")
+    result = cli("run", "--option", "devicemap=auto")
     assert result.returncode == 2 and "unknown loading option 'devicemap'" in result.stderr
-    result = loadbench("run", "--option", "attn_implementation")
+    result = cli("run", "--option", "attn_implementation")
     assert result.returncode == 2 and "give NAME=VALUE[,VALUE...]" in result.stderr
-    result = loadbench("run", "--option", "loading_workers=2", "--option", "loading_workers=4")
+    result = cli("run", "--option", "loading_workers=2", "--option", "loading_workers=4")
     assert result.returncode == 2 and "given twice" in result.stderr
 
 
-def test_output_directory_holding_a_run_is_refused(default_run) -> None:
+def test_output_directory_holding_a_run_is_refused(default_run, cli) -> None:
     _, out = default_run
     before = (out / "samples.jsonl").read_bytes()
-    result = loadbench("run", "--output", str(out), "--no-progress")
+    result = cli("run", "--output", str(out), "--no-progress")
     assert result.returncode == 2
     assert "already holds a run" in result.stderr or "exists" in result.stderr
     assert (out / "samples.jsonl").read_bytes() == before
 
 
-def test_checkpoints_command_lists_builtins(builtin_cache: Path) -> None:
-    result = loadbench("checkpoints")
+def test_checkpoints_command_lists_builtins(builtin_cache: Path, cli) -> None:
+    result = cli("checkpoints")
     assert result.returncode == 0
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert names[:3] == ["tiny-llama", "tiny-bert", "tiny-t5"]
@@ -190,9 +188,11 @@ def test_checkpoints_command_lists_builtins(builtin_cache: Path) -> None:
 
 
 
-def test_a_hub_id_runs_from_the_local_cache_offline_and_records_its_commit(hub_cache: Path, tmp_path: Path) -> None:
-    result = loadbench("run", "--checkpoint", "acme/tiny-llama@v1", "--paths", "base", "--repeats", "1",
-                       "--warmups", "0", "--cache", "warm", "--no-progress", "--output", str(tmp_path / "run"))
+def test_a_hub_id_runs_from_the_local_cache_offline_and_records_its_commit(hub_cache: Path, tmp_path: Path,
+                                                                            cli) -> None:
+    # In this process: the hub cache and HF_HUB_OFFLINE are read when the id is resolved, not at import.
+    result = cli("run", "--checkpoint", "acme/tiny-llama@v1", "--paths", "base", "--repeats", "1",
+                 "--warmups", "0", "--cache", "warm", "--no-progress", "--output", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr
     df = load(tmp_path / "run")
     assert set(df["checkpoint"]) == {"acme/tiny-llama@v1"}
@@ -201,8 +201,9 @@ def test_a_hub_id_runs_from_the_local_cache_offline_and_records_its_commit(hub_c
     assert read_run_info(tmp_path / "run")["suite"]["checkpoints"][0]["repo"] == "acme/tiny-llama"
 
 
-def test_a_hub_id_not_in_the_cache_is_one_line_saying_how_to_fetch_it(hub_cache: Path, tmp_path: Path) -> None:
-    result = loadbench("run", "--checkpoint", "acme/absent", "--output", str(tmp_path / "run"))
+def test_a_hub_id_not_in_the_cache_is_one_line_saying_how_to_fetch_it(hub_cache: Path, tmp_path: Path,
+                                                                       cli) -> None:
+    result = cli("run", "--checkpoint", "acme/absent", "--output", str(tmp_path / "run"))
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr == (f"loadbench: error: checkpoint 'acme/absent': not in the Hugging Face cache "
                              f"({hub_cache}); fetch it first with `hf download acme/absent`, or pass --download\n")

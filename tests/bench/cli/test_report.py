@@ -9,8 +9,6 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -35,11 +33,6 @@ def _synthetic() -> ModuleType:
 synthetic = _synthetic()
 
 
-def loadbench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "loadbench.bench.cli.main", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("report-runs")
@@ -49,8 +42,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return a, b
 
 
-def test_markdown_to_stdout_for_one_run(runs: tuple[Path, Path], tmp_path: Path) -> None:
-    result = loadbench("report", str(runs[0]), cwd=tmp_path)
+def test_markdown_to_stdout_for_one_run(runs: tuple[Path, Path], tmp_path: Path, cli) -> None:
+    result = cli("report", str(runs[0]), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith(f"# loadbench report: run {RUN_A}\n")
@@ -62,8 +55,8 @@ def test_markdown_to_stdout_for_one_run(runs: tuple[Path, Path], tmp_path: Path)
     assert not list(tmp_path.iterdir())  # stdout only
 
 
-def test_markdown_for_two_runs_says_the_environments_differ(runs: tuple[Path, Path], tmp_path: Path) -> None:
-    result = loadbench("report", *map(str, runs), "--output", str(tmp_path / "r.md"), cwd=tmp_path)
+def test_markdown_for_two_runs_says_the_environments_differ(runs: tuple[Path, Path], tmp_path: Path, cli) -> None:
+    result = cli("report", *map(str, runs), "--output", str(tmp_path / "r.md"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"report: {tmp_path / 'r.md'}\n"
     text = (tmp_path / "r.md").read_text()
@@ -72,43 +65,43 @@ def test_markdown_for_two_runs_says_the_environments_differ(runs: tuple[Path, Pa
     assert "| tiny-llama | task | warm | load_s | 220 ms ±1% | 286 ms ±1% | 1.30× **regressed** |" in text
 
 
-def test_html_for_two_runs_default_output_in_cwd(runs: tuple[Path, Path], tmp_path: Path) -> None:
-    result = loadbench("report", *map(str, runs), "--format", "html", cwd=tmp_path)
+def test_html_for_two_runs_default_output_in_cwd(runs: tuple[Path, Path], tmp_path: Path, cli) -> None:
+    result = cli("report", *map(str, runs), "--format", "html", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     page = (tmp_path / "loadbench-report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") == 7  # 3 per run + trend
     assert 'id="fingerprint-warning"' in page
 
 
-def test_html_for_one_run_goes_into_the_run_directory(tmp_path: Path) -> None:
+def test_html_for_one_run_goes_into_the_run_directory(tmp_path: Path, cli) -> None:
     run = synthetic.write_run(tmp_path / "run", RUN_A)
-    result = loadbench("report", str(run), "--format", "html", cwd=tmp_path)
+    result = cli("report", str(run), "--format", "html", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"report: {run / 'report.html'}\n"
     assert (run / "report.html").read_text().count("data:image/png;base64,") == 3
 
 
-def test_csv_records_and_summary(runs: tuple[Path, Path], tmp_path: Path) -> None:
-    result = loadbench("report", *map(str, runs), "--format", "csv", cwd=tmp_path)
+def test_csv_records_and_summary(runs: tuple[Path, Path], tmp_path: Path, cli) -> None:
+    result = cli("report", *map(str, runs), "--format", "csv", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     records = pd.read_csv(io.StringIO(result.stdout))
     expected = load(list(runs))
     assert len(records) == len(expected) and list(records.columns) == list(expected.columns)
     assert set(records["torch_version"]) == {"2.13.0+cpu", "2.14.0+cpu"}
-    result = loadbench("report", str(runs[0]), "--format", "csv", "--what", "summary", "--output",
-                       str(tmp_path), cwd=tmp_path)  # a directory: report.csv inside
+    result = cli("report", str(runs[0]), "--format", "csv", "--what", "summary", "--output",
+                 str(tmp_path), cwd=tmp_path)  # a directory: report.csv inside
     assert result.returncode == 0, result.stderr
     summary = pd.read_csv(tmp_path / "report.csv")
     assert len(summary) == len(summarize(load(runs[0])))
 
 
-def test_parquet_and_json(runs: tuple[Path, Path], tmp_path: Path) -> None:
-    result = loadbench("report", *map(str, runs), "--format", "parquet", "--output", str(tmp_path / "r.parquet"),
-                       cwd=tmp_path)
+def test_parquet_and_json(runs: tuple[Path, Path], tmp_path: Path, cli) -> None:
+    result = cli("report", *map(str, runs), "--format", "parquet", "--output", str(tmp_path / "r.parquet"),
+                 cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     frame = pd.read_parquet(tmp_path / "r.parquet")
     assert len(frame) == len(load(list(runs))) and set(frame["run_id"]) == {RUN_A, RUN_B}
-    result = loadbench("report", *map(str, runs), "--format", "json", cwd=tmp_path)
+    result = cli("report", *map(str, runs), "--format", "json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert [r["run_id"] for r in document["runs"]] == [RUN_A, RUN_B]
@@ -118,7 +111,8 @@ def test_parquet_and_json(runs: tuple[Path, Path], tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("case", ["missing", "not_a_run", "corrupt", "twice", "what_for_html", "bad_output"])
-def test_unusable_input_is_one_line_and_exit_2(case: str, runs: tuple[Path, Path], tmp_path: Path) -> None:
+def test_unusable_input_is_one_line_and_exit_2(case: str, runs: tuple[Path, Path], tmp_path: Path,
+                                               cli) -> None:
     args = {
         "missing": [str(tmp_path / "nope")],
         "not_a_run": [str(tmp_path)],
@@ -130,7 +124,7 @@ def test_unusable_input_is_one_line_and_exit_2(case: str, runs: tuple[Path, Path
     if case == "corrupt":
         (tmp_path / "corrupt").mkdir()
         (tmp_path / "corrupt" / "run.json").write_text("{not json")
-    result = loadbench("report", *args, cwd=tmp_path)
+    result = cli("report", *args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("loadbench: error: ") and len(result.stderr.strip().splitlines()) == 1
     assert result.stdout == ""
@@ -151,7 +145,7 @@ def test_run_ends_by_writing_its_reports(tmp_path: Path, capsys: pytest.CaptureF
     # The end of `loadbench run` (and of --resume), here of an interrupted run: its reports are
     # written too, and say it is partial. The real runs in test_cli.py end in the same code.
     from loadbench.bench.api import _finished
-    from loadbench.bench.cli.main import _finish
+    from loadbench.bench.cli.run import _finish
     from loadbench.bench.runner import RunOutcome
     from loadbench.bench.suite import default_suite
 
