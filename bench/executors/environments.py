@@ -33,6 +33,23 @@ if TYPE_CHECKING:
 __all__ = ["EnvironmentsExecutor", "UnusableEnvironment", "interpreter_of"]
 
 AGENT_MODULE = "loadbench.bench.executors.env_agent"
+# Where releases before the bench/ rooms kept the agent. An environment with such a release
+# still speaks the protocol (the handshake checks the version), so a base installed from an
+# older commit can be compared with a head installed from a newer one.
+LEGACY_AGENT_MODULES = ("loadbench.bench.env_agent",)
+# Runs the first agent module the environment's loadbench has; with none, Python's own
+# "No module named ..." line, which _why_it_ended reads.
+_START_AGENT = (
+    "import importlib.util, runpy, sys\n"
+    "def found(name):\n"
+    "    try:\n"
+    "        return importlib.util.find_spec(name) is not None\n"
+    "    except ModuleNotFoundError:\n"
+    "        return False\n"
+    f"names = {(AGENT_MODULE, *LEGACY_AGENT_MODULES)!r}\n"
+    "name = next((n for n in names if found(n)), names[0])\n"
+    "runpy.run_module(name, run_name='__main__', alter_sys=True)\n"
+)
 START_TIMEOUT_S = 300.0  # the agent's zygote imports torch and transformers: seconds, more on a cold disk
 # An agent enforces each sample's timeout itself; past this much more, the agent is taken for hung.
 AGENT_GRACE_S = 60.0
@@ -75,7 +92,7 @@ class _Agent:
         self._stderr: IO[bytes] = tempfile.TemporaryFile()
         self._process = subprocess.Popen(
             # -P: the driver's working directory (a checkout, say) must not shadow the environment's loadbench.
-            [str(self.python), "-P", "-m", AGENT_MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [str(self.python), "-P", "-c", _START_AGENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self._stderr, env=_agent_environment(), start_new_session=True)
 
     def _where(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -180,3 +181,22 @@ def test_env_option_needs_name_and_path(cli) -> None:
     result = cli("run", "--env", "justapath")
     assert result.returncode == 2 and "'justapath': give NAME=PATH" in result.stderr
 
+
+def test_an_environment_with_the_agent_where_older_releases_kept_it_still_starts(tmp_path: Path) -> None:
+    """A base installed from a commit before the bench/ rooms has loadbench/bench/env_agent.py."""
+    from loadbench.bench.executors.environments import _START_AGENT, LEGACY_AGENT_MODULES
+
+    old = tmp_path / "old"
+    agent = old.joinpath(*LEGACY_AGENT_MODULES[0].split(".")).with_suffix(".py")
+    agent.parent.mkdir(parents=True)
+    for package in (old / "loadbench", old / "loadbench" / "bench"):
+        (package / "__init__.py").write_text("")
+    agent.write_text("if __name__ == '__main__':\n    print('legacy agent')\n")
+    bare = sys._base_executable  # the interpreter under this venv: no loadbench of its own to find first
+    done = subprocess.run([bare, "-P", "-c", _START_AGENT], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(old)})
+    assert (done.returncode, done.stdout) == (0, "legacy agent\n"), done.stderr
+    (agent.parent / "env_agent.py").unlink()  # neither place: Python's own line, which the driver reads
+    done = subprocess.run([bare, "-P", "-c", _START_AGENT], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(old)})
+    assert done.returncode == 1 and "No module named" in done.stderr and "env_agent" in done.stderr
