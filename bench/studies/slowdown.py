@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["install", "install_bloat", "pth_line"]
+__all__ = ["install", "install_bloat", "install_here", "pth_line"]
 
 _depth = threading.local()
 _kept: list[Any] = []  # what the bloated loads hold on to, for the life of the process
@@ -102,8 +102,26 @@ def install_bloat(fraction: float) -> None:
     owner.from_pretrained = classmethod(_bloated(original, fraction))  # type: ignore[method-assign,assignment]
 
 
+def install_here(fraction: float, kind: str = "time") -> None:
+    """What a ``.pth`` line runs at a Python's start: ``install`` (or ``install_bloat``), except
+    in loadbench's memory watcher.
+
+    The watcher is a Python process of the environment, started beside every sample; it
+    never loads a model, and importing transformers there would cost each sample of the
+    slowed environment seconds of the other core that the other environment's samples do
+    not pay: a difference that is not the slowdown.
+    """
+    import sys
+
+    from loadbench.bench.probes.cpu_memory import WATCHER_MODULE
+
+    if WATCHER_MODULE not in sys.orig_argv:
+        {"time": install, "memory": install_bloat}[kind](fraction)
+
+
 def pth_line(fraction: float, kind: str = "time") -> str:
     """The line of a ``.pth`` file that installs the slowdown (``kind="time"``) or the bloat
     (``"memory"``) when the environment's Python starts."""
-    function = {"time": "install", "memory": "install_bloat"}[kind]
-    return f"import loadbench.bench.studies.slowdown as _s; _s.{function}({fraction!r})\n"
+    if kind not in ("time", "memory"):
+        raise KeyError(kind)
+    return f"import loadbench.bench.studies.slowdown as _s; _s.install_here({fraction!r}, {kind!r})\n"

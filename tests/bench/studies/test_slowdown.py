@@ -52,7 +52,20 @@ def test_a_slowed_call_takes_that_much_longer() -> None:
 
 
 def test_pth_lines_name_the_kind() -> None:
-    assert slowdown.pth_line(0.1) == "import loadbench.bench.studies.slowdown as _s; _s.install(0.1)\n"
-    assert slowdown.pth_line(0.1, "memory") == "import loadbench.bench.studies.slowdown as _s; _s.install_bloat(0.1)\n"
+    assert slowdown.pth_line(0.1) == "import loadbench.bench.studies.slowdown as _s; _s.install_here(0.1, 'time')\n"
+    assert slowdown.pth_line(0.1, "memory") == ("import loadbench.bench.studies.slowdown as _s; "
+                                                "_s.install_here(0.1, 'memory')\n")
     with pytest.raises(KeyError):
         slowdown.pth_line(0.1, "disk")
+
+
+WATCHER = ["python", "-m", "loadbench.bench.probes.rss_watcher", "1", "0.01"]
+
+
+@pytest.mark.parametrize("argv, installed", [(WATCHER, False), (["python", "-c", "pass"], True)])
+def test_the_memory_watcher_is_left_alone(monkeypatch: pytest.MonkeyPatch, argv: list[str], installed: bool) -> None:
+    calls: list[float] = []
+    monkeypatch.setattr(slowdown, "install", calls.append)
+    monkeypatch.setattr("sys.orig_argv", argv)
+    slowdown.install_here(0.25)
+    assert calls == ([0.25] if installed else [])
