@@ -142,7 +142,7 @@ def plan(suite: Suite, cache_dir: Path | None = None, *,
     if any(d.startswith("cuda") for d in devices) and not cuda_available():
         # Every sample would fail; say so once, before anything is written.
         raise NoCuda(f"device {', '.join(d for d in devices if d.startswith('cuda'))}: no CUDA device where the "
-                     "samples run (this machine's torch, or a Ray cluster's nodes, see none); use --device cpu "
+                     "samples run (this machine's torch, or a Ray cluster's nodes, see none); use `device` cpu "
                      "or auto")
     envs = [entry.name for entry in suite.environments] or [DEFAULT_ENV]
     combinations = suite.option_combinations()

@@ -120,14 +120,14 @@ class OutputNotWritable(UserError):
 
 def _create_writer(run_dir: Path, info: dict[str, Any]) -> RunWriter:
     if run_dir.exists() and not run_dir.is_dir():
-        raise OutputNotWritable(f"{run_dir}: is a file, not a directory; choose another --output")
+        raise OutputNotWritable(f"{run_dir}: is a file, not a directory; choose another `output`")
     try:
         return RunWriter.create(run_dir, info)
     except (PermissionError, NotADirectoryError, FileNotFoundError, OSError) as exc:
         if isinstance(exc, FileExistsError):
             raise
         raise OutputNotWritable(
-            f"{run_dir}: cannot write the run directory ({exc.strerror or exc}); choose another --output"
+            f"{run_dir}: cannot write the run directory ({exc.strerror or exc}); choose another `output`"
         ) from None
 
 

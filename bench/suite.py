@@ -252,12 +252,12 @@ def load_suite(path: str | Path, allow: dict[str, bool] | None = None) -> Suite:
     path = Path(path)
     data = read_document(path, tomllib.loads, "TOML", "suite file", SuiteError)
     suite = _validated(lambda: Suite(**data), str(path))
-    for key, flag in (("trust_remote_code", "--trust-remote-code"), ("allow_bin_weights", "--allow-bin-weights")):
+    for key in ("trust_remote_code", "allow_bin_weights"):
         if getattr(suite, key) and not allow.get(key, False):
             # A suite file may come from anyone; running a checkpoint's code or unpickling its
             # weights is the person's choice at the command line, never a file's.
             raise SuiteError(f"{path}: {key} = true lets checkpoints run code on this machine; a suite file "
-                             f"cannot turn it on: pass {flag} if you trust them")
+                             f"cannot turn it on: pass `{key}` if you trust them")
     entries = [
         entry if entry.path is None or Path(entry.path).expanduser().is_absolute()
         else entry.model_copy(update={"path": str((path.parent / entry.path).resolve())})

@@ -33,6 +33,8 @@ FLAGS = {
     "trust_remote_code": "--trust-remote-code",
     "allow_bin_weights": "--allow-bin-weights",
     "download": "--download",
+    "allow_mismatch": "--allow-mismatch",
+    "device": "--device",
 }
 
 _KEYWORD = re.compile(r"`([a-z_]+)`")

@@ -70,12 +70,12 @@ def _probe_head(address: str | None) -> None:
         return
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise RayUnavailable(f"--ray-address {address}: give the head as host:port (e.g. 10.0.0.5:6379) or 'auto'")
+        raise RayUnavailable(f"`ray_address` {address}: give the head as host:port (e.g. 10.0.0.5:6379) or 'auto'")
     try:
         socket.create_connection((host, int(port)), timeout=HEAD_PROBE_TIMEOUT_S).close()
     except OSError as exc:
         raise RayUnavailable(f"cannot reach the Ray head at {address} ({exc.strerror or exc}); start it with "
-                             "'ray start --head' or check --ray-address") from None
+                             "'ray start --head' or check `ray_address`") from None
 
 
 @dataclass
@@ -99,7 +99,7 @@ class RayExecutor:
         try:
             import ray
         except ImportError:
-            raise RayUnavailable("--executor ray needs Ray: install the ray extra "
+            raise RayUnavailable("the ray executor needs Ray: install the ray extra "
                                  "(pip install -e '.[ray]' in a loadbench checkout)") from None
         self._ray = ray
         self._suite = suite
@@ -122,7 +122,7 @@ class RayExecutor:
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = address or "a local Ray"
             raise RayUnavailable(f"cannot reach the Ray cluster at {where} ({str(exc).splitlines()[0]}); "
-                                 "check --ray-address (host:port of the head, or 'auto')") from None
+                                 "check `ray_address` (host:port of the head, or 'auto')") from None
         self._connected = True
 
     def run_fields(self) -> dict[str, Any]:
@@ -146,7 +146,7 @@ class RayExecutor:
             raise RayUnavailable("the Ray cluster has no live node with CPUs to run samples on")
         if self._need_gpu() and not any(slot.gpus for slot in slots):
             raise RayUnavailable("the suite asks for a cuda device, but no node of the Ray cluster offers a GPU "
-                                 "('ray status' lists them); use --device cpu or add GPU nodes")
+                                 "('ray status' lists them); use `device` cpu or add GPU nodes")
         agent_class = ray.remote(NodeAgent)
         agents = [_Agent(agent_class.options(
             num_cpus=slot.cpus, num_gpus=slot.gpus, max_restarts=0, max_concurrency=1,

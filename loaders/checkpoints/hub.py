@@ -97,7 +97,7 @@ def resolve_hub(repo: str, revision: str | None = None, *, download: bool = Fals
         if type(exc).__name__ == "IncompleteSnapshotError":  # huggingface_hub >= 1.x tells a partial snapshot
             raise HubError(f"checkpoint {label!r}: its snapshot in the Hugging Face cache ({cache}) lacks files "
                            f"an interrupted download left out; {fetch.replace('fetch it first', 'complete it')}, "
-                           "or pass --download") from None
+                           "or pass `download`") from None
         if download and not offline:  # a download was allowed and tried: the hub did not answer
             raise HubError(f"checkpoint {label!r}: not in the Hugging Face cache ({cache}), and the hub cannot "
                            f"be reached; check the network, or {fetch} where there is one") from None
@@ -105,7 +105,7 @@ def resolve_hub(repo: str, revision: str | None = None, *, download: bool = Fals
             raise HubError(f"checkpoint {label!r}: not in the Hugging Face cache ({cache}) and HF_HUB_OFFLINE is set; "
                            f"unset it to download, or {fetch}") from None
         raise HubError(f"checkpoint {label!r}: not in the Hugging Face cache ({cache}); {fetch}, "
-                       "or pass --download") from None
+                       "or pass `download`") from None
     except GatedRepoError:
         raise HubError(f"checkpoint {label!r}: a gated repository; accept its terms on the hub and log in "
                        "(`hf auth login`), then try again") from None

@@ -28,7 +28,7 @@ _INDEX = "model.safetensors.index.json"
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spiece.model")
 _PICKLE_ADVICE = (
     "which can run code when loaded; convert them to safetensors (save_pretrained), "
-    "or pass --allow-bin-weights if you trust them"
+    "or pass `allow_bin_weights` if you trust them"
 )
 _RANDOM_WEIGHTS = "so the model would be measured with random weights; re-save the checkpoint"
 
@@ -138,7 +138,7 @@ def load_config(path: Path, trust_remote_code: bool = False) -> Any:
         if not trust_remote_code:
             raise CheckpointError(
                 f"{path}: model_type {model_type!r} needs the checkpoint's own code; "
-                "pass --trust-remote-code if you trust it"
+                "pass `trust_remote_code` if you trust it"
             )
         return RemoteConfig(model_type, list(raw.get("architectures") or []),
                             raw.get("is_encoder_decoder", False), raw["auto_map"])

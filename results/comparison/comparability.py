@@ -73,7 +73,7 @@ def check_comparable(baseline: pd.DataFrame, candidate: pd.DataFrame, allow_mism
         what = "; ".join(f"{d.field}: {' vs '.join(dict.fromkeys(str(v or 'unknown') for v in d.values))}"
                          for d in diffs)
         raise CannotCompare(f"the runs were measured on different machines or libraries ({what}); "
-                            "pass --allow-mismatch to compare anyway", diffs)
+                            "pass `allow_mismatch` to compare anyway", diffs)
 
 
 def by_machine(base: pd.DataFrame, cand: pd.DataFrame) -> bool:

@@ -93,7 +93,7 @@ def _choose(frame: pd.DataFrame, baseline: str | None, candidate: str | None) ->
         raise CannotCompare(f"a paired compare needs a run with two environments; this one has "
                             f"{len(envs)} ({', '.join(envs) or 'none'}); measure both with "
                             "`loadbench run --env base=PATH --env head=PATH`")
-    for name, what in ((baseline, "--baseline-env"), (candidate, "--candidate-env")):
+    for name, what in ((baseline, "`baseline_env`"), (candidate, "`candidate_env`")):
         if name is not None and name not in envs:
             raise CannotCompare(f"{what} {name!r}: the run's environments are {', '.join(envs)}")
     base = baseline if baseline is not None else envs[0]

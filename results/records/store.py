@@ -93,7 +93,7 @@ class RunWriter:
         run_dir.mkdir(parents=True, exist_ok=True)
         info_path = run_dir / RUN_INFO_FILE
         samples_path = run_dir / SAMPLES_FILE
-        exists_msg = f"{run_dir} already holds a run; choose another --output directory"
+        exists_msg = f"{run_dir} already holds a run; choose another `output` directory"
         if info_path.exists():
             raise RunExists(exists_msg)
         try:

@@ -55,7 +55,7 @@ def test_a_missing_repo_says_how_to_fetch_it(hub_cache: Path) -> None:
         resolve_hub("acme/absent")
     message = str(caught.value)
     assert message == (f"checkpoint 'acme/absent': not in the Hugging Face cache ({hub_cache}); fetch it first "
-                       "with `hf download acme/absent`, or pass --download")
+                       "with `hf download acme/absent`, or pass `download`")
 
 
 def test_download_while_offline_says_both_ways_out(hub_cache: Path) -> None:
@@ -83,7 +83,7 @@ def test_a_partial_snapshot_says_to_complete_it(hub_cache: Path) -> None:
         resolve_hub("acme/tiny-llama")
     assert str(caught.value) == (
         f"checkpoint 'acme/tiny-llama': its snapshot in the Hugging Face cache ({hub_cache}) lacks files an "
-        "interrupted download left out; complete it with `hf download acme/tiny-llama`, or pass --download")
+        "interrupted download left out; complete it with `hf download acme/tiny-llama`, or pass `download`")
 
 
 def test_a_download_fetches_only_what_a_load_reads() -> None:

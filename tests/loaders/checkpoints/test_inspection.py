@@ -70,7 +70,7 @@ def test_index_naming_a_pickle_shard_is_refused_unless_allowed(builtin, tmp_path
     ckpt = _copy(builtin, "tiny-llama", tmp_path / "mixed")
     _split(ckpt, "pytorch_model-00002-of-00002.bin")
     _refused(ckpt, str(ckpt / INDEX), "'pytorch_model-00002-of-00002.bin' is pickle weights",
-             "can run code when loaded", "--allow-bin-weights")
+             "can run code when loaded", "`allow_bin_weights`")
     info = inspect_checkpoint(ckpt, allow_bin=True)
     assert info.sharded and "pytorch_model-00002-of-00002.bin" in info.weight_files
 
@@ -189,7 +189,7 @@ def test_remote_code_checkpoint_is_planned_from_config_json_alone(builtin, tmp_p
     sentinel = tmp_path / "sentinel"
     sentinel.mkdir()
     ckpt = _remote_code_checkpoint(builtin, tmp_path / "remote", sentinel)
-    _refused(ckpt, "needs the checkpoint's own code", "--trust-remote-code")
+    _refused(ckpt, "needs the checkpoint's own code", "`trust_remote_code`")
     info = inspect_checkpoint(ckpt, trust_remote_code=True)
     assert (info.model_type, info.tasks, info.remote_code) == ("x-llama", ("text-generation",), True)
     assert PATHS["custom"].not_applicable(info, TASKS["text-generation"])  # a reason, not a failure

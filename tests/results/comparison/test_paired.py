@@ -149,7 +149,7 @@ def test_too_few_pairs_says_how_many_repeats(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"baseline_env": "nope"}, "--baseline-env 'nope': the run's environments are base, head"),
+    ({"baseline_env": "nope"}, "`baseline_env` 'nope': the run's environments are base, head"),
     ({"baseline_env": "head", "candidate_env": "head"}, "both environment 'head'"),
 ])
 def test_environment_choice_errors_name_the_input(tmp_path: Path, kwargs: dict[str, str], message: str) -> None:

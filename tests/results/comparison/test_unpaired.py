@@ -191,7 +191,7 @@ def test_a_pure_aa_comparison_of_many_rows_stays_quiet(run: Runs) -> None:
 def test_different_hardware_is_refused_unless_allowed(run: Runs) -> None:
     other = {**FINGERPRINT, "cpu_model": "Intel Xeon", "packages": {"torch": "2.14.0", "transformers": "5.24.0"}}
     base, cand = run({"load_s": BASE}), run({"load_s": BASE}, fingerprint=other)
-    with pytest.raises(CannotCompare, match=r"cpu_model: AMD EPYC vs Intel Xeon.*--allow-mismatch") as info:
+    with pytest.raises(CannotCompare, match=r"cpu_model: AMD EPYC vs Intel Xeon.*`allow_mismatch`") as info:
         compare(base, cand)
     assert "\n" not in str(info.value)
     assert {d.field for d in info.value.differences} == {"cpu_model", "torch_version"}

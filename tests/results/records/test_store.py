@@ -64,7 +64,7 @@ def test_refuses_existing_run(tmp_path: Path, existing: str) -> None:
     with pytest.raises(RunExists) as info:
         RunWriter.create(tmp_path, {})
     assert isinstance(info.value, FileExistsError)
-    assert "--output" in str(info.value) and "\n" not in str(info.value)
+    assert "`output`" in str(info.value) and "\n" not in str(info.value)
     assert (tmp_path / existing).read_text() == "{}"
 
 
