@@ -38,8 +38,8 @@ def make_executor(name: str | None, suite: Suite, *, address: str | None = None,
         return LocalExecutor.for_suite(suite)
     if name == "ray":
         if suite.environments:
-            raise ExecutorError("`environments` need the local executor: a Ray cluster's nodes run their own "
-                                "environment")
+            raise ExecutorError("a run over `environments` needs the local executor: a Ray cluster's nodes run "
+                                "their own environment")
         from loadbench.bench.executors.ray_executor import RayExecutor
 
         return RayExecutor(suite, address=address, max_parallel=max_parallel)

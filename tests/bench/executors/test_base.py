@@ -109,6 +109,12 @@ def test_local_options_that_need_ray_are_refused() -> None:
     with pytest.raises(ExecutorError, match="`ray_address` needs the ray executor"):
         make_executor("local", suite, address="10.0.0.1:6379")
     assert isinstance(make_executor("local", suite), LocalExecutor)
+    assert isinstance(make_executor(None, suite), LocalExecutor)  # the default
+    with pytest.raises(ExecutorError, match="`executor` 'bogus': choose one of local, ray"):
+        make_executor("bogus", suite)
+    paired = suite.model_copy(update={"environments": [{"name": "a", "python": "python"}]})
+    with pytest.raises(ExecutorError, match="a run over `environments` needs the local executor"):
+        make_executor("ray", paired)
 
 
 def test_worker_cpus_leaves_a_core_and_pins_to_the_last_ones() -> None:
