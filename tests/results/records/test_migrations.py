@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import pytest
+from loadbench_tests_record_versions import (  # registered by conftest.py
+    FIELDS,
+    ok_record,
+    v1_record,
+    v2_record,
+    v3_record,
+    v4_record,
+    v5_record,
+)
 
 from loadbench.results.records import migrations
 from loadbench.results.records.migrations import migrate
 from loadbench.results.records.schema import SCHEMA_VERSION, Sample, UnsupportedSchema
-
-_spec = importlib.util.spec_from_file_location(  # a helper beside the tests, imported by path: tests are no package
-    "loadbench_tests_record_versions", Path(__file__).with_name("record_versions.py"))
-assert _spec is not None and _spec.loader is not None
-_versions = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_versions)
-FIELDS = _versions.FIELDS
-ok_record = _versions.ok_record
-v1_record = _versions.v1_record
-v2_record = _versions.v2_record
-v3_record = _versions.v3_record
-v4_record = _versions.v4_record
-v5_record = _versions.v5_record
-
 
 
 def test_format_history_documents_current_version() -> None:

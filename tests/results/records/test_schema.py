@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import pytest
+from loadbench_tests_record_versions import (  # registered by conftest.py
+    FIELDS,
+    ok_record,
+    v1_record,
+    v2_record,
+    v4_record,
+)
 
 from loadbench.results.analysis.metrics import UnknownMetric
 from loadbench.results.records.schema import (
@@ -22,16 +27,6 @@ from loadbench.results.records.schema import (
 )
 from loadbench.vocabulary import RETRYABLE_ERRORS
 
-_spec = importlib.util.spec_from_file_location(  # a helper beside the tests, imported by path: tests are no package
-    "loadbench_tests_record_versions", Path(__file__).with_name("record_versions.py"))
-assert _spec is not None and _spec.loader is not None
-_versions = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_versions)
-FIELDS = _versions.FIELDS
-ok_record = _versions.ok_record
-v1_record = _versions.v1_record
-v2_record = _versions.v2_record
-v4_record = _versions.v4_record
 
 def test_fields_in_order_and_case_keys() -> None:
     assert [f.name for f in dataclasses.fields(Sample)] == FIELDS
