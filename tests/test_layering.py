@@ -26,17 +26,16 @@ STUDIES = "loadbench.bench.studies"
 HEAVY = ("torch", "transformers")
 
 
-def _imports(path: Path, package: str) -> Iterator[tuple[int, str]]:
-    """(line, absolute module name) of every import in the file, at any depth, relative ones resolved.
+def _statements(path: Path, package: str) -> Iterator[tuple[int, str, tuple[str, ...]]]:
+    """(line, absolute module, names taken from it) of every import in the file, at any depth.
 
-    ``from x import y`` yields ``x.y`` as well as ``x``, so that ``from .. import bench``
-    counts as importing the bench package. ``importlib.import_module("name")`` counts too.
+    Relative imports are resolved; ``import x`` and ``importlib.import_module("x")`` take no names.
     """
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                yield node.lineno, alias.name
+                yield node.lineno, alias.name, ()
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 parts = package.split(".")
@@ -44,14 +43,24 @@ def _imports(path: Path, package: str) -> Iterator[tuple[int, str]]:
                 module = f"{base}.{node.module}" if node.module else base
             else:
                 module = node.module or ""
-            yield node.lineno, module
-            for alias in node.names:
-                yield node.lineno, f"{module}.{alias.name}"
+            yield node.lineno, module, tuple(alias.name for alias in node.names)
         elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
               and isinstance(node.args[0].value, str)
               and ((isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
                    or (isinstance(node.func, ast.Name) and node.func.id in ("import_module", "__import__")))):
-            yield node.lineno, node.args[0].value
+            yield node.lineno, node.args[0].value, ()
+
+
+def _imports(path: Path, package: str) -> Iterator[tuple[int, str]]:
+    """(line, absolute module name) of every import in the file, at any depth, relative ones resolved.
+
+    ``from x import y`` yields ``x.y`` as well as ``x``, so that ``from .. import bench``
+    counts as importing the bench package. ``importlib.import_module("name")`` counts too.
+    """
+    for line, module, names in _statements(path, package):
+        yield line, module
+        for name in names:
+            yield line, f"{module}.{name}"
 
 
 def _sources(folder: str) -> list[Path]:
@@ -103,19 +112,15 @@ def _module_name(path: Path) -> tuple[str, str]:
 def _graph(sources: dict[str, Path]) -> dict[str, set[str]]:
     """Module -> the project modules it imports anywhere in its file (function bodies and TYPE_CHECKING too).
 
-    ``from pkg import name`` is an edge to ``pkg.name`` when that is a module, else to ``pkg``.
+    ``from pkg import name`` is an edge to ``pkg.name`` when that is a module, else to ``pkg``
+    (whose ``__init__`` then runs: a facade counts).
     """
     graph: dict[str, set[str]] = {}
     for module, path in sources.items():
-        package = _module_name(path)[1]
         edges = graph.setdefault(module, set())
-        for _, imported in _imports(path, package):
-            if imported in sources and imported != module:
-                edges.add(imported)
-    # ``from pkg import name`` yields both pkg and pkg.name: keep only the module it really names.
-    for edges in graph.values():
-        edges.difference_update({e for e in list(edges) if any(o.startswith(e + ".") and o in edges for o in edges)
-                                 and sources[e].name == "__init__.py"})
+        for _, imported, names in _statements(path, _module_name(path)[1]):
+            targets = [f"{imported}.{n}" if f"{imported}.{n}" in sources else imported for n in names] or [imported]
+            edges.update(t for t in targets if t in sources and t != module)
     return graph
 
 
