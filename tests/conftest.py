@@ -102,9 +102,7 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Cli:
     """
     from loadbench.bench.cli.main import main
 
-    def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-        del timeout  # a subprocess's limit; a sample's own limit is the suite's timeout_s
+    def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         with monkeypatch.context() as patch:
             if cwd is not None:
                 patch.chdir(cwd)
