@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from loadbench.bench.executors.base import Executor, Finished, Job
+from loadbench.bench.executors.environments import check_environments_unchanged
 from loadbench.bench.fingerprint import fingerprint
 from loadbench.bench.identity import absolute_paths, check_unchanged, digests
 from loadbench.bench.plan import Case, plan
@@ -148,6 +149,7 @@ def resume_run(run_dir: Path, info: dict[str, Any], suite: Suite, executor: Exec
             warnings.simplefilter("ignore", TruncatedRunWarning)
             done = _measured(read_samples(run_dir))
         nodes = executor.start(info["run_id"], str(Path(run_dir) / WORKER_LOG))
+        check_environments_unchanged(Path(run_dir), info.get("nodes"), nodes)
         # Only now, with everything checked, does run.json say "running" again.
         writer = RunWriter.reopen(run_dir)
         writer.update(nodes={**(info.get("nodes") or {}), **nodes})

@@ -38,6 +38,25 @@ def _loadbench_version() -> str | None:
         return None
 
 
+def _check_zygote() -> None:
+    """End here, saying so, when the zygote cannot start: its imports failed (their error is on stderr above).
+
+    Its fork server is started again for each fork, so one more fork meets the same error:
+    the driver then stops the run before measuring, instead of losing every sample.
+    """
+    import multiprocessing
+
+    try:
+        process = multiprocessing.get_context("forkserver").Process(target=os.getpid, daemon=True)
+        process.start()
+        process.join()
+    except (EOFError, OSError) as exc:
+        from loadbench.bench.executors.environments import ZYGOTE_FAILED
+
+        print(f"{ZYGOTE_FAILED} torch and transformers ({type(exc).__name__}: {exc})", file=sys.stderr, flush=True)
+        sys.exit(3)
+
+
 def main() -> int:
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # from here on a stray print() lands in the log, not in an answer
@@ -50,6 +69,7 @@ def main() -> int:
 
             local = LocalExecutor(*worker_cpus(message["threads"], message["pin_cpus"]))
             [machine] = local.start(message["run_id"], message["log_path"]).values()
+            _check_zygote()
             _send(out, {"machine": {**machine, "python_executable": sys.executable}})
         elif message["op"] == "measure" and local is not None:
             _send(out, encode_outcome(partial(local.measure, SampleRequest.from_dict(message["request"]),

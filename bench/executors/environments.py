@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -30,7 +33,8 @@ from loadbench.vocabulary import NODE_LOST
 if TYPE_CHECKING:
     from loadbench.bench.suite import EnvironmentEntry, Suite
 
-__all__ = ["EnvironmentsExecutor", "UnusableEnvironment", "interpreter_of"]
+__all__ = ["EnvironmentsExecutor", "UnusableEnvironment", "check_environments_unchanged", "interpreter_of",
+           "start_timeout_s"]
 
 AGENT_MODULE = "loadbench.bench.executors.env_agent"
 # Where releases before the bench/ rooms kept the agent. An environment with such a release
@@ -50,13 +54,76 @@ _START_AGENT = (
     "name = next((n for n in names if found(n)), names[0])\n"
     "runpy.run_module(name, run_name='__main__', alter_sys=True)\n"
 )
-START_TIMEOUT_S = 300.0  # the agent's zygote imports torch and transformers: seconds, more on a cold disk
+# How long an environment's interpreter may take to answer the handshake and to start its zygote
+# (it imports torch and transformers: seconds, more on a cold disk). A setting: docs/ENVIRONMENTS.md.
+TIMEOUT_VARIABLE = "LOADBENCH_ENV_TIMEOUT_S"
+START_TIMEOUT_S = 300.0
+WAITING_NOTICE_S = 5.0  # silent this long: say on stderr what the run is waiting for
+WAITING_REPEAT_S = 30.0
 # An agent enforces each sample's timeout itself; past this much more, the agent is taken for hung.
 AGENT_GRACE_S = 60.0
+# What the agent prints on stderr when its zygote (which imports torch and transformers) cannot start.
+ZYGOTE_FAILED = "loadbench agent: its zygote ended while importing"
 
 
 class UnusableEnvironment(UserError):
     """An environment cannot be used: no interpreter there, no loadbench, or another protocol."""
+
+
+class EnvironmentChanged(UserError):
+    """An environment of an interrupted run reports other versions than when the run started."""
+
+
+def start_timeout_s() -> float:
+    """How long an environment may take to start its agent and zygote: LOADBENCH_ENV_TIMEOUT_S, or 300 s."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return START_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise UserError(f"{TIMEOUT_VARIABLE}={text!r}: not a number of seconds; give one above 0, e.g. 600")
+    return value
+
+
+# A line on stderr that ends a Python traceback: "ValueError: ...", "torch.OutOfMemoryError: ...".
+_ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b(: .*)?$")
+
+
+def _errors_in(lines: list[str]) -> list[str]:
+    """The error line of each traceback on a process's stderr, first to last."""
+    return [line.strip() for line in lines if _ERROR_LINE.match(line)]
+
+
+def _versions(machine: dict[str, Any]) -> dict[str, Any]:
+    """What an environment's fingerprint says it runs: its Python and its packages' versions."""
+    return {"python": machine.get("python"), **(machine.get("packages") or {})}
+
+
+def check_environments_unchanged(run_dir: Path, recorded: object, now: dict[str, dict[str, Any]]) -> None:
+    """Refuse a resume whose environments run other versions than when the run started.
+
+    ``recorded`` is run.json's ``nodes``, ``now`` the fingerprints the agents just gave.
+    Samples on two versions under one environment's name would be pooled as one.
+    """
+    if not isinstance(recorded, dict):
+        return
+    before = {m.get("environment"): _versions(m) for m in recorded.values()
+              if isinstance(m, dict) and m.get("environment")}
+    for machine in now.values():
+        name = machine.get("environment")
+        if name not in before:
+            continue
+        was, is_ = before[name], _versions(machine)
+        changed = [f"{key} {was.get(key) or '(none)'} -> {is_.get(key) or '(none)'}"
+                   for key in sorted(set(was) | set(is_)) if was.get(key) != is_.get(key)]
+        if changed:
+            raise EnvironmentChanged(
+                f"environment {name!r} ({machine.get('python_executable')}): changed since {run_dir} started "
+                f"({', '.join(changed)}); resuming would pool two library versions under one label: restore it, "
+                "or start a new run")
 
 
 def interpreter_of(entry: EnvironmentEntry) -> Path:
@@ -89,6 +156,8 @@ class _Agent:
         self.entry = entry
         self.python = _interpreter_at(entry.name, location)  # checked again at each restart
         self.node = ""
+        self._ended = False  # its stdout is closed: nothing more will come
+        self._noise: list[str] = []  # what it printed on stdout that is not the protocol (a banner)
         self._stderr: IO[bytes] = tempfile.TemporaryFile()
         self._process = subprocess.Popen(
             # -P: the driver's working directory (a checkout, say) must not shadow the environment's loadbench.
@@ -99,7 +168,12 @@ class _Agent:
         return f"environment {self.entry.name!r} ({self.python})"
 
     def _why_it_ended(self) -> str:
-        self._process.wait(KILL_GRACE_S)
+        """Why it stopped answering, from its exit and the errors on its stderr (its zygote's too)."""
+        try:
+            self._process.wait(KILL_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            return "it stopped answering" + self._banner()
         self._stderr.seek(0)
         lines = [ln for ln in self._stderr.read().decode("utf-8", "replace").splitlines() if ln.strip()]
         last = lines[-1].strip() if lines else f"exit code {self._process.returncode}"
@@ -108,19 +182,63 @@ class _Agent:
         if "No module named" in last and "env_agent" in last:
             return (f"its loadbench is older than environments (worker protocol {PROTOCOL_VERSION}); install this "
                     "version of loadbench into it")
-        return f"its agent ended: {last}"
+        errors = _errors_in(lines)
+        if errors and any(ZYGOTE_FAILED in line for line in lines):
+            return (f"its zygote cannot import the environment's libraries: {errors[0].rstrip('.')}; every sample "
+                    "there would fail the same way (so would a --resume): repair or rebuild that environment")
+        shown = last if not errors or errors[0] == errors[-1] else f"{errors[-1]} (after {errors[0]})"
+        return f"its agent ended: {shown}" + self._banner()
+
+    def _banner(self) -> str:
+        if not self._noise:
+            return ""
+        return f"; before that it printed {len(self._noise)} line(s) that are not the protocol: {self._noise[0]!r}"
+
+    def _wait_message(self, what: str, timeout_s: float) -> dict[str, Any]:
+        """Its next message, saying on stderr what the run is waiting for while it stays silent."""
+        started = time.monotonic()
+        notice_at = started + min(WAITING_NOTICE_S, timeout_s / 2)
+        while True:
+            left = started + timeout_s - time.monotonic()
+            if left <= 0:
+                self._kill()
+                raise UnusableEnvironment(
+                    f"{self._where()}: no answer within {timeout_s:g} s while {what}; check that "
+                    f"`{self.python} -c pass` runs, or allow longer with {TIMEOUT_VARIABLE}=SECONDS" + self._banner())
+            message = self._read(min(left, max(0.0, notice_at - time.monotonic())))
+            if message is not None:
+                return message
+            if self._ended or not self.alive:
+                raise UnusableEnvironment(f"{self._where()}: {self._why_it_ended()}")
+            if time.monotonic() >= notice_at:
+                print(f"loadbench: {self._where()}: {what}, {time.monotonic() - started:.0f} s so far (gives up "
+                      f"after {timeout_s:g} s; {TIMEOUT_VARIABLE})", file=sys.stderr, flush=True)
+                notice_at += WAITING_REPEAT_S
 
     def _read(self, timeout_s: float) -> dict[str, Any] | None:
-        """The agent's next message; None when it ended or said nothing in time."""
+        """The agent's next message; None when it ended or said nothing in time.
+
+        Lines that are not the protocol (a wrapper's banner, a conda activation message) are
+        skipped, and kept to report if the handshake then fails.
+        """
         assert self._process.stdout is not None
-        ready, _, _ = select.select([self._process.stdout], [], [], timeout_s)
-        if not ready:
-            return None
-        line = self._process.stdout.readline()
-        if not line:
-            return None
-        message = json.loads(line)
-        return message if isinstance(message, dict) else None
+        deadline = time.monotonic() + timeout_s
+        while True:
+            ready, _, _ = select.select([self._process.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return None
+            line = self._process.stdout.readline()
+            if not line:
+                self._ended = True
+                return None
+            try:
+                message = json.loads(line)
+            except ValueError:
+                message = None
+            if isinstance(message, dict):
+                return message
+            if len(self._noise) < 20:
+                self._noise.append(line.decode("utf-8", "replace").strip()[:200])
 
     def _write(self, message: dict[str, Any]) -> bool:
         assert self._process.stdin is not None
@@ -133,9 +251,8 @@ class _Agent:
 
     def start(self, run_id: str, log_path: str, threads: int | None, pin_cpus: bool) -> dict[str, Any]:
         """Check the agent speaks this protocol; start its zygote; return its fingerprint."""
-        hello = self._read(START_TIMEOUT_S)
-        if hello is None:
-            raise UnusableEnvironment(f"{self._where()}: {self._why_it_ended()}")
+        timeout_s = start_timeout_s()
+        hello = self._wait_message("waiting for its interpreter to start loadbench's agent", timeout_s)
         if hello.get("protocol") != PROTOCOL_VERSION:
             raise UnusableEnvironment(
                 f"{self._where()}: its loadbench {hello.get('loadbench') or '(unknown version)'} speaks worker "
@@ -143,8 +260,10 @@ class _Agent:
         sent = self._write({"op": "start", "run_id": run_id, "log_path": str(Path(log_path).absolute()),
                             "threads": threads,
                             "pin_cpus": pin_cpus})
-        answer = self._read(START_TIMEOUT_S) if sent else None
-        if answer is None or not isinstance(answer.get("machine"), dict):
+        if not sent:
+            raise UnusableEnvironment(f"{self._where()}: {self._why_it_ended()}")
+        answer = self._wait_message("waiting for its zygote to import torch and transformers", timeout_s)
+        if not isinstance(answer.get("machine"), dict):
             raise UnusableEnvironment(f"{self._where()}: {self._why_it_ended()}")
         machine = {**answer["machine"], "environment": self.entry.name,
                    **({"requirements": self.entry.requirements} if self.entry.requirements else {})}
@@ -180,13 +299,16 @@ class _Agent:
         try:
             self._process.wait(KILL_GRACE_S)
         except subprocess.TimeoutExpired:
-            # Busy in a sample: the agent, its zygote and the worker share its session's group.
-            try:
-                os.killpg(self._process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self._process.wait()
+            self._kill()
         self._stderr.close()
+
+    def _kill(self) -> None:
+        """Busy in a sample, or hung: the agent, its zygote and the worker share its session's group."""
+        try:
+            os.killpg(self._process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._process.wait()
 
 
 def _location(entry: EnvironmentEntry) -> str:
@@ -221,6 +343,7 @@ class EnvironmentsExecutor:
         # Started now: their imports take seconds, done while the run is planned.
         self._agents = {name: _Agent(entry, self._locations[name]) for name, entry in self._entries.items()}
         self._run: tuple[str, str] | None = None
+        self._machines: dict[str, dict[str, Any]] = {}  # each environment's fingerprint when the run started
 
     def run_fields(self) -> dict[str, Any]:
         return {}
@@ -231,17 +354,27 @@ class EnvironmentsExecutor:
     def start(self, run_id: str, log_path: str) -> dict[str, dict[str, Any]]:
         self._run = (run_id, log_path)
         nodes = {}
-        for agent in self._agents.values():
+        for name, agent in self._agents.items():
             machine = agent.start(run_id, log_path, self._suite.threads, self._suite.pin_cpus)
-            nodes[agent.node] = machine
+            nodes[agent.node] = self._machines[name] = machine
         return nodes
 
     def _agent(self, env: str) -> _Agent:
+        """The environment's agent; a fresh one after a lost one, which must run the same versions.
+
+        Raises UnusableEnvironment when it cannot start again, or now runs other versions.
+        """
         agent = self._agents[env]
         if not agent.alive and self._run is not None:
             # A lost agent loses one sample; the next one gets a fresh agent.
             agent = self._agents[env] = _Agent(self._entries[env], self._locations[env])
-            agent.start(*self._run, self._suite.threads, self._suite.pin_cpus)
+            machine = agent.start(*self._run, self._suite.threads, self._suite.pin_cpus)
+            try:
+                check_environments_unchanged(Path(self._run[1]).parent, {env: self._machines.get(env, {})},
+                                             {agent.node: machine})
+            except EnvironmentChanged as exc:
+                agent.close()
+                raise UnusableEnvironment(str(exc)) from None
         return agent
 
     def run(self, jobs: Sequence[Job], started: Callable[[Job], None]) -> Iterator[Finished]:
@@ -251,7 +384,12 @@ class EnvironmentsExecutor:
                 yield Finished(job.index, "", failure=WorkerFailed(
                     "unknown_environment", f"no environment {job.env!r} in this run"))
                 continue
-            yield self._agent(job.env).measure(job)
+            try:
+                agent = self._agent(job.env)
+            except UnusableEnvironment as exc:
+                yield Finished(job.index, "", failure=WorkerFailed(NODE_LOST, str(exc)))
+                continue
+            yield agent.measure(job)
 
     def close(self) -> None:
         for agent in self._agents.values():

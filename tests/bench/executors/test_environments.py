@@ -200,3 +200,89 @@ def test_an_environment_with_the_agent_where_older_releases_kept_it_still_starts
     done = subprocess.run([bare, "-P", "-c", _START_AGENT], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(old)})
     assert done.returncode == 1 and "No module named" in done.stderr and "env_agent" in done.stderr
+
+
+def _fake_agent(tmp_path: Path, versions: Path) -> Path:
+    """An interpreter whose agent answers the handshake with the versions in ``versions``, then dies on a sample."""
+    agent = tmp_path / "agent.py"
+    agent.write_text(
+        "import json, sys\n"
+        f"print(json.dumps({{'protocol': {PROTOCOL_VERSION}, 'loadbench': 'x'}}), flush=True)\n"
+        "for line in sys.stdin:\n"
+        "    if json.loads(line)['op'] == 'start':\n"
+        f"        packages = json.loads(open({str(versions)!r}).read())\n"
+        "        print(json.dumps({'machine': {'hostname': 'h', 'python': '3.11.7', 'packages': packages,\n"
+        "                                      'python_executable': 'fake'}}), flush=True)\n"
+        "    else:\n"
+        "        sys.exit(3)\n", encoding="utf-8")
+    return _script(tmp_path / "python", f"#!/bin/sh\nexec {sys.executable} {agent}\n")
+
+
+def test_a_resume_whose_environment_changed_in_place_is_refused_and_leaves_the_run_as_it_was(
+        cli, tmp_path: Path, builtin) -> None:
+    builtin("tiny-llama")
+    versions = tmp_path / "versions.json"
+    versions.write_text(json.dumps({"transformers": "4.57.6", "torch": "2.13.0"}))
+    fake, run = _fake_agent(tmp_path, versions), tmp_path / "run"
+    first = cli("run", "--checkpoint", "tiny-llama", "--path", "base", "--repeats", "1", "--env", f"x={fake}",
+                "--output", str(run), "--no-progress")
+    assert first.returncode == 3 and read_run_info(run)["status"] == "interrupted", first.stderr  # samples lost
+    versions.write_text(json.dumps({"transformers": "5.25.0", "torch": "2.13.0"}))  # pip install -U, in place
+    before = {name: (run / name).read_bytes() for name in ("run.json", "samples.jsonl")}
+    resumed = cli("run", "--resume", str(run), "--no-progress")
+    assert resumed.returncode == 2
+    assert resumed.stderr.strip().splitlines() == [
+        f"loadbench: error: environment 'x' (fake): changed since {run} started (transformers 4.57.6 -> 5.25.0); "
+        "resuming would pool two library versions under one label: restore it, or start a new run"]
+    assert {name: (run / name).read_bytes() for name in before} == before
+    versions.write_text(json.dumps({"transformers": "4.57.6", "torch": "2.13.0"}))  # restored: resume goes on
+    assert "changed since" not in cli("run", "--resume", str(run), "--no-progress").stderr
+
+
+def test_an_interpreter_that_never_answers_says_what_it_waits_for_then_gives_up_in_one_line(
+        cli, tmp_path: Path) -> None:
+    silent = _script(tmp_path / "python", "#!/bin/sh\nsleep 60\n")
+    result = cli("run", "--env", f"x={silent}", "--output", str(tmp_path / "run"), "--no-progress",
+                 env={"LOADBENCH_ENV_TIMEOUT_S": "2"})
+    assert result.returncode == 2 and not (tmp_path / "run").exists()
+    *waiting, last = result.stderr.strip().splitlines()
+    assert waiting == [f"loadbench: environment 'x' ({silent}): waiting for its interpreter to start loadbench's "
+                       "agent, 1 s so far (gives up after 2 s; LOADBENCH_ENV_TIMEOUT_S)"]
+    assert last == (f"loadbench: error: environment 'x' ({silent}): no answer within 2 s while waiting for its "
+                    f"interpreter to start loadbench's agent; check that `{silent} -c pass` runs, or allow longer "
+                    "with LOADBENCH_ENV_TIMEOUT_S=SECONDS")
+    bad = cli("run", "--env", f"x={silent}", "--output", str(tmp_path / "run"), env={"LOADBENCH_ENV_TIMEOUT_S": "x"})
+    assert bad.returncode == 2 and bad.stderr.strip() == (
+        "loadbench: error: LOADBENCH_ENV_TIMEOUT_S='x': not a number of seconds; give one above 0, e.g. 600")
+
+
+def test_an_interpreter_that_prints_a_banner_first_still_runs_and_a_failing_one_shows_it(
+        cli, tmp_path: Path, builtin) -> None:
+    builtin("tiny-llama")
+    wrapper = _script(tmp_path / "python", f'#!/bin/sh\necho "conda: environment activated"\nexec {sys.executable} '
+                                           '"$@"\n')
+    result = cli("run", "--checkpoint", "tiny-llama", "--path", "base", "--repeats", "1", "--warmups", "0",
+                 "--env", f"x={wrapper}", "--output", str(tmp_path / "run"), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert (load(tmp_path / "run").query("metric == 'load_s'")["status"] == "ok").all()
+    broken = _script(tmp_path / "broken", "#!/bin/sh\necho 'Welcome!'\necho 'no such python' >&2\nexit 1\n")
+    result = cli("run", "--env", f"x={broken}", "--output", str(tmp_path / "run2"), "--no-progress")
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"loadbench: error: environment 'x' ({broken}): its agent ended: no such python; before that it printed "
+        "1 line(s) that are not the protocol: 'Welcome!'"]
+
+
+def test_an_environment_whose_libraries_fail_to_import_stops_the_run_with_their_error(
+        cli, tmp_path: Path) -> None:
+    """As transformers 5.0.0 did beside kernels 0.19: the zygote's real error, not the agent's EOFError."""
+    env = make_layered_venv(tmp_path / "broken")
+    [site] = (env / "lib").glob("python*/site-packages")
+    (site / "transformers").mkdir()
+    (site / "transformers" / "__init__.py").write_text(
+        "raise ValueError('Either a revision or a version must be specified.')\n")
+    result = cli("run", "--env", f"x={env}", "--output", str(tmp_path / "run"), "--no-progress")
+    assert result.returncode == 2 and not (tmp_path / "run").exists()
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"loadbench: error: environment 'x' ({env / 'bin' / 'python'}): its zygote cannot import the environment's "
+        "libraries: ValueError: Either a revision or a version must be specified; every sample there would fail "
+        "the same way (so would a --resume): repair or rebuild that environment")
