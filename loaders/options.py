@@ -65,7 +65,8 @@ class LoadOptions:
             kwargs["device_map"] = self.device_map
         if self.attn_implementation is not None:
             kwargs["attn_implementation"] = self.attn_implementation
-        if self.safetensors_read is not None:
+        if self.safetensors_read is not None and _from_pretrained_takes("disable_mmap"):
+            # Without the switch (4.x) the read is memory-mapped anyway: "mmap" is the default, passed as nothing.
             kwargs["disable_mmap"] = self.safetensors_read == "eager"
         return kwargs
 
@@ -77,9 +78,11 @@ class LoadOptions:
         installed = f"transformers {version('transformers')}"
         if self.device_map is not None and importlib.util.find_spec("accelerate") is None:
             return "device_map needs accelerate, which is not installed: pip install 'loadbench[device-map]'"
-        if self.safetensors_read is not None and not _from_pretrained_takes("disable_mmap"):
-            return (f"{installed} has no switch for how safetensors are read (from_pretrained's disable_mmap, "
-                    "added in 5.x); it always memory-maps them")
+        if self.safetensors_read == "eager" and not _from_pretrained_takes("disable_mmap"):
+            # "mmap" applies: it is what such a release always does, so both ends of a sweep have the row.
+            return (f"safetensors_read=eager: {installed} has no switch to read safetensors into memory first "
+                    "(from_pretrained's disable_mmap, added in 5.x); it always memory-maps them, "
+                    "which safetensors_read=mmap measures")
         if (self.parallel_loading is not None or self.loading_workers is not None) and _parallel_switch() is None:
             return f"{installed} has no parallel weight loading to switch (HF_ENABLE_PARALLEL_LOADING came in 4.53)"
         return None

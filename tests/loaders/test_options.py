@@ -83,7 +83,11 @@ def test_not_applicable_names_the_missing_switch(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(options_module, "_parallel_switch", lambda: None)
     assert "no parallel weight loading" in (LoadOptions(parallel_loading=True).not_applicable() or "")
     monkeypatch.setattr(options_module, "_from_pretrained_takes", lambda keyword: False)
-    assert "how safetensors are read" in (LoadOptions(safetensors_read="eager").not_applicable() or "")
+    # Without disable_mmap (4.x) safetensors are always memory-mapped: mmap is the default, eager impossible.
+    assert "no switch to read safetensors into memory first" in (LoadOptions(safetensors_read="eager").not_applicable()
+                                                                 or "")
+    assert LoadOptions(safetensors_read="mmap").not_applicable() is None
+    assert LoadOptions(safetensors_read="mmap").model_kwargs() == {}  # 4.x would take disable_mmap for the model
     import importlib.util
 
     real = importlib.util.find_spec
@@ -94,3 +98,23 @@ def test_not_applicable_names_the_missing_switch(monkeypatch: pytest.MonkeyPatch
 def test_every_option_has_a_field() -> None:
     assert OPTION_NAMES == ("device_map", "attn_implementation", "parallel_loading", "loading_workers",
                             "safetensors_read")
+
+
+def test_mmap_applies_on_the_oldest_transformers_and_eager_says_why_not(builtin, cli, tmp_path) -> None:
+    """The real 4.46.3 environment, through the CLI: memory-mapped reads are its only way."""
+    from loadbench.results.records.store import read_samples
+
+    oldest = os.environ.get("LOADBENCH_OLDEST_ENV")
+    if not oldest:
+        pytest.skip("no transformers 4.46.3 environment: set LOADBENCH_OLDEST_ENV (tests/test_supported_versions.py)")
+    builtin("tiny-bert")
+    run = tmp_path / "run"
+    result = cli("run", "--checkpoint", "tiny-bert", "--paths", "base", "--env", f"old={oldest}",
+                 "--option", "safetensors_read=mmap,eager", "--repeats", "1", "--warmups", "0", "--cache", "warm",
+                 "--no-progress", "--output", str(run))
+    assert result.returncode == 0, result.stderr
+    loads = {r["options"]: r for r in read_samples(run) if r["metric"] == "load_s"}
+    assert loads["safetensors_read=mmap"]["status"] == "ok" and loads["safetensors_read=mmap"]["value"] > 0
+    eager = loads["safetensors_read=eager"]
+    assert eager["status"] == "not_applicable"
+    assert eager["reason"].startswith("safetensors_read=eager: transformers 4.46.3 has no switch to read safetensors")
