@@ -23,7 +23,13 @@ from loadbench.bench.probes.cpu_memory import CpuMemory, CpuMemoryProbe, Phase
 from loadbench.bench.probes.gpu_memory import GpuMemory, GpuMemorySampler, gpu_unavailable_reason
 from loadbench.bench.sample.phases import PHASES, PhaseClock, instrument
 from loadbench.bench.sample.protocol import SampleReply, SampleRequest, encode_partial
-from loadbench.bench.sample.workload import build_prompts, first_call, measure_forward, measure_generation
+from loadbench.bench.sample.workload import (
+    build_prompts,
+    first_call,
+    measure_forward,
+    measure_generation,
+    workload_metric,
+)
 from loadbench.vocabulary import BASE_PATH, WARM
 
 __all__ = ["GPU_METRICS", "child_main", "measure"]
@@ -85,10 +91,22 @@ def _report_gpu(result: SampleReply, gpu: GpuMemory | None, reason: str | None) 
     result.info["gpu_sample_period_s"] = gpu.period_s
 
 
-def _equivalence(loaded: Any, request: Any, req: SampleRequest, result: SampleReply) -> None:
-    from loadbench.loaders.equivalence import compare_with_base
+def _check_output(loaded: Any, request: Any, req: SampleRequest, result: SampleReply, *, reference: bool) -> None:
+    """Outputs must be finite on every path; every path but the reference must also match it.
 
-    eq = compare_with_base(request, loaded.backbone, loaded.tokenizer, [req.prompt])
+    Both are recorded under ``max_abs_diff_vs_base``, the one metric that says whether a
+    path computes the right thing; the timings stay, as they measure the load that happened.
+    """
+    from loadbench.loaders.equivalence import NonFiniteOutput, check_finite, compare_with_base
+
+    try:
+        if reference:
+            check_finite(loaded.backbone, loaded.tokenizer, [req.prompt])
+            return
+        eq = compare_with_base(request, loaded.backbone, loaded.tokenizer, [req.prompt])
+    except NonFiniteOutput as exc:
+        result.fail("max_abs_diff_vs_base", exc, "non_finite_output")
+        return
     if eq.ok:
         result.ok("max_abs_diff_vs_base", eq.max_abs_diff)
     else:
@@ -214,7 +232,7 @@ def _measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], Non
         except Exception as exc:
             result.fail("load_s", exc)
         if loaded is not None:
-            workload = "decode_tokens_per_s" if task.generates else "forward_tokens_per_s"
+            workload = workload_metric(loaded)
             if loaded_so_far is not None:
                 loaded_so_far(result, workload)
             try:
@@ -226,10 +244,12 @@ def _measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], Non
                 result.fail(workload, exc)
     _report_gpu(result, gpu.result if gpu is not None else None, gpu_reason)
     result.ok("peak_rss_bytes", cpu.lifetime_peak_rss_bytes() if cpu is not None else peak_rss_bytes())
-    # The base path with no options is the reference itself; with options it is compared with it.
-    if loaded is not None and req.check_equivalence and (req.path != BASE_PATH or options != LoadOptions()):
+    # The base path with no options is the reference itself: only checked for finite output.
+    # With options it is compared with the plain load, as every other path is.
+    if loaded is not None and req.check_equivalence:
         try:
-            _equivalence(loaded, request, req, result)
+            _check_output(loaded, request, req, result,
+                          reference=req.path == BASE_PATH and options == LoadOptions())
         except Exception as exc:
             result.fail("max_abs_diff_vs_base", exc)
     return result

@@ -15,10 +15,19 @@ import numpy as np
 
 from loadbench.bench.probes.clocks import StepClock, sync
 
-__all__ = ["build_prompts", "first_call", "measure_generation", "measure_forward", "PERCENTILES"]
+__all__ = ["build_prompts", "first_call", "measure_generation", "measure_forward", "workload_metric", "PERCENTILES"]
 
 PERCENTILES = (50, 90, 99)
 Report = Callable[[str, float], None]
+
+
+def workload_metric(loaded: Any) -> str:
+    """The metric a sample's workload is recorded under, and so its failure too.
+
+    It follows what the loaded path does, not the task: ``base`` and ``custom`` only run
+    forward passes even for a generation task, so they never have a decode rate.
+    """
+    return "decode_tokens_per_s" if loaded.generate is not None else "forward_tokens_per_s"
 
 
 def build_prompts(tokenizer: Any, prompt: str, prompt_tokens: int | None, batch_size: int) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -152,7 +153,17 @@ def test_an_option_the_installed_transformers_lacks_is_not_applicable(builtin, m
     monkeypatch.setattr(options, "_from_pretrained_takes", lambda keyword: False)
     reply = measure(_request(builtin("tiny-bert"), "task", "text-classification", options="safetensors_read=eager"))
     assert reply.metrics == [] and reply.failures == []
-    assert "no switch for how safetensors are read" in reply.not_applicable[0]["reason"]
+    assert "no switch to read safetensors into memory first" in reply.not_applicable[0]["reason"]
+
+
+def test_mmap_is_what_a_transformers_without_the_switch_does_so_it_applies(builtin, monkeypatch) -> None:
+    """4.x has no disable_mmap and always memory-maps: there "mmap" is its default, measured."""
+    from loadbench.loaders import options
+
+    monkeypatch.setattr(options, "_from_pretrained_takes", lambda keyword: False)
+    reply = measure(_request(builtin("tiny-bert"), "base", "text-classification", options="safetensors_read=mmap"))
+    assert reply.failures == [] and {n["metric"] for n in reply.not_applicable} == set(GPU_METRICS)
+    assert _metrics(reply)["load_s"] > 0 and _metrics(reply)["max_abs_diff_vs_base"] == 0
 
 
 def test_a_path_that_raises_is_a_recorded_failure(builtin) -> None:
@@ -191,3 +202,68 @@ def test_a_fast_loader_is_timed_phased_and_checked_like_the_four(builtin, path: 
     assert sum(phases) + metrics["load_other_s"] == pytest.approx(metrics["load_s"])
     assert metrics["max_abs_diff_vs_base"] == 0
     assert metrics["new_tokens"] == NEW_TOKENS
+
+
+def _records(run: Path) -> dict[tuple[str, str], dict]:
+    from loadbench.results.records.store import read_samples
+
+    return {(r["path"], r["metric"]): r for r in read_samples(run)}
+
+
+def test_a_workload_failure_is_filed_under_what_the_path_measures(builtin, cli, tmp_path: Path) -> None:
+    """base and custom only run forward passes, even for a generation task: a prompt longer
+    than GPT-2's 128 positions fails their workload under forward_tokens_per_s, and the
+    task path's generation under decode_tokens_per_s."""
+    builtin("tiny-gpt2")
+    run = tmp_path / "run"
+    result = cli("run", "--checkpoint", "tiny-gpt2", "--paths", "base", "custom", "task", "--prompt-tokens", "600",
+                 "--repeats", "1", "--warmups", "0", "--cache", "warm", "--no-progress", "--output", str(run))
+    assert result.returncode == 0, result.stderr
+    records = _records(run)
+    for path, metric in (("base", "forward_tokens_per_s"), ("custom", "forward_tokens_per_s"),
+                         ("task", "decode_tokens_per_s")):
+        assert records[(path, "load_s")]["status"] == "ok"
+        failure = records[(path, metric)]
+        assert (failure["status"], failure["error_type"]) == ("failed", "IndexError"), failure
+    assert ("base", "decode_tokens_per_s") not in records and ("custom", "decode_tokens_per_s") not in records
+    assert "forward_tokens_per_s   FAILED [1]" in result.stdout
+
+
+def test_a_killed_workload_is_announced_under_what_the_path_measures(builtin) -> None:
+    """The metric a worker names before its workload is where a kill (timeout, OOM killer) is recorded."""
+    heard: list[tuple[str, str]] = []
+    for path in ("base", "task"):
+        measure(_request(builtin("tiny-llama"), path, "text-generation", check_equivalence=False),
+                lambda reply, metric, path=path: heard.append((path, metric)))
+    assert heard == [("base", "forward_tokens_per_s"), ("task", "decode_tokens_per_s")]
+
+
+@pytest.fixture(scope="module")
+def nan_llama(builtin, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny-llama with one weight matrix set to NaN: it loads and runs, and computes nothing usable."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    directory = tmp_path_factory.mktemp("nan") / "nan-llama"
+    shutil.copytree(builtin("tiny-llama"), directory)
+    (directory / "loadbench_builtin.json").unlink()  # a checkpoint of the user's, not a built-in
+    weights = load_file(directory / "model.safetensors")
+    weights["model.layers.0.mlp.down_proj.weight"].fill_(float("nan"))
+    save_file(weights, directory / "model.safetensors", metadata={"format": "pt"})
+    return directory
+
+
+def test_nan_output_is_every_paths_failure_the_reference_included(nan_llama: Path, cli, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = cli("run", "--checkpoint", str(nan_llama), "--paths", "base", "task", "--repeats", "1", "--warmups", "0",
+                 "--cache", "warm", "--no-progress", "--output", str(run))
+    assert result.returncode == 0, result.stderr
+    records = _records(run)
+    for path in ("base", "task"):
+        assert records[(path, "load_s")]["status"] == "ok"  # the load happened and was measured
+        check = records[(path, "max_abs_diff_vs_base")]
+        assert (check["status"], check["error_type"]) == ("failed", "non_finite_output"), check
+        assert check["error"].startswith("this path's hidden states are not finite (NaN in ")
+    assert "[1] non_finite_output: this path's hidden states are not finite" in result.stdout
+    assert "max |diff| nan" not in result.stdout
