@@ -41,8 +41,9 @@ __all__ = ["BuildFailed", "BuiltEnvironment", "built_environments", "create_laye
 
 MARKER = "loadbench_env.json"  # written last: its presence means the build is complete
 # Part of every build's key: bump it when how an environment is built changes (2: uv compiles
-# bytecode), so no build made the old way is reused.
-RECIPE = 2
+# bytecode; 3: only what the requirements need is layered from the driver), so no build made
+# the old way is reused.
+RECIPE = 3
 LAYER_PTH = "00_loadbench_layer.pth"
 Say = Callable[[str], None]
 
@@ -116,6 +117,114 @@ def _base() -> dict[str, Any]:
     # The prefix, not sys.executable: python and python3 of one venv are one base.
     return {"python": sys.version.split()[0], "prefix": sys.prefix, "site_packages": site_packages,
             "packages": hashlib.sha256("\n".join(packages).encode("utf-8")).hexdigest()[:16]}
+
+
+# loadbench's extras a worker uses (the loading paths), carried into a built environment where the
+# driver has them installed; the rest (ray, parquet, test) serve the driver only.
+WORKER_EXTRAS = ("device-map", "runai", "fastsafetensors")
+LAYER_DIR = "loadbench-layer"
+
+
+def _canonical(name: str) -> str:
+    from packaging.utils import canonicalize_name
+
+    return str(canonicalize_name(name))
+
+
+def _driver_distributions() -> dict[str, metadata.Distribution]:
+    """This environment's distributions by canonical name (the first found, as import would)."""
+    found: dict[str, metadata.Distribution] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found.setdefault(_canonical(name), dist)
+    return found
+
+
+def _runtime_roots(driver: dict[str, metadata.Distribution], wanted: Sequence[str]) -> list[str]:
+    """What a built environment needs besides its requirements: loadbench, its worker extras, the driver's torch.
+
+    Each as a requirement pip sees satisfied here, so resolving them downloads nothing.
+    """
+    from packaging.requirements import Requirement
+
+    roots = ["loadbench"] if "loadbench" in driver else []
+    for text in metadata.requires("loadbench") or [] if "loadbench" in driver else []:
+        requirement = Requirement(text)
+        marker = requirement.marker
+        if marker is not None and _canonical(requirement.name) in driver and any(
+                marker.evaluate({"extra": extra}) for extra in WORKER_EXTRAS):
+            roots.append(str(Requirement(f"{requirement.name}{requirement.specifier}")))
+    if "torch" in driver and not any(_canonical(Requirement(text).name) == "torch" for text in wanted):
+        roots.append(f"torch=={driver['torch'].version}")  # the driver's own build (+cpu, +cu128) is reused
+    return roots
+
+
+def _closure(roots: Sequence[str], requires: dict[str, list[str]]) -> set[str]:
+    """Canonical names of every distribution ``roots`` need, through ``requires`` (name -> Requires-Dist)."""
+    from packaging.requirements import Requirement
+
+    needed: dict[str, set[str]] = {}
+    pending = [Requirement(text) for text in roots]
+    while pending:
+        requirement = pending.pop()
+        name, extras = _canonical(requirement.name), set(requirement.extras)
+        if name not in requires or (name in needed and extras <= needed[name]):
+            continue
+        needed[name] = needed.get(name, set()) | extras
+        for text in requires[name]:
+            dependency = Requirement(text)
+            if dependency.marker is None or any(dependency.marker.evaluate({"extra": extra})
+                                                for extra in {"", *needed[name]}):
+                pending.append(dependency)
+    return set(needed)
+
+
+def _layer(site: Path, driver: dict[str, metadata.Distribution], kept: set[str], layer: Path) -> None:
+    """Links to the files of the ``kept`` distributions of ``site``, and to nothing else.
+
+    A directory only kept distributions own is one link; one shared with others (a namespace
+    package, __pycache__) is made here and its entries linked one by one.
+    """
+    owners: dict[tuple[str, ...], set[str]] = {}
+    for name, dist in driver.items():
+        for file in dist.files or []:
+            parts = Path(str(file)).parts
+            if not parts or parts[0] == ".." or not (site / parts[0]).exists():
+                continue  # a script in bin/, or a distribution elsewhere on the path
+            for depth in range(1, len(parts) + 1):
+                owners.setdefault(parts[:depth], set()).add(name)
+
+    def link(prefix: tuple[str, ...]) -> None:
+        for entry in sorted(p for p in owners if len(p) == len(prefix) + 1 and p[:len(prefix)] == prefix):
+            if owners[entry] <= kept:
+                (layer.joinpath(*entry)).symlink_to(site.joinpath(*entry))
+            elif owners[entry] & kept and (site.joinpath(*entry)).is_dir():
+                layer.joinpath(*entry).mkdir()
+                link(entry)
+
+    layer.mkdir()
+    link(())
+
+
+def restrict_layer(directory: Path, own_site: Path, chosen: list[dict[str, Any]], roots: Sequence[str],
+                   driver: dict[str, metadata.Distribution] | None = None, final: Path | None = None) -> list[str]:
+    """Replace the layer of the whole driver by one of only what the environment needs from it.
+
+    What it needs: the closure of ``roots`` over the packages installed into it (``chosen``)
+    and the driver's. ``final``: where ``directory`` will be renamed to. Returns the
+    driver's distributions it reuses, as ``name==version``.
+    """
+    driver = driver if driver is not None else _driver_distributions()
+    installed = {_canonical(item["name"]): list(item.get("requires_dist") or []) for item in chosen}
+    requires = {name: list(dist.requires or []) for name, dist in driver.items()} | installed
+    reused = sorted(_closure(roots, requires) - set(installed))
+    site = Path(sysconfig.get_paths()["purelib"])
+    # Beside its site-packages, not in it: a folder there would be an importable package named "layer".
+    _layer(site, driver, set(reused), directory / LAYER_DIR)
+    (own_site / LAYER_PTH).write_text(f"import site; site.addsitedir({str((final or directory) / LAYER_DIR)!r})\n",
+                                      encoding="utf-8")
+    return [f"{driver[name].metadata['Name']}=={driver[name].version}" for name in reused]
 
 
 def cache_root() -> Path:
@@ -193,7 +302,8 @@ def _resolve(python: Path, requirements: Sequence[str], scratch: Path, where: st
                "--report", str(report), *requirements], "pip, resolving the requirements,", where)
     items = json.loads(report.read_text(encoding="utf-8")).get("install", [])
     return [{"name": item["metadata"]["name"], "version": item["metadata"]["version"],
-             "url": item["download_info"]["url"]} for item in items]
+             "url": item["download_info"]["url"], "requires_dist": item["metadata"].get("requires_dist") or []}
+            for item in items]
 
 
 def find_uv() -> str | None:
@@ -246,18 +356,23 @@ def ensure_environment(name: str, requirements: Sequence[str], *, say: Say | Non
                           "point LOADBENCH_CACHE_DIR at a writable directory") from None
     try:
         say(f"{where}: building into {target} (pip resolves, {tool_name} installs)")
-        python, _ = create_layered_venv(staging)
+        python, own_site = create_layered_venv(staging)
+        driver = _driver_distributions()
+        roots = [*wanted, *_runtime_roots(driver, wanted)]
         with tempfile.TemporaryDirectory(prefix="loadbench-env-") as scratch:
-            chosen = _resolve(python, wanted, Path(scratch), where)
+            chosen = _resolve(python, roots, Path(scratch), where)
         if chosen:
             listed = ", ".join(f"{item['name']} {item['version']}" for item in chosen)
             say(f"{where}: installing {listed}")
             _install(python, chosen, tool, where)
+        # Then the driver's packages it does not need go out of sight: what the requirements did not ask
+        # for (kernels, beside transformers 5.0) must not change what they import.
+        layered = restrict_layer(staging, own_site, chosen, roots, driver, final=target)
         installed = {item["name"]: item["version"] for item in chosen}
         build_s = round(time.perf_counter() - started, 3)  # as the record keeps it, and reuse reports it
         record = {"requirements": list(wanted), "installed": installed, "installer": tool_name,
                   "build_s": build_s, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  "base": base}
+                  "base": base, "from_base": layered}
         (staging / MARKER).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         try:
             staging.rename(target)
