@@ -32,6 +32,7 @@ from loadbench.results.comparison.comparability import CannotCompare
 from loadbench.results.comparison.settings import check_alpha, check_metric, check_thresholds, family_of
 from loadbench.results.comparison.stats import min_signed_rank_p, one_sided_signed_rank_test, walsh_interval
 from loadbench.results.comparison.unpaired import judge_family, verdict_table
+from loadbench.results.records.integrity import impossible_value
 from loadbench.results.records.schema import CASE_KEYS
 
 if TYPE_CHECKING:
@@ -160,6 +161,27 @@ def _row(key: tuple[Any, ...], metric: str, group: pd.DataFrame, base_env: str, 
     return row
 
 
+def _check_measurable(measured: pd.DataFrame) -> None:
+    """Refuse what no measurement gives: the reader does for a run, this for a frame built by hand.
+
+    An impossible value (a load of -1 s) would be read as a change of hundreds of percent,
+    and a block with two samples of one environment as an extra pair.
+    """
+    ok = measured[measured["status"] == "ok"]
+    for record in ok[["metric", "unit", "status", "value"]].to_dict("records"):
+        why = impossible_value(record)
+        if why:
+            raise CannotCompare(f"{record['metric']} = {record['value']:g} with status ok: {why}; "
+                                "no run records that: read the run with load()")
+    blocks = ok.dropna(subset=["block"])
+    twice = blocks[blocks.duplicated([*_KEYS, "env", "metric", "block"], keep=False)]
+    if len(twice):
+        first = twice.iloc[0]
+        raise CannotCompare(f"block {first['block']} holds {first['metric']} of environment {first['env']!r} "
+                            f"({first['checkpoint']}/{first['path']}) twice; a block pairs one sample of each "
+                            "environment: read the run with load()")
+
+
 def _families(rows: list[dict[str, Any]]) -> dict[tuple[bool, str], list[dict[str, Any]]]:
     """The Holm families: each metric family of the gate, and each of the diagnostics, apart."""
     families: dict[tuple[bool, str], list[dict[str, Any]]] = {}
@@ -202,6 +224,7 @@ def compare_paired(
     gate_metrics = set(GATE_METRICS if gate is None else (check_metric(m) for m in gate))
     base_env, cand_env = _choose(frame, baseline_env, candidate_env)
     measured = frame[~frame["warmup"].astype(bool) & frame["env"].isin([base_env, cand_env])]
+    _check_measurable(measured)
     if metrics is not None:
         measured = measured[measured["metric"].isin([check_metric(m) for m in metrics])]
     # Cases an environment cannot serve at all (the load itself is not applicable there), and why.

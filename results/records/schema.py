@@ -7,6 +7,7 @@ table; a run that measured nothing for a case still says why (``status``).
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal, TypeGuard, TypeVar
@@ -196,27 +197,41 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# The frame keeps ints in int64 columns and values in float64 ones: larger ones cannot be read.
+_INT_MAX = 2**63 - 1
+_FLOAT_MAX = int(sys.float_info.max)
+
+
 def _check_types(s: Sample) -> None:
     if not _is_int(s.schema_version):
         raise InvalidRecord(f"schema_version must be an int, got {s.schema_version!r}")
     for name in _REQUIRED_STR:
         value = getattr(s, name)
         if not isinstance(value, str) or not value:
-            raise InvalidRecord(f"{name} must be a non-empty string, got {value!r}")
+            raise InvalidRecord(f"{name} must be a non-empty string, got {_short(value)}")
     for name in _OPTIONAL_STR:
         value = getattr(s, name)
         if value is not None and not isinstance(value, str):
-            raise InvalidRecord(f"{name} must be a string or null, got {value!r}")
+            raise InvalidRecord(f"{name} must be a string or null, got {_short(value)}")
     if not isinstance(s.warmup, bool):
         raise InvalidRecord(f"warmup must be true or false, got {s.warmup!r}")
-    if not _is_int(s.repeat) or s.repeat < 0:
-        raise InvalidRecord(f"repeat must be an int >= 0, got {s.repeat!r}")
-    if s.sample_records is not None and (not _is_int(s.sample_records) or s.sample_records < 1):
-        raise InvalidRecord(f"sample_records must be an int >= 1 or null, got {s.sample_records!r}")
-    if s.block is not None and (not _is_int(s.block) or s.block < 0):
-        raise InvalidRecord(f"block must be an int >= 0 or null, got {s.block!r}")
+    if not _is_int(s.repeat) or not 0 <= s.repeat <= _INT_MAX:
+        raise InvalidRecord(f"repeat must be an int >= 0, got {_short(s.repeat)}")
+    if s.sample_records is not None and (not _is_int(s.sample_records) or not 1 <= s.sample_records <= _INT_MAX):
+        raise InvalidRecord(f"sample_records must be an int >= 1 or null, got {_short(s.sample_records)}")
+    if s.block is not None and (not _is_int(s.block) or not 0 <= s.block <= _INT_MAX):
+        raise InvalidRecord(f"block must be an int >= 0 or null, got {_short(s.block)}")
     if s.value is not None and (not isinstance(s.value, (int, float)) or isinstance(s.value, bool)):
-        raise InvalidRecord(f"value must be a number or null, got {s.value!r}")
+        raise InvalidRecord(f"value must be a number or null, got {_short(s.value)}")
+    if _is_int(s.value) and abs(s.value) > _FLOAT_MAX:
+        raise InvalidRecord(f"value {_short(s.value)} is too large for any measurement: the file was edited")
+
+
+def _short(value: object) -> str:
+    """A value for a one-line message: a 400-digit number or a long string cut to a readable length."""
+    text = repr(value)
+    what = "digits" if isinstance(value, int) else "characters"
+    return text if len(text) <= 40 else f"{text[:30]}… ({len(text)} {what})"
 
 
 def _check_consistency(s: Sample) -> None:
@@ -229,10 +244,10 @@ def _check_consistency(s: Sample) -> None:
         )
     if s.status == "ok":
         if s.value is None or not math.isfinite(s.value):
-            raise InvalidRecord(f"status 'ok' needs a finite value, got {s.value!r} ({where})")
+            raise InvalidRecord(f"status 'ok' needs a finite value, got {_short(s.value)} ({where})")
         return
     if s.value is not None:
-        raise InvalidRecord(f"status {s.status!r} must have value null, got {s.value!r} ({where})")
+        raise InvalidRecord(f"status {s.status!r} must have value null, got {_short(s.value)} ({where})")
     if s.status == "not_applicable" and not s.reason:
         raise InvalidRecord(f"status 'not_applicable' needs a reason ({where})")
     if s.status == "failed" and not (s.error_type and s.error):
@@ -269,12 +284,34 @@ _Record = TypeVar("_Record", bound=Mapping[str, Any])
 
 
 def drop_superseded(records: Iterable[_Record]) -> list[_Record]:
-    """The records without the RETRYABLE_ERRORS failures that a retry of the same sample replaced.
+    """The records without the samples lost to a RETRYABLE_ERRORS failure that a retry replaced.
 
     A sample lost with its machine and then measured again would otherwise count as a
-    failure of the case; one that was never retried keeps its failure, so the loss stays
+    failure of the case, and the load it reported before the loss as a second load; the
+    lost attempt goes whole (its records are consecutive: ``sample_records`` of them),
+    the retry stays. One that was never retried keeps its failure, so the loss stays
     visible. Order is kept.
     """
     records = list(records)
-    retried = {sample_key(r) for r in records if not is_retryable(r)}
-    return [r for r in records if not (is_retryable(r) and sample_key(r) in retried)]
+    attempts = _attempts(records)
+    last = {sample_key(records[start]): n for n, (start, _) in enumerate(attempts)}
+    kept: list[_Record] = []
+    for n, (start, end) in enumerate(attempts):
+        chunk = records[start:end]
+        if last[sample_key(chunk[0])] != n and any(is_retryable(r) for r in chunk):
+            continue
+        kept += chunk
+    return kept
+
+
+def _attempts(records: list[_Record]) -> list[tuple[int, int]]:
+    """Where each sample's records start and end: consecutive records of one key, ``sample_records`` of them."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while start < len(records):
+        size, key, end = records[start].get("sample_records") or 1, sample_key(records[start]), start + 1
+        while end < len(records) and end - start < size and sample_key(records[end]) == key:
+            end += 1
+        spans.append((start, end))
+        start = end
+    return spans

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from loadbench.errors import UserError
 from loadbench.results.records.durable import signals_held, write_json_atomic
+from loadbench.results.records.integrity import SampleLedger, impossible_value
 from loadbench.results.records.migrations import migrate
 from loadbench.results.records.schema import (
     SCHEMA_VERSION,
@@ -237,6 +238,13 @@ def _require_run(run_dir: str | Path) -> Path:
     return run_dir
 
 
+# What loadbench writes into run.json, by shape: a report reads into them (null: not recorded).
+_RUN_INFO_SHAPES: dict[str, tuple[type, ...]] = {
+    "fingerprint": (dict,), "nodes": (dict,), "suite": (dict, str), "checkpoint_commits": (dict,),
+    "ceiling": (dict,), "resumed_at": (list,), "status": (str,), "started_at": (str,), "finished_at": (str,),
+}
+
+
 def read_run_info(run_dir: str | Path) -> dict[str, Any]:
     """The run's run.json as a dict."""
     path = _require_run(run_dir) / RUN_INFO_FILE
@@ -252,6 +260,12 @@ def read_run_info(run_dir: str | Path) -> dict[str, Any]:
         raise CorruptRun(f"{path}: {e}") from None
     except UnsupportedSchema as e:
         raise UnsupportedSchema(f"{path}: {e}") from None
+    for name, kinds in _RUN_INFO_SHAPES.items():
+        value = info.get(name)
+        if value is not None and not isinstance(value, kinds):
+            want = " or ".join("an object" if k is dict else "a list" if k is list else "a string" for k in kinds)
+            raise CorruptRun(f"{path}: {name} must be {want}, got {type(value).__name__}; the file was edited or "
+                             "damaged (loadbench writes it whole)")
     return info
 
 
@@ -260,6 +274,7 @@ class _Parsed:
     records: list[dict[str, Any]]  # the whole samples, validated and migrated
     whole_bytes: int  # where the whole samples end: an appender starts here
     dropped: int  # records of a torn last line or of a sample cut short, left out
+    samples: int  # whole samples read
 
 
 def _read(path: Path) -> _Parsed:
@@ -275,7 +290,8 @@ def _read(path: Path) -> _Parsed:
     last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
     kept: list[dict[str, Any]] = []
     group: list[dict[str, Any]] = []  # records of the sample being read
-    whole, offset, dropped = 0, 0, 0
+    ledger = SampleLedger()
+    whole, offset, dropped, samples = 0, 0, 0, 0
     for index, raw in enumerate(lines):
         offset += len(raw) + 1
         if not raw.strip():
@@ -287,24 +303,36 @@ def _read(path: Path) -> _Parsed:
             record = Sample.from_dict(migrate(json.loads(raw.decode("utf-8")))).to_dict()
         except UnsupportedSchema as e:
             raise UnsupportedSchema(f"{path}:{index + 1}: {e}") from None
-        except (ValueError, UnicodeDecodeError) as e:  # JSON, encoding or schema
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:  # JSON, encoding or schema
             if index == last:
                 dropped += 1 + len(group)
                 group = []
                 break
             what = str(e) if isinstance(e, InvalidRecord) else f"not valid JSON ({e})"
-            raise CorruptRun(f"{path}:{index + 1}: {what}") from None
+            raise _corrupt(path, index + 1, what) from None
+        impossible = impossible_value(record)
+        if impossible:
+            raise _corrupt(path, index + 1, f"{record['metric']} = {record['value']:g} with status ok: {impossible}; "
+                                            "the file was edited or damaged: measure the run again")
         if group and (sample_key(record) != sample_key(group[0])
                       or record["sample_records"] != group[0]["sample_records"]):
-            raise CorruptRun(f"{path}:{index + 1}: a sample with {len(group)} of its "
-                             f"{group[0]['sample_records']} records is followed by another sample")
+            raise _corrupt(path, index + 1, f"a sample with {len(group)} of its "
+                                            f"{group[0]['sample_records']} records is followed by another sample")
         group.append(record)
         if len(group) >= (record["sample_records"] or 1):
+            problem = ledger.admit(group, index + 2 - len(group))
+            if problem:
+                raise _corrupt(path, index + 2 - len(group), problem)
             kept += group
             group = []
-            whole = offset
+            whole, samples = offset, samples + 1
     dropped += len(group)
-    return _Parsed(kept, whole, dropped)
+    return _Parsed(kept, whole, dropped, samples)
+
+
+def _corrupt(path: Path, line: int, what: str) -> CorruptRun:
+    """The one-line refusal of a damaged line: a value quoted from the file cannot break the line."""
+    return CorruptRun(f"{path}:{line}: {' '.join(what.split())}")
 
 
 def read_samples(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -320,7 +348,7 @@ def read_samples(run_dir: str | Path) -> list[dict[str, Any]]:
         raise CorruptRun(f"{path}: missing ({RUN_INFO_FILE} is there, so the run is damaged)")
     parsed = _read(path)
     if parsed.dropped:
-        warnings.warn(f"{path}: left out {parsed.dropped} record(s) at the end that an interruption cut short "
-                      "(a partial line or sample); --resume measures that sample again",
-                      TruncatedRunWarning, stacklevel=2)
+        warnings.warn(f"{path}: its last sample was cut short (an interrupted write): {parsed.samples} whole "
+                      f"sample(s) read; left out {parsed.dropped} record(s) of the cut one; `loadbench run --resume` "
+                      "of an unfinished run measures it again", TruncatedRunWarning, stacklevel=2)
     return parsed.records

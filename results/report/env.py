@@ -34,7 +34,8 @@ NODE_COLUMNS: tuple[str, ...] = ("node", "environment", "python", "torch", "tran
 
 
 def _fmt_gpus(info: dict[str, Any]) -> str:
-    gpus = (info.get("fingerprint") or {}).get("gpus")
+    fingerprint = info.get("fingerprint")
+    gpus = fingerprint.get("gpus") if isinstance(fingerprint, dict) else None
     if isinstance(gpus, list) and gpus:
         return "; ".join(
             f"{g.get('name', '?')} ({format_value(g.get('memory_bytes'), 'bytes')}, driver {g.get('driver', '?')})"

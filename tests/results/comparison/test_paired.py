@@ -227,17 +227,21 @@ def test_a_case_one_environment_cannot_serve_is_not_applicable_with_its_reason(t
     reason = "transformers 5.24.0 has no pipeline for text2text-generation"
     writer = RunWriter.create(run_dir, {"run_id": "r1", "suite": {"name": "t"}})
     for i in range(12):
+        # Each case has blocks of its own, as the runner numbers them.
+        block = {"task": 2 * i, "pipeline": 2 * i + 1}
         for path in ("task", "pipeline"):
-            writer.append(Sample.ok({**CASE, "path": path, "env": "old"}, "r1", i, "load_s", 0.03, block=i))
-            writer.append(Sample.ok({**CASE, "path": path, "env": "old"}, "r1", i, "first_forward_s", 0.01, block=i))
-        writer.append(Sample.ok({**CASE, "path": "task", "env": "new"}, "r1", i, "load_s", 0.03, block=i))
-        writer.append(Sample.ok({**CASE, "path": "task", "env": "new"}, "r1", i, "first_forward_s", 0.01, block=i))
+            writer.append(Sample.ok({**CASE, "path": path, "env": "old"}, "r1", i, "load_s", 0.03, block=block[path]))
+            writer.append(Sample.ok({**CASE, "path": path, "env": "old"}, "r1", i, "first_forward_s", 0.01,
+                                    block=block[path]))
+        writer.append(Sample.ok({**CASE, "path": "task", "env": "new"}, "r1", i, "load_s", 0.03, block=block["task"]))
+        writer.append(Sample.ok({**CASE, "path": "task", "env": "new"}, "r1", i, "first_forward_s", 0.01,
+                                block=block["task"]))
         writer.append(Sample.not_applicable({**CASE, "path": "pipeline", "env": "new"}, "r1", i, "load_s", reason,
-                                            block=i))
+                                            block=block["pipeline"]))
         # Both sides not applicable (GPU memory on a CPU): no row at all.
         for env in ("old", "new"):
             writer.append(Sample.not_applicable({**CASE, "path": "task", "env": env}, "r1", i, "gpu_peak_used_bytes",
-                                                "device is cpu", block=i))
+                                                "device is cpu", block=block["task"]))
     writer.close("complete")
     table = compare_paired(load(run_dir))
     pipeline = table[table["path"] == "pipeline"]

@@ -102,8 +102,8 @@ def test_a_large_change_of_medians_that_noise_explains_is_unchanged(run: Runs) -
 
 
 def test_warmup_samples_are_ignored(run: Runs) -> None:
-    wild = Sample.ok(CASE, "x", 99, "load_s", 50.0, warmup=True)
-    table = compare(run({"load_s": BASE}), run({"load_s": BASE}, extra=[wild] * 5))
+    wild = [Sample.ok(CASE, "x", 99 + i, "load_s", 50.0, warmup=True) for i in range(5)]
+    table = compare(run({"load_s": BASE}), run({"load_s": BASE}, extra=wild))
     assert _row(table, "load_s")["n_cand"] == 10
     assert _row(table, "load_s")["verdict"] == "unchanged"
 

@@ -277,7 +277,7 @@ def test_fingerprint_columns_come_from_each_rows_node(tmp_path: Path, case: dict
     gpu = {**case, "device": "cuda:0"}
     run = _spread_run(tmp_path, [
         Sample.ok(gpu, "spread", 0, "load_s", 1.0, node="h100"),
-        Sample.ok(gpu, "spread", 0, "load_s", 2.0, node="a100"),
+        Sample.ok(gpu, "spread", 3, "load_s", 2.0, node="a100"),
         Sample.ok(case, "spread", 1, "load_s", 3.0),  # node null: the run's own machine
         Sample.ok(gpu, "spread", 2, "load_s", 4.0, node="h100"),
     ])

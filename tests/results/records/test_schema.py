@@ -220,10 +220,20 @@ def test_a_retried_lost_sample_drops_its_failure(case: dict[str, str]) -> None:
 def test_an_unretried_loss_stays_visible(case: dict[str, str]) -> None:
     lost = _lost(case)
     assert drop_superseded([lost]) == [lost]
-    assert drop_superseded([lost, _lost(case)]) == [lost, lost]  # lost twice: still no measurement
+    # Lost twice: still no measurement, and one sample counts once (the last attempt).
+    assert drop_superseded([lost, _lost(case, node="n2")]) == [_lost(case, node="n2")]
     # Another repeat, run, case or warmup flag is another sample: it does not stand in for this one.
     others = [_ok(case, repeat=1), _ok(case, run_id="r2"), _ok({**case, "cache": "cold"}), _ok(case, warmup=True)]
     assert drop_superseded([lost, *others]) == [lost, *others]
+
+
+def test_a_lost_sample_goes_whole_with_the_load_it_reported_before_the_loss(case: dict[str, str]) -> None:
+    # A node lost in the workload had reported its load: without the whole attempt dropped, a
+    # paired compare would count that load and the retry's as two pairs of one block.
+    partial = [{**_ok(case, node="n1"), "sample_records": 2}, {**_lost(case, node="n1"), "sample_records": 2}]
+    retry = [{**_ok(case, node="n2"), "sample_records": 2}, {**_ok(case, metric="peak_rss_bytes"), "sample_records": 2}]
+    assert drop_superseded([*partial, *retry]) == retry
+    assert drop_superseded(partial) == partial  # never retried: the loss and its load stay
 
 
 def test_other_failures_are_never_dropped(case: dict[str, str]) -> None:

@@ -166,7 +166,9 @@ def test_truncated_last_line_skipped_with_warning(tmp_path: Path, samples: list[
     path = _write_run(tmp_path, samples)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - 25])  # a crash in the middle of the last write
-    with pytest.warns(TruncatedRunWarning, match=r"samples\.jsonl: left out 1 record"):
+    cut = (r"samples\.jsonl: its last sample was cut short \(an interrupted write\): 2 whole sample\(s\) read; "
+           r"left out 1 record")
+    with pytest.warns(TruncatedRunWarning, match=cut):
         records = read_samples(tmp_path)
     assert records == [_alone(s) for s in samples[:2]]
 
