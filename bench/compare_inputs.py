@@ -155,17 +155,14 @@ def _paired(run: str | Path | Sequence[str | Path], *, thresholds: Mapping[str, 
             alpha: float | None, metrics: Sequence[str] | None, suite: str | Path | None,
             baseline_env: str | None, candidate_env: str | None,
             gate: Sequence[str] | None) -> CompareResult:
-    """One run's environments, pair by pair (results/comparison/paired.py)."""
+    """One run's environments, pair by pair (results/comparison/paired.py).
+
+    Without ``candidate_env``, every environment other than the baseline is compared with
+    it, so a run of three environments never leaves one out unsaid.
+    """
     from loadbench.results import load
-    from loadbench.results.comparison.paired import (
-        DEFAULT_PAIRED_ALPHA,
-        GATE_METRICS,
-        compare_paired,
-        contended_share,
-        environments_of,
-    )
-    from loadbench.results.comparison.render_paired import render_paired_json, render_paired_markdown
-    from loadbench.results.comparison.unpaired import CannotCompare, exit_code
+    from loadbench.results.comparison.paired import DEFAULT_PAIRED_ALPHA
+    from loadbench.results.comparison.unpaired import CannotCompare
 
     parts = _parts(run)
     if len(parts) != 1 or _is_baseline(parts):
@@ -173,34 +170,74 @@ def _paired(run: str | Path | Sequence[str | Path], *, thresholds: Mapping[str, 
                             "environments; to compare two runs, give a baseline and a candidate")
     chosen_alpha, chosen, chosen_metrics = _settings(suite, alpha, thresholds, metrics, DEFAULT_PAIRED_ALPHA)
     frame = load(Path(parts[0]))
-    baseline_env, candidate_env = _given_order(Path(parts[0]), frame, baseline_env, candidate_env)
+    base_env, candidates = _given_order(Path(parts[0]), frame, baseline_env, candidate_env)
+    results = [_one_pair(frame, base_env, cand, chosen_alpha, chosen, chosen_metrics, gate)
+               for cand in (candidates or [None])]
+    return results[0] if len(results) == 1 else _many(results)
+
+
+def _one_pair(frame: pd.DataFrame, baseline_env: str | None, candidate_env: str | None, alpha: float,
+              thresholds: dict[str, float], metrics: list[str] | None, gate: Sequence[str] | None) -> CompareResult:
+    """The candidate environment against the baseline one: one paired table and its renderings."""
+    from loadbench.results.comparison.paired import GATE_METRICS, compare_paired, contended_share, environments_of
+    from loadbench.results.comparison.render_paired import render_paired_json, render_paired_markdown
+    from loadbench.results.comparison.unpaired import exit_code
+
     table = compare_paired(frame, baseline_env=baseline_env, candidate_env=candidate_env,
-                           thresholds=chosen, alpha=chosen_alpha, metrics=chosen_metrics, gate=gate)
+                           thresholds=thresholds, alpha=alpha, metrics=metrics, gate=gate)
     envs = environments_of(frame)
     base_env = baseline_env or envs[0]
     cand_env = candidate_env or next(e for e in envs if e != base_env)
     run_id = str(frame["run_id"].iloc[0])
-    context = dict(alpha=chosen_alpha, run_id=run_id, baseline_env=base_env, candidate_env=cand_env,
-                   thresholds=chosen, contended=contended_share(frame, [base_env, cand_env]))
+    context = dict(alpha=alpha, run_id=run_id, baseline_env=base_env, candidate_env=cand_env,
+                   thresholds=thresholds, contended=contended_share(frame, [base_env, cand_env]))
     markdown = render_paired_markdown(table, **context)
     document = render_paired_json(table, **context, gate=list(gate or GATE_METRICS))
     return CompareResult(table, exit_code(table), markdown, document, [], [f"{run_id}:{base_env}"],
                          [f"{run_id}:{cand_env}"])
 
 
+def _many(results: list[CompareResult]) -> CompareResult:
+    """Several candidate environments against one baseline: one report naming each, the worst exit code."""
+    import json
+
+    import pandas as pd
+
+    documents = [json.loads(r.json) for r in results]
+    base, cands = documents[0]["baseline_env"], [d["candidate_env"] for d in documents]
+    code = max(r.exit_code for r in results)
+    regressed = [f"`{c}`" for r, c in zip(results, cands) if r.exit_code]
+    title = f"❌ a regression in {', '.join(regressed)}" if regressed else "✅ no regression"
+    head = [f"## loadbench compare (paired), {len(cands)} environments against `{base}`: {title}", "",
+            f"Run `{documents[0]['run_id']}` has environments `{base}`, " + ", ".join(f"`{c}`" for c in cands)
+            + f": each is compared with `{base}` (choose one with --candidate-env, another baseline with "
+              "--baseline-env).", ""]
+    body = ["#" + line if line.startswith("#") else line for r in results for line in r.markdown.splitlines()]
+    document = {"schema": "loadbench-compare-paired-set/1", "design": "paired", "exit_code": code,
+                "run_id": documents[0]["run_id"], "baseline_env": base, "candidate_envs": cands,
+                "comparisons": documents}
+    table = pd.concat([r.table.assign(candidate_env=c) for r, c in zip(results, cands)], ignore_index=True)
+    return CompareResult(table, code, "\n".join(head + body) + "\n",
+                         json.dumps(document, indent=2, ensure_ascii=False) + "\n", [],
+                         results[0].baseline_runs, [run for r in results for run in r.candidate_runs])
+
+
 def _given_order(run_dir: Path, frame: pd.DataFrame, baseline_env: str | None,
-                 candidate_env: str | None) -> tuple[str | None, str | None]:
-    """The default sides: the first and second environment as the run named them (not as sampled)."""
+                 candidate_env: str | None) -> tuple[str | None, list[str | None]]:
+    """The baseline (default: the first environment as the run named them, not as sampled) and the candidates.
+
+    The candidate given, or else every other environment, in the run's order.
+    """
     from loadbench.results import read_run_info
     from loadbench.results.comparison.paired import environments_of
 
     suite = read_run_info(run_dir).get("suite")
     entries = suite.get("environments") if isinstance(suite, dict) else None
-    named = [e.get("name") for e in entries or [] if isinstance(e, dict)]
-    present = set(environments_of(frame))
-    given = [n for n in named if n in present] or environments_of(frame)
+    named = [str(e.get("name")) for e in entries or [] if isinstance(e, dict)]
+    present = environments_of(frame)
+    given = [n for n in named if n in present] + [e for e in present if e not in named]
     if baseline_env is None and given:
         baseline_env = given[0]
-    if candidate_env is None:
-        candidate_env = next((n for n in given if n != baseline_env), None)
-    return baseline_env, candidate_env
+    if candidate_env is not None:
+        return baseline_env, [candidate_env]
+    return baseline_env, [n for n in given if n != baseline_env]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from loadbench.bench.cli.errors import cli_message
+from loadbench.bench.cli.notices import one_line_warnings
 from loadbench.errors import UserError
 
 __all__ = ["register", "write_step_summary"]
@@ -119,10 +120,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from loadbench.bench import api
 
     try:
-        result = api.compare(args.baseline, args.candidate, thresholds=dict(args.threshold), alpha=args.alpha,
-                             metrics=args.metrics, suite=args.suite, allow_mismatch=args.allow_mismatch,
-                             baselines=args.baselines, baseline_env=args.baseline_env,
-                             candidate_env=args.candidate_env, gate=args.gate)
+        with one_line_warnings():
+            result = api.compare(args.baseline, args.candidate, thresholds=dict(args.threshold), alpha=args.alpha,
+                                 metrics=args.metrics, suite=args.suite, allow_mismatch=args.allow_mismatch,
+                                 baselines=args.baselines, baseline_env=args.baseline_env,
+                                 candidate_env=args.candidate_env, gate=args.gate)
     except UserError as exc:
         # CI readers look at the job summary first: say there why nothing was compared.
         write_step_summary(f"## loadbench compare: ⚠ cannot compare\n\n{cli_message(exc)}\n")

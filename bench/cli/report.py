@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from loadbench.bench.cli.errors import EXIT_OK
+from loadbench.bench.cli.notices import one_line_warnings
 
 __all__ = ["register"]
 
@@ -36,7 +37,8 @@ def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
 def _cmd_report(args: argparse.Namespace) -> int:
     from loadbench.bench import api
 
-    result = api.report(args.runs, format=args.format, output=args.output, what=args.what)
+    with one_line_warnings():
+        result = api.report(args.runs, format=args.format, output=args.output, what=args.what)
     if result.path is not None:
         print(f"report: {result.path}")
     elif isinstance(result.content, bytes):

@@ -248,3 +248,24 @@ def test_step_summary_is_appended_when_the_variable_is_set(tmp_path: Path) -> No
     assert write_step_summary("## hello", {"GITHUB_STEP_SUMMARY": str(target)}) == target
     assert target.read_text() == "earlier step\n## hello\n"
     assert write_step_summary("## hello", {}) is None
+
+
+def test_a_run_of_three_environments_compares_each_with_the_baseline_and_names_all(tmp_path: Path, cli) -> None:
+    with RunWriter.create(tmp_path / "three", {"run_id": "three", "fingerprint": dict(FINGERPRINT)}) as w:
+        for i, value in enumerate(BASE + BASE):
+            for env, scale in (("base", 1.0), ("same", 1.0), ("slow", 1.10)):
+                w.append(Sample.ok({**CASE, "env": env}, "three", i, "load_s", value * scale, block=i))
+    result = loadbench(cli, "compare", str(w.run_dir))
+    assert result.returncode == 1, result.stderr  # slow regressed: the third environment is not left out
+    assert "## loadbench compare (paired), 2 environments against `base`: ❌ a regression in `slow`" in result.stdout
+    assert "Run `three` has environments `base`, `same`, `slow`: each is compared with `base`" in result.stdout
+    assert "environment `same` against `base`" in result.stdout and "environment `slow` against `base`" in result.stdout
+    document = json.loads(loadbench(cli, "compare", str(w.run_dir), "--format", "json").stdout)
+    assert (document["baseline_env"], document["candidate_envs"], document["exit_code"]) == ("base", ["same", "slow"], 1)
+    assert [c["rows"][0]["verdict"] for c in document["comparisons"]] == ["unchanged", "regressed"]
+    # One candidate chosen: that pair alone, as before.
+    only = loadbench(cli, "compare", str(w.run_dir), "--candidate-env", "same", "--format", "json")
+    assert only.returncode == 0 and json.loads(only.stdout)["candidate_env"] == "same"
+    # Another baseline: the two others against it.
+    other = json.loads(loadbench(cli, "compare", str(w.run_dir), "--baseline-env", "slow", "--format", "json").stdout)
+    assert (other["baseline_env"], other["candidate_envs"]) == ("slow", ["base", "same"])
