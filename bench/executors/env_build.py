@@ -77,12 +77,47 @@ def normalized_requirements(texts: Sequence[str], where: str) -> tuple[str, ...]
     parsed = []
     for text in texts:
         try:
-            parsed.append(str(Requirement(text)))
+            requirement = Requirement(text)
         except InvalidRequirement as exc:
             reason = str(exc).splitlines()[0] if str(exc) else "unreadable"
             raise BuildFailed(f"{where}: {text!r} is not a requirement ({reason}); write it as pip would take "
                               "it, e.g. transformers==4.57.6") from None
+        _check_applies(requirement, text, where)
+        parsed.append(str(requirement))
     return tuple(sorted(dict.fromkeys(parsed)))
+
+
+def _check_applies(requirement: Any, text: str, where: str) -> None:
+    """Refuse what would build an environment that does not hold what it is named for.
+
+    A marker false here installs nothing (the environment would run the driver's release
+    under this one's name); a pinned release outside loadbench's own range cannot hold
+    loadbench's worker, which runs in every environment.
+    """
+    import platform
+
+    if requirement.marker is not None and not requirement.marker.evaluate():
+        raise BuildFailed(f"{where}: {text!r} does not apply to this Python {platform.python_version()} (its "
+                          "marker is false), so the environment would not hold it; drop the marker")
+    for needed in _loadbench_requirements():
+        if _canonical(needed.name) != _canonical(requirement.name):
+            continue
+        for spec in requirement.specifier:
+            if spec.operator in ("==", "===") and "*" not in spec.version and not needed.specifier.contains(
+                    spec.version, prereleases=True):
+                raise BuildFailed(f"{where}: {text!r} conflicts with loadbench, which needs {needed} (its worker "
+                                  f"runs in every environment); ask for a {needed.name} release in that range")
+
+
+def _loadbench_requirements() -> list[Any]:
+    """loadbench's own runtime requirements (without extras), as installed here."""
+    from packaging.requirements import Requirement
+
+    try:
+        texts = metadata.requires("loadbench") or []
+    except metadata.PackageNotFoundError:
+        return []
+    return [r for r in map(Requirement, texts) if r.marker is None or r.marker.evaluate({"extra": ""})]
 
 
 def requirements_in(spec: str) -> list[str] | None:
@@ -132,9 +167,13 @@ def _canonical(name: str) -> str:
 
 
 def _driver_distributions() -> dict[str, metadata.Distribution]:
-    """This environment's distributions by canonical name (the first found, as import would)."""
+    """The distributions in this environment's site-packages (what a layer can link), by canonical name.
+
+    Not those on the whole sys.path: a checkout's ``*.egg-info`` in the working directory
+    would stand for loadbench with files that are not there.
+    """
     found: dict[str, metadata.Distribution] = {}
-    for dist in metadata.distributions():
+    for dist in metadata.distributions(path=[sysconfig.get_paths()["purelib"]]):
         name = dist.metadata["Name"]
         if name:
             found.setdefault(_canonical(name), dist)
@@ -279,7 +318,8 @@ def _last_error(stderr: str) -> str:
     lines = [line.strip(" │╰─▶×\t") for line in stderr.splitlines()]
     lines = [line for line in lines if line]
     errors = [line.removeprefix("ERROR: ").removeprefix("error: ") for line in lines
-              if line.startswith(("ERROR: ", "error: ")) and "dependency resolver does not currently" not in line]
+              if line.startswith(("ERROR: ", "error: ")) and "dependency resolver does not currently" not in line
+              and not line.startswith("ERROR: ResolutionImpossible: for help")]
     if errors:
         return errors[-1]
     return lines[-1] if lines else "no reason given"
@@ -360,7 +400,13 @@ def ensure_environment(name: str, requirements: Sequence[str], *, say: Say | Non
         driver = _driver_distributions()
         roots = [*wanted, *_runtime_roots(driver, wanted)]
         with tempfile.TemporaryDirectory(prefix="loadbench-env-") as scratch:
-            chosen = _resolve(python, roots, Path(scratch), where)
+            try:
+                chosen = _resolve(python, roots, Path(scratch), where)
+            except BuildFailed as exc:
+                if "conflicting dependencies" not in str(exc):
+                    raise
+                raise BuildFailed(f"{exc} (an environment also holds loadbench's worker and what it needs: "
+                                  f"{', '.join(roots[len(wanted):])})") from None
         if chosen:
             listed = ", ".join(f"{item['name']} {item['version']}" for item in chosen)
             say(f"{where}: installing {listed}")

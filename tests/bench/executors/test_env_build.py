@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -27,6 +30,7 @@ from loadbench.bench.executors.env_build import (
     requirements_in,
 )
 from loadbench.bench.suite import EnvironmentEntry
+from loadbench.results import load
 
 
 def _wheel(folder: Path, name: str = "lbtestpkg", version: str = "1.0") -> Path:
@@ -58,12 +62,17 @@ def test_built_once_then_reused_and_layered_on_this_environment(tmp_path: Path, 
     built = ensure_environment("t", [requirement], installer=tool, root=tmp_path / "envs", say=said.append)
     assert not built.reused and built.installed == {"lbtestpkg": "1.0"} and built.installer == installer
     assert "building into" in said[0] and "installing lbtestpkg 1.0" in said[1] and "built in" in said[2]
-    # Its own package, and this environment's torch and loadbench through the layer: nothing fetched again.
+    # Its own package, and this environment's torch and loadbench through the layer: nothing fetched again;
+    # but not what neither it nor loadbench's worker needs (mypy: a test tool here).
     shown = subprocess.run(
-        [python_of(built.path), "-c", "import lbtestpkg, loadbench, torch; print(lbtestpkg.__file__); "
-                                      "print(torch.__file__)"], capture_output=True, text=True, check=True)
-    own, torch_file = shown.stdout.split()
-    assert own.startswith(str(built.path)) and torch_file.startswith(sysconfig.get_paths()["purelib"])
+        [python_of(built.path), "-c", "import importlib.util as u, lbtestpkg, loadbench, torch; "
+                                      "print(lbtestpkg.__file__); print(torch.__file__); "
+                                      "print([n for n in ('mypy', 'lbtestpkg') if u.find_spec(n)])"],
+        capture_output=True, text=True, check=True)
+    own, torch_file, visible = shown.stdout.splitlines()
+    assert own.startswith(str(built.path)) and visible == "['lbtestpkg']"
+    assert Path(torch_file).resolve().is_relative_to(Path(sysconfig.get_paths()["purelib"]).resolve())
+    assert "torch==" in " ".join(json.loads((built.path / env_build.MARKER).read_text())["from_base"])
     # Compiled at install, as pip does: workers write no .pyc, so a missing one is compiled inside each load.
     assert list((Path(own).parent / "__pycache__").glob("__init__.*.pyc"))
 
@@ -170,3 +179,48 @@ def test_env_build_and_list_on_the_command_line(tmp_path: Path, monkeypatch: pyt
     assert "stale: built on another base" in capsys.readouterr().out
     assert main(["env", "build", "transformers=4"]) == 2
     assert "is not a requirement" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("requirement", "message"), [
+    ('transformers==4.57.6; python_version < "3"',
+     f"'transformers==4.57.6; python_version < \"3\"' does not apply to this Python {sys.version.split()[0]} (its "
+     "marker is false), so the environment would not hold it; drop the marker"),
+    ("torch==1.0", "'torch==1.0' conflicts with loadbench, which needs torch>=2.4 (its worker runs in every "
+                   "environment); ask for a torch release in that range"),
+])
+def test_a_requirement_the_environment_would_not_hold_is_refused_in_one_line(
+        tmp_path: Path, requirement: str, message: str, cli) -> None:
+    result = cli("env", "build", requirement, env={"LOADBENCH_CACHE_DIR": str(tmp_path)})
+    assert result.returncode == 2 and result.stderr.strip() == f"loadbench: error: environment 'env': {message}"
+    assert not (tmp_path / "envs").exists()
+
+
+# The user's own cache (read before the tests point LOADBENCH_CACHE_DIR at a scratch one): a release is
+# downloaded and built once per machine, then reused by every later session.
+SHARED_CACHE = os.environ.get("LOADBENCH_CACHE_DIR") or str(env_build.cache_root().parent)
+
+
+@pytest.mark.parametrize("release", ["5.0.0"])
+def test_a_release_that_failed_beside_the_drivers_packages_builds_and_runs(release: str, cli, builtin) -> None:
+    """transformers 5.0.0 to 5.10.1 fail to import beside kernels 0.19 (which 5.25 installs in the driver).
+
+    Uses the package index, once per machine (the build is cached): about 7 s and 120 MB to
+    build, 0.4 s to find built; then one sample of tiny-llama in it, about 8 s.
+    """
+    builtin("tiny-llama")
+    built = cli("env", "build", f"transformers=={release}", env={"LOADBENCH_CACHE_DIR": SHARED_CACHE})
+    assert built.returncode == 0, built.stderr
+    path = Path(built.stdout.strip())
+    shown = subprocess.run([python_of(path), "-c", "import importlib.util as u, transformers; "
+                            "print(transformers.__version__, u.find_spec('kernels') is None)"],
+                           capture_output=True, text=True)
+    assert shown.stdout.split() == [release, "True"], shown.stderr
+    out = path.parent / f"run-{os.getpid()}"
+    try:
+        result = cli("run", "--checkpoint", "tiny-llama", "--path", "base", "--repeats", "1", "--warmups", "0", "--env",
+                     f"x={path}", "--output", str(out), "--no-progress")
+        assert result.returncode == 0, result.stderr
+        loads = load(out).query("metric == 'load_s'")
+        assert set(loads["transformers_version"]) == {release} and set(loads["status"]) <= {"ok", "not_applicable"}
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
