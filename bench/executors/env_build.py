@@ -1,11 +1,13 @@
 """Python environments built from requirements: once, into loadbench's cache, on top of this one.
 
-``--env old="transformers==4.57.6"`` asks for an environment that differs from the running
-one by those requirements only. It is built as a virtual environment whose interpreter
-also sees this environment's packages (a ``.pth`` line, after its own site-packages), so
-torch, the other libraries and loadbench's own worker come from here, are not downloaded
-again, and always speak this driver's protocol; only what the requirements change is
-installed into it.
+``--env old="transformers==4.57.6"`` asks for an environment that holds what installing
+those requirements gives, plus loadbench's own worker (and its runtime requirements) and
+this driver's torch, and nothing else. It is built as a virtual environment whose
+interpreter sees, after its own site-packages, links to just the distributions of this
+environment that belong to that closure (a ``.pth`` line naming its ``loadbench-layer``):
+torch and loadbench come from here, are not downloaded again, and always speak this
+driver's protocol; what the requirements change is installed into it; and what the driver
+has besides (kernels, with transformers 5.25) is out of sight, so it cannot break them.
 
 pip resolves, because only pip sees the layered packages (uv reads just an environment's
 own site-packages, and would fetch torch again); uv, where it is installed, then installs
