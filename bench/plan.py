@@ -23,7 +23,7 @@ from loadbench.loaders import (
 )
 from loadbench.loaders.checkpoints.builtin import ensure_builtin
 from loadbench.loaders.checkpoints.hub import hub_label, resolve_hub
-from loadbench.loaders.options import DEFAULT_OPTIONS
+from loadbench.loaders.options import DEFAULT_OPTIONS, OptionError, parse_value
 from loadbench.loaders.paths.user_path import user_path
 from loadbench.results.records.schema import DEFAULT_ENV
 
@@ -31,18 +31,76 @@ __all__ = ["Case", "NoCuda", "plan", "resolve_device"]
 
 
 class UnknownPath(UserError):
-    """A ``module:function`` path whose module cannot be found: a typo more often than not."""
+    """A ``module:function`` path whose module or function cannot be found: a typo more often than not."""
 
 
 def _check_user_paths(names: list[str]) -> None:
+    """Each ``module:function`` path's module is found and its function defined, without importing it.
+
+    The user's code runs only in workers (as a checkpoint's own code does); what its files
+    show is checked here, so that a typo is one line now rather than every sample failing.
+    """
     for name in names:
-        if is_user_path(name) and name not in SHIPPED and (missing := user_path(name).missing_module()):
+        if not is_user_path(name) or name in SHIPPED:
+            continue
+        path = user_path(name)
+        if missing := path.missing_module():
             raise UnknownPath(f"path {name!r}: no module {missing!r} here; check the spelling, install it, or put "
                               "its directory on PYTHONPATH")
+        if source := path.missing_function():
+            raise UnknownPath(f"path {name!r}: {source} defines no {path.function!r} at its top level; "
+                              "check the function's name")
 
 
 class NoCuda(UserError):
     """The suite asks for a CUDA device where there is none."""
+
+
+# from_pretrained's placement strategies; any other device_map string must be a torch device.
+_PLACEMENTS = ("auto", "balanced", "balanced_low_0", "sequential")
+
+
+def _check_device_map(values: list[str], cuda_available: Callable[[], bool]) -> None:
+    """device_map values transformers would refuse, or place on a CUDA device there is none of."""
+    import torch
+
+    for value in values:
+        if value in _PLACEMENTS:
+            continue
+        try:
+            device = torch.device(value)
+        except (RuntimeError, ValueError):
+            raise OptionError(f"loading option device_map: {value!r} is neither a device (cpu, cuda, cuda:N) nor "
+                              f"a placement ({', '.join(_PLACEMENTS)}); fix `options`") from None
+        if device.type == "cuda" and not cuda_available():
+            raise NoCuda(f"loading option device_map={value}: no CUDA device where the samples run (this "
+                         "machine's torch, or a Ray cluster's nodes, see none); use device_map=cpu or auto")
+
+
+def _check_attention(values: list[str], cuda_available: Callable[[], bool]) -> None:
+    """attn_implementation values this transformers does not know, or flash attention with no GPU to run on."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    known = ["eager", *ALL_ATTENTION_FUNCTIONS.valid_keys()]
+    for value in values:
+        name = value.removeprefix("paged|")
+        if "/" in name:
+            continue  # a kernel from the hub (org/repo[:function]): only the load can tell
+        if name not in known:
+            raise OptionError(f"loading option attn_implementation: {value!r} is not one this transformers knows; "
+                              f"give one of {', '.join(known)}")
+        if name.startswith("flash_attention") and not cuda_available():
+            raise NoCuda(f"loading option attn_implementation={value}: flash attention runs on a GPU, and there is "
+                         "no CUDA device where the samples run; use sdpa or eager")
+
+
+def _check_options(suite: Suite, cuda_available: Callable[[], bool], here: bool) -> None:
+    """Option values every sample would fail on, refused before the run (``here``: this transformers decides)."""
+    given = {name: [v for v in (parse_value(name, raw) for raw in values) if v is not None]
+             for name, values in suite.options.items()}
+    _check_device_map([str(v) for v in given.get("device_map", [])], cuda_available)
+    if here and given.get("attn_implementation"):
+        _check_attention([str(v) for v in given["attn_implementation"]], cuda_available)
 
 
 @dataclass(frozen=True)
@@ -150,6 +208,7 @@ def plan(suite: Suite, cache_dir: Path | None = None, *,
     # removed): this interpreter can only answer for itself. In a run over environments
     # each sample's worker answers, in its own environment.
     judge_here = not suite.environments
+    _check_options(suite, cuda_available, judge_here)
     if judge_here:
         _check_user_paths(suite.paths)
     return [

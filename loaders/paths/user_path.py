@@ -10,10 +10,13 @@ each needing an optional extra (``SHIPPED``).
 
 from __future__ import annotations
 
+import ast
 import importlib
-import importlib.util
 import re
+import sys
 from dataclasses import dataclass
+from importlib.machinery import ModuleSpec
+from pathlib import Path
 
 from loadbench.loaders.checkpoints.inspection import CheckpointInfo
 from loadbench.loaders.common import (
@@ -45,10 +48,27 @@ class UserPath:
     def module(self) -> str:
         return self.target.partition(":")[0]
 
+    @property
+    def function(self) -> str:
+        return self.target.partition(":")[2]
+
     def missing_module(self) -> str | None:
-        """The module that must be importable for this path, when it is not."""
+        """The module that must be importable for this path, when it is not (found without running it)."""
         needed = self.requires or self.module
-        return needed if _missing(needed) else None
+        return needed if find_module_spec(needed) is None else None
+
+    def missing_function(self) -> str | None:
+        """Where the module's source plainly lacks the function: that file's path; else None.
+
+        Read with ``ast``, never imported: user code runs only in workers. A module whose
+        names cannot be told from its source (no source, ``__getattr__``, ``import *``) passes.
+        """
+        spec = find_module_spec(self.module)
+        origin = spec.origin if spec is not None else None
+        if origin is None or not origin.endswith(".py"):
+            return None
+        names = _top_level_names(Path(origin))
+        return origin if names is not None and self.function not in names else None
 
     def not_applicable(self, info: CheckpointInfo, task: Task) -> str | None:
         if (needed := self.missing_module()) is not None:
@@ -110,8 +130,68 @@ def user_path(name: str) -> UserPath:
     return UserPath(name, name)
 
 
-def _missing(module: str) -> bool:
+def find_module_spec(name: str) -> ModuleSpec | None:
+    """Where ``name`` would be imported from, asking the import system's finders level by level.
+
+    ``importlib.util.find_spec("pkg.mod")`` imports ``pkg`` (runs its ``__init__.py``) to
+    learn where ``mod`` is; here each level is found from its parent's search locations
+    without executing anything, as the planning process must never run user code.
+    """
+    spec: ModuleSpec | None = None
+    locations: list[str] | None = None
+    parts = name.split(".")
+    for depth in range(1, len(parts) + 1):
+        if depth > 1 and locations is None:
+            return None  # the parent is a module, not a package
+        full = ".".join(parts[:depth])
+        loaded = sys.modules.get(full)
+        spec = getattr(loaded, "__spec__", None) if loaded is not None else _find(full, locations)
+        if spec is None:
+            return None
+        search = spec.submodule_search_locations
+        locations = list(search) if search is not None else None
+    return spec
+
+
+def _find(fullname: str, locations: list[str] | None) -> ModuleSpec | None:
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None:
+            continue
+        try:
+            spec = find_spec(fullname, locations)
+        except (ImportError, ValueError, OSError):
+            continue
+        if spec is not None:
+            return spec
+    return None
+
+
+def _top_level_names(source_file: Path) -> set[str] | None:
+    """The names a module's top level binds (defs, classes, assignments, imports), or None when unknowable."""
     try:
-        return importlib.util.find_spec(module) is None
-    except (ImportError, ValueError):  # a parent package that is not there, or not a package
-        return True
+        tree = ast.parse(source_file.read_bytes(), str(source_file))
+    except (OSError, SyntaxError, ValueError):
+        return None  # the worker's import reports it, with Python's own message
+    names: set[str] = set()
+    statements: list[ast.stmt] = list(tree.body)
+    while statements:
+        node = statements.pop()
+        if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+            return None
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((alias.asname or alias.name).partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign | ast.For | ast.With):
+            names.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+        elif isinstance(node, ast.If | ast.Try | ast.TryStar):
+            statements += [*node.body, *node.orelse, *getattr(node, "finalbody", []),
+                           *(s for handler in getattr(node, "handlers", []) for s in handler.body)]
+        elif isinstance(node, ast.Expr | ast.Pass | ast.Assert | ast.Delete | ast.Raise):
+            continue
+        else:
+            names.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+    if "__getattr__" in names or "globals" in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}:
+        return None  # names made at run time
+    return names

@@ -117,6 +117,27 @@ def test_a_user_path_whose_module_is_missing_is_refused_before_the_run(builtin_c
         plan(suite, builtin_cache)
 
 
+def test_planning_a_user_path_never_runs_its_package(builtin_cache: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The package's __init__.py, and the module, run only in a worker: planning reads their files."""
+    from loadbench.bench.plan import UnknownPath
+
+    package = tmp_path / "planned_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').write('package')\n")
+    (package / "loader.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').write('module')\n"
+                                       "if True:\n    def load(checkpoint, task, device, dtype): ...\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert")], paths=["planned_pkg.loader:load"],
+                  device="cpu", cache=["warm"])
+    assert [c.not_applicable for c in plan(suite, builtin_cache)] == [None]
+    with pytest.raises(UnknownPath, match=r"path 'planned_pkg.loader:lod': .*loader.py defines no 'lod' at its top"):
+        plan(suite.model_copy(update={"paths": ["planned_pkg.loader:lod"]}), builtin_cache)
+    with pytest.raises(UnknownPath, match="no module 'planned_pkg.nope' here"):
+        plan(suite.model_copy(update={"paths": ["planned_pkg.nope:load"]}), builtin_cache)
+    assert not (tmp_path / "ran").exists() and "planned_pkg" not in sys.modules
+
+
 def test_shipped_fast_loaders_are_planned_like_the_four(builtin_cache: Path) -> None:
     suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert")], paths=["base", "runai-streamer",
                                                                              "fastsafetensors"],

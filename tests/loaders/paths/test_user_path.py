@@ -117,3 +117,23 @@ def test_loading_options_do_not_apply_to_a_user_path(builtin) -> None:
     assert "a module:function path takes none" in (path_not_applicable("runai-streamer", info, task, eager) or "")
     assert path_not_applicable("runai-streamer", info, task, LoadOptions()) is None
     assert path_not_applicable("task", info, task, eager) is None
+
+
+@pytest.mark.parametrize(("source", "missing"), [
+    ("def load(checkpoint, task, device, dtype): ...\n", False),
+    ("async def load(): ...\n", False),
+    ("from os.path import join as load\n", False),
+    ("load = lambda **kw: None\n", False),
+    ("try:\n    from fast import load\nexcept ImportError:\n    def load(**kw): ...\n", False),
+    ("def __getattr__(name): ...\n", False),  # names made at run time: the worker tells
+    ("from elsewhere import *\n", False),
+    ("def loader(**kw): ...\nclass Load: ...\n", True),
+    ("def outer():\n    def load(): ...\n", True),  # not at the top level
+])
+def test_a_missing_function_is_found_in_the_source_without_importing_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, missing: bool) -> None:
+    (tmp_path / "read_not_run.py").write_text("raise SystemExit('imported')\n" + source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = user_path("read_not_run:load").missing_function()
+    assert found == (str(tmp_path / "read_not_run.py") if missing else None)
+    assert "read_not_run" not in sys.modules
