@@ -5,7 +5,10 @@ docstring shows it in use. Arguments are named as keywords; an error that names 
 writes it in backquotes (`` `max_parallel` ``), which the CLI shows as its flag.
 
 Every mistake the caller can fix raises ``loadbench.errors.UserError`` with a one-line
-message; the CLI prints it and exits 2. Importing this module imports neither torch nor
+message; the CLI prints it and exits 2. That includes a keyword given a value of the wrong
+type (``repeats=True``, ``output=5``): each public function checks its arguments against
+its annotations (``bench/api_checks.py``), and a single string where a list is expected
+is taken as a one-item list. Importing this module imports neither torch nor
 transformers: they load when a run starts.
 """
 
@@ -17,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loadbench.bench.compare_inputs import CompareResult, compare
+from loadbench.bench.api_checks import check_settings, checked
+from loadbench.bench.compare_inputs import CompareResult
+from loadbench.bench.compare_inputs import compare as _compare
 from loadbench.bench.executors.base import Executor
 from loadbench.bench.executors.factory import executor_for_resume, make_executor
 from loadbench.bench.runner import WORKER_LOG, OutputNotWritable, Progress, RunOutcome, resume_run, run_suite
-from loadbench.bench.suite import Suite, default_suite, load_suite, suite_for_dirs, suite_from_dict
+from loadbench.bench.suite import Suite, SuiteError, default_suite, load_suite, suite_for_dirs, suite_from_dict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,6 +54,9 @@ class RunResult:
     # Another Ctrl-C came while the reports were written: they were skipped, and the
     # libraries it cut off mid-import are not to be used again in this process.
     interrupted_again: bool = False
+    # Samples were taken and not one load of the run succeeded: every sample of every case
+    # failed (the CLI exits 1), as a bad option or a broken loader would make it.
+    measured_nothing: bool = False
 
     @property
     def complete(self) -> bool:
@@ -80,6 +88,9 @@ class RunResult:
         return summary_text(self.frame(), metrics=HEADLINE, cv_threshold=self.cv_threshold)
 
 
+compare = checked(_compare)
+
+
 def _progress(progress: bool | Progress) -> Any:
     if callable(progress):
         return nullcontext(progress)
@@ -102,7 +113,22 @@ def _finished(outcome: RunOutcome, suite: Suite, reports: bool) -> RunResult:
         # them later), but still return, so the caller says how to finish the run.
         written, again = [], True
     return RunResult(outcome.run_dir, outcome.samples, outcome.failed_samples, outcome.interrupted, outcome.lost,
-                     suite.cv_threshold, tuple(written), again)
+                     suite.cv_threshold, tuple(written), again, _measured_nothing(outcome))
+
+
+def _measured_nothing(outcome: RunOutcome) -> bool:
+    """Whether samples were taken and not one load of the whole run succeeded."""
+    if outcome.samples == 0 or outcome.failed_samples < outcome.samples:
+        return False
+    import warnings
+
+    from loadbench.results import TruncatedRunWarning, read_samples
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncatedRunWarning)
+        # A failed load may still have its memory on record: the load is what every sample is for.
+        return not any(record.get("metric") == "load_s" and record.get("status") == "ok"
+                       for record in read_samples(outcome.run_dir))
 
 
 def _suite(suite: Suite | str | Path | None, checkpoints: Sequence[str | Path] | None,
@@ -119,6 +145,7 @@ def _suite(suite: Suite | str | Path | None, checkpoints: Sequence[str | Path] |
     return chosen.model_copy(update={"checkpoints": suite_for_dirs(dirs).checkpoints}) if dirs else chosen
 
 
+@checked
 def run(suite: Suite | str | Path | None = None, *, checkpoints: Sequence[str | Path] | None = None,
         output: str | Path | None = None, executor: str | Executor | None = None, ray_address: str | None = None,
         max_parallel: int | None = None, progress: bool | Progress = False, cache_dir: str | Path | None = None,
@@ -126,13 +153,18 @@ def run(suite: Suite | str | Path | None = None, *, checkpoints: Sequence[str | 
     """Measure a suite into a new run directory and write its reports there.
 
     ``suite``: a Suite, a suite TOML file, or None for the built-in default suite.
-    ``checkpoints``: local checkpoint directories that replace the suite's checkpoints.
+    ``checkpoints``: local checkpoint directories, built-in names or hub ids that replace the
+    suite's checkpoints; a single string is taken as a list of that one (never split into
+    characters), as are single values of list settings (``device="cpu"``).
     ``settings``: any suite field (``repeats=5``, ``device="cpu"``, ``cache=["warm"]``...);
     None leaves the suite's value. ``executor``: ``"local"`` (None: the default), ``"ray"`` or an Executor.
     ``progress``: True for a progress bar on a terminal, or a callback
     ``(case label, done, total)``. Raises UserError for unusable input before any sample.
     """
+    check_settings("run", settings, Suite)
     chosen = _suite(suite, checkpoints, settings).with_overrides(**settings)
+    if output is not None:
+        _check_output(Path(output))
     where = executor if executor is not None and not isinstance(executor, str) else make_executor(
         executor, chosen, address=ray_address, max_parallel=max_parallel)
     with _progress(progress) as report_progress:
@@ -142,25 +174,54 @@ def run(suite: Suite | str | Path | None = None, *, checkpoints: Sequence[str | 
     return _finished(outcome, chosen, reports)
 
 
+def _check_output(path: Path) -> None:
+    """A run directory the OS cannot even look up (a name too long, a loop) is refused before anything starts."""
+    try:
+        path.exists()
+        path.parent.resolve()
+    except (OSError, RuntimeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "a symbolic link that loops"
+        raise OutputNotWritable(f"{path}: cannot write the run directory ({why}); choose another `output`") from None
+
+
+@checked
 def resume(run_dir: str | Path, *, executor: str | Executor | None = None, ray_address: str | None = None,
            max_parallel: int | None = None, progress: bool | Progress = False,
-           cache_dir: str | Path | None = None, reports: bool = True) -> RunResult:
+           cache_dir: str | Path | None = None, reports: bool = True, trust_remote_code: bool = False,
+           allow_bin_weights: bool = False, download: bool = False) -> RunResult:
     """Finish an interrupted run: only its missing samples, with its own suite, seed and executor.
 
     ``executor``: None (the run's own, from run.json), its name, or an Executor;
-    ``ray_address`` points a Ray run at a new head.
+    ``ray_address`` points a Ray run at a new head. ``trust_remote_code`` and
+    ``allow_bin_weights`` must be given again when the run was started with them (a run
+    directory, like a suite file, cannot give that consent), and are refused when it was
+    not; ``download`` fetches hub checkpoints the cache lacks (the commits the run recorded).
     """
     from loadbench.results import read_run_info
 
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
     suite = suite_from_dict(info.get("suite"), f"{run_dir}/run.json: suite")
+    _check_consents(run_dir, suite, trust_remote_code=trust_remote_code, allow_bin_weights=allow_bin_weights)
+    if download:
+        suite = suite.model_copy(update={"download": True})
     where = executor if executor is not None and not isinstance(executor, str) else executor_for_resume(
         run_dir, info, executor, ray_address, max_parallel, suite)
     with _progress(progress) as report_progress:
         outcome = resume_run(run_dir, info, suite, where, progress=report_progress,
                              cache_dir=Path(cache_dir) if cache_dir is not None else None)
     return _finished(outcome, suite, reports)
+
+
+def _check_consents(run_dir: Path, suite: Suite, **given: bool) -> None:
+    """A resume runs checkpoint code or unpickles weights only with the caller's own consent, as the run did."""
+    for key, consent in given.items():
+        if getattr(suite, key) and not consent:
+            raise SuiteError(f"{run_dir} was started with `{key}`; give it again to finish the run (a run "
+                             "directory cannot turn it on by itself)")
+        if consent and not getattr(suite, key):
+            raise SuiteError(f"`{key}`: {run_dir} was started without it, and a resumed run keeps its own "
+                             "settings; drop it")
 
 
 @dataclass(frozen=True)
@@ -173,6 +234,7 @@ class ReportResult:
     content: str | bytes | None  # the rendered report when no file was written
 
 
+@checked
 def report(runs: str | Path | Iterable[str | Path], *, format: str = "markdown", output: str | Path | None = None,
            what: str | None = None) -> ReportResult:
     """Report one or more runs in ``format`` (markdown, html, csv, parquet, json).
@@ -210,6 +272,7 @@ def _writing(path: Path) -> Iterator[None]:
         raise OutputNotWritable(f"{path}: cannot write ({exc.strerror or exc}); choose another place") from None
 
 
+@checked
 def baseline_save(runs: str | Path | Sequence[str | Path], name: str | None = None,
                   baselines: str | Path | None = None) -> Path:
     """Store complete runs (pooled) as baseline ``name`` of their machine; returns its directory."""
@@ -219,6 +282,7 @@ def baseline_save(runs: str | Path | Sequence[str | Path], name: str | None = No
         return save(runs, name, baselines)
 
 
+@checked
 def baseline_list(baselines: str | Path | None = None) -> list[BaselineInfo]:
     """Every saved baseline, with its machine."""
     from loadbench.results.records.baseline import list_baselines
@@ -237,6 +301,7 @@ class BuiltinCheckpoint:
     built: bool
 
 
+@checked
 def checkpoints(all: bool = False, cache_dir: str | Path | None = None) -> list[BuiltinCheckpoint]:
     """Build the built-in checkpoints (the default suite's, or ``all``) and list every one."""
     from loadbench.loaders.checkpoints.builtin import BUILTIN, builtin_dir, ensure_builtin
@@ -252,6 +317,7 @@ def checkpoints(all: bool = False, cache_dir: str | Path | None = None) -> list[
 
 
 
+@checked
 def build_environment(requirements: Sequence[str], *, name: str = "env", installer: str | None = None,
                       say: Callable[[str], None] | None = None) -> BuiltEnvironment:
     """Build (once) the environment these requirements make on top of this one; return it.
@@ -264,6 +330,7 @@ def build_environment(requirements: Sequence[str], *, name: str = "env", install
     return ensure_environment(name, requirements, installer=installer, say=say)
 
 
+@checked
 def environments() -> list[dict[str, Any]]:
     """The environments built so far in loadbench's cache, each with what it was built from."""
     from loadbench.bench.executors.env_build import built_environments
@@ -271,6 +338,7 @@ def environments() -> list[dict[str, Any]]:
     return built_environments()
 
 
+@checked
 def ceiling(directory: str | Path | None = None, *, refresh: bool = False) -> Ceiling:
     """This machine's cold read rate (of ``directory``'s filesystem), memory and host-to-device rates.
 

@@ -6,6 +6,8 @@ the wrong type is an error that names the key, never a silently ignored setting.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -19,7 +21,7 @@ from loadbench.results.comparison.settings import compare_settings_from_table
 from loadbench.results.records.documents import read_document
 from loadbench.vocabulary import CACHE_STATES, DTYPES, PATH_NAMES, TASK_NAMES
 
-__all__ = ["SuiteError", "CheckpointEntry", "EnvironmentEntry", "Suite", "load_suite", "default_suite",
+__all__ = ["SuiteError", "CheckpointEntry", "EnvironmentEntry", "Suite", "load_suite", "default_suite", "unresolvable",
            "suite_for_dirs", "suite_from_dict"]
 
 DEFAULT_PROMPT = "The river carried the old machine down to the sea, and"
@@ -28,6 +30,17 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 class SuiteError(UserError):
     """The suite file or options cannot be used; the message names the key."""
+
+
+def unresolvable(path: str) -> str | None:
+    """Why ``path`` cannot be followed to a place (a symlink loop, a name too long), or None."""
+    try:
+        Path(path).expanduser().resolve()
+    except RuntimeError:  # Python 3.11 says a loop so; 3.13 raises OSError(ELOOP)
+        return "a symbolic link that loops"
+    except OSError as exc:
+        return "a symbolic link that loops" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+    return None
 
 
 class _Strict(BaseModel):
@@ -48,6 +61,8 @@ class CheckpointEntry(_Strict):
     def _one_source(self) -> CheckpointEntry:
         if sum(source is not None for source in (self.path, self.builtin, self.repo)) != 1:
             raise ValueError("give exactly one of 'path', 'builtin' or 'repo'")
+        if self.path is not None and (why := unresolvable(self.path)):
+            raise ValueError(f"{self.path}: {why}; give the checkpoint's directory itself")
         if self.revision is not None and self.repo is None:
             raise ValueError("'revision' goes with 'repo'")
         if self.repo is not None:
@@ -189,7 +204,7 @@ class Suite(_Strict):
     @classmethod
     def _distinct_checkpoints(cls, entries: list[CheckpointEntry]) -> list[CheckpointEntry]:
         seen = [entry.builtin or (entry.repo and f"{entry.repo}@{entry.revision}")
-                or str(Path(entry.path or "").expanduser().resolve()) for entry in entries]
+                or os.path.realpath(Path(entry.path or "").expanduser()) for entry in entries]
         if len(set(seen)) != len(seen):
             raise ValueError("a checkpoint is listed twice: its samples would be doubled under one label")
         return entries
@@ -287,7 +302,9 @@ def suite_for_dirs(dirs: list[str]) -> Suite:
     from loadbench.loaders.checkpoints.hub import is_hub_id, parse_hub_id
 
     def entry(value: str) -> CheckpointEntry:
-        if Path(value).expanduser().exists():
+        if why := unresolvable(value):
+            raise SuiteError(f"--checkpoint {value}: {why}; give the checkpoint's directory itself")
+        if os.path.lexists(Path(value).expanduser()):
             return CheckpointEntry(path=value)
         if value in BUILTIN:
             return CheckpointEntry(builtin=value)

@@ -10,9 +10,10 @@ import re
 
 from loadbench.errors import UserError
 
-__all__ = ["EXIT_INCOMPLETE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "FLAGS", "cli_message"]
+__all__ = ["EXIT_ALL_FAILED", "EXIT_INCOMPLETE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "FLAGS", "cli_message"]
 
 EXIT_OK = 0
+EXIT_ALL_FAILED = 1  # run: every sample it measured failed (compare: a regression), so CI cannot pass it by
 EXIT_USAGE = 2  # a UserError: input the user can fix
 EXIT_INCOMPLETE = 3  # samples lost with their node: --resume takes them again
 EXIT_INTERRUPTED = 130
@@ -35,6 +36,8 @@ FLAGS = {
     "download": "--download",
     "allow_mismatch": "--allow-mismatch",
     "device": "--device",
+    "options": "--option",
+    "timeout_s": "--timeout",
 }
 
 _KEYWORD = re.compile(r"`([a-z_]+)`")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loadbench.bench.cli.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK
+from loadbench.bench.cli.errors import EXIT_ALL_FAILED, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, FLAGS
 from loadbench.bench.executors.base import EXECUTORS
 from loadbench.errors import UserError
 from loadbench.vocabulary import CACHE_STATES, DTYPES
@@ -114,13 +114,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from loadbench.bench import api
 
     if args.resume is not None:
-        given = [name for name in ("suite", "checkpoints", "output", *_MEASURING)
+        # --timeout is refused too: samples already measured ran under the run's own limit.
+        given = [name for name in ("suite", "checkpoints", "output", *_MEASURING, "timeout_s")
                  if getattr(args, name) is not None]
         if given:
-            raise UsageError(f"--resume continues a run with its own suite and settings; "
-                             f"drop --{given[0].replace('_', '-')}")
+            flag = "the suite file" if given[0] == "suite" else FLAGS.get(given[0], f"--{given[0].replace('_', '-')}")
+            raise UsageError(f"--resume continues a run with its own suite and settings; drop {flag}")
+        # The consents are asked again (a run directory cannot give them), and --download may fetch
+        # the exact commits the run recorded: each applies to the resume.
         result = api.resume(args.resume, executor=args.executor, ray_address=args.ray_address,
-                            max_parallel=args.max_parallel, progress=not args.no_progress)
+                            max_parallel=args.max_parallel, progress=not args.no_progress,
+                            trust_remote_code=bool(args.trust_remote_code),
+                            allow_bin_weights=bool(args.allow_bin_weights), download=bool(args.download))
     else:
         result = api.run(args.suite, checkpoints=args.checkpoints, output=args.output,
                          executor=args.executor, ray_address=args.ray_address,
@@ -151,4 +156,8 @@ def _finish(result: RunResult) -> int:
         print(f"incomplete: {result.lost} sample(s) lost with their node or left with no node to run them; "
               f"take them again with: loadbench run --resume {result.run_dir}", file=sys.stderr)
         return EXIT_INCOMPLETE
+    if result.measured_nothing:
+        print(f"failed: every sample of every case failed, so nothing was measured; each error is in the table "
+              f"above and in {result.run_dir}/samples.jsonl", file=sys.stderr)
+        return EXIT_ALL_FAILED
     return EXIT_OK
