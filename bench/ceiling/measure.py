@@ -151,7 +151,8 @@ def machine_ceiling(checkpoint_dir: str | Path, *, refresh: bool = False) -> Cei
     """
     directory = Path(checkpoint_dir).expanduser()
     if not directory.is_dir():
-        raise CeilingError(f"{directory}: no such directory; give the checkpoint's directory (or any directory "
+        what = "is a file, not a directory" if directory.exists() else "no such directory"
+        raise CeilingError(f"{directory}: {what}; give the checkpoint's directory (or any directory "
                            "on the storage to measure)")
     path, machine, filesystem = cache_path(), machine_key(), filesystem_key(directory)
     data = _read_cache(path)

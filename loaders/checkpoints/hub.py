@@ -73,6 +73,11 @@ def download_patterns(trust_remote_code: bool = False) -> list[str]:
     return [*_LOADING_FILES, *(["*.py"] if trust_remote_code else [])]
 
 
+def _no_directory(repo: str) -> str:
+    """``org/name`` reads as a hub id and as a relative path alike: say it is not a directory here either."""
+    return "" if Path(repo).expanduser().exists() else "no such directory here (check the path, if it is one), and "
+
+
 def resolve_hub(repo: str, revision: str | None = None, *, download: bool = False,
                 trust_remote_code: bool = False) -> HubCheckpoint:
     """The local snapshot of ``repo`` at ``revision``; downloaded first only if ``download``."""
@@ -104,16 +109,16 @@ def resolve_hub(repo: str, revision: str | None = None, *, download: bool = Fals
         if download and offline:
             raise HubError(f"checkpoint {label!r}: not in the Hugging Face cache ({cache}) and HF_HUB_OFFLINE is set; "
                            f"unset it to download, or {fetch}") from None
-        raise HubError(f"checkpoint {label!r}: not in the Hugging Face cache ({cache}); {fetch}, "
-                       "or pass `download`") from None
+        raise HubError(f"checkpoint {label!r}: {_no_directory(repo)}not in the Hugging Face cache ({cache}); "
+                       f"{fetch}, or pass `download`") from None
     except GatedRepoError:
         raise HubError(f"checkpoint {label!r}: a gated repository; accept its terms on the hub and log in "
                        "(`hf auth login`), then try again") from None
     except RevisionNotFoundError:
         raise HubError(f"checkpoint {label!r}: the repository has no revision {revision!r}") from None
     except RepositoryNotFoundError:
-        raise HubError(f"checkpoint {label!r}: no such repository on the hub (or it is private: log in with "
-                       "`hf auth login`)") from None
+        raise HubError(f"checkpoint {label!r}: {_no_directory(repo)}no such repository on the hub (or it is "
+                       "private: log in with `hf auth login`)") from None
     except (HfHubHTTPError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise HubError(f"checkpoint {label!r}: could not download it ({first}); {fetch}") from None

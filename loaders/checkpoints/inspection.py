@@ -113,6 +113,13 @@ def read_config(path: Path) -> dict[str, Any]:
                 f"{config_file}: '{key}' must be {expected}, not {json.dumps(raw[key])[:60]}; "
                 "fix or re-save the checkpoint"
             )
+    if raw.get("architectures") == []:
+        # The class names the task the checkpoint was saved for; an empty list reads as a
+        # broken save, and measuring it as plain feature extraction would be a silent guess.
+        raise CheckpointError(
+            f"{config_file}: 'architectures' is an empty list, so the task it was saved for cannot be told; "
+            "write its class (e.g. [\"LlamaForCausalLM\"]), or delete the key to measure it as feature extraction"
+        )
     return raw
 
 
@@ -269,9 +276,13 @@ def inspect_checkpoint(
     """Validate ``path`` and read what its cases depend on, without running its code."""
     path = Path(path).expanduser()
     if not path.exists():
+        if path.is_symlink():
+            raise CheckpointError(f"{path}: a symbolic link to nothing (its target is gone, or it loops); "
+                                  "give the checkpoint's directory itself")
         raise CheckpointError(f"{path}: no such directory; give the path of a local checkpoint directory")
     if not path.is_dir():
         raise CheckpointError(f"{path}: not a directory; give the checkpoint's directory, not a file in it")
+    _check_links(path)
     if not (path / _CONFIG).exists():
         raise CheckpointError(
             f"{path}: no config.json, so not a transformers checkpoint; point at the directory save_pretrained() wrote"
@@ -307,6 +318,38 @@ def inspect_checkpoint(
         sharded=sharded,
         remote_code=isinstance(config, RemoteConfig),
     )
+
+
+def _hub_snapshot(path: Path) -> tuple[str, str] | None:
+    """(repo id, commit) when ``path`` is a hub cache's snapshot: ``models--org--name/snapshots/COMMIT``."""
+    repo_dir = path.parent.parent
+    if path.parent.name != "snapshots" or not repo_dir.name.startswith("models--"):
+        return None
+    return repo_dir.name.removeprefix("models--").replace("--", "/"), path.name
+
+
+def _check_links(path: Path) -> None:
+    """A file that is a symbolic link to nothing, named as such (not as a file that was never there).
+
+    In a hub cache every file of a snapshot links to a blob: one gone means the snapshot is
+    incomplete, and huggingface_hub fetches exactly what is missing.
+    """
+    try:
+        gone = sorted(entry.name for entry in path.iterdir() if entry.is_symlink() and not entry.exists())
+    except OSError:
+        return  # an unreadable directory: the checks that follow name it
+    if not gone:
+        return
+    if (hub := _hub_snapshot(path)) is not None:
+        repo, commit = hub
+        raise CheckpointError(
+            f"{path}: an incomplete snapshot in the Hugging Face cache: {gone[0]} links to a blob that is gone; "
+            f"complete it with `hf download {repo} --revision {commit}`"
+        )
+    if gone[0] in (_CONFIG, _SINGLE, _INDEX, *_TOKENIZER_FILES) or gone[0].endswith((".safetensors", ".bin")):
+        raise CheckpointError(
+            f"{path / gone[0]}: a symbolic link to a file that is gone; copy the file in, or re-save the checkpoint"
+        )
 
 
 def _one_line(exc: BaseException) -> str:

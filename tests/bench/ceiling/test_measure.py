@@ -193,6 +193,14 @@ def test_cli_names_a_missing_directory(tmp_path: Path, capsys: pytest.CaptureFix
     assert capsys.readouterr().err.startswith(f"loadbench: error: {tmp_path / 'nope'}: no such directory")
 
 
+def test_cli_names_a_file_given_for_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    file = tmp_path / "model.safetensors"
+    file.write_bytes(b"x")
+    assert main(["ceiling", str(file)]) == 2
+    assert capsys.readouterr().err == (f"loadbench: error: {file}: is a file, not a directory; give the checkpoint's "
+                                       "directory (or any directory on the storage to measure)\n")
+
+
 def test_filesystem_key_names_the_mount(tmp_path: Path) -> None:
     key = ceiling.filesystem_key(tmp_path)
     device = os.stat(tmp_path).st_dev

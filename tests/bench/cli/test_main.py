@@ -205,6 +205,7 @@ def test_a_hub_id_not_in_the_cache_is_one_line_saying_how_to_fetch_it(hub_cache:
                                                                        cli) -> None:
     result = cli("run", "--checkpoint", "acme/absent", "--output", str(tmp_path / "run"))
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
-    assert result.stderr == (f"loadbench: error: checkpoint 'acme/absent': not in the Hugging Face cache "
-                             f"({hub_cache}); fetch it first with `hf download acme/absent`, or pass --download\n")
+    assert result.stderr == (f"loadbench: error: checkpoint 'acme/absent': no such directory here (check the path, "
+                             f"if it is one), and not in the Hugging Face cache ({hub_cache}); fetch it first with "
+                             "`hf download acme/absent`, or pass --download\n")
     assert not (tmp_path / "run").exists()

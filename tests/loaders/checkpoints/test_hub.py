@@ -54,8 +54,9 @@ def test_a_missing_repo_says_how_to_fetch_it(hub_cache: Path) -> None:
     with pytest.raises(HubError) as caught:
         resolve_hub("acme/absent")
     message = str(caught.value)
-    assert message == (f"checkpoint 'acme/absent': not in the Hugging Face cache ({hub_cache}); fetch it first "
-                       "with `hf download acme/absent`, or pass `download`")
+    assert message == (f"checkpoint 'acme/absent': no such directory here (check the path, if it is one), and not in "
+                       f"the Hugging Face cache ({hub_cache}); fetch it first with `hf download acme/absent`, or "
+                       "pass `download`")
 
 
 def test_download_while_offline_says_both_ways_out(hub_cache: Path) -> None:
@@ -135,8 +136,8 @@ def fake_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 @pytest.mark.parametrize(("repo", "revision", "expected"), [
     ("acme/gated", None, "checkpoint 'acme/gated': a gated repository; accept its terms on the hub and log in "
                          "(`hf auth login`), then try again"),
-    ("acme/absent", None, "checkpoint 'acme/absent': no such repository on the hub (or it is private: log in with "
-                          "`hf auth login`)"),
+    ("acme/absent", None, "checkpoint 'acme/absent': no such directory here (check the path, if it is one), and no "
+                          "such repository on the hub (or it is private: log in with `hf auth login`)"),
     ("acme/tiny-llama", "v9", "checkpoint 'acme/tiny-llama@v9': the repository has no revision 'v9'"),
     ("acme/down", None, "checkpoint 'acme/down': not in the Hugging Face cache ({cache}), and the hub cannot be "
                         "reached; check the network, or fetch it first with `hf download acme/down` where there "

@@ -210,3 +210,32 @@ def test_known_architecture_with_an_auto_map_does_not_import_its_code(builtin, t
     info = inspect_checkpoint(ckpt, trust_remote_code=True)
     assert (info.model_type, info.remote_code, info.primary_task) == ("llama", False, "text-generation")
     assert not list(sentinel.iterdir())
+
+
+def test_an_empty_architectures_list_is_refused_not_guessed(builtin, tmp_path: Path) -> None:
+    ckpt = _copy(builtin, "tiny-bert", tmp_path / "no-class")
+    _edit_config(ckpt, architectures=[])
+    message = _refused(ckpt)
+    assert message == (f"{ckpt / 'config.json'}: 'architectures' is an empty list, so the task it was saved for "
+                       "cannot be told; write its class (e.g. [\"LlamaForCausalLM\"]), or delete the key to measure "
+                       "it as feature extraction")
+
+
+def test_a_snapshot_whose_blob_is_gone_says_it_is_incomplete(hub_cache: Path) -> None:
+    snapshot = hub_cache / "models--acme--tiny-llama" / "snapshots" / "0123456789abcdef0123456789abcdef01234567"  # main
+    (snapshot / "model.safetensors").resolve().unlink()  # the blob, as a pruned or interrupted cache leaves it
+    assert _refused(snapshot) == (
+        f"{snapshot}: an incomplete snapshot in the Hugging Face cache: model.safetensors links to a blob that is "
+        "gone; complete it with `hf download acme/tiny-llama --revision 0123456789abcdef0123456789abcdef01234567`")
+
+
+def test_a_dangling_or_looping_link_is_named_as_such(builtin, tmp_path: Path) -> None:
+    ckpt = _copy(builtin, "tiny-bert", tmp_path / "linked")
+    (ckpt / "model.safetensors").rename(tmp_path / "elsewhere.safetensors")
+    (ckpt / "model.safetensors").symlink_to(tmp_path / "gone.safetensors")
+    assert _refused(ckpt) == (f"{ckpt / 'model.safetensors'}: a symbolic link to a file that is gone; copy the file "
+                              "in, or re-save the checkpoint")
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    assert _refused(loop) == (f"{loop}: a symbolic link to nothing (its target is gone, or it loops); give the "
+                              "checkpoint's directory itself")
