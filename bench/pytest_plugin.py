@@ -23,6 +23,7 @@ parametrize to cover several paths.
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from loadbench.bench.api_checks import checked
 from loadbench.vocabulary import BASE_PATH, WARM
 
 __all__ = ["LoadBenchmark", "LoadFailed", "loadbench_load", "loadbench_zygote",
@@ -122,16 +124,34 @@ def _clock(node: Any) -> _WorkerClock:
     return timer
 
 
+def _entry(checkpoint: str | Path, task: str | None) -> Any:
+    """The checkpoint a fixture call names: a directory, a built-in, or a hub id from the local cache."""
+    from loadbench.bench.suite import CheckpointEntry
+    from loadbench.errors import UserError
+    from loadbench.loaders.checkpoints.builtin import BUILTIN
+    from loadbench.loaders.checkpoints.hub import is_hub_id, parse_hub_id
+
+    tasks: Any = [task] if task else "primary"
+    source = Path(checkpoint).expanduser()
+    if os.path.lexists(source):  # the planner says what is wrong with a file or a broken link
+        return CheckpointEntry(path=str(source.absolute()), tasks=tasks)
+    if str(checkpoint) in BUILTIN:
+        return CheckpointEntry(builtin=str(checkpoint), tasks=tasks)
+    if is_hub_id(str(checkpoint)):
+        repo, revision = parse_hub_id(str(checkpoint))
+        return CheckpointEntry(repo=repo, revision=revision, tasks=tasks)
+    raise UserError(f"loadbench_load: checkpoint {str(checkpoint)!r}: no such directory, no built-in of that name "
+                    f"({', '.join(BUILTIN)}), and not a hub id (org/name[@revision], taken from the local Hugging "
+                    "Face cache)")
+
+
 def _case(checkpoint: str | Path, path: str, task: str | None, **settings: Any) -> Any:
     """The one-case suite of a fixture call, and its case; ``settings`` are Suite fields."""
     from loadbench.bench.plan import plan
-    from loadbench.bench.suite import CheckpointEntry, Suite
+    from loadbench.bench.suite import suite_from_dict
 
-    source = Path(checkpoint).expanduser()
-    tasks: Any = [task] if task else "primary"
-    entry = (CheckpointEntry(path=str(source.resolve()), tasks=tasks) if source.is_dir()
-             else CheckpointEntry(builtin=str(checkpoint), tasks=tasks))
-    suite = Suite(name="pytest", checkpoints=[entry], paths=[path], **settings)
+    suite = suite_from_dict({"name": "pytest", "checkpoints": [_entry(checkpoint, task)], "paths": [path],
+                             **settings}, "loadbench_load")
     return suite, plan(suite)[0]
 
 
@@ -149,7 +169,9 @@ def _check(reply: Any, label: str) -> dict[str, float]:
 def loadbench_load(request: pytest.FixtureRequest, loadbench_zygote: Any) -> Callable[..., LoadBenchmark]:
     """``loadbench_load(checkpoint, path="base", **options) -> LoadBenchmark``; see the module doc.
 
-    ``checkpoint`` is a local checkpoint directory or a built-in name (``tiny-bert``).
+    ``checkpoint`` is a local checkpoint directory, a built-in name (``tiny-bert``) or a hub
+    id (``org/name[@revision]``) already in the local Hugging Face cache (nothing is downloaded).
+    A wrong name or a value of the wrong type is a ``loadbench.UserError`` naming it.
     Options: ``task`` (default: the checkpoint's own), ``dtype`` and ``device`` (``auto``),
     ``cache`` (``warm`` or ``cold``), ``rounds`` (5), ``warmup_rounds`` (1, discarded),
     ``new_tokens`` (16), ``batch_size`` (1), ``check_equivalence`` (True: the first
@@ -159,7 +181,8 @@ def loadbench_load(request: pytest.FixtureRequest, loadbench_zygote: Any) -> Cal
     clock = _clock(request.node)
     benchmark = request.getfixturevalue("benchmark")
 
-    def run(checkpoint: str | Path, path: str = BASE_PATH, *, task: str | None = None, dtype: str = "auto",
+    @checked
+    def loadbench_load(checkpoint: str | Path, path: str = BASE_PATH, *, task: str | None = None, dtype: str = "auto",
             device: str = "auto", cache: str = WARM, rounds: int = 5, warmup_rounds: int = 1,
             new_tokens: int = 16, batch_size: int = 1, check_equivalence: bool = True,
             timeout_s: float = 600.0) -> LoadBenchmark:
@@ -205,4 +228,4 @@ def loadbench_load(request: pytest.FixtureRequest, loadbench_zygote: Any) -> Cal
         })
         return result
 
-    return run
+    return loadbench_load

@@ -52,6 +52,18 @@ def test_load_benchmark_result() -> None:
         result.median("ttft_s")
 
 
+def test_fixture_takes_a_hub_id_from_the_local_cache(hub_cache: Path) -> None:
+    """Planned as ``loadbench run --checkpoint acme/tiny-llama`` plans it: the cached snapshot, nothing downloaded.
+
+    (Before the pytester tests: pytester drops the modules a test imported, and torch cannot be imported twice.)
+    """
+    from loadbench.bench.pytest_plugin import _case
+
+    suite, case = _case("acme/tiny-llama", "base", None, device=["cpu"])
+    assert case.checkpoint == "acme/tiny-llama" and case.commit == "0123456789abcdef0123456789abcdef01234567"
+    assert case.not_applicable is None and suite.checkpoints[0].repo == "acme/tiny-llama"
+
+
 def test_fixture_benchmarks_a_load_in_fresh_workers(pytester: pytest.Pytester, builtin,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LB_CHECKPOINT", str(builtin("tiny-bert")))
@@ -79,3 +91,31 @@ def test_fixture_benchmarks_a_load_in_fresh_workers(pytester: pytest.Pytester, b
     assert load_s["value"].tolist() == bench["stats"]["data"]
     assert set(df["checkpoint"]) == {"tiny-bert"} and df["cpu_model"].notna().all()
     assert df["torch_version"].notna().all()
+
+
+USER_MISTAKES = '''
+import pytest
+from loadbench import UserError
+
+def test_mistakes_are_one_user_error_each(loadbench_load, tmp_path):
+    with pytest.raises(UserError) as caught:
+        loadbench_load("tiny-bert", path="fast")
+    assert str(caught.value).startswith("loadbench_load: paths: Value error, 'fast' is not a path: give one of ")
+    with pytest.raises(UserError) as caught:
+        loadbench_load("tiny-bret")
+    assert str(caught.value).startswith(
+        "loadbench_load: checkpoint 'tiny-bret': no such directory, no built-in of that name (tiny-llama, ")
+    assert str(caught.value).endswith("and not a hub id (org/name[@revision], taken from the local Hugging Face cache)")
+    with pytest.raises(UserError) as caught:
+        loadbench_load("tiny-bert", rounds=True)
+    assert str(caught.value) == "loadbench_load(): `rounds` must be an int, not bool (True)"
+    with pytest.raises(UserError) as caught:
+        loadbench_load(tmp_path / "absent", path="base")
+    assert "no such directory" in str(caught.value)
+'''
+
+
+def test_fixture_mistakes_are_one_user_error_each(pytester: pytest.Pytester, builtin_cache: Path) -> None:
+    pytester.makepyfile(test_user=USER_MISTAKES)
+    result = pytester.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider", timeout=300)
+    result.assert_outcomes(passed=1)
