@@ -79,9 +79,12 @@ def _check_device_map(values: list[str], cuda_available: Callable[[], bool]) -> 
 
 def _check_attention(values: list[str], cuda_available: Callable[[], bool]) -> None:
     """attn_implementation values this transformers does not know, or flash attention with no GPU to run on."""
-    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+    try:
+        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-    known = ["eager", *ALL_ATTENTION_FUNCTIONS.valid_keys()]
+        known = ["eager", *ALL_ATTENTION_FUNCTIONS.valid_keys()]
+    except (ImportError, AttributeError):  # a transformers without the registry: the load decides
+        return
     for value in values:
         name = value.removeprefix("paged|")
         if "/" in name:
