@@ -157,6 +157,7 @@ class _Agent:
         self.python = _interpreter_at(entry.name, location)  # checked again at each restart
         self.node = ""
         self._ended = False  # its stdout is closed: nothing more will come
+        self._pending = b""  # what it wrote on stdout past the last whole line
         self._noise: list[str] = []  # what it printed on stdout that is not the protocol (a banner)
         self._stderr: IO[bytes] = tempfile.TemporaryFile()
         self._process = subprocess.Popen(
@@ -224,12 +225,8 @@ class _Agent:
         assert self._process.stdout is not None
         deadline = time.monotonic() + timeout_s
         while True:
-            ready, _, _ = select.select([self._process.stdout], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                return None
-            line = self._process.stdout.readline()
-            if not line:
-                self._ended = True
+            line = self._next_line(deadline)
+            if line is None:
                 return None
             try:
                 message = json.loads(line)
@@ -239,6 +236,24 @@ class _Agent:
                 return message
             if len(self._noise) < 20:
                 self._noise.append(line.decode("utf-8", "replace").strip()[:200])
+
+    def _next_line(self, deadline: float) -> bytes | None:
+        """Its next line on stdout, read from the descriptor itself: a buffered reader could hold
+        a second line (a banner and the handshake arrive together) that select() does not see."""
+        assert self._process.stdout is not None
+        while b"\n" not in self._pending:
+            ready, _, _ = select.select([self._process.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return None
+            chunk = os.read(self._process.stdout.fileno(), 1 << 16)
+            if not chunk:
+                self._ended = True
+                if self._pending.strip() and len(self._noise) < 20:
+                    self._noise.append(self._pending.decode("utf-8", "replace").strip()[:200])
+                return None
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
+        return line
 
     def _write(self, message: dict[str, Any]) -> bool:
         assert self._process.stdin is not None

@@ -259,8 +259,9 @@ def test_an_interpreter_that_never_answers_says_what_it_waits_for_then_gives_up_
 def test_an_interpreter_that_prints_a_banner_first_still_runs_and_a_failing_one_shows_it(
         cli, tmp_path: Path, builtin) -> None:
     builtin("tiny-llama")
-    wrapper = _script(tmp_path / "python", f'#!/bin/sh\necho "conda: environment activated"\nexec {sys.executable} '
-                                           '"$@"\n')
+    # The banner and the handshake reach the driver in one write, as they may from any wrapper.
+    wrapper = _script(tmp_path / "python", f'#!/bin/sh\n{sys.executable} "$@" | {{ read -r hello; '
+                                           'printf "conda: environment activated\\n%s\\n" "$hello"; exec cat; }\n')
     result = cli("run", "--checkpoint", "tiny-llama", "--path", "base", "--repeats", "1", "--warmups", "0",
                  "--env", f"x={wrapper}", "--output", str(tmp_path / "run"), "--no-progress")
     assert result.returncode == 0, result.stderr
