@@ -133,6 +133,11 @@ def requirements_in(spec: str) -> list[str] | None:
 
     if Path(spec).expanduser().exists():
         return None
+    if ";" in spec:  # a marker has spaces of its own: one requirement, refused later if its marker is false here
+        try:
+            return [spec] if Requirement(spec).specifier else None
+        except InvalidRequirement:
+            return None
     tokens: list[str] = []
     for word in spec.split():
         if tokens and (word == "@" or tokens[-1].endswith(" @")):

@@ -192,7 +192,11 @@ def test_a_requirement_the_environment_would_not_hold_is_refused_in_one_line(
         tmp_path: Path, requirement: str, message: str, cli) -> None:
     result = cli("env", "build", requirement, env={"LOADBENCH_CACHE_DIR": str(tmp_path)})
     assert result.returncode == 2 and result.stderr.strip() == f"loadbench: error: environment 'env': {message}"
-    assert not (tmp_path / "envs").exists()
+    run = cli("run", "--env", f"x={requirement}", "--output", str(tmp_path / "run"),
+              env={"LOADBENCH_CACHE_DIR": str(tmp_path)})
+    [line] = run.stderr.strip().splitlines()  # checked with the run's options, which name where
+    assert run.returncode == 2 and line.endswith(f"environment 'x': {message}")
+    assert not (tmp_path / "envs").exists() and not (tmp_path / "run").exists()
 
 
 # The user's own cache (read before the tests point LOADBENCH_CACHE_DIR at a scratch one): a release is
