@@ -287,3 +287,22 @@ def test_an_environment_whose_libraries_fail_to_import_stops_the_run_with_their_
         f"loadbench: error: environment 'x' ({env / 'bin' / 'python'}): its zygote cannot import the environment's "
         "libraries: ValueError: Either a revision or a version must be specified; every sample there would fail "
         "the same way (so would a --resume): repair or rebuild that environment")
+
+
+def test_an_agent_restarted_mid_run_on_other_versions_loses_its_sample_saying_so(tmp_path: Path, builtin) -> None:
+    builtin("tiny-llama")
+    versions = tmp_path / "versions.json"
+    versions.write_text(json.dumps({"transformers": "4.57.6"}))
+    fake = _fake_agent(tmp_path, versions)
+    # Its first sample upgrades it in place before it dies: the fresh agent for the next one runs 5.25.0.
+    agent = tmp_path / "agent.py"
+    agent.write_text(agent.read_text().replace(
+        "        sys.exit(3)\n", f"        open({str(versions)!r}, 'w').write('{{\"transformers\": \"5.25.0\"}}')\n"
+                                "        sys.exit(3)\n"))
+    suite = Suite(checkpoints=[{"builtin": "tiny-llama"}], paths=["base"], cache=["warm"], repeats=2, warmups=0,
+                  new_tokens=2, forward_iters=1, environments=[{"name": "x", "python": str(fake)}])
+    run_suite(suite, tmp_path / "run", executor=make_executor(None, suite))
+    errors = list(load(tmp_path / "run").query("metric == 'load_s'")["error"])
+    assert errors[0].endswith("its agent ended: exit code 3")
+    assert f"environment 'x' (fake): changed since {tmp_path / 'run'} started (transformers 4.57.6 -> 5.25.0)" in (
+        errors[1])
