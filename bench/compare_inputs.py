@@ -233,9 +233,9 @@ def _given_order(run_dir: Path, frame: pd.DataFrame, baseline_env: str | None,
 
     suite = read_run_info(run_dir).get("suite")
     entries = suite.get("environments") if isinstance(suite, dict) else None
-    named = [str(e.get("name")) for e in entries or [] if isinstance(e, dict)]
+    named = [str(e.get("name")) for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
     present = environments_of(frame)
-    given = [n for n in named if n in present] + [e for e in present if e not in named]
+    given = [n for n in named if n in present] + [e for e in present if e not in named]  # named ones first
     if baseline_env is None and given:
         baseline_env = given[0]
     if candidate_env is not None:

@@ -71,7 +71,7 @@ def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
     cmp.add_argument("candidate", metavar="CANDIDATE", nargs="?", help=side)
     cmp.add_argument("--baseline-env", metavar="NAME", help="paired: the baseline environment (default: the first)")
     cmp.add_argument("--candidate-env", metavar="NAME",
-                     help="paired: the candidate environment (default: the second)")
+                     help="paired: the candidate environment (default: every other one, each against the baseline)")
     cmp.add_argument("--gate", action="append", type=_metric, metavar="METRIC",
                      help="paired: a metric whose regression fails the gate; repeatable (default: load_s, "
                           "first_forward_s, peak memory, tokens/s; the rest are diagnostics)")

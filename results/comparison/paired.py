@@ -113,6 +113,14 @@ def _ratios(base: Any, cand: Any) -> tuple[Any, bool]:
     return cand - base, False
 
 
+def _ratio_minus_one(log_ratio: float) -> float:
+    """exp(log_ratio) - 1, infinite past what a float holds (a time of 1e-320 s against 0.1 s)."""
+    try:
+        return math.expm1(log_ratio)
+    except OverflowError:
+        return math.inf
+
+
 def _row(key: tuple[Any, ...], metric: str, group: pd.DataFrame, base_env: str, cand_env: str,
          gated: bool, overrides: Mapping[str, float], unservable: Mapping[tuple[Any, ...], str]) -> dict[str, Any]:
     import numpy as np
@@ -147,7 +155,7 @@ def _row(key: tuple[Any, ...], metric: str, group: pd.DataFrame, base_env: str, 
         d, logs = _ratios(base, cand)
         estimate, low, high = walsh_interval(d, CI_LEVEL)
         if logs:
-            row["change"], row["ci_low"], row["ci_high"] = (math.expm1(v) for v in (estimate, low, high))
+            row["change"], row["ci_low"], row["ci_high"] = (_ratio_minus_one(v) for v in (estimate, low, high))
         else:
             scale = abs(float(np.median(base))) or math.nan
             row["change"], row["ci_low"], row["ci_high"] = (v / scale for v in (estimate, low, high))

@@ -242,15 +242,21 @@ def _require_run(run_dir: str | Path) -> Path:
 _RUN_INFO_SHAPES: dict[str, tuple[type, ...]] = {
     "fingerprint": (dict,), "nodes": (dict,), "suite": (dict, str), "checkpoint_commits": (dict,),
     "ceiling": (dict,), "resumed_at": (list,), "status": (str,), "started_at": (str,), "finished_at": (str,),
+    "run_id": (str,),
 }
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def read_run_info(run_dir: str | Path) -> dict[str, Any]:
     """The run's run.json as a dict."""
     path = _require_run(run_dir) / RUN_INFO_FILE
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        # loadbench writes it without NaN or Infinity (allow_nan=False): one there was put there by hand.
+        info = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise CorruptRun(f"{path}: not valid JSON ({e})") from None
     if not isinstance(info, dict):
         raise CorruptRun(f"{path}: expected a JSON object, got {type(info).__name__}")

@@ -54,8 +54,8 @@ class Sweep:
 def environment_order(info: dict[str, Any], present: Sequence[str]) -> list[str]:
     """The run's environments in the order it named them (run.json's suite), then any others it holds."""
     suite = info.get("suite")
-    named = [str(e.get("name")) for e in (suite.get("environments") or []) if isinstance(e, dict)] \
-        if isinstance(suite, dict) else []
+    entries = suite.get("environments") if isinstance(suite, dict) else None
+    named = [str(e.get("name")) for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
     return [e for e in named if e in present] + sorted(set(present) - set(named))
 
 

@@ -169,3 +169,21 @@ def test_the_reader_refuses_with_corrupt_run(tmp_path: Path) -> None:
     _edit(run, lambda records: records + records[:3])
     with pytest.raises(CorruptRun, match=r"samples\.jsonl:37: load_s of environment 'base'"):
         load(run)
+
+
+def test_a_time_too_small_for_its_ratio_is_an_infinite_change_not_a_crash(tmp_path: Path, cli) -> None:
+    # Found by the property test: 1e-320 s against 0.1 s is a log-ratio past what exp() can hold.
+    run = _paired(tmp_path)
+
+    def tiny(records: list[dict]) -> list[dict]:
+        for record in records:
+            if record["metric"] == "load_s" and record["env"] == "base":
+                record["value"] = 1e-320
+        return records
+
+    _edit(run, tiny)
+    result = cli("compare", str(run), "--format", "json")
+    assert result.returncode == 1, result.stderr
+    row = next(r for r in json.loads(result.stdout)["rows"] if r["metric"] == "load_s")
+    assert row["verdict"] == "regressed" and row["change"] is None  # +inf: JSON has no infinity
+    assert "| 110 ms | +∞ | +∞ … +∞ |" in cli("compare", str(run)).stdout
