@@ -173,6 +173,8 @@ def test_a_damaged_run_gives_a_result_or_one_line(real_run: Path, data: st.DataO
         _write(real_run, run, data)
         for name, call in CALLS.items():
             note(f"{name}: {_outcome(call, run)}")
+        # The damaged run as one side of an unpaired compare, the real one as the other.
+        note(f"compare unpaired: {_outcome(lambda damaged: loadbench.compare(real_run, damaged), run)}")
 
 
 def test_the_real_run_itself_is_read_reported_and_compared(real_run: Path) -> None:

@@ -187,3 +187,16 @@ def test_a_time_too_small_for_its_ratio_is_an_infinite_change_not_a_crash(tmp_pa
     row = next(r for r in json.loads(result.stdout)["rows"] if r["metric"] == "load_s")
     assert row["verdict"] == "regressed" and row["change"] is None  # +inf: JSON has no infinity
     assert "| 110 ms | +∞ | +∞ … +∞ |" in cli("compare", str(run)).stdout
+
+
+def test_nan_in_run_json_is_one_line_and_environments_not_a_list_are_ignored(tmp_path: Path, cli) -> None:
+    # Found by the property test: NaN broke the JSON report; a suite.environments of 5 crashed report and compare.
+    run = _paired(tmp_path)
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "run_id": float("nan")}))
+    result = cli("report", str(run), "--format", "json")
+    assert result.returncode == 2 and result.stderr == (
+        f"loadbench: error: {run}/run.json: not valid JSON (NaN is not a JSON number)\n")
+    (run / "run.json").write_text(json.dumps({**info, "suite": {"environments": 5}}))
+    assert cli("report", str(run)).returncode == 0
+    assert cli("compare", str(run)).returncode == 1  # head is slower: the sides are the environments as sampled
