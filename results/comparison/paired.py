@@ -61,8 +61,8 @@ CI_LEVEL = 0.95
 _KEYS = tuple(k for k in CASE_KEYS if k != "env")
 PAIRED_COLUMNS: tuple[str, ...] = (
     *_KEYS, "metric", "unit", "direction", "family", "gated", "pairs", "n_base", "n_cand", "n_failed_base",
-    "n_failed_cand", "median_base", "median_cand", "change", "ci_low", "ci_high", "p_value", "p_adjusted",
-    "threshold", "verdict", "reason",
+    "n_failed_cand", "median_base", "median_cand", "change", "ci_low", "ci_high", "difference", "difference_low",
+    "difference_high", "p_value", "p_adjusted", "threshold", "verdict", "reason",
 )
 
 
@@ -141,7 +141,8 @@ def _row(key: tuple[Any, ...], metric: str, group: pd.DataFrame, base_env: str, 
         "n_failed_cand": int((sides[cand_env]["status"] == "failed").sum()),
         "median_base": float(np.median(ok[base_env]["value"])) if len(ok[base_env]) else math.nan,
         "median_cand": float(np.median(ok[cand_env]["value"])) if len(ok[cand_env]) else math.nan,
-        "change": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan,
+        "change": math.nan, "ci_low": math.nan, "ci_high": math.nan, "difference": math.nan,
+        "difference_low": math.nan, "difference_high": math.nan, "p_value": math.nan,
         "p_adjusted": math.nan, "threshold": threshold, "verdict": None, "reason": None, "_sign": 0,
     }
     for env, other in ((cand_env, base_env), (base_env, cand_env)):
@@ -157,7 +158,11 @@ def _row(key: tuple[Any, ...], metric: str, group: pd.DataFrame, base_env: str, 
         if logs:
             row["change"], row["ci_low"], row["ci_high"] = (_ratio_minus_one(v) for v in (estimate, low, high))
         else:
+            # A value that can be zero or negative (memory a load adds) has no ratio: the change is
+            # a difference, shown in its unit; scaled by the baseline only for the threshold, since
+            # "-300%" of a few KiB would read as an impossible ratio.
             scale = abs(float(np.median(base))) or math.nan
+            row["difference"], row["difference_low"], row["difference_high"] = estimate, low, high
             row["change"], row["ci_low"], row["ci_high"] = (v / scale for v in (estimate, low, high))
         row["p_value"], row["_sign"] = one_sided_signed_rank_test(d)
     elif len(ok[base_env]):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loadbench.results.analysis.metrics import format_value
 from loadbench.results.comparison.paired import CI_LEVEL, CONTENDED, PAIRED_THRESHOLDS
@@ -34,6 +34,19 @@ def _columns(table: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
     return (varying or ["checkpoint"]), constant
 
 
+def _signed(value: float, unit: str) -> str:
+    text = format_value(value, unit)
+    return text if value < 0 or math.isnan(value) else f"+{text}"
+
+
+def _change_cells(r: Any) -> tuple[str, str]:
+    """The change and its interval: a ratio in percent, or a difference in the metric's unit."""
+    if not math.isnan(r.difference):
+        low, high = _signed(r.difference_low, r.unit), _signed(r.difference_high, r.unit)
+        return _signed(r.difference, r.unit), f"{low} … {high}"
+    return _percent(r.change), f"{_percent(r.ci_low)} … {_percent(r.ci_high)}"
+
+
 def _rows(rows: pd.DataFrame, columns: list[str]) -> list[str]:
     head = [*columns, "metric", "baseline", "candidate", "change", f"{CI_LEVEL:.0%} CI", "p (Holm)", "pairs",
             "threshold"]
@@ -41,7 +54,7 @@ def _rows(rows: pd.DataFrame, columns: list[str]) -> list[str]:
     for r in rows.itertuples(index=False):
         cells = [str(getattr(r, c)) for c in columns] + [
             f"`{r.metric}`", format_value(r.median_base, r.unit), format_value(r.median_cand, r.unit),
-            _percent(r.change), f"{_percent(r.ci_low)} … {_percent(r.ci_high)}", _p(r.p_adjusted),
+            *_change_cells(r), _p(r.p_adjusted),
             str(r.pairs), f"{r.threshold * 100:g}%",
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -251,3 +252,18 @@ def test_a_case_one_environment_cannot_serve_is_not_applicable_with_its_reason(t
     text = render_paired_markdown(table, alpha=0.05, run_id="r1", baseline_env="old", candidate_env="new")
     assert (f"- pipeline (`load_s`, `first_forward_s`): in new: {reason}" in text
             or f"- pipeline (`first_forward_s`, `load_s`): in new: {reason}" in text)
+
+
+def test_memory_a_load_adds_changes_by_a_difference_in_bytes_never_a_percent_below_minus_100(tmp_path: Path) -> None:
+    # A few KiB added, then a few KiB given back: no ratio exists; "-300%" would read as an impossible one.
+    added = {"base": [4096.0 + 512 * (i % 3) for i in range(12)], "head": [-8192.0 - 512 * (i % 2) for i in range(12)]}
+    run = load(_write(tmp_path, {(env, "base", "load_added_rss_bytes"): values for env, values in added.items()}))
+    table = compare_paired(run)
+    row = table.iloc[0]
+    assert row["difference"] < 0 and row["difference_low"] <= row["difference"] <= row["difference_high"]
+    markdown = render_paired_markdown(table, alpha=0.05, run_id="r1", baseline_env="base", candidate_env="head")
+    line = next(line for line in markdown.splitlines() if "`load_added_rss_bytes`" in line)
+    assert "KiB" in line.split("|")[5] and "%" not in line.split("|")[5]  # the change column, in bytes
+    assert not any(float(p) < -100 for p in re.findall(r"(-\d+(?:\.\d+)?)%", line))
+    document = json.loads(render_paired_json(table, alpha=0.05, run_id="r1", baseline_env="base", candidate_env="head"))
+    assert document["rows"][0]["difference"] == pytest.approx(row["difference"])
