@@ -203,8 +203,11 @@ def test_a_watcher_that_dies_leaves_the_split_unmeasured_with_the_reason(monkeyp
     for result in results:
         assert result.peak_anon_bytes is None and result.peak_file_bytes is None
         assert result.error is not None and "watcher" in result.error
-        # The kernel's mark still gives the peak where it can be reset; nothing else stands in for it.
-        assert result.exact == exact and (result.peak_rss_bytes is not None) == exact
+        # The kernel's mark still gives the peak where it can be reset, and nothing else stands in
+        # for it: a peak only when exact. Where the reset works it can still fail to hold (memory
+        # freed between the reset and its reading, docs/MEASURING.md), so exact is not promised.
+        assert (result.peak_rss_bytes is not None) == result.exact
+        assert exact or not result.exact
 
 
 def test_a_watcher_that_cannot_start_is_an_error_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
