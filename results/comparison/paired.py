@@ -6,19 +6,21 @@ measures a case in each of them back to back, in a random order, as one block
 (bench/runner.py); here each block gives one paired log-ratio ``log(candidate/baseline)``,
 and the host's drift, the same for both sides of a block, cancels.
 
-A row is regressed or improved when two things hold at once:
+Each row gets one of three answers, read off one interval: an anytime-valid confidence
+sequence for the median paired log-ratio (stats.sign_sequence), at level ``alpha / m``,
+Bonferroni over the ``m`` rows of its metric family in the gate (by default the headline
+metrics: ``GATE_METRICS``):
 
-- **significance**: a one-sided Wilcoxon signed-rank test of the paired log-ratios, in
-  the direction observed, Holm-corrected within each metric family (time, memory,
-  throughput) of the gated rows (by default the headline metrics: ``GATE_METRICS``), so
-  ``alpha`` is, per family, the chance that two identical environments get any false
-  verdict in the gate however many paths the suite has (the unpaired compare's rule);
-- **effect size**: the Hodges–Lehmann estimate of the ratio (the median of the Walsh
-  averages of the log-ratios) is at least the threshold away from 1 (``PAIRED_THRESHOLDS``:
-  3% for ``load_s``, whose 5% changes pairing resolves; the unpaired defaults otherwise).
+- ``regressed`` / ``improved``: the interval excludes no change and the median reaches the
+  threshold (``PAIRED_THRESHOLDS``: 3% for ``load_s``; the unpaired defaults otherwise);
+- ``unchanged``: the whole interval lies within ± the threshold (an equivalence claim);
+- ``inconclusive``: neither; more blocks would decide it (``run --until-decided``).
 
-Every other metric (phases, sub-timings) gets a verdict too, Holm-corrected among
-themselves, as a diagnostic that does not fail the gate unless named in ``gate``.
+The sequence holds whenever one looks and whenever one stops, so a run that adds blocks
+until every gated row is decided (bench/sequential.py) keeps ``alpha`` as the chance that
+two identical environments get any false verdict in a family. Every other metric gets a
+verdict too, by the same rule among themselves, as a diagnostic that does not fail the
+gate unless named in ``gate``.
 docs/REGRESSIONS.md has the measured false-alarm and detection rates.
 """
 
@@ -30,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from loadbench.results.comparison.comparability import CannotCompare
 from loadbench.results.comparison.settings import check_alpha, check_metric, check_thresholds, family_of
-from loadbench.results.comparison.stats import min_signed_rank_p, one_sided_signed_rank_test, walsh_interval
-from loadbench.results.comparison.unpaired import judge_family, verdict_table
+from loadbench.results.comparison.stats import sign_sequence, sign_sequence_pairs_needed
+from loadbench.results.comparison.unpaired import apply_interval, decide, verdict_table
 from loadbench.results.records.integrity import impossible_value
 from loadbench.results.records.schema import CASE_KEYS
 
@@ -54,9 +56,10 @@ PAIRED_THRESHOLDS: dict[str, float] = {"time": 0.10, "memory": 0.05, "throughput
                                        "load_s": 0.03}
 # A sample whose host probe took this much longer than the run's median ran on a contended core.
 CONTENDED = 1.5
-# The gate holds a few rows per path, not every sub-timing, so its Holm families are small:
-# 10 blocks reach significance at 0.05 for up to 51 rows a family (2**-10 < 0.05 / 51).
+# The gate holds a few rows per path, not every sub-timing, so its families are small: with 16
+# rows a family (two checkpoints' four paths, two time metrics) 13 agreeing blocks can decide.
 DEFAULT_PAIRED_ALPHA = 0.05
+# The intervals hold together across a family with this confidence at the default alpha (1 - alpha).
 CI_LEVEL = 0.95
 _KEYS = tuple(k for k in CASE_KEYS if k != "env")
 PAIRED_COLUMNS: tuple[str, ...] = (
@@ -143,7 +146,7 @@ def _row(key: tuple[Any, ...], metric: str, group: pd.DataFrame, base_env: str, 
         "median_cand": float(np.median(ok[cand_env]["value"])) if len(ok[cand_env]) else math.nan,
         "change": math.nan, "ci_low": math.nan, "ci_high": math.nan, "difference": math.nan,
         "difference_low": math.nan, "difference_high": math.nan, "p_value": math.nan,
-        "p_adjusted": math.nan, "threshold": threshold, "verdict": None, "reason": None, "_sign": 0,
+        "p_adjusted": math.nan, "threshold": threshold, "verdict": None, "reason": None, "_d": None,
     }
     for env, other in ((cand_env, base_env), (base_env, cand_env)):
         if (*key, env) in unservable and not len(ok[env]) and len(ok[other]):
@@ -154,17 +157,7 @@ def _row(key: tuple[Any, ...], metric: str, group: pd.DataFrame, base_env: str, 
     newly_failing = row["n_failed_cand"] and not row["n_failed_base"] and direction != "none"
     if len(paired):
         d, logs = _ratios(base, cand)
-        estimate, low, high = walsh_interval(d, CI_LEVEL)
-        if logs:
-            row["change"], row["ci_low"], row["ci_high"] = (_ratio_minus_one(v) for v in (estimate, low, high))
-        else:
-            # A value that can be zero or negative (memory a load adds) has no ratio: the change is
-            # a difference, shown in its unit; scaled by the baseline only for the threshold, since
-            # "-300%" of a few KiB would read as an impossible ratio.
-            scale = abs(float(np.median(base))) or math.nan
-            row["difference"], row["difference_low"], row["difference_high"] = estimate, low, high
-            row["change"], row["ci_low"], row["ci_high"] = (v / scale for v in (estimate, low, high))
-        row["p_value"], row["_sign"] = one_sided_signed_rank_test(d)
+        row["_d"] = (d, logs, abs(float(np.median(base))) or math.nan)
     elif len(ok[base_env]):
         row["verdict"] = "missing"
     elif len(ok[cand_env]):
@@ -205,9 +198,19 @@ def _families(rows: list[dict[str, Any]]) -> dict[tuple[bool, str], list[dict[st
 
 
 def _judge(rows: list[dict[str, Any]], alpha: float) -> None:
-    """Verdicts, Holm-corrected within each metric family of the gate and of the diagnostics."""
+    """Intervals and verdicts, Bonferroni within each metric family of the gate and of the diagnostics."""
     for members in _families(rows).values():
-        judge_family(members, alpha, lambda row: min_signed_rank_p(row["pairs"]))
+        for row in members:
+            d, logs, scale = row["_d"]
+            interval = sign_sequence(d, alpha / len(members))
+            apply_interval(row, interval, logs, scale=scale, tests=len(members))
+            if not logs:
+                # A value that can be zero or negative (memory a load adds) has no ratio: its change
+                # is shown as a difference in its unit, scaled by the baseline only for the threshold.
+                row["difference"], row["difference_low"], row["difference_high"] = (
+                    v if math.isfinite(v) else math.nan for v in (interval.estimate, interval.low, interval.high))
+    for row in rows:
+        decide(row)
 
 
 def compare_paired(
@@ -226,9 +229,9 @@ def compare_paired(
     the first environment to appear in it is the baseline and the next the candidate
     (``api.compare`` passes the order the run named them in). ``metrics``
     limits the rows; ``gate`` names the metrics whose verdicts fail the gate (default
-    GATE_METRICS), the rest are diagnostics. ``change``, ``ci_low`` and ``ci_high`` are
-    the Hodges–Lehmann ratio minus 1 and its CI_LEVEL interval; ``pairs`` counts the
-    blocks with an ok sample on both sides. Raises CannotCompare when the run has fewer
+    GATE_METRICS), the rest are diagnostics. ``change`` is the median paired ratio minus
+    1, ``ci_low`` and ``ci_high`` its confidence sequence at ``alpha / m`` (NaN where
+    unbounded); ``pairs`` counts the blocks with an ok sample on both sides. Raises CannotCompare when the run has fewer
     than two environments, a named one is not in it, or nothing can be paired.
     """
 
@@ -253,9 +256,9 @@ def compare_paired(
                             "nothing to pair")
     _judge(rows, alpha)
     gated_rows = [r for r in rows if r["gated"] and r["pairs"]]
-    if gated_rows and all(r["verdict"] == "too few samples" for r in gated_rows):
+    if gated_rows and all(math.isnan(r["ci_low"]) and math.isnan(r["ci_high"]) for r in gated_rows):
         largest = max(len(members) for (gated, _), members in _families(rows).items() if gated)
-        need = next(n for n in range(1, 64) if min_signed_rank_p(n) <= alpha / largest)
-        raise CannotCompare(f"too few pairs to test the gate at alpha {alpha:g}: {min(r['pairs'] for r in gated_rows)} "
-                            f"per case; run at least {need} repeats")
+        raise CannotCompare(f"too few pairs to bound any change in the gate at alpha {alpha:g}: "
+                            f"{min(r['pairs'] for r in gated_rows)} per case; run at least "
+                            f"{sign_sequence_pairs_needed(alpha / largest)} repeats, or `--until-decided`")
     return verdict_table(rows, PAIRED_COLUMNS, first="gated")

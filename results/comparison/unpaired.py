@@ -1,29 +1,25 @@
 """Compare a baseline with a candidate: which cases got slower, bigger or faster, and how sure we are.
 
-A CI gate that cries wolf gets switched off, so a row is only called regressed or
-improved when two things hold at once:
+A CI gate must neither cry wolf nor give false assurance, so every row gets one of three
+answers, read off one interval for the change (the two-sample Hodges–Lehmann shift of the
+log values, the median of all candidate/baseline ratios, with Mann–Whitney's interval at
+level ``alpha / m``, Bonferroni over the ``m`` rows of its metric family, so ``alpha`` is
+the chance that two runs of the same code get any false verdict in that family):
 
-- **significance**: a Mann–Whitney U test of the raw samples (no normality assumed;
-  load times are skewed and often bimodal), corrected for the number of rows tested with
-  Holm's step-down procedure within each metric family, so ``alpha`` is the chance that
-  a comparison of two runs of the *same* code reports any false verdict in that family,
-  however many cases and metrics the suite has;
-- **effect size**: the candidate differs by at least the family's threshold (time 10%,
-  memory 5%, throughput 10% by default), measured by the Hodges–Lehmann estimate (the
-  median of all candidate/baseline sample ratios), which, unlike a ratio of medians,
-  does not jump between the modes of a bimodal sample.
+- ``regressed`` / ``improved``: the interval excludes no change and the estimate reaches
+  the family's threshold (time 10%, memory 5%, throughput 10% by default);
+- ``unchanged``: the whole interval lies within ± the threshold (an equivalence claim);
+- ``inconclusive``: anything else; the interval is too wide to say, and more samples would.
 
-A row whose sample sizes cannot reach significance at all (``1 / C(n1 + n2, n1)``, the
-smallest one-sided p-value the test can give, is above ``alpha / m``) gets the verdict
-``too few samples`` instead of a guess. Everything here is a pure function of two
-``load()``-shaped frames; reading files lives in the callers. docs/REGRESSIONS.md has
-the measured false-alarm and detection rates.
+No test of unpaired samples can tell the host's drift between two runs from a change in
+the code (docs/REGRESSIONS.md); the paired compare (paired.py) is the gate. Everything here
+is a pure function of two ``load()``-shaped frames; reading files lives in the callers.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from loadbench.results.comparison.comparability import (
@@ -42,7 +38,7 @@ from loadbench.results.comparison.settings import (
     read_compare_settings,
     threshold_for,
 )
-from loadbench.results.comparison.stats import holm, min_p_value, one_sided_u_test, relative_shift, repeats_needed
+from loadbench.results.comparison.stats import Interval, repeats_needed, two_sample_interval
 from loadbench.results.records.schema import CASE_KEYS
 
 if TYPE_CHECKING:
@@ -55,12 +51,15 @@ __all__ = [
     "COMPARE_COLUMNS",
     "CannotCompare",
     "DEFAULT_ALPHA",
+    "EXIT_INCONCLUSIVE",
+    "EXIT_REGRESSED",
+    "apply_interval",
+    "decide",
     "REGRESSION_VERDICTS",
     "VERDICTS",
     "compare",
     "exit_code",
     "fingerprint_differences",
-    "judge_family",
     "verdict_table",
     "parse_threshold",
     "read_compare_settings",
@@ -68,13 +67,17 @@ __all__ = [
 
 # Report order: what fails CI first.
 VERDICTS: tuple[str, ...] = (
-    "regressed", "failed", "improved", "new", "missing", "not applicable", "too few samples", "changed",
-    "unchanged",
+    "regressed", "failed", "inconclusive", "improved", "new", "missing", "not applicable", "changed", "unchanged",
 )
 REGRESSION_VERDICTS: tuple[str, ...] = ("regressed", "failed")
+# The exit codes of a comparison: a gated row regressed (or newly fails); else a gated row is
+# inconclusive (unless told to let that pass). 2, cannot compare, is CannotCompare's.
+EXIT_REGRESSED = 1
+EXIT_INCONCLUSIVE = 3
 COMPARE_COLUMNS: tuple[str, ...] = (
     *CASE_KEYS, "machine", "metric", "unit", "direction", "family", "n_base", "n_cand", "n_failed_base",
-    "n_failed_cand", "median_base", "median_cand", "change", "p_value", "p_adjusted", "threshold", "verdict",
+    "n_failed_cand", "median_base", "median_cand", "change", "ci_low", "ci_high", "p_value", "p_adjusted",
+    "threshold", "verdict",
 )
 _NEEDED = (*CASE_KEYS, "metric", "value", "unit", "direction", "status", "warmup")
 
@@ -128,12 +131,10 @@ def _row(key: tuple[str, ...], base: dict[str, Any] | None, cand: dict[str, Any]
         "n_failed_base": bfail, "n_failed_cand": cfail,
         "median_base": float(np.median(bvals)) if len(bvals) else math.nan,
         "median_cand": float(np.median(cvals)) if len(cvals) else math.nan,
-        "change": math.nan, "p_value": math.nan, "p_adjusted": math.nan,
-        "threshold": threshold_for(key[-1], family, overrides), "verdict": None, "_sign": 0,
+        "change": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan, "p_adjusted": math.nan,
+        "threshold": threshold_for(key[-1], family, overrides), "verdict": None, "_values": (bvals, cvals),
     }
     if len(bvals) and len(cvals):
-        row["change"] = relative_shift(bvals, cvals)
-        row["p_value"], row["_sign"] = one_sided_u_test(bvals, cvals)
         if cfail and not bfail and info["direction"] != "none":
             row["verdict"] = "failed"
     elif len(bvals):
@@ -147,43 +148,83 @@ def _row(key: tuple[str, ...], base: dict[str, Any] | None, cand: dict[str, Any]
     return row
 
 
+def _two_sample(row: dict[str, Any], alpha: float) -> tuple[Interval, bool]:
+    """The row's interval on the log scale when every value is positive, else of differences."""
+    import numpy as np
+
+    base, cand = row["_values"]
+    if (base > 0).all() and (cand > 0).all():
+        return two_sample_interval(np.log(base), np.log(cand), alpha), True
+    return two_sample_interval(base, cand, alpha), False
+
+
 def _judge(rows: list[dict[str, Any]], alpha: float) -> None:
-    """Verdicts of the rows that have samples on both sides, Holm-corrected per family."""
+    """Verdicts of the rows that have samples on both sides, Bonferroni per family."""
+    import numpy as np
+
     groups: dict[tuple[str, bool], list[dict[str, Any]]] = {}
     for row in rows:
         if row["n_base"] and row["n_cand"]:
             groups.setdefault((row["family"], row["direction"] == "none"), []).append(row)
     for members in groups.values():
-        judge_family(members, alpha, lambda row: min_p_value(row["n_base"], row["n_cand"]))
+        for row in members:
+            interval, logs = _two_sample(row, alpha / len(members))
+            apply_interval(row, interval, logs, scale=abs(float(np.median(row["_values"][0]))), tests=len(members))
+    for row in rows:
+        decide(row)
 
 
-def judge_family(members: list[dict[str, Any]], alpha: float, smallest_p: Callable[[dict[str, Any]], float]) -> None:
-    """Verdicts of one Holm family of rows (``p_value``, ``_sign``, ``change``, ``threshold``, ``direction``).
+def apply_interval(row: dict[str, Any], interval: Interval, logs: bool, *, scale: float, tests: int) -> None:
+    """Fill a row's change, interval and p-values from ``interval`` (of log-ratios, or differences).
 
-    A row whose sample sizes cannot give a p below ``alpha / m`` (``smallest_p``) is
-    ``too few samples``; the rest are Holm-adjusted together. A verdict already set
-    (``failed``) stays. Shared by the unpaired and the paired compare.
+    A difference (a value that can be 0 or negative) is scaled by ``scale`` for ``change``
+    and the threshold. Unbounded ends are NaN: nothing these samples hold bounds them.
     """
-    level = alpha / len(members)
-    testable = []
-    for row in members:
-        if smallest_p(row) > level:
-            row["verdict"] = row["verdict"] or "too few samples"
-        else:
-            testable.append(row)
-    for row, adjusted in zip(testable, holm([r["p_value"] for r in testable])):
-        row["p_adjusted"] = adjusted
-        if row["verdict"] is not None:
-            continue
-        # The change must reach the threshold in the direction the test found.
-        effect = row["change"] if row["_sign"] > 0 else -row["change"]
-        if not (adjusted <= alpha and effect >= row["threshold"]):
-            row["verdict"] = "unchanged"
-        elif row["direction"] == "none":
+    def ratio(value: float) -> float:
+        if not math.isfinite(value):
+            return math.nan
+        try:
+            return math.expm1(value)
+        except OverflowError:
+            return math.inf
+
+    def scaled(value: float) -> float:
+        if not math.isfinite(value) or math.isnan(scale):
+            return math.nan
+        if scale == 0:  # from nothing to something: infinitely more
+            return 0.0 if value == 0 else math.copysign(math.inf, value)
+        return value / scale
+
+    convert = ratio if logs else scaled
+    row["change"], row["ci_low"], row["ci_high"] = (convert(v) for v in (interval.estimate, interval.low,
+                                                                           interval.high))
+    row["p_value"] = interval.p_value
+    row["p_adjusted"] = min(1.0, tests * interval.p_value)
+
+
+def decide(row: dict[str, Any]) -> None:
+    """The row's verdict from its interval alone, unless one is set already (``failed``, ``missing``...).
+
+    Regressed/improved/changed: the interval excludes 0 and the estimate reaches the
+    threshold; unchanged: the interval lies within ± the threshold; else inconclusive.
+    A row whose interval lies wholly past its threshold is therefore never unchanged.
+    """
+    if row["verdict"] is not None:
+        return
+    low, high, change, threshold = row["ci_low"], row["ci_high"], row["change"], row["threshold"]
+    if math.isnan(low) or math.isnan(high) or math.isnan(change):
+        row["verdict"] = "inconclusive"
+        return
+    sign = 1 if low > 0 else -1 if high < 0 else 0
+    if sign and sign * change >= threshold:
+        if row["direction"] == "none":
             row["verdict"] = "changed"
         else:
-            worse = (row["_sign"] > 0) == (row["direction"] == "lower")
-            row["verdict"] = "regressed" if worse else "improved"
+            row["verdict"] = "regressed" if (sign > 0) == (row["direction"] == "lower") else "improved"
+    elif -threshold <= low and high <= threshold:
+        row["verdict"] = "unchanged"
+    else:
+        row["verdict"] = "inconclusive"
 
 
 def compare(
@@ -208,10 +249,10 @@ def compare(
         DEFAULT_THRESHOLDS.
     alpha
         Per metric family, the chance of any false regressed/improved verdict in a
-        comparison of two runs of the same code (Holm's correction over the family's rows).
+        comparison of two runs of the same code (Bonferroni over the family's rows).
     metrics
-        Compare only these metrics. Fewer rows per family make Holm's correction
-        milder, so a gate on the metrics that matter catches smaller changes.
+        Compare only these metrics. Fewer rows per family make each interval narrower,
+        so a gate on the metrics that matter decides more.
     allow_mismatch
         Compare even when the runs' comparability keys differ (CPU, GPUs, torch,
         transformers); ``fingerprint_differences`` tells what differs.
@@ -223,16 +264,17 @@ def compare(
     single-machine candidate on different hardware (``allow_mismatch``) are compared
     with each other, and ``machine`` is empty.
 
-    Verdicts: ``regressed`` / ``improved`` (significant and beyond the threshold, in
-    the metric's worse / better direction), ``unchanged``, ``changed`` (a metric with
-    no better direction), ``failed`` (the candidate has failed samples where the
-    baseline had none), ``missing`` (only the baseline has samples), ``new`` (only the
-    candidate has), ``too few samples`` (the test cannot reach significance).
-    ``change`` is the Hodges–Lehmann estimate of ``candidate / baseline - 1`` (the
-    median of all sample ratios); ``p_value`` the one-sided Mann–Whitney p in the
-    direction observed; ``p_adjusted`` Holm's.
+    Verdicts (``decide``): ``regressed`` / ``improved`` (the interval excludes no change
+    and the estimate reaches the threshold, in the metric's worse / better direction),
+    ``unchanged`` (the interval lies within ± the threshold), ``inconclusive`` (neither),
+    ``changed`` (a metric with no better direction), ``failed`` (the candidate has failed
+    samples where the baseline had none), ``missing`` (only the baseline has samples),
+    ``new`` (only the candidate has). ``change`` is the Hodges–Lehmann estimate of
+    ``candidate / baseline - 1`` (the median of all sample ratios), ``ci_low``/``ci_high``
+    its interval (NaN where unbounded); ``p_value`` the two-sided Mann–Whitney p,
+    ``p_adjusted`` Bonferroni's.
 
-    Raises CannotCompare for empty input, no common case, every row too small to test,
+    Raises CannotCompare for empty input, no common case, every row too small to bound,
     or (unless allowed) a fingerprint mismatch.
     """
 
@@ -258,9 +300,9 @@ def compare(
             if (r := _row(k, bgroups.get(k), cgroups.get(k), overrides)) is not None]
     _judge(rows, alpha)
     gating = [r for r in rows if r["direction"] != "none" and r["n_base"] and r["n_cand"]]
-    if gating and all(r["verdict"] == "too few samples" for r in gating):
+    if gating and all(math.isnan(r["ci_low"]) for r in gating):
         n = min(min(r["n_base"], r["n_cand"]) for r in gating)
-        raise CannotCompare(f"too few samples to test anything at alpha {alpha:g}: {n} per side; "
+        raise CannotCompare(f"too few samples to bound any change at alpha {alpha:g}: {n} per side; "
                             f"run at least {repeats_needed(alpha, len(gating))} repeats")
     return verdict_table(rows, COMPARE_COLUMNS)
 
@@ -272,7 +314,7 @@ def verdict_table(rows: list[dict[str, Any]], columns: Sequence[str], first: str
     """
     import pandas as pd
 
-    table = pd.DataFrame(rows).drop(columns="_sign")
+    table = pd.DataFrame(rows).drop(columns=[c for c in ("_values", "_d") if c in rows[0]])
     table["_order"] = table["verdict"].map({v: i for i, v in enumerate(VERDICTS)})
     table["_size"] = -table["change"].abs().fillna(0)
     keys, ascending = ["_order", "_size"], [True, True]
@@ -282,10 +324,16 @@ def verdict_table(rows: list[dict[str, Any]], columns: Sequence[str], first: str
     return table[list(columns)].reset_index(drop=True)
 
 
-def exit_code(table: pd.DataFrame) -> int:
-    """1 when any gated row regressed or newly failed, else 0 (2, cannot compare, is CannotCompare).
+def exit_code(table: pd.DataFrame, *, fail_on_inconclusive: bool = True) -> int:
+    """EXIT_REGRESSED when a gated row regressed or newly failed; else EXIT_INCONCLUSIVE when one is inconclusive.
 
-    Every row of an unpaired table is gated; a paired one (compare_paired) says which are.
+    0 otherwise, and when inconclusive rows are let pass (``fail_on_inconclusive=False``);
+    2, cannot compare, is CannotCompare. Every row of an unpaired table is gated; a paired
+    one (compare_paired) says which are.
     """
     rows = table[table["gated"].astype(bool)] if "gated" in table.columns else table
-    return int(rows["verdict"].isin(REGRESSION_VERDICTS).any())
+    if rows["verdict"].isin(REGRESSION_VERDICTS).any():
+        return EXIT_REGRESSED
+    if fail_on_inconclusive and (rows["verdict"] == "inconclusive").any():
+        return EXIT_INCONCLUSIVE
+    return 0

@@ -145,7 +145,7 @@ def test_new_failures_in_the_candidate_fail_the_gate(tmp_path: Path) -> None:
 
 def test_too_few_pairs_says_how_many_repeats(tmp_path: Path) -> None:
     run = _write(tmp_path, {("base", "base", "load_s"): [0.1, 0.11, 0.12], ("head", "base", "load_s"): [0.2] * 3})
-    with pytest.raises(CannotCompare, match="too few pairs.*run at least 5 repeats"):
+    with pytest.raises(CannotCompare, match="too few pairs.*run at least 8 repeats, or `--until-decided`"):
         compare_paired(load(run))
 
 

@@ -14,7 +14,14 @@ import pytest
 from loadbench.results import RunWriter, Sample, load
 from loadbench.results.comparison.comparability import CannotCompare, fingerprint_differences
 from loadbench.results.comparison.render import JSON_SCHEMA, render_json, render_markdown
-from loadbench.results.comparison.stats import holm, min_p_value, one_sided_u_test, relative_shift, repeats_needed
+from loadbench.results.comparison.stats import (
+    holm,
+    min_p_value,
+    one_sided_u_test,
+    relative_shift,
+    repeats_needed,
+    two_sample_interval,
+)
 from loadbench.results.comparison.unpaired import COMPARE_COLUMNS, compare, exit_code
 from loadbench.results.records.schema import CASE_KEYS
 
@@ -89,7 +96,7 @@ def test_a_significant_change_below_the_threshold_is_unchanged(run: Runs) -> Non
     assert _row(lenient, "peak_rss_bytes")["threshold"] == 0.5
 
 
-def test_a_large_change_of_medians_that_noise_explains_is_unchanged(run: Runs) -> None:
+def test_a_large_change_of_medians_that_noise_explains_is_no_regression_but_inconclusive(run: Runs) -> None:
     # Bimodal noise, as on a shared machine: one more sample in the slow mode moves the
     # median from between the modes onto the slow one (+19%); the samples hardly moved.
     base = [0.14, 0.14, 0.15, 0.15, 0.15, 0.22, 0.22, 0.23, 0.23, 0.24]
@@ -97,8 +104,10 @@ def test_a_large_change_of_medians_that_noise_explains_is_unchanged(run: Runs) -
     row = _row(compare(run({"load_s": base}), run({"load_s": cand})), "load_s")
     assert row["median_cand"] / row["median_base"] - 1 == pytest.approx(0.189, abs=1e-3)
     assert row["change"] == pytest.approx(0.0435, abs=1e-3)  # Hodges-Lehmann: median of all ratios
-    assert row["p_value"] == pytest.approx(0.232, abs=1e-3)
-    assert row["verdict"] == "unchanged"
+    assert row["p_value"] == pytest.approx(0.465, abs=1e-3)  # two-sided
+    # Ten bimodal samples a side cannot bound the change within ±10%: inconclusive, not "unchanged".
+    assert row["ci_low"] < -0.10 and row["ci_high"] > 0.10
+    assert row["verdict"] == "inconclusive"
 
 
 def test_warmup_samples_are_ignored(run: Runs) -> None:
@@ -124,22 +133,35 @@ def test_min_p_value_and_repeats_needed() -> None:
     assert min_p_value(3, 3) == pytest.approx(1 / 20)
     assert min_p_value(10, 10) == pytest.approx(1 / 184756)
     assert min_p_value(0, 5) == 1.0
-    assert repeats_needed(0.05, 1) == 3          # 1/20 <= 0.05
-    assert repeats_needed(0.05, 250) == 8        # 1/C(16, 8) = 7.8e-5 <= 2e-4 < 1/C(14, 7)
-    assert repeats_needed(0.002, 1) == 6         # asv's alpha: 1/C(12, 6) = 0.0011
+    for alpha, tests in ((0.05, 1), (0.05, 250), (0.002, 1)):
+        n = repeats_needed(alpha, tests)
+        bounded = two_sample_interval([1.0 + i for i in range(n)], [2.0 + i for i in range(n)], alpha / tests)
+        too_few = two_sample_interval([1.0 + i for i in range(n - 1)], [2.0 + i for i in range(n - 1)], alpha / tests)
+        assert math.isfinite(bounded.low) and math.isinf(too_few.low), (alpha, tests, n)
+    assert repeats_needed(0.05, 1) == 4
+
+
+def test_the_two_sample_interval_by_hand() -> None:
+    # 5 a side, every candidate 10 above its baseline: the 25 differences are 6..14; at 0.05
+    # k = floor(12.5 - 1.96 * sqrt(25 * 11 / 12) - 0.5) + 1 = 3, so the 3rd smallest and largest.
+    interval = two_sample_interval([1, 2, 3, 4, 5], [11, 12, 13, 14, 15], 0.05)
+    diffs = sorted(c - b for c in (11, 12, 13, 14, 15) for b in (1, 2, 3, 4, 5))
+    assert (interval.estimate, interval.low, interval.high) == (10.0, diffs[2], diffs[-3])
+    assert interval.direction == 1
 
 
 def test_rows_that_cannot_reach_significance_say_so(run: Runs) -> None:
     base = run({"load_s": BASE, "weights_s": [1.0, 1.1]})
     cand = run({"load_s": BASE, "weights_s": [9.0, 9.1, 9.2]})
     row = _row(compare(base, cand), "weights_s")
-    assert row["verdict"] == "too few samples"  # 1/C(5, 2) = 0.1 > 0.05 / 2
+    assert row["verdict"] == "inconclusive" and math.isnan(row["ci_low"])  # 2 and 3 samples bound nothing
     assert row["change"] > 7
-    assert exit_code(compare(base, cand)) == 0
+    assert exit_code(compare(base, cand)) == 3
+    assert exit_code(compare(base, cand), fail_on_inconclusive=False) == 0
 
 
 def test_nothing_testable_cannot_compare(run: Runs) -> None:
-    with pytest.raises(CannotCompare, match=r"too few samples .* run at least 5 repeats"):
+    with pytest.raises(CannotCompare, match=r"too few samples to bound any change .* run at least 6 repeats"):
         compare(run({"load_s": [1.0, 1.1]}), run({"load_s": [2.0, 2.1]}))
 
 
@@ -184,7 +206,8 @@ def test_a_pure_aa_comparison_of_many_rows_stays_quiet(run: Runs) -> None:
     tables = [compare(run({}, extra=noisy()), run({}, extra=noisy())) for _ in range(5)]
     for table in tables:
         assert len(table) == len(cases) * len(metrics)
-        assert set(table["verdict"]) == {"unchanged"}
+        # Nothing false; and ten bimodal samples a side claim no equivalence either.
+        assert set(table["verdict"]) <= {"unchanged", "inconclusive"}
         assert (table["p_adjusted"] >= table["p_value"]).all()
 
 
