@@ -151,8 +151,6 @@ def measure_probe_cost(samples: int, output: str | Path | None = None) -> list[P
             for variant in order:
                 reply = zygote.run(request, TIMEOUT_S, targets[variant])
                 measured = {m["metric"]: float(m["value"]) for m in reply.metrics if m["metric"] in METRICS}
-                if "load_cpu_s" in reply.info:
-                    measured["load_cpu_s"] = float(reply.info["load_cpu_s"])
                 if "load_s" not in measured:
                     raise RuntimeError(f"{name} ({variant}) measured no load_s: {reply.failures}")
                 for metric, value in measured.items():

@@ -63,6 +63,9 @@ def _latency(prefix: str, what: str) -> tuple[Metric, ...]:
 METRICS: dict[str, Metric] = _registry(
     Metric("load_s", "s", "lower",
            "Wall time of the loading path as a user calls it, tokenizer included, imports excluded.", headline=True),
+    Metric("load_cpu_s", "s", "lower",
+           "CPU time (user + system, all threads) of the worker over load_s: a diagnostic that waiting "
+           "for a core on a busy host does not inflate."),
     Metric("config_s", "s", "lower", "Part of load_s spent loading the config (exclusive time)."),
     Metric("tokenizer_s", "s", "lower", "Part of load_s spent loading the tokenizer (exclusive time)."),
     Metric("weights_s", "s", "lower",

@@ -175,6 +175,22 @@ def test_a_path_that_raises_is_a_recorded_failure(builtin) -> None:
     assert "input_ids" in failure["error"]
 
 
+def test_a_samples_records_carry_the_loads_cpu_time(builtin) -> None:
+    # A diagnostic for every run: the CPU the load used, which waiting for a core does not add to.
+    from loadbench.bench.plan import Case
+    from loadbench.bench.sample.translate import Round, records_for
+    from loadbench.results.analysis.metrics import METRICS
+
+    reply = measure(_request(builtin("tiny-llama"), "base", "text-generation"))
+    case = Case(checkpoint="tiny-llama", checkpoint_dir=str(builtin("tiny-llama")), path="base",
+                task="text-generation", dtype="auto", device="cpu", cache="warm")
+    [record] = [r for r in records_for(case, "r1", Round(0, False), reply) if r.metric == "load_cpu_s"]
+    assert record.status == "ok" and record.value is not None and record.value > 0
+    assert (record.unit, record.direction) == ("s", "lower") == (METRICS["load_cpu_s"].unit,
+                                                                  METRICS["load_cpu_s"].direction)
+    assert not METRICS["load_cpu_s"].headline
+
+
 def test_a_path_this_transformers_cannot_serve_is_not_applicable_with_its_reason(builtin) -> None:
     # Asked in the worker: in a run over environments the planner cannot know the worker's version.
     from loadbench.bench.plan import Case

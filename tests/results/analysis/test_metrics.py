@@ -12,6 +12,7 @@ from loadbench.results.analysis.metrics import METRICS, Metric, UnknownMetric, f
 
 EXPECTED = {
     "load_s": ("s", "lower"),
+    "load_cpu_s": ("s", "lower"),  # a diagnostic: the CPU the load used, not the time it took
     "import_s": ("s", "lower"),
     "host_probe_s": ("s", "none"),  # the host's speed before a load: context, neither better nor worse
     "first_forward_s": ("s", "lower"),
