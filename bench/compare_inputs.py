@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from loadbench.results.records.runinfo import Difference
 
-__all__ = ["BASELINE_PREFIX", "CompareResult", "compare"]
+__all__ = ["BASELINE_PREFIX", "CompareResult", "compare", "worst_exit"]
 
 BASELINE_PREFIX = "baseline:"
 
@@ -28,7 +28,9 @@ class CompareResult:
     """A comparison: one row per case x metric with its verdict, and the rendered reports."""
 
     table: pd.DataFrame
-    exit_code: int  # 0 no regression, 1 a regression (cannot compare raises CannotCompare)
+    # 0 no regression, 1 a regression, 3 a gated row inconclusive (when that fails: fail_on_inconclusive);
+    # cannot compare raises CannotCompare.
+    exit_code: int
     markdown: str
     json: str
     differences: list[Difference]
@@ -109,7 +111,8 @@ def compare(baseline: str | Path | Sequence[str | Path], candidate: str | Path |
             *, thresholds: Mapping[str, float] | Sequence[str] = (), alpha: float | None = None,
             metrics: Sequence[str] | None = None, suite: str | Path | None = None, allow_mismatch: bool = False,
             baselines: str | Path | None = None, baseline_env: str | None = None,
-            candidate_env: str | None = None, gate: Sequence[str] | None = None) -> CompareResult:
+            candidate_env: str | None = None, gate: Sequence[str] | None = None,
+            fail_on_inconclusive: bool = True) -> CompareResult:
     """Compare a candidate with a baseline: verdicts per case and metric (docs/REGRESSIONS.md).
 
     With one run and no ``candidate``, the run's environments are compared pair by pair
@@ -127,7 +130,8 @@ def compare(baseline: str | Path | Sequence[str | Path], candidate: str | Path |
 
     if candidate is None:
         return _paired(baseline, thresholds=thresholds, alpha=alpha, metrics=metrics, suite=suite,
-                       baseline_env=baseline_env, candidate_env=candidate_env, gate=gate)
+                       baseline_env=baseline_env, candidate_env=candidate_env, gate=gate,
+                       fail_on_inconclusive=fail_on_inconclusive)
     if baseline_env is not None or candidate_env is not None or gate is not None:
         raise CannotCompare("`baseline_env`, `candidate_env` and `gate` compare the environments of one run: "
                             "give one run directory")
@@ -146,15 +150,17 @@ def compare(baseline: str | Path | Sequence[str | Path], candidate: str | Path |
     context = dict(alpha=chosen_alpha, thresholds=chosen, differences=differences,
                    baseline_runs=list(dict.fromkeys(base["run_id"])),
                    candidate_runs=list(dict.fromkeys(cand["run_id"])))
-    markdown, document = render_markdown(table, **context), render_json(table, **context)
-    return CompareResult(table, exit_code(table), markdown, document, differences,
+    markdown = render_markdown(table, **context)
+    document = render_json(table, **context, fail_on_inconclusive=fail_on_inconclusive)
+    return CompareResult(table, exit_code(table, fail_on_inconclusive=fail_on_inconclusive), markdown, document,
+                         differences,
                          context["baseline_runs"], context["candidate_runs"])
 
 
 def _paired(run: str | Path | Sequence[str | Path], *, thresholds: Mapping[str, float] | Sequence[str],
             alpha: float | None, metrics: Sequence[str] | None, suite: str | Path | None,
             baseline_env: str | None, candidate_env: str | None,
-            gate: Sequence[str] | None) -> CompareResult:
+            gate: Sequence[str] | None, fail_on_inconclusive: bool) -> CompareResult:
     """One run's environments, pair by pair (results/comparison/paired.py).
 
     Without ``candidate_env``, every environment other than the baseline is compared with
@@ -171,13 +177,14 @@ def _paired(run: str | Path | Sequence[str | Path], *, thresholds: Mapping[str, 
     chosen_alpha, chosen, chosen_metrics = _settings(suite, alpha, thresholds, metrics, DEFAULT_PAIRED_ALPHA)
     frame = load(Path(parts[0]))
     base_env, candidates = _given_order(Path(parts[0]), frame, baseline_env, candidate_env)
-    results = [_one_pair(frame, base_env, cand, chosen_alpha, chosen, chosen_metrics, gate)
+    results = [_one_pair(frame, base_env, cand, chosen_alpha, chosen, chosen_metrics, gate, fail_on_inconclusive)
                for cand in (candidates or [None])]
     return results[0] if len(results) == 1 else _many(results)
 
 
 def _one_pair(frame: pd.DataFrame, baseline_env: str | None, candidate_env: str | None, alpha: float,
-              thresholds: dict[str, float], metrics: list[str] | None, gate: Sequence[str] | None) -> CompareResult:
+              thresholds: dict[str, float], metrics: list[str] | None, gate: Sequence[str] | None,
+              fail_on_inconclusive: bool = True) -> CompareResult:
     """The candidate environment against the baseline one: one paired table and its renderings."""
     from loadbench.results.comparison.paired import GATE_METRICS, compare_paired, contended_share, environments_of
     from loadbench.results.comparison.render_paired import render_paired_json, render_paired_markdown
@@ -192,9 +199,15 @@ def _one_pair(frame: pd.DataFrame, baseline_env: str | None, candidate_env: str 
     context = dict(alpha=alpha, run_id=run_id, baseline_env=base_env, candidate_env=cand_env,
                    thresholds=thresholds, contended=contended_share(frame, [base_env, cand_env]))
     markdown = render_paired_markdown(table, **context)
-    document = render_paired_json(table, **context, gate=list(gate or GATE_METRICS))
-    return CompareResult(table, exit_code(table), markdown, document, [], [f"{run_id}:{base_env}"],
-                         [f"{run_id}:{cand_env}"])
+    document = render_paired_json(table, **context, gate=list(gate or GATE_METRICS),
+                                  fail_on_inconclusive=fail_on_inconclusive)
+    return CompareResult(table, exit_code(table, fail_on_inconclusive=fail_on_inconclusive), markdown, document, [],
+                         [f"{run_id}:{base_env}"], [f"{run_id}:{cand_env}"])
+
+
+def worst_exit(codes: Sequence[int]) -> int:
+    """The exit code of several comparisons: a regression (1) over an inconclusive gate (3) over none (0)."""
+    return next((code for code in (1, 3) if code in codes), max(codes, default=0))
 
 
 def _many(results: list[CompareResult]) -> CompareResult:
@@ -203,17 +216,27 @@ def _many(results: list[CompareResult]) -> CompareResult:
 
     import pandas as pd
 
+    from loadbench.results.comparison.render import gate_counts
+
     documents = [json.loads(r.json) for r in results]
     base, cands = documents[0]["baseline_env"], [d["candidate_env"] for d in documents]
-    code = max(r.exit_code for r in results)
-    regressed = [f"`{c}`" for r, c in zip(results, cands) if r.exit_code]
-    title = f"❌ a regression in {', '.join(regressed)}" if regressed else "✅ no regression"
+    code = worst_exit([r.exit_code for r in results])
+    counts = [gate_counts(r.table) for r in results]
+    regressed = [f"`{c}`" for n, c in zip(counts, cands) if n.regressions]
+    undecided = [f"`{c}` ({n.inconclusive} of {n.gated} gated row{'s' if n.gated != 1 else ''})"
+                 for n, c in zip(counts, cands) if n.inconclusive]
+    inconclusive = f"⚠ inconclusive in {', '.join(undecided)}" if undecided else ""
+    if regressed:
+        title = f"❌ a regression in {', '.join(regressed)}" + (f" · {inconclusive}" if inconclusive else "")
+    else:
+        title = inconclusive or "✅ no regression: every gated row within its threshold or better"
     head = [f"## loadbench compare (paired), {len(cands)} environments against `{base}`: {title}", "",
             f"Run `{documents[0]['run_id']}` has environments `{base}`, " + ", ".join(f"`{c}`" for c in cands)
             + f": each is compared with `{base}` (choose one with --candidate-env, another baseline with "
               "--baseline-env).", ""]
     body = ["#" + line if line.startswith("#") else line for r in results for line in r.markdown.splitlines()]
     document = {"schema": "loadbench-compare-paired-set/1", "design": "paired", "exit_code": code,
+                "rule": documents[0]["rule"],
                 "run_id": documents[0]["run_id"], "baseline_env": base, "candidate_envs": cands,
                 "comparisons": documents}
     table = pd.concat([r.table.assign(candidate_env=c) for r, c in zip(results, cands)], ignore_index=True)

@@ -8,7 +8,7 @@ The Python API, the same as the command line's verbs (guard a script's entry poi
     result = loadbench.run(repeats=5)            # the built-in default suite
     print(result.summary_text())                 # the table ``loadbench run`` prints
     verdict = loadbench.compare(result.run_dir, loadbench.run(repeats=5).run_dir)
-    verdict.exit_code                            # 0 no regression, 1 a regression
+    verdict.exit_code                            # 0 no regression, 1 a regression, 3 inconclusive
 
 ``loadbench.results`` reads, summarizes and compares what runs recorded as pandas frames.
 Every mistake a caller can fix raises ``loadbench.UserError`` with a one-line message.

@@ -1,8 +1,8 @@
 """The ``compare`` and ``baseline`` verbs: argument parsing over ``api.compare`` and ``api.baseline_*``.
 
 ``bench/cli/main.py`` wires them in with ``register(verbs)`` and keeps the one error boundary
-(a UserError becomes one line and exit 2). A handler returns 0 (no regression) or 1 (a
-regression).
+(a UserError becomes one line and exit 2). ``compare`` returns 0 (no regression), 1 (a
+regression) or 3 (a gated row inconclusive, unless --no-fail-on-inconclusive).
 """
 
 from __future__ import annotations
@@ -61,12 +61,15 @@ def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
             f"{BASELINE_PREFIX}NAME (a saved baseline of this machine); comma-separate several to pool them")
     cmp = verbs.add_parser(
         "compare", help="compare a run's environments (paired), or a candidate run with a baseline; exit 1 on a "
-                        "regression",
+                        "regression, 3 when the samples cannot decide",
         description="One RUN measured with several environments (loadbench run --env ...): the candidate "
-                    "environment against the baseline one, pair by pair (Wilcoxon signed-rank, Holm over the "
-                    "gated headline metrics, a minimum change, a confidence interval). BASELINE and CANDIDATE: "
-                    "two runs measured apart, unpaired (Mann-Whitney U, Holm per metric family). Exit 0: no "
-                    "regression, 1: a regression, 2: cannot compare.")
+                    "environment against the baseline one, pair by pair (an anytime-valid confidence sequence "
+                    "for the median paired change, Bonferroni over each metric family of the gate). BASELINE "
+                    "and CANDIDATE: two runs measured apart, unpaired (a two-sample Hodges-Lehmann interval at "
+                    "the Bonferroni level). A row is unchanged only when its interval lies within ±threshold; "
+                    "otherwise, unless it shows a change that reaches the threshold, inconclusive. Exit 0: no "
+                    "regression, 1: a regression, 2: cannot compare, 3: a gated row inconclusive (0 with "
+                    "--no-fail-on-inconclusive).")
     cmp.add_argument("baseline", metavar="RUN|BASELINE", help="a run with environments, or: " + side)
     cmp.add_argument("candidate", metavar="CANDIDATE", nargs="?", help=side)
     cmp.add_argument("--baseline-env", metavar="NAME", help="paired: the baseline environment (default: the first)")
@@ -85,6 +88,10 @@ def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
                      help="compare only this metric; repeatable (fewer rows per family: smaller changes caught)")
     cmp.add_argument("--suite", type=Path, metavar="SUITE.toml",
                      help="read alpha and thresholds from its [compare] table")
+    cmp.add_argument("--fail-on-inconclusive", action=argparse.BooleanOptionalAction, default=True,
+                     help="exit 3 when a gated row is inconclusive (its interval neither within ±threshold nor "
+                          "showing a change); --no-fail-on-inconclusive exits 0 then, and the report still says "
+                          "it (default: fail)")
     cmp.add_argument("--format", choices=("markdown", "json"), default="markdown", help="what to print")
     cmp.add_argument("--json", type=Path, dest="json_out", metavar="PATH", help="also write the JSON report to PATH")
     cmp.add_argument("--allow-mismatch", action="store_true",
@@ -124,7 +131,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             result = api.compare(args.baseline, args.candidate, thresholds=dict(args.threshold), alpha=args.alpha,
                                  metrics=args.metrics, suite=args.suite, allow_mismatch=args.allow_mismatch,
                                  baselines=args.baselines, baseline_env=args.baseline_env,
-                                 candidate_env=args.candidate_env, gate=args.gate)
+                                 candidate_env=args.candidate_env, gate=args.gate,
+                                 fail_on_inconclusive=args.fail_on_inconclusive)
     except UserError as exc:
         # CI readers look at the job summary first: say there why nothing was compared.
         write_step_summary(f"## loadbench compare: ⚠ cannot compare\n\n{cli_message(exc)}\n")

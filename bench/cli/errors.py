@@ -9,13 +9,17 @@ from __future__ import annotations
 import re
 
 from loadbench.errors import UserError
+from loadbench.results.comparison.unpaired import EXIT_INCONCLUSIVE
 
-__all__ = ["EXIT_ALL_FAILED", "EXIT_INCOMPLETE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "FLAGS", "cli_message"]
+__all__ = ["EXIT_ALL_FAILED", "EXIT_INCOMPLETE", "EXIT_INCONCLUSIVE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE",
+           "FLAGS", "cli_message"]
 
 EXIT_OK = 0
 EXIT_ALL_FAILED = 1  # run: every sample it measured failed (compare: a regression), so CI cannot pass it by
 EXIT_USAGE = 2  # a UserError: input the user can fix
 EXIT_INCOMPLETE = 3  # samples lost with their node: --resume takes them again
+# compare's 3, EXIT_INCONCLUSIVE: a gated row too wide to call, a gate not yet decided as a run
+# is not yet complete (--no-fail-on-inconclusive makes it 0). The verdict rule that computes it owns it.
 EXIT_INTERRUPTED = 130
 
 # API keyword -> the flag that sets it, where they differ beyond ``_`` -> ``-``.
@@ -31,6 +35,7 @@ FLAGS = {
     "baseline_env": "--baseline-env",
     "candidate_env": "--candidate-env",
     "gate": "--gate",
+    "fail_on_inconclusive": "--fail-on-inconclusive",
     "trust_remote_code": "--trust-remote-code",
     "allow_bin_weights": "--allow-bin-weights",
     "download": "--download",

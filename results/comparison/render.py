@@ -1,7 +1,9 @@
 """Present a ``compare()`` table: markdown for people (and GitHub's job summary), JSON for tools.
 
-Regressions come first and unchanged rows last, folded away: a reviewer should see in
-one glance whether anything got worse, by how much, and how sure the test is.
+Regressions come first, then the rows the samples could not decide, each with its interval
+and threshold, and unchanged rows last, folded away: a reviewer should see in one glance
+whether anything got worse, by how much, how sure the test is, and what it could not tell.
+The headline has three answers, never "no regression" while a gated row is undecided.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loadbench.results.analysis.metrics import format_value
@@ -20,16 +23,63 @@ from loadbench.results.records.schema import CASE_KEYS
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["JSON_SCHEMA", "render_json", "render_markdown"]
+__all__ = ["INCONCLUSIVE_NOTE", "JSON_SCHEMA", "GateCounts", "gate_counts", "headline", "render_json",
+           "render_markdown", "unpaired_rule"]
 
 JSON_SCHEMA = "loadbench-compare/1"
-_FOLDED = ("too few samples", "unchanged")
+_FOLDED = ("unchanged",)
 _TITLES = {
     "regressed": "Regressed", "failed": "Failed (the candidate has failures the baseline did not)",
+    "inconclusive": "Inconclusive",
     "improved": "Improved", "new": "New (no baseline samples)", "missing": "Missing (no candidate samples)",
-    "too few samples": "Too few samples to test", "changed": "Changed (metrics with no better direction)",
+    "not applicable": "Not applicable", "changed": "Changed (metrics with no better direction)",
     "unchanged": "Unchanged",
 }
+# Said under the inconclusive rows, so a reader sees why they are not "unchanged".
+INCONCLUSIVE_NOTE = ("Each interval reaches past ±threshold without showing a change of that size: "
+                     "neither a regression nor its absence is shown, and more samples would decide it.")
+
+
+@dataclass(frozen=True)
+class GateCounts:
+    """What the gated rows of a table say: how many there are, regressed (or newly failing), undecided."""
+
+    gated: int
+    regressions: int
+    inconclusive: int
+
+
+def gate_counts(table: pd.DataFrame) -> GateCounts:
+    """The gated rows' counts: every row of an unpaired table, the ``gated`` ones of a paired table."""
+    rows = table[table["gated"].astype(bool)] if "gated" in table.columns else table
+    verdicts = rows["verdict"]
+    return GateCounts(len(rows), int(verdicts.isin(REGRESSION_VERDICTS).sum()),
+                      int((verdicts == "inconclusive").sum()))
+
+
+def headline(table: pd.DataFrame) -> str:
+    """The three answers: ❌ regressions (and how many undecided), ⚠ inconclusive, ✅ no regression.
+
+    Independent of whether inconclusive fails the job (``exit_code``): the words say what
+    the samples show, the exit code what CI was told to do about it.
+    """
+    counts = gate_counts(table)
+    undecided = f"{counts.inconclusive} of {counts.gated} gated row{'s' if counts.gated != 1 else ''}"
+    if counts.regressions:
+        title = f"❌ {counts.regressions} regression{'s' if counts.regressions != 1 else ''}"
+        return title + (f" · ⚠ {undecided} inconclusive" if counts.inconclusive else "")
+    if counts.inconclusive:
+        return f"⚠ inconclusive: {undecided}"
+    return "✅ no regression: every gated row within its threshold or better"
+
+
+def unpaired_rule(alpha: float) -> str:
+    """The verdict rule of the unpaired compare, in words (markdown and the JSON ``rule``)."""
+    return (f"a row is regressed or improved when the two-sample Hodges–Lehmann interval for the change (the "
+            f"median of all candidate/baseline sample ratios), at the Bonferroni level within each metric "
+            f"family (α = {alpha:g} over the family's rows), excludes no change and the estimate reaches the "
+            "threshold; unchanged when the whole interval lies within ±threshold; otherwise inconclusive: more "
+            "repeats on each side would decide it")
 
 
 def _percent(value: float) -> str:
@@ -75,13 +125,21 @@ def _case_columns(table: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
     return (varying or ["checkpoint"]), constant
 
 
+def interval_text(low: float, high: float) -> str:
+    """An interval of changes as a reader writes it: ``-27.0% … +19.2%``; ``—`` where there is none."""
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return "—"
+    return f"{_percent(low)} … {_percent(high)}"
+
+
 def _table(rows: pd.DataFrame, columns: list[str]) -> list[str]:
-    head = [*columns, "metric", "baseline", "candidate", "change", "p (Holm)", "n", "threshold"]
+    head = [*columns, "metric", "baseline", "candidate", "change", "interval", "p (adjusted)", "n", "threshold"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows.itertuples(index=False):
         cells = [str(getattr(r, c)) for c in columns] + [
             f"`{r.metric}`", format_value(r.median_base, r.unit), format_value(r.median_cand, r.unit),
-            _percent(r.change), _p(r.p_adjusted), f"{r.n_base} vs {r.n_cand}", f"{r.threshold * 100:g}%",
+            _percent(r.change), interval_text(r.ci_low, r.ci_high), _p(r.p_adjusted), f"{r.n_base} vs {r.n_cand}",
+            f"±{r.threshold * 100:g}%",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -98,20 +156,14 @@ def render_markdown(
 ) -> str:
     """The comparison as GitHub-flavoured markdown: verdict line, settings, regressions first."""
     counts = table["verdict"].value_counts()
-    bad = int(counts.reindex(list(REGRESSION_VERDICTS)).fillna(0).sum())
-    title = (f"❌ {bad} regression{'s' if bad != 1 else ''}" if exit_code(table)
-             else "✅ no regression")
     columns, constant = _case_columns(table)
-    lines = [f"## loadbench compare: {title}", ""]
+    lines = [f"## loadbench compare: {headline(table)}", ""]
     lines.append(f"Baseline {_runs_text(baseline_runs)} · candidate {_runs_text(candidate_runs)}"
                  + (" · " + ", ".join(f"{k} `{v}`" for k, v in constant.items()) if constant else ""))
     lines += ["", "**Unpaired**: two runs measured at different times, so whatever the machine did in between is "
                   "part of every change. To gate a change, measure both sides in one run "
                   "(`loadbench run --env base=… --env head=…`) and compare that run, pair by pair.",
-              "", f"A row is regressed or improved when a one-sided Mann–Whitney U test, Holm-corrected "
-                  f"within each metric family, is significant at α = {alpha:g} **and** the change (Hodges–Lehmann: "
-                  f"the median of all candidate/baseline sample ratios) reaches the threshold: "
-                  f"{_thresholds_text(thresholds or {})}.", ""]
+              "", f"{_capital(unpaired_rule(alpha))}. Thresholds: {_thresholds_text(thresholds or {})}.", ""]
     if differences:
         run_ids = [*baseline_runs, *candidate_runs]
         lines.append("> **⚠ The runs' fingerprints differ; compared anyway (`--allow-mismatch`):**")
@@ -127,9 +179,15 @@ def render_markdown(
             lines += [f"<details><summary>{heading}</summary>", ""]
         else:
             lines += [f"### {heading}", ""]
+        if verdict == "inconclusive":
+            lines += [INCONCLUSIVE_NOTE, ""]
         lines += _table(rows, columns)
         lines += ["", "</details>", ""] if verdict in _FOLDED else [""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _plain(value: Any) -> Any:
@@ -148,13 +206,19 @@ def render_json(
     baseline_runs: Sequence[str] = (),
     candidate_runs: Sequence[str] = (),
     differences: Sequence[Difference] = (),
+    fail_on_inconclusive: bool = True,
 ) -> str:
-    """The comparison as one JSON document (``schema`` ``loadbench-compare/1``); NaN and ±inf are null."""
+    """The comparison as one JSON document (``schema`` ``loadbench-compare/1``); NaN and ±inf are null.
+
+    ``exit_code`` is the one the command ends with: ``fail_on_inconclusive`` says whether an
+    inconclusive gated row gives 3 or 0; ``rule`` says in words how a verdict is reached.
+    """
     rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
     document = {
         "schema": JSON_SCHEMA,
         "design": "unpaired",
-        "exit_code": exit_code(table),
+        "exit_code": exit_code(table, fail_on_inconclusive=fail_on_inconclusive),
+        "rule": unpaired_rule(alpha),
         "alpha": alpha,
         "thresholds": {**DEFAULT_THRESHOLDS, **(thresholds or {})},
         "baseline_runs": list(baseline_runs),

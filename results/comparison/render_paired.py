@@ -2,7 +2,7 @@
 
 The same verdict vocabulary and JSON schema family as the unpaired compare; what it adds
 is the interval: a reader sees not only that load_s went up 10% but that it went up
-between 7% and 13%.
+between 7% and 13%, and, where the blocks could not decide, how wide the doubt still is.
 """
 
 from __future__ import annotations
@@ -14,17 +14,26 @@ from typing import TYPE_CHECKING, Any
 
 from loadbench.results.analysis.metrics import format_value
 from loadbench.results.comparison.paired import CI_LEVEL, CONTENDED, PAIRED_THRESHOLDS
-from loadbench.results.comparison.render import _p, _percent, _plain
-from loadbench.results.comparison.unpaired import REGRESSION_VERDICTS, VERDICTS, exit_code
+from loadbench.results.comparison.render import INCONCLUSIVE_NOTE, _capital, _p, _percent, _plain, headline
+from loadbench.results.comparison.unpaired import VERDICTS, exit_code
 from loadbench.results.records.schema import CASE_KEYS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["PAIRED_JSON_SCHEMA", "render_paired_json", "render_paired_markdown"]
+__all__ = ["PAIRED_JSON_SCHEMA", "paired_rule", "render_paired_json", "render_paired_markdown"]
 
 PAIRED_JSON_SCHEMA = "loadbench-compare-paired/1"
-_FOLDED = ("too few samples", "unchanged")
+_FOLDED = ("unchanged",)
+
+
+def paired_rule(alpha: float) -> str:
+    """The paired gate's verdict rule, in words (markdown and the JSON ``rule``)."""
+    return (f"a gated row is regressed or improved when its anytime-valid {(1 - alpha) * 100:g}% confidence "
+            "sequence for the median paired change (sign-based, Bonferroni-adjusted within each metric family "
+            "of the gate) excludes no change and the median reaches the threshold; unchanged when the whole "
+            "interval lies within ±threshold; otherwise inconclusive: more blocks would decide it "
+            "(`loadbench run --until-decided`)")
 
 
 def _columns(table: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
@@ -48,14 +57,14 @@ def _change_cells(r: Any) -> tuple[str, str]:
 
 
 def _rows(rows: pd.DataFrame, columns: list[str]) -> list[str]:
-    head = [*columns, "metric", "baseline", "candidate", "change", f"{CI_LEVEL:.0%} CI", "p (Holm)", "pairs",
+    head = [*columns, "metric", "baseline", "candidate", "change", f"{CI_LEVEL:.0%} CI", "p (adjusted)", "pairs",
             "threshold"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows.itertuples(index=False):
         cells = [str(getattr(r, c)) for c in columns] + [
             f"`{r.metric}`", format_value(r.median_base, r.unit), format_value(r.median_cand, r.unit),
             *_change_cells(r), _p(r.p_adjusted),
-            str(r.pairs), f"{r.threshold * 100:g}%",
+            str(r.pairs), f"±{r.threshold * 100:g}%",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -81,7 +90,8 @@ def _section(table: pd.DataFrame, columns: list[str], fold_all: bool) -> list[st
         if fold_all or verdict in _FOLDED:
             lines += [f"<details><summary>{heading}</summary>", "", *_rows(rows, columns), "", "</details>", ""]
         else:
-            lines += [f"#### {heading}", "", *_rows(rows, columns), ""]
+            note = [INCONCLUSIVE_NOTE, ""] if verdict == "inconclusive" else []
+            lines += [f"#### {heading}", "", *note, *_rows(rows, columns), ""]
     return lines
 
 
@@ -95,25 +105,20 @@ def render_paired_markdown(table: pd.DataFrame, *, alpha: float, run_id: str, ba
                            contended: float = math.nan) -> str:
     """The paired comparison as GitHub-flavoured markdown: verdict line, design, gate, diagnostics."""
     gated = table[table["gated"].astype(bool)]
-    bad = int(gated["verdict"].isin(REGRESSION_VERDICTS).sum())
-    title = f"❌ {bad} regression{'s' if bad != 1 else ''}" if exit_code(table) else "✅ no regression"
     columns, constant = _columns(table)
-    lines = [f"## loadbench compare (paired): {title}", "",
+    lines = [f"## loadbench compare (paired): {headline(table)}", "",
              f"Run `{run_id}`: environment `{candidate_env}` against `{baseline_env}`"
              + (" · " + ", ".join(f"{k} `{v}`" for k, v in constant.items()) if constant else ""), "",
              "Paired: both environments were measured in one run, a case's samples back to back in a random "
-             "order (one block each), so the host's drift falls on both sides of a pair alike. A gated row is "
-             f"regressed or improved when a one-sided Wilcoxon signed-rank test of the paired log-ratios, "
-             f"Holm-corrected within each metric family of the gated rows, is significant at α = {alpha:g} "
-             "**and** the Hodges–Lehmann "
-             "ratio reaches the threshold: " + _limits_text(thresholds) + ".", ""]
+             "order (one block each), so the host's drift falls on both sides of a pair alike. "
+             f"{_capital(paired_rule(alpha))}. Thresholds: " + _limits_text(thresholds) + ".", ""]
     if contended > 0.10:
         lines += [f"> **⚠ The host was contended in {contended:.0%} of the blocks** (a sample's `host_probe_s` over "
                   f"{CONTENDED:g}× the run's median: another process had its core). Pairs there are noisier, so "
                   "this comparison is less sensitive than on a quiet host; the HTML report plots the probe over "
                   "the run.", ""]
-    lines += ["### Gate (" + " · ".join(f"{int(n)} {v}" for v, n in gated["verdict"].value_counts().items())
-             + ")", ""]
+    counts = gated["verdict"].value_counts()
+    lines += ["### Gate (" + " · ".join(f"{int(counts[v])} {v}" for v in VERDICTS if v in counts.index) + ")", ""]
     lines += _section(gated, columns, fold_all=False)
     diagnostics = table[~table["gated"].astype(bool)]
     if not diagnostics.empty:
@@ -125,13 +130,18 @@ def render_paired_markdown(table: pd.DataFrame, *, alpha: float, run_id: str, ba
 
 def render_paired_json(table: pd.DataFrame, *, alpha: float, run_id: str, baseline_env: str, candidate_env: str,
                        thresholds: Mapping[str, float] | None = None, gate: Sequence[str] = (),
-                       contended: float = math.nan) -> str:
-    """The paired comparison as one JSON document (``schema`` ``loadbench-compare-paired/1``)."""
+                       contended: float = math.nan, fail_on_inconclusive: bool = True) -> str:
+    """The paired comparison as one JSON document (``schema`` ``loadbench-compare-paired/1``).
+
+    ``exit_code`` is the one the command ends with (``fail_on_inconclusive``: an
+    inconclusive gated row gives 3, else 0); ``rule`` says in words how a verdict is reached.
+    """
     rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
     document = {
         "schema": PAIRED_JSON_SCHEMA,
         "design": "paired",
-        "exit_code": exit_code(table),
+        "exit_code": exit_code(table, fail_on_inconclusive=fail_on_inconclusive),
+        "rule": paired_rule(alpha),
         "alpha": alpha,
         "ci_level": CI_LEVEL,
         "thresholds": {**PAIRED_THRESHOLDS, **(thresholds or {})},

@@ -168,7 +168,7 @@ def _glance(report: Report) -> list[str]:
             "winner's, which are not clearly worse.", "", *_table(header, body), ""]
 
 
-_LOUD = ("regressed", "improved", "failed")
+_LOUD = ("regressed", "improved", "failed", "inconclusive")
 
 
 def _ratio(change: RunChange) -> str:

@@ -4,8 +4,9 @@ A report and ``loadbench compare`` must never disagree about the same two runs, 
 the report has no verdict rule of its own: each later run goes through ``compare()``
 against the first (the report's headline metrics only, different machines allowed,
 since the report warns about them itself), and its table shows compare's verdict and
-change per case × metric (× machine). Where compare refuses (too few samples to test
-anything, no case in common), the run's cells stay empty and the reason is a note.
+change per case × metric (× machine), ``inconclusive`` included where the samples decide
+neither way. Where compare refuses (too few samples to bound any change, no case in
+common), the run's cells stay empty and the reason is a note.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from loadbench.results.comparison.comparability import CannotCompare
+from loadbench.results.comparison.render import unpaired_rule
 from loadbench.results.comparison.settings import DEFAULT_ALPHA, DEFAULT_THRESHOLDS
 from loadbench.results.comparison.unpaired import compare
 
@@ -32,11 +34,10 @@ COMPARE_METRICS: tuple[str, ...] = (
     "peak_rss_bytes", "gpu_load_added_bytes", "gpu_peak_used_bytes",
 )
 VERDICT_RULE = (
-    "each later run is judged against the baseline as loadbench compare judges: a Mann–Whitney U test "
-    f"(Holm-corrected per metric family, alpha {DEFAULT_ALPHA:g}) and a change of at least "
+    "each later run is judged against the baseline as loadbench compare judges: "
+    + unpaired_rule(DEFAULT_ALPHA) + "; thresholds "
     + ", ".join(f"{v:.0%} ({k})" for k, v in DEFAULT_THRESHOLDS.items() if k != "other")
-    + " make regressed or improved; the ratio is the Hodges–Lehmann estimate of later ÷ baseline "
-    "(the median of all sample ratios)."
+    + "; the ratio is the Hodges–Lehmann estimate of later ÷ baseline (the median of all sample ratios)."
 )
 
 

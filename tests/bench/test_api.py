@@ -34,6 +34,8 @@ WRONG = [
     ("compare", {"baseline": "a", "candidate": "b", "alpha": "x"}, "compare(): `alpha` must be a number or None"),
     ("compare", {"baseline": "a", "candidate": "b", "thresholds": 5},
      "compare(): `thresholds` must be a dict of str to number or a list of str, not int (5)"),
+    ("compare", {"baseline": "a", "fail_on_inconclusive": "no"},
+     "compare(): `fail_on_inconclusive` must be True or False, not str ('no')"),
     ("baseline_save", {"runs": 5}, "baseline_save(): `runs` must be a str or Path or a list of (str or Path)"),
     ("baseline_list", {"baselines": 5}, "baseline_list(): `baselines` must be a str or Path or None, not int (5)"),
     ("build_environment", {"requirements": 5}, "build_environment(): `requirements` must be a list of str"),

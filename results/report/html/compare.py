@@ -27,7 +27,7 @@ __all__ = ["comparison_section", "sweep_section"]
 def _ratio_cell(change: RunChange) -> str:
     if change.text() == "—":
         return '<td class="num missing">—</td>'
-    cls = f" {change.verdict}" if change.verdict in ("regressed", "improved", "failed") else ""
+    cls = f" {change.verdict}" if change.verdict in ("regressed", "improved", "failed", "inconclusive") else ""
     return f'<td class="num{cls}"{_attrs(verdict=change.verdict)}>{escape(change.text())}</td>'
 
 

@@ -39,6 +39,7 @@ figure{margin:1em 0 1.6em 0}figure img{max-width:100%;height:auto;border:1px sol
 figcaption{color:#59636e;font-size:13px;max-width:1100px}
 .notes{font-size:13px;color:#31363b}.notes p{margin:.2em 0}
 .improved{color:#1a7f37;font-weight:600}.regressed{color:#b42318;font-weight:600}
+.inconclusive{color:#9a6700;font-weight:600}
 details summary{cursor:pointer;font-weight:600;margin:.6em 0}
 table.sweep th{white-space:pre-line}
 """

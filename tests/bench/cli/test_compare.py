@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -183,13 +183,22 @@ def test_the_real_command_exits_2_on_a_corrupt_run(make_run: MakeRun, cli) -> No
     assert good.returncode == 1, good.stderr
 
 
-def _paired_run(tmp_path: Path, factor: float) -> Path:
-    """One run with environments base and head; head's load_s is ``factor`` times base's, pair by pair."""
+def _paired_run(tmp_path: Path, factor: float, **others: float | Sequence[float]) -> Path:
+    """One run with environments base and head; head's load_s is ``factor`` times base's, pair by pair.
+
+    ``others``: more environments by name, each a factor or one factor per block (noise).
+    """
+    envs: dict[str, float | Sequence[float]] = {"base": 1.0, "head": factor, **others}
     with RunWriter.create(tmp_path / "paired", {"run_id": "paired", "fingerprint": dict(FINGERPRINT)}) as w:
         for i, value in enumerate(BASE + BASE):
-            for env, scale in (("base", 1.0), ("head", factor)):
-                w.append(Sample.ok({**CASE, "env": env}, "paired", i, "load_s", value * scale, block=i))
+            for env, scale in envs.items():
+                times = scale if isinstance(scale, float) else scale[i]
+                w.append(Sample.ok({**CASE, "env": env}, "paired", i, "load_s", value * times, block=i))
     return w.run_dir
+
+
+# Pairs that disagree by ±20%, half each way: 20 of them show neither a change nor its absence at ±3%.
+NOISY = [1.2 if i % 2 else 0.8 for i in range(20)]
 
 
 def test_one_run_with_environments_is_compared_pair_by_pair(tmp_path: Path, cli) -> None:
@@ -270,3 +279,42 @@ def test_a_run_of_three_environments_compares_each_with_the_baseline_and_names_a
     # Another baseline: the two others against it.
     other = json.loads(loadbench(cli, "compare", str(w.run_dir), "--baseline-env", "slow", "--format", "json").stdout)
     assert (other["baseline_env"], other["candidate_envs"]) == ("slow", ["base", "same"])
+
+
+def test_an_inconclusive_gate_exits_3_and_says_so_and_the_flag_lets_it_pass(tmp_path: Path, cli,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = tmp_path / "step_summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    run = _paired_run(tmp_path, 1.0, noisy=NOISY)
+    result = loadbench(cli, "compare", str(run), "--candidate-env", "noisy")
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.startswith("## loadbench compare (paired): ⚠ inconclusive: 1 of 1 gated row\n")
+    assert "no regression" not in result.stdout and "#### inconclusive (1)" in result.stdout
+    assert summary.read_text(encoding="utf-8").startswith("## loadbench compare (paired): ⚠ inconclusive")
+    passing = loadbench(cli, "compare", str(run), "--candidate-env", "noisy", "--no-fail-on-inconclusive",
+                        "--format", "json")
+    assert passing.returncode == 0, passing.stderr
+    document = json.loads(passing.stdout)
+    assert document["exit_code"] == 0 and document["counts"]["inconclusive"] == 1
+    assert document["rows"][0]["verdict"] == "inconclusive" and "anytime-valid" in document["rule"]
+    # The flag's default, said explicitly, is the same as none.
+    assert loadbench(cli, "compare", str(run), "--candidate-env", "noisy", "--fail-on-inconclusive").returncode == 3
+
+
+@pytest.mark.parametrize("others, code, title", [
+    ({"noisy": NOISY}, 3, "⚠ inconclusive in `noisy` (1 of 1 gated row)"),
+    ({"noisy": NOISY, "slow": 1.10}, 1, "❌ a regression in `slow` · ⚠ inconclusive in `noisy` (1 of 1 gated row)"),
+])
+def test_several_environments_exit_with_the_worst_a_regression_over_an_inconclusive_gate(
+        tmp_path: Path, cli, others: dict[str, float | list[float]], code: int, title: str) -> None:
+    run = _paired_run(tmp_path, 1.0, **others)
+    result = loadbench(cli, "compare", str(run))
+    assert result.returncode == code, result.stderr
+    assert result.stdout.startswith(f"## loadbench compare (paired), {len(others) + 1} environments against "
+                                    f"`base`: {title}\n")
+    document = json.loads(loadbench(cli, "compare", str(run), "--format", "json").stdout)
+    assert document["exit_code"] == code
+    assert [c["exit_code"] for c in document["comparisons"]] == [0, 3, 1][:len(others) + 1]
+    lenient = loadbench(cli, "compare", str(run), "--no-fail-on-inconclusive")
+    assert lenient.returncode == (1 if "slow" in others else 0)
+    assert "⚠ inconclusive in `noisy`" in lenient.stdout.splitlines()[0]

@@ -179,7 +179,7 @@ def test_markdown_and_json_carry_the_interval_and_the_design(tmp_path: Path) -> 
     context = dict(alpha=0.05, run_id="r1", baseline_env="base", candidate_env="head")
     markdown = render_paired_markdown(table, **context)
     assert markdown.startswith("## loadbench compare (paired): ❌ 1 regression")
-    assert "Wilcoxon signed-rank" in markdown and "95% CI" in markdown and "+20.0%" in markdown
+    assert "anytime-valid 95% confidence sequence" in markdown and "95% CI" in markdown and "+20.0%" in markdown
     document = json.loads(render_paired_json(table, **context, gate=["load_s"]))
     assert document["schema"] == "loadbench-compare-paired/1" and document["exit_code"] == 1
     row = document["rows"][0]

@@ -69,7 +69,7 @@ def test_two_runs(synthetic_pair: tuple[Path, Path]) -> None:
     assert _row(text, "**torch** ≠") == ["**torch** ≠", "2.13.0+cpu", "2.14.0+cpu"]
     # Three repeats per side cannot reach significance: no verdicts, and the report says why.
     assert _row(text, "tiny-llama", "task", "warm", "load_s")[4:] == ["220 ms ±1%", "286 ms ±1%", "—"]
-    assert ("> Run B: 20260102T000000Z-bbbb has no verdicts: too few samples to test anything at alpha 0.01: "
+    assert ("> Run B: 20260102T000000Z-bbbb has no verdicts: too few samples to bound any change at alpha 0.01: "
             "3 per side") in text
     assert text.count("<summary>Run ") == 2  # per-run path tables folded under the comparison
 

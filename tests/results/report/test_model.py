@@ -141,7 +141,7 @@ def test_runs_side_by_side_keep_a_spread_runs_machines_apart(tmp_path: Path, syn
     # Three repeats against one or two cannot reach significance: compare refuses, the report says why.
     assert same["changes"] == other["changes"] == [NO_VERDICT]
     [note] = verdict_notes(build_report([single, spread]))
-    assert note.startswith("Run B: run-b has no verdicts: too few samples to test anything")
+    assert note.startswith("Run B: run-b has no verdicts: too few samples to bound any change")
 
 
 def test_one_node_or_none_lists_no_nodes(tmp_path: Path, synthetic) -> None:

@@ -82,8 +82,8 @@ def test_too_few_samples_leave_cells_empty_and_say_why(tmp_path: Path) -> None:
     [row] = run_comparison(report)
     assert row["changes"] == [NO_VERDICT] and NO_VERDICT.text() == "—"
     [note] = verdict_notes(report)
-    assert note == ("Run B: run-b has no verdicts: too few samples to test anything at alpha 0.01: 3 per side; "
-                    "run at least 5 repeats")
+    assert note == ("Run B: run-b has no verdicts: too few samples to bound any change at alpha 0.01: 3 per side; "
+                    "run at least 6 repeats")
     assert note in render(report, "markdown") and note in render(report, "html")
 
 
@@ -102,3 +102,15 @@ def test_html_marks_the_verdict(tmp_path: Path) -> None:
     b = _write(tmp_path / "b", "run-b", {("base", "load_s"): [v * 2 for v in BASE]})
     page = render(build_report([a, b]), "html")
     assert '<td class="num regressed" data-verdict="regressed">2.00× regressed</td>' in page
+
+
+def test_an_inconclusive_verdict_is_marked_and_said_in_both_reports(tmp_path: Path) -> None:
+    a = _write(tmp_path / "a", "run-a", {("base", "load_s"): BASE})
+    # Half the samples 40% slower, half 20% faster: a spread no threshold can be read off.
+    b = _write(tmp_path / "b", "run-b", {("base", "load_s"): [v * (1.4 if i % 2 else 0.8) for i, v in enumerate(BASE)]})
+    [row] = run_comparison(build_report([a, b]))
+    assert row["changes"][0].verdict == "inconclusive"
+    page = render(build_report([a, b]), "html")
+    assert '<td class="num inconclusive" data-verdict="inconclusive">' in page and ".inconclusive{" in page
+    assert "otherwise inconclusive" in page
+    assert "× **inconclusive**" in render(build_report([a, b]), "markdown")
