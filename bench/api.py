@@ -57,6 +57,8 @@ class RunResult:
     # Samples were taken and not one load of the run succeeded: every sample of every case
     # failed (the CLI exits 1), as a bad option or a broken loader would make it.
     measured_nothing: bool = False
+    # With ``until_decided``: when and why each case stopped (run.json's ``sequential``).
+    sequential: dict[str, Any] | None = None
 
     @property
     def complete(self) -> bool:
@@ -113,7 +115,7 @@ def _finished(outcome: RunOutcome, suite: Suite, reports: bool) -> RunResult:
         # them later), but still return, so the caller says how to finish the run.
         written, again = [], True
     return RunResult(outcome.run_dir, outcome.samples, outcome.failed_samples, outcome.interrupted, outcome.lost,
-                     suite.cv_threshold, tuple(written), again, _measured_nothing(outcome))
+                     suite.cv_threshold, tuple(written), again, _measured_nothing(outcome), outcome.sequential)
 
 
 def _measured_nothing(outcome: RunOutcome) -> bool:

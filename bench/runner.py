@@ -10,6 +10,7 @@ import random
 import secrets
 import signal
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,6 +46,8 @@ class RunOutcome:
     failed_samples: int
     interrupted: bool
     lost: int = 0  # samples lost with their node, or left unrun when no node could take them
+    # With until_decided: run.json's ``sequential`` (when and why each case stopped).
+    sequential: dict[str, Any] | None = None
 
 
 def new_run_id() -> str:
@@ -211,6 +214,16 @@ class OutputFull(UserError):
     """samples.jsonl cannot grow (a full disk, a file size limit): the run stops, resumable."""
 
 
+@dataclass
+class _Tally:
+    """What this session measured so far, across the fixed rounds and the sequential ones."""
+
+    done: int = 0
+    failed: int = 0
+    lost: int = 0
+    planned: int = 0
+
+
 def _execute(plan_: _Plan, writer: RunWriter, executor: Executor, done_keys: set[tuple[Any, ...]],
              progress: Progress | None) -> RunOutcome:
     suite, run_id = plan_.suite, plan_.run_id
@@ -219,14 +232,9 @@ def _execute(plan_: _Plan, writer: RunWriter, executor: Executor, done_keys: set
     # The full seeded order is drawn even when resuming, so a resumed run keeps it.
     order = _order(runnable, rounds, plan_.seed)
     todo = [(r, c, b) for r, c, b in order if _planned_key(run_id, c, r) not in done_keys]
-    jobs = [Job(i, request_for(case, suite, check_equivalence=round_.first_measured), suite.timeout_s,
-                env=case.env) for i, (round_, case, _) in enumerate(todo)]
-    done = failed = lost = 0
-
-    def started(job: Job) -> None:
-        if progress is not None:
-            round_, case, _ = todo[job.index]
-            progress(("warmup · " if round_.warmup else "") + case.label, done, len(todo))
+    tally = _Tally(planned=len(todo))
+    sequential: dict[str, Any] | None = None
+    measuring_since = time.monotonic()
 
     with _stop_signals_as_interrupt():
         try:
@@ -234,29 +242,124 @@ def _execute(plan_: _Plan, writer: RunWriter, executor: Executor, done_keys: set
                 if case.not_applicable is not None and _planned_key(run_id, case, Round(0, False)) not in done_keys:
                     writer.append(Sample.not_applicable(case.key(), run_id, 0, "load_s", case.not_applicable,
                                                         node=None))
-            for finished in executor.run(jobs, started):
-                round_, case, block = todo[finished.index]
-                writer.append_sample(_records(case, run_id, round_, block, finished))
-                failed += finished.failed
-                lost += finished.failure is not None and finished.failure.error_type == NODE_LOST
-                done += 1
+            _measure(todo, plan_, writer, executor, tally, progress)
+            if suite.until_decided:
+                sequential = _until_decided(plan_, writer, executor, done_keys, runnable, tally, progress,
+                                            measuring_since)
         except KeyboardInterrupt:
             _close(writer, "interrupted")
-            return RunOutcome(writer.run_dir, done, failed, interrupted=True, lost=lost)
+            return RunOutcome(writer.run_dir, tally.done, tally.failed, interrupted=True, lost=tally.lost,
+                              sequential=writer.info.get("sequential"))
         except OSError as exc:
             try:
                 _close(writer, "interrupted")
             except OSError:
                 pass  # run.json cannot be replaced either: it still says "running", resume works alike
-            raise OutputFull(f"{writer.run_dir}: cannot write more samples ({exc.strerror or exc}) after {done} "
-                             f"in this session, each kept whole; make room, then finish it with: "
+            raise OutputFull(f"{writer.run_dir}: cannot write more samples ({exc.strerror or exc}) after "
+                             f"{tally.done} in this session, each kept whole; make room, then finish it with: "
                              f"loadbench run --resume {writer.run_dir}") from None
-    unrun = len(todo) - done
+    unrun = tally.planned - tally.done
     if progress is not None:
-        progress("done", done, len(todo))
+        progress("done", tally.done, tally.planned)
     # A run that lost samples stays open to --resume, which measures them again.
-    _close(writer, "complete" if lost + unrun == 0 else "interrupted")
-    return RunOutcome(writer.run_dir, done, failed, interrupted=False, lost=lost + unrun)
+    _close(writer, "complete" if tally.lost + unrun == 0 else "interrupted")
+    return RunOutcome(writer.run_dir, tally.done, tally.failed, interrupted=False, lost=tally.lost + unrun,
+                      sequential=sequential)
+
+
+def _measure(todo: list[tuple[Round, Case, int | None]], plan_: _Plan, writer: RunWriter, executor: Executor,
+             tally: _Tally, progress: Progress | None) -> None:
+    """Measure ``todo`` in order, appending each sample's records as it finishes."""
+    jobs = [Job(i, request_for(case, plan_.suite, check_equivalence=round_.first_measured), plan_.suite.timeout_s,
+                env=case.env) for i, (round_, case, _) in enumerate(todo)]
+
+    def started(job: Job) -> None:
+        if progress is not None:
+            round_, case, _ = todo[job.index]
+            progress(("warmup · " if round_.warmup else "") + case.label, tally.done, tally.planned)
+
+    for finished in executor.run(jobs, started):
+        round_, case, block = todo[finished.index]
+        writer.append_sample(_records(case, plan_.run_id, round_, block, finished))
+        tally.failed += finished.failed
+        tally.lost += finished.failure is not None and finished.failure.error_type == NODE_LOST
+        tally.done += 1
+
+
+def _until_decided(plan_: _Plan, writer: RunWriter, executor: Executor, done_keys: set[tuple[Any, ...]],
+                   runnable: list[Case], tally: _Tally, progress: Progress | None,
+                   session_start: float) -> dict[str, Any]:
+    """After the fixed rounds, one more round at a time for the cases a look leaves undecided.
+
+    Each look sees only the rounds before it, so a resumed run replays the same looks
+    (and skips the samples it holds) before it measures anything new. The minutes count
+    from the first sample (``session_start``, fixed rounds included) and carry over to a
+    resume in run.json's ``sequential``, as the last look recorded them.
+    """
+    from loadbench.bench.sequential import DEFAULT_MAX_REPEATS, STOP_REASONS, block_keys, look_at_run
+
+    suite = plan_.suite
+    budget = suite.max_repeats or DEFAULT_MAX_REPEATS
+    earlier = writer.info.get("sequential") if isinstance(writer.info.get("sequential"), dict) else {}
+    spent_before = float(earlier.get("minutes") or 0.0)
+    # The minutes each earlier look saw: a replayed look judges the budget as the original did.
+    timeline: list[float] = [float(m) for m in earlier.get("timeline") or []]
+    keys = block_keys(runnable)
+    cases_of = {key: [c for c in runnable if tuple(str(v) for v in c.block_key) == key] for key in keys}
+    live, stopped = list(keys), {}
+    repeat = suite.repeats
+
+    def minutes() -> float:
+        look = repeat - suite.repeats
+        return timeline[look] if look < len(timeline) else spent_before + (time.monotonic() - session_start) / 60
+
+    def stop(chosen: list[tuple[str, ...]], why: str, undecided: dict[tuple[str, ...], list[str]]) -> None:
+        for key in chosen:
+            stopped[" · ".join(key)] = {"blocks": repeat, "why": why, "explanation": STOP_REASONS[why],
+                                        "inconclusive": undecided.get(key, [])}
+        live[:] = [k for k in live if k not in chosen]
+
+    while live:
+        now = minutes()
+        if repeat - suite.repeats == len(timeline):
+            timeline.append(now)
+        found = look_at_run(writer.run_dir, suite, repeat)
+        stop([k for k in live if k not in found.undecided], "decided", found.undecided)
+        if found.regressed:
+            stop(list(live), "regression", found.undecided)
+        elif repeat >= budget:
+            stop(list(live), "max_repeats", found.undecided)
+        elif suite.max_minutes is not None and now >= suite.max_minutes:
+            stop(list(live), "max_minutes", found.undecided)
+        state = {"max_repeats": budget, "max_minutes": suite.max_minutes, "looks": len(timeline),
+                 "minutes": round(max(now, spent_before), 3), "timeline": [round(m, 4) for m in timeline],
+                 "regressed": found.regressed, "cases": stopped}
+        writer.update(sequential=state)
+        if not live:
+            return state
+        round_ = Round(repeat, False)
+        todo = [item for item in _extra_round(live, cases_of, round_, plan_.seed, suite.warmups, len(keys))
+                if _planned_key(plan_.run_id, item[1], round_) not in done_keys]
+        tally.planned += len(todo)
+        _measure(todo, plan_, writer, executor, tally, progress)
+        repeat += 1
+    return writer.info.get("sequential") or {}
+
+
+def _extra_round(live: list[tuple[str, ...]], cases_of: dict[tuple[str, ...], list[Case]], round_: Round,
+                 seed: int, warmups: int, all_blocks: int) -> list[tuple[Round, Case, int | None]]:
+    """One sequential round: the live cases' blocks in an order drawn from the seed and the round.
+
+    Block numbers continue the fixed rounds' numbering (a round of ``all_blocks`` each),
+    so they stay unique whichever cases a round holds.
+    """
+    rng = random.Random(f"{seed}:{round_.repeat}")
+    order: list[tuple[Round, Case, int | None]] = []
+    first = (warmups + round_.repeat) * all_blocks
+    for position, key in enumerate(rng.sample(live, len(live))):
+        block = cases_of[key]
+        order += [(round_, case, first + position) for case in rng.sample(block, len(block))]
+    return order
 
 
 def _records(case: Case, run_id: str, round_: Round, block: int | None, finished: Finished) -> list[Sample]:

@@ -143,6 +143,28 @@ class Suite(_Strict):
                         "parallel_loading, loading_workers, safetensors_read; 'default' leaves the library's)")
     compare: dict[str, Any] = Field({}, description="[compare]: how `loadbench compare` judges runs of this "
                                                     "suite, as written (see docs/REGRESSIONS.md)")
+    until_decided: bool = Field(False, description="with environments: after `repeats` blocks, give one more block "
+                                                   "a round to each case whose gated rows are still inconclusive, "
+                                                   "until decided or a budget ends (docs/REGRESSIONS.md)")
+    max_repeats: int | None = Field(None, ge=1, le=100_000,
+                                    description="with until_decided: blocks per case at most (default 60)")
+    max_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60, allow_inf_nan=False,
+                                      description="with until_decided: minutes of measuring at most")
+
+    @model_validator(mode="after")
+    def _sequential(self) -> Suite:
+        if not self.until_decided:
+            given = [k for k in ("max_repeats", "max_minutes") if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"{given[0]} is a budget of until_decided; turn that on, or use repeats")
+            return self
+        if len(self.environments) < 2:
+            raise ValueError("until_decided measures until the paired comparison of environments is decided; "
+                             "give two or more environments (--env base=PATH --env head=PATH)")
+        if self.max_repeats is not None and self.max_repeats < self.repeats:
+            raise ValueError(f"max_repeats ({self.max_repeats}) is below repeats ({self.repeats}), the blocks "
+                             "taken before the first look; raise it or lower repeats")
+        return self
 
     @field_validator("compare")
     @classmethod

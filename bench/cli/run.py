@@ -85,6 +85,13 @@ def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
                      help="vary a loading option: device_map, attn_implementation, parallel_loading (on/off), "
                           "loading_workers, safetensors_read (mmap/eager); 'default' leaves the library's; repeat "
                           "for each (replaces the suite's [options])")
+    run.add_argument("--until-decided", action="store_true", default=None,
+                     help="with --env: after --repeats blocks, add a block a round to each case whose gated rows "
+                          "are still inconclusive, until decided (docs/REGRESSIONS.md)")
+    run.add_argument("--max-repeats", type=int, metavar="N",
+                     help="with --until-decided: at most N blocks per case (default 60)")
+    run.add_argument("--max-minutes", type=float, metavar="M",
+                     help="with --until-decided: stop after M minutes of measuring, with what is decided")
     run.add_argument("--timeout", type=float, metavar="S", dest="timeout_s", help="per-sample time limit")
     run.add_argument("--trust-remote-code", action="store_true", default=None,
                      help="allow checkpoints to run their own Python code (off by default)")
@@ -106,7 +113,7 @@ def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
 
 # Options that change what a run measures: a resumed run keeps its own.
 _MEASURING = ("paths", "repeats", "warmups", "device", "dtype", "cache", "new_tokens", "batch_size", "prompt_tokens",
-              "threads", "seed", "environments", "options")
+              "threads", "seed", "environments", "options", "until_decided", "max_repeats", "max_minutes")
 _SETTINGS = (*_MEASURING, "timeout_s", "trust_remote_code", "allow_bin_weights", "download")
 
 
@@ -148,6 +155,10 @@ def _finish(result: RunResult) -> int:
           f"{result.failed_samples} with failures; {logs})")
     if result.reports:
         print("report: " + "  ".join(str(path) for path in result.reports))
+    from loadbench.bench.sequential import summary_lines
+
+    for line in summary_lines(result.sequential):
+        print(line)
     if result.interrupted:
         print(f"interrupted: every sample measured so far is kept in {result.run_dir}; "
               f"finish it with: loadbench run --resume {result.run_dir}", file=sys.stderr)
