@@ -60,28 +60,33 @@ def _describe(row: dict[str, Any], candidate: str) -> str:
             f"{percent(row['ci_high'])} (±{row['threshold'] * 100:g}%)")
 
 
-def look(frame: pd.DataFrame, suite: Suite) -> Look:
+def look(frame: pd.DataFrame, suite: Suite, gate: Sequence[str] | None = None) -> Look:
     """Judge every candidate environment against the baseline on ``frame`` (a ``load()`` frame of the run).
 
-    Uses the suite's ``[compare]`` thresholds and alpha (the paired defaults otherwise),
-    as ``loadbench compare RUN`` does.
+    Uses the suite's ``[compare]`` thresholds and alpha (the paired defaults otherwise)
+    and the gate (``gate``, default GATE_METRICS), as ``loadbench compare RUN`` does. Only
+    the gated metrics are read: the diagnostics are judged in families of their own, so
+    they cannot change a gated verdict.
     """
     from loadbench.results.comparison.comparability import CannotCompare
-    from loadbench.results.comparison.paired import DEFAULT_PAIRED_ALPHA, compare_paired
+    from loadbench.results.comparison.paired import DEFAULT_PAIRED_ALPHA, GATE_METRICS, compare_paired
     from loadbench.results.comparison.settings import compare_settings_from_table
 
     settings = compare_settings_from_table(suite.compare)
+    gated = list(GATE_METRICS if gate is None else gate)
+    if settings.metrics is not None:
+        gated = [m for m in gated if m in settings.metrics]
+    frame = frame[frame["metric"].isin(gated)]
     names = [e.name for e in suite.environments]
     found = Look()
     for candidate in names[1:]:
         try:
             table = compare_paired(frame, baseline_env=names[0], candidate_env=candidate,
-                                   thresholds=settings.thresholds, metrics=settings.metrics,
+                                   thresholds=settings.thresholds, gate=gated,
                                    alpha=settings.alpha if settings.alpha is not None else DEFAULT_PAIRED_ALPHA)
         except CannotCompare:  # too few pairs in every gated row to bound anything yet
             return Look({tuple(r): ["too few pairs to bound any change yet"] for r in _case_keys(frame)})
-        gated = table[table["gated"].astype(bool)]
-        for row in gated.to_dict("records"):
+        for row in table[table["gated"].astype(bool)].to_dict("records"):
             key = tuple(str(row[k]) for k in _KEYS)
             if row["verdict"] == "inconclusive":
                 found.undecided.setdefault(key, []).append(_describe(row, candidate))

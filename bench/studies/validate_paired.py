@@ -39,6 +39,8 @@ __all__ = ["analyse", "main", "prepare"]
 
 BENCHMARK = "validate_paired"
 SLOWDOWNS = (0.05, 0.10, 0.20)
+# Two checkpoints through the four paths: 8 gated load_s rows a family, as users' suites have.
+CHECKPOINTS = ("tiny-llama", "tiny-bert")
 
 
 def _env_name(fraction: float, kind: str = "time") -> str:
@@ -62,7 +64,7 @@ def make_layered_venv(directory: Path, *, pth_lines: Sequence[str] = (), install
 
 
 def prepare(directory: Path, slowdowns: Sequence[float], blocks: int, install: Path | None,
-            bloats: Sequence[float] = ()) -> Path:
+            bloats: Sequence[float] = (), checkpoints: Sequence[str] = CHECKPOINTS) -> Path:
     """The environments and the suite; returns the suite file."""
     from loadbench.bench.studies.slowdown import pth_line
 
@@ -73,7 +75,8 @@ def prepare(directory: Path, slowdowns: Sequence[float], blocks: int, install: P
         make_layered_venv(directory / name, pth_lines=lines, install=install)
     suite = directory / "paired.toml"
     entries = "".join(f'\n[[environments]]\nname = "{name}"\npython = "{name}"\n' for name in envs)
-    suite.write_text(f'name = "validate-paired"\ncheckpoints = [{{builtin = "tiny-llama"}}]\ncache = ["warm"]\n'
+    listed = ", ".join(f'{{builtin = "{name}"}}' for name in checkpoints)
+    suite.write_text(f'name = "validate-paired"\ncheckpoints = [{listed}]\ncache = ["warm"]\n'
                      f"repeats = {blocks}\nwarmups = 1\n{entries}", encoding="utf-8")
     return suite
 
@@ -220,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     make.add_argument("--bloat", type=float, nargs="+", default=[], metavar="FRACTION",
                       help="memory regressions: loads that keep this fraction of the memory they add once more")
     make.add_argument("--blocks", type=int, default=300, help="measured blocks (repeats) per case")
+    make.add_argument("--checkpoint", nargs="+", default=list(CHECKPOINTS), dest="checkpoints", metavar="NAME",
+                      help="built-in checkpoints to measure through the four paths")
     make.add_argument("--install", type=Path, metavar="CHECKOUT",
                       help="install this loadbench checkout into each environment (default: use this one's)")
     read = steps.add_parser("analyse", help="detection and false-alarm counts of a finished run")
@@ -229,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     read.add_argument("--output", type=Path, metavar="FILE.jsonl", help="append the figures as one JSON record")
     args = parser.parse_args(argv)
     if args.step == "prepare":
-        suite = prepare(args.directory, args.slowdown, args.blocks, args.install, args.bloat)
+        suite = prepare(args.directory, args.slowdown, args.blocks, args.install, args.bloat, args.checkpoints)
         print(f"wrote {suite}; now: loadbench run {suite} --output {args.directory / 'run'}")
         return 0
     result = analyse(args.run, args.window, args.metric)
