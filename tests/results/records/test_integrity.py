@@ -24,7 +24,8 @@ CASE = {"checkpoint": "tiny-bert", "path": "task", "task": "text-classification"
         "cache": "warm"}
 FINGERPRINT = {"hostname": "ci-1", "cpu_model": "AMD EPYC", "cpu_count": 2, "gpus": "NVML unavailable",
                "packages": {"torch": "2.13.0+cpu", "transformers": "5.24.0"}}
-BLOCKS = 6
+# Nine: with one cut off, eight pairs still decide one gated row at 0.05 (the sign sequence: 2**8 / 9 >= 20).
+BLOCKS = 9
 
 
 def _paired(tmp_path: Path, envs: tuple[str, ...] = ("base", "head"), name: str = "run") -> Path:
@@ -69,9 +70,9 @@ def test_a_real_paired_run_with_negative_memory_deltas_and_zero_phases_is_read(t
 
 def test_a_sample_appended_twice_is_refused_naming_both_lines(tmp_path: Path, cli) -> None:
     run = _paired(tmp_path)
-    _edit(run, lambda records: records + records[-3:])  # the last sample again: it was 7 pairs from 6 blocks
+    _edit(run, lambda records: records + records[-3:])  # the last sample again: one more pair than blocks
     last = BLOCKS * 2 * 3
-    _refused(cli, run, f"samples.jsonl:{last + 1}: load_s of environment 'head', tiny-bert/task repeat 5 is "
+    _refused(cli, run, f"samples.jsonl:{last + 1}: load_s of environment 'head', tiny-bert/task repeat {BLOCKS - 1} is "
                        f"recorded again (first at line {last - 2}); each sample is recorded once")
 
 
@@ -114,7 +115,7 @@ def test_compare_paired_refuses_impossible_frames_built_by_hand(tmp_path: Path) 
         compare_paired(negative)
     twice = frame[frame["metric"] == "load_s"]
     twice = pd.concat([twice, twice.iloc[[-1]]])  # one block's sample of head counted twice
-    with pytest.raises(CannotCompare, match="block 5 holds load_s of environment 'head'"):
+    with pytest.raises(CannotCompare, match=f"block {BLOCKS - 1} holds load_s of environment 'head'"):
         compare_paired(twice)
     # Every ratio compare prints from a readable run is a ratio of positive times: above -100%.
     table = compare_paired(frame)
@@ -167,7 +168,7 @@ def test_a_cut_last_line_is_one_clean_warning_line(tmp_path: Path, cli) -> None:
 def test_the_reader_refuses_with_corrupt_run(tmp_path: Path) -> None:
     run = _paired(tmp_path)
     _edit(run, lambda records: records + records[:3])
-    with pytest.raises(CorruptRun, match=r"samples\.jsonl:37: load_s of environment 'base'"):
+    with pytest.raises(CorruptRun, match=rf"samples\.jsonl:{BLOCKS * 2 * 3 + 1}: load_s of environment 'base'"):
         load(run)
 
 
