@@ -56,12 +56,13 @@ def _gate(variant: str) -> list[str]:
 
 
 def _suite(candidate: str, variant: str) -> Any:
-    from loadbench.bench.suite import Suite
+    from loadbench.bench.suite import suite_from_dict
 
-    return Suite(checkpoints=[{"builtin": "tiny-llama"}],
-                 environments=[{"name": "base", "python": sys.executable},  # type: ignore[list-item]
-                               {"name": candidate, "python": sys.executable}],
-                 compare={"thresholds": {"load_cpu_s": 3}} if variant == "cpu-time" else {})
+    return suite_from_dict({"checkpoints": [{"builtin": "tiny-llama"}],
+                            "environments": [{"name": "base", "python": sys.executable},
+                                             {"name": candidate, "python": sys.executable}],
+                            "compare": {"thresholds": {"load_cpu_s": 3}} if variant == "cpu-time" else {}},
+                           "validate_sequential")
 
 
 class _Blocks:
