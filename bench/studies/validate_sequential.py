@@ -3,7 +3,7 @@
 Replayed on real blocks:
 
     python -m loadbench.bench.studies.validate_sequential RUN [--comparisons 30] [--start-every 3]
-        [--repeats 5] [--max-repeats 30] [--variant wall|drop-contended|cpu-time] [--output FILE.jsonl]
+        [--repeats 5] [--max-repeats 60] [--variant gate|wall-only|cpu-only|drop-contended] [--output FILE.jsonl]
 
 RUN is a run of validate_paired's environments (``base``, ``same``, ``slowN``; its
 ``prepare`` step makes them), measured with or without the contention generator. Each
@@ -13,9 +13,10 @@ stops when its gated rows are decided, the comparison when a gated row regressed
 ``--max-repeats``): ``same`` against ``base`` is the A/A, each ``slowN`` a real slowdown.
 Comparisons start every ``--start-every`` rounds, so neighbours share blocks (disjoint ones
 would need ``comparisons × max-repeats`` rounds); each is what a CI job starting at that
-round would have seen. Variants: ``drop-contended`` skips a block whose probe says its core
-was contended and takes the next (as measuring it again would), ``cpu-time`` gates
-``load_cpu_s`` instead of ``load_s``. ``legacy`` in the output is the design this replaced:
+round would have seen. Variants: ``gate`` is the default gate (``load_s`` and
+``load_cpu_s``); ``wall-only`` and ``cpu-only`` gate one of the two; ``drop-contended`` skips
+a block whose probe says its core was contended and takes the next (as measuring it again
+would). ``legacy`` in the output is the design this replaced:
 15 fixed blocks, Wilcoxon with Holm's correction, on the same starting rounds.
 """
 
@@ -34,7 +35,7 @@ from loadbench.bench.studies.scripts import append_record, machine_info
 __all__ = ["Replay", "main", "replay_run"]
 
 BENCHMARK = "validate_sequential"
-VARIANTS = ("wall", "drop-contended", "cpu-time")
+VARIANTS = ("gate", "wall-only", "cpu-only", "drop-contended")
 LEGACY_BLOCKS = 15
 
 
@@ -48,10 +49,13 @@ class Replay:
 
 
 def _gate(variant: str) -> list[str]:
+    """The gated metrics: the default gate (load_s and load_cpu_s), or one of the two alone."""
     from loadbench.results.comparison.paired import GATE_METRICS
 
-    if variant == "cpu-time":
-        return ["load_cpu_s" if m == "load_s" else m for m in GATE_METRICS]
+    if variant == "wall-only":
+        return [m for m in GATE_METRICS if m != "load_cpu_s"]
+    if variant == "cpu-only":
+        return [m for m in GATE_METRICS if m != "load_s"]
     return list(GATE_METRICS)
 
 
@@ -61,7 +65,7 @@ def _suite(candidate: str, variant: str) -> Any:
     return suite_from_dict({"checkpoints": [{"builtin": "tiny-llama"}],
                             "environments": [{"name": "base", "python": sys.executable},
                                              {"name": candidate, "python": sys.executable}],
-                            "compare": {"thresholds": {"load_cpu_s": 3}} if variant == "cpu-time" else {}},
+                            "compare": {}},
                            "validate_sequential")
 
 
@@ -136,8 +140,7 @@ def _replay(blocks: _Blocks, candidate: str, start: int, repeats: int, max_repea
             break
     result = Replay(outcome, {" · ".join(map(str, blocks.cases[c][:2])): spent[c] for c in taken})
     if outcome == "no regression":
-        table = compare_paired(blocks.window(taken), baseline_env="base", candidate_env=candidate, gate=gate,
-                               thresholds=({"load_cpu_s": 0.03} if variant == "cpu-time" else None))
+        table = compare_paired(blocks.window(taken), baseline_env="base", candidate_env=candidate, gate=gate)
         gated = table[table["gated"].astype(bool)]
         past = (gated["ci_low"] < -gated["threshold"]) | (gated["ci_high"] > gated["threshold"])
         result.misleading = int((past & gated["verdict"].isin(["unchanged", "inconclusive"])).sum())
@@ -154,7 +157,8 @@ def _legacy(blocks: _Blocks, candidate: str, start: int) -> bool:
 
     rounds = blocks.rounds[start:start + LEGACY_BLOCKS]
     frame = blocks.window({c: rounds for c in range(len(blocks.cases))})
-    frame = frame[(frame["status"] == "ok") & frame["metric"].isin(GATE_METRICS)]
+    # That design gated wall time only: load_cpu_s joined the gate with the sequential one.
+    frame = frame[(frame["status"] == "ok") & frame["metric"].isin([m for m in GATE_METRICS if m != "load_cpu_s"])]
     families: dict[str, list[tuple[float, int, float, float, str]]] = {}
     for (metric, *_), group in frame.groupby(["metric", "checkpoint", "path"]):
         paired = group.pivot_table(index="block", columns="env", values="value")
@@ -262,10 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("run", type=Path, help="a finished run of validate_paired's environments")
     parser.add_argument("--comparisons", type=int, default=30)
-    parser.add_argument("--start-every", type=int, default=3, metavar="ROUNDS")
+    parser.add_argument("--start-every", type=int, default=1, metavar="ROUNDS")
     parser.add_argument("--repeats", type=int, default=5, help="blocks before the first look")
-    parser.add_argument("--max-repeats", type=int, default=30, help="blocks per case at most")
-    parser.add_argument("--variant", choices=VARIANTS, default="wall")
+    parser.add_argument("--max-repeats", type=int, default=60, help="blocks per case at most")
+    parser.add_argument("--variant", choices=VARIANTS, default="gate")
     parser.add_argument("--output", type=Path, metavar="FILE.jsonl", help="append the figures as one JSON record")
     args = parser.parse_args(argv)
     for name in ("comparisons", "start_every", "repeats", "max_repeats"):

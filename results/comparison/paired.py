@@ -43,21 +43,24 @@ if TYPE_CHECKING:
 __all__ = ["CI_LEVEL", "CONTENDED", "DEFAULT_PAIRED_ALPHA", "GATE_METRICS", "PAIRED_COLUMNS", "PAIRED_THRESHOLDS",
            "compare_paired", "contended_share", "environments_of"]
 
-# What a paired gate judges unless told otherwise: loading time, the first call that pays for
-# lazily mapped weights, peak memory and the memory the load adds (where upgrades regress), and throughput.
-GATE_METRICS: tuple[str, ...] = ("load_s", "first_forward_s", "peak_rss_bytes", "load_added_rss_bytes",
-                                 "gpu_peak_used_bytes", "gpu_load_added_bytes", "decode_tokens_per_s",
-                                 "forward_tokens_per_s")
+# What a paired gate judges unless told otherwise: loading time, and the load's CPU time (which
+# waiting for a busy core does not inflate: under contention it caught a 10% slower load in 30 of
+# 30 replayed comparisons where wall time caught 3; docs/REGRESSIONS.md), the first call that pays
+# for lazily mapped weights, peak memory and the memory the load adds (where upgrades regress),
+# and throughput.
+GATE_METRICS: tuple[str, ...] = ("load_s", "load_cpu_s", "first_forward_s", "peak_rss_bytes",
+                                 "load_added_rss_bytes", "gpu_peak_used_bytes", "gpu_load_added_bytes",
+                                 "decode_tokens_per_s", "forward_tokens_per_s")
 # The minimum changes: the unpaired defaults by family, and 3% for load_s, the quantity pairing
 # resolves best (its 5% changes are caught; docs/REGRESSIONS.md). With 3% for every time metric
 # and 5% for throughput, identical environments false-alarmed in 3 of 30 comparisons, two of
 # them on first_forward_s (a few ms) and decode tokens/s, which moved 7-8% between identical sides.
 PAIRED_THRESHOLDS: dict[str, float] = {"time": 0.10, "memory": 0.05, "throughput": 0.10, "other": 0.10,
-                                       "load_s": 0.03}
+                                       "load_s": 0.03, "load_cpu_s": 0.03}
 # A sample whose host probe took this much longer than the run's median ran on a contended core.
 CONTENDED = 1.5
-# The gate holds a few rows per path, not every sub-timing, so its families are small: with 16
-# rows a family (two checkpoints' four paths, two time metrics) 13 agreeing blocks can decide.
+# The gate holds a few rows per path, not every sub-timing, so its families are small: with 24
+# rows a family (two checkpoints' four paths, three time metrics) 14 agreeing blocks can decide.
 DEFAULT_PAIRED_ALPHA = 0.05
 # The intervals hold together across a family with this confidence at the default alpha (1 - alpha).
 CI_LEVEL = 0.95
@@ -128,22 +131,27 @@ def _row(key: tuple[Any, ...], metric: str, group: pd.DataFrame, base_env: str, 
          gated: bool, overrides: Mapping[str, float], unservable: Mapping[tuple[Any, ...], str]) -> dict[str, Any]:
     import numpy as np
 
-    sides = {env: group[group["env"] == env] for env in (base_env, cand_env)}
-    ok = {env: side[side["status"] == "ok"] for env, side in sides.items()}
+    envs, status = group["env"].to_numpy(dtype=object), group["status"].to_numpy(dtype=object)
+    values, blocks = group["value"].to_numpy(dtype=float), group["block"].to_numpy(dtype=float)
+    side = {env: envs == env for env in (base_env, cand_env)}
+    ok = {env: values[mask & (status == "ok")] for env, mask in side.items()}
+    failed = {env: int((mask & (status == "failed")).sum()) for env, mask in side.items()}
     unit, direction = str(group["unit"].iloc[0]), str(group["direction"].iloc[0])
     family = family_of(unit)
-    paired = ok[base_env].dropna(subset=["block"]).merge(
-        ok[cand_env].dropna(subset=["block"]), on="block", suffixes=("_b", "_c"))
-    base, cand = paired["value_b"].to_numpy(dtype=float), paired["value_c"].to_numpy(dtype=float)
+    # Pair by block (integrity.py guarantees one sample of each environment in a block).
+    by_block = [{b: v for b, v, m in zip(blocks, values, mask & (status == "ok") & ~np.isnan(blocks)) if m}
+                for mask in side.values()]
+    common = sorted(by_block[0].keys() & by_block[1].keys())
+    base = np.array([by_block[0][b] for b in common], dtype=float)
+    cand = np.array([by_block[1][b] for b in common], dtype=float)
     # Yours by metric, then yours by family, then the default by metric, then by family.
     threshold = overrides.get(metric, overrides.get(family, PAIRED_THRESHOLDS.get(metric, PAIRED_THRESHOLDS[family])))
     row: dict[str, Any] = {
         **dict(zip(_KEYS, key)), "metric": metric, "unit": unit, "direction": direction, "family": family,
-        "gated": gated, "pairs": len(paired), "n_base": len(ok[base_env]), "n_cand": len(ok[cand_env]),
-        "n_failed_base": int((sides[base_env]["status"] == "failed").sum()),
-        "n_failed_cand": int((sides[cand_env]["status"] == "failed").sum()),
-        "median_base": float(np.median(ok[base_env]["value"])) if len(ok[base_env]) else math.nan,
-        "median_cand": float(np.median(ok[cand_env]["value"])) if len(ok[cand_env]) else math.nan,
+        "gated": gated, "pairs": len(common), "n_base": len(ok[base_env]), "n_cand": len(ok[cand_env]),
+        "n_failed_base": failed[base_env], "n_failed_cand": failed[cand_env],
+        "median_base": float(np.median(ok[base_env])) if len(ok[base_env]) else math.nan,
+        "median_cand": float(np.median(ok[cand_env])) if len(ok[cand_env]) else math.nan,
         "change": math.nan, "ci_low": math.nan, "ci_high": math.nan, "difference": math.nan,
         "difference_low": math.nan, "difference_high": math.nan, "p_value": math.nan,
         "p_adjusted": math.nan, "threshold": threshold, "verdict": None, "reason": None, "_d": None,
@@ -155,7 +163,7 @@ def _row(key: tuple[Any, ...], metric: str, group: pd.DataFrame, base_env: str, 
             row["reason"] = f"in {env}: {unservable[(*key, env)]}"
             return row
     newly_failing = row["n_failed_cand"] and not row["n_failed_base"] and direction != "none"
-    if len(paired):
+    if len(common):
         d, logs = _ratios(base, cand)
         row["_d"] = (d, logs, abs(float(np.median(base))) or math.nan)
     elif len(ok[base_env]):
@@ -240,6 +248,9 @@ def compare_paired(
     gate_metrics = set(GATE_METRICS if gate is None else (check_metric(m) for m in gate))
     base_env, cand_env = _choose(frame, baseline_env, candidate_env)
     measured = frame[~frame["warmup"].astype(bool) & frame["env"].isin([base_env, cand_env])]
+    # Only the columns a row reads: a run's frame has dozens, and every pairing merge copies them all.
+    measured = measured[[c for c in (*_KEYS, "env", "metric", "value", "unit", "direction", "status", "block",
+                                      "reason") if c in measured.columns]]
     _check_measurable(measured)
     if metrics is not None:
         measured = measured[measured["metric"].isin([check_metric(m) for m in metrics])]

@@ -31,7 +31,7 @@ def _run(tmp_path: Path, rounds: int = 40) -> Path:
 
 
 def test_a_real_slowdown_is_caught_and_identical_environments_never_regress(tmp_path: Path) -> None:
-    result = replay_run(_run(tmp_path), comparisons=4, start_every=5, repeats=5, max_repeats=20, variant="wall")
+    result = replay_run(_run(tmp_path), comparisons=4, start_every=5, repeats=5, max_repeats=20, variant="gate")
     slow, same = result["candidates"]["slow"], result["candidates"]["same"]
     assert slow["comparisons"] == 4 and slow["regressed"] == 4 and slow["legacy_regressed"] == 4
     # A 30% slowdown in every pair is decided at the fewest pairs that can decide 2 time rows at 0.05.
