@@ -39,11 +39,14 @@ PHASES = tuple(Phase)[:-2] if os.environ.get("LOADBENCH_HYPOTHESIS_NO_SHRINK") e
 
 @pytest.fixture(scope="module")
 def real_run(builtin_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real paired run, measured once: two environments (this interpreter twice), six blocks."""
+    """A real paired run, measured once: two environments (this interpreter twice), ten blocks.
+
+    Ten: the fewest with which the gate's three time rows can have a bounded interval.
+    """
     from loadbench.bench.suite import suite_from_dict
 
     suite = suite_from_dict({
-        "checkpoints": [{"builtin": "tiny-llama"}], "paths": ["base"], "repeats": 6, "warmups": 0,
+        "checkpoints": [{"builtin": "tiny-llama"}], "paths": ["base"], "repeats": 10, "warmups": 0,
         "device": "cpu", "cache": "warm", "new_tokens": 2,
         "environments": [{"name": "base", "python": sys.executable}, {"name": "head", "python": sys.executable}],
     }, "property-suite")
