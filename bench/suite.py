@@ -268,7 +268,9 @@ def _validated(build, source: str) -> Suite:
         return build()
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        where = ".".join(str(part) for part in first["loc"])
+        if not where:  # a rule over several settings (until_decided and its budgets): its own words
+            raise SuiteError(f"{source}: {first['msg'].removeprefix('Value error, ')}") from None
         raise SuiteError(f"{source}: {where}: {first['msg']}") from None
 
 
