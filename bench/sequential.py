@@ -121,6 +121,9 @@ def summary_lines(state: dict[str, Any] | None) -> list[str]:
     if not state or not isinstance(state.get("cases"), dict):
         return []
     cases = state["cases"]
+    if not cases:  # interrupted before any case stopped
+        return [f"until decided: {state.get('looks', 0)} look(s), {state.get('minutes', 0):.1f} min so far; "
+                "no case has stopped yet"]
     by_reason: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for label, stop in cases.items():
         by_reason.setdefault(str(stop.get("why")), []).append((label, stop))
