@@ -24,6 +24,7 @@ import os
 import select
 import subprocess
 import sys
+import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,7 +39,11 @@ __all__ = ["CLEAR_REFS_PATH", "CpuMemory", "CpuMemoryProbe", "Phase", "SAMPLE_PE
 
 CLEAR_REFS_PATH = Path("/proc/self/clear_refs")
 RESET_HWM = "5"  # proc(5), /proc/pid/clear_refs: "reset the peak resident set size"
-RESET_ATTEMPTS = 5
+# Before each reset, a wait: most refusals clear at once (an arena returned), but the kernel
+# can take resident pages away by itself (DAMON's pageout of idle pages, reclaim), and a
+# reset while it does so never holds.
+RESET_WAITS_S = (0.0, 0.0, 0.001, 0.004, 0.016)
+RESET_ATTEMPTS = len(RESET_WAITS_S)
 SAMPLE_PERIOD_S = 0.010
 WATCHER_MODULE = "loadbench.bench.probes.rss_watcher"
 WATCHER_TIMEOUT_S = 30.0  # its start (a Python process) and each answer; it answers in microseconds
@@ -174,11 +179,14 @@ class CpuMemoryProbe:
 
         Right after a reset the mark equals the resident size; a mark above it was not
         reset, or memory was freed between the reset and the reading (another thread, or
-        the interpreter returning an arena). The reset is tried again for the latter, a
-        few times: a mark taken above the start would pass freed memory off as the phase's.
+        the interpreter returning an arena, the kernel reclaiming pages). The reset is tried
+        again for the latter, a few times, waiting a little longer each time: a mark taken
+        above the start would pass freed memory off as the phase's.
         """
         start = read_ram(self._status)
-        for _ in range(RESET_ATTEMPTS):
+        for wait_s in RESET_WAITS_S:
+            if wait_s:
+                time.sleep(wait_s)
             self._marks_before_resets = _max(self._marks_before_resets, start.hwm)  # the lifetime peak keeps it
             try:
                 with self._clear_refs.open("w") as clear_refs:

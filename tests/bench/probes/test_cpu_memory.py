@@ -72,6 +72,23 @@ def _in_a_fork(measure: Callable[[], Any]) -> Any:
     return result
 
 
+def _exact_in_a_fork(measure: Callable[[], Any], tries: int = 3) -> Any:
+    """The first of a few forked measurements whose reset held, else the last one.
+
+    A reset can fail to hold through no fault of the probe: CI saw the mark stay above the
+    resident size for all five tries once in many runs. These VMs run the kernel's DAMON
+    with a pageout scheme (file-backed pages idle for a minute are dropped in the
+    background), and the fork inherits pytest's idle mappings; the probe then rightly
+    declines to call its mark exact.
+    """
+    for _ in range(tries - 1):
+        result = _in_a_fork(measure)
+        memory = result if isinstance(result, rss.CpuMemory) else result[1]
+        if memory.exact:
+            return result
+    return _in_a_fork(measure)
+
+
 # --------------------------------------------------------------------------- the reset high-water mark
 
 
@@ -85,7 +102,7 @@ def test_a_phase_peak_covers_a_spike_no_sampler_could_see() -> None:
             _allocate(200 * MiB)
         return phase.result
 
-    result = _in_a_fork(measure)
+    result = _exact_in_a_fork(measure)
     assert result.exact
     assert result.peak_rss_bytes - result.start_rss_bytes >= 190 * MiB
 
@@ -102,7 +119,7 @@ def test_the_reset_leaves_earlier_peaks_out_of_the_phase_but_not_out_of_the_life
                 _allocate(50 * MiB)
             return before, phase.result, probe.lifetime_peak_rss_bytes()
 
-    before, result, lifetime = _in_a_fork(measure)
+    before, result, lifetime = _exact_in_a_fork(measure)
     assert result.exact
     assert 40 * MiB <= result.peak_rss_bytes - result.start_rss_bytes < 150 * MiB
     assert lifetime >= before + 290 * MiB
