@@ -27,17 +27,21 @@ from loadbench.bench.executors.base import Executor
 from loadbench.bench.executors.factory import executor_for_resume, make_executor
 from loadbench.bench.runner import WORKER_LOG, OutputNotWritable, Progress, RunOutcome, resume_run, run_suite
 from loadbench.bench.suite import Suite, SuiteError, default_suite, load_suite, suite_for_dirs, suite_from_dict
+from loadbench.errors import UserError
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from loadbench.bench.ceiling.measure import Ceiling
     from loadbench.bench.executors.env_build import BuiltEnvironment
+    from loadbench.results.history.show import History
+    from loadbench.results.history.store import HistoryRun
     from loadbench.results.records.baseline import BaselineInfo
     from loadbench.results.report.model import Report
 
 __all__ = ["BuiltinCheckpoint", "CompareResult", "ReportResult", "RunResult", "baseline_list", "baseline_save",
-           "build_environment", "ceiling", "checkpoints", "compare", "environments", "report", "resume", "run"]
+           "build_environment", "ceiling", "checkpoints", "compare", "environments", "history", "history_add",
+           "history_report", "report", "resume", "run"]
 
 
 @dataclass(frozen=True)
@@ -290,6 +294,43 @@ def baseline_list(baselines: str | Path | None = None) -> list[BaselineInfo]:
     from loadbench.results.records.baseline import list_baselines
 
     return list_baselines(baselines)
+
+
+@checked
+def history_add(runs: str | Path | Sequence[str | Path], history: str | Path | None = None, *,
+                labels: Sequence[str] | None = None) -> list[HistoryRun]:
+    """File finished runs into the history of their machine, in order, each under a label (default: its commit)."""
+    from loadbench.results.history.store import add, history_root
+
+    with _writing(history_root(history)):
+        return add(runs, history, labels=labels)
+
+
+def _analyzed(root: str | Path | None, metrics: Sequence[str] | None, alpha: float, since: str | None) -> History:
+    from loadbench.results.comparison.settings import check_metric
+    from loadbench.results.history.show import analyze
+
+    if not 0 < alpha < 1:
+        raise UserError(f"`alpha` must be between 0 and 1, not {alpha}")
+    return analyze(root, metrics=[check_metric(m) for m in metrics] if metrics else None, alpha=alpha, since=since)
+
+
+@checked
+def history(history: str | Path | None = None, *, metrics: Sequence[str] | None = None, alpha: float = 0.05,
+            since: str | None = None) -> History:
+    """Read a history and find its change points (the gated metrics unless ``metrics`` says)."""
+    return _analyzed(history, metrics, alpha, since)
+
+
+@checked
+def history_report(output: str | Path, history: str | Path | None = None, *,
+                   metrics: Sequence[str] | None = None, alpha: float = 0.05) -> Path:
+    """Write the history's page (``output/index.html``): a trend per case and metric, change points marked."""
+    from loadbench.results.history.page import write_page
+
+    found = _analyzed(history, metrics, alpha, None)
+    with _writing(Path(output)):
+        return write_page(found, output)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
         checkpoints,
         compare,
         environments,
+        history,
+        history_add,
+        history_report,
         report,
         resume,
         run,
@@ -46,7 +49,8 @@ __version__ = "0.1.0"
 
 __all__ = ["BuiltinCheckpoint", "CheckpointEntry", "CompareResult", "ReportResult", "RunResult", "Suite",
            "UserError", "__version__", "baseline_list", "baseline_save", "build_environment", "ceiling",
-           "checkpoints", "compare", "environments", "report", "resume", "run"]
+           "checkpoints", "compare", "environments", "history", "history_add", "history_report", "report", "resume",
+           "run"]
 # Where each lazily served name lives: imported when first asked for.
 _LAZY = {name: "loadbench.bench.suite" if name in ("CheckpointEntry", "Suite") else "loadbench.bench.api"
          for name in __all__ if name not in ("UserError", "__version__")}

@@ -15,19 +15,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["signals_held", "write_json_atomic"]
+__all__ = ["signals_held", "write_json_atomic", "write_text_atomic"]
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Replace path with data so that readers see the old file or the new one, never half."""
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace path with text so that readers see the old file or the new one, never half."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         # mkstemp makes the file private (0600); the run's other files are made as open() makes
         # them, so another CI step that reads the samples must be able to read run.json too.
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False, allow_nan=False)
-            f.write("\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
