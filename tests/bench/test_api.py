@@ -11,8 +11,8 @@ import pytest
 import loadbench
 from loadbench import UserError
 
-FUNCTIONS = ("baseline_list", "baseline_save", "build_environment", "ceiling", "checkpoints", "compare",
-             "environments", "report", "resume", "run")
+# Every public function, so that a new one cannot be left unchecked.
+FUNCTIONS = tuple(name for name in loadbench.__all__ if name[0].islower() and not name.startswith("_"))
 
 WRONG = [
     ("run", {"checkpoints": 5}, "run(): `checkpoints` must be a list of (str or Path) or None, not int (5)"),
@@ -43,6 +43,10 @@ WRONG = [
     ("ceiling", {"directory": 5}, "ceiling(): `directory` must be a str or Path or None, not int (5)"),
     ("ceiling", {"refresh": 1}, "ceiling(): `refresh` must be True or False, not int (1)"),
     ("environments", {"everything": True}, "environments(): got an unexpected keyword argument 'everything'"),
+    ("history_add", {"runs": "r", "labels": 5}, "history_add(): `labels` must be a list of str or None, not int (5)"),
+    ("history", {"alpha": "0.1"}, "history(): `alpha` must be a number, not str ('0.1')"),
+    ("history", {"alpha": 2.0}, "`alpha` must be between 0 and 1, not 2.0"),
+    ("history_report", {"output": None}, "history_report(): `output` must be a str or Path, not NoneType (None)"),
 ]
 
 
@@ -74,7 +78,7 @@ def _required(function: Any) -> list[str]:
 
 
 def _right(name: str) -> Any:
-    return {"requirements": ["x==1"], "run_dir": "r", "runs": "r", "baseline": "r"}[name]
+    return {"requirements": ["x==1"], "run_dir": "r", "runs": "r", "baseline": "r", "output": "o"}[name]
 
 
 def test_a_single_string_for_a_list_is_a_list_of_one(builtin, tmp_path: Path) -> None:
