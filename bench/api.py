@@ -272,7 +272,7 @@ def _writing(path: Path) -> Iterator[None]:
     """Turns an OS refusal to write ``path`` into a one-line user error naming it."""
     try:
         yield
-    except FileExistsError:
+    except (FileExistsError, UserError):  # a UserError that is also an OSError (NotARun) says what it is itself
         raise
     except OSError as exc:
         raise OutputNotWritable(f"{path}: cannot write ({exc.strerror or exc}); choose another place") from None

@@ -41,7 +41,7 @@ def _figure(series: Series, machine: MachineHistory) -> Figure:
     xs = [machine.runs.index(run) for run in series.runs]
     for x, values in zip(xs, series.values, strict=True):
         jitter = [x + 0.18 * ((i % 7) - 3) / 3 for i in range(len(values))]
-        ax.scatter(jitter, [v / factor for v in values], s=6, color="#1f77b4", alpha=0.45, linewidths=0)
+        ax.scatter(jitter, [v / factor for v in values], s=12, color="#1f77b4", alpha=0.6, linewidths=0)
     medians = [sorted(v)[len(v) // 2] / factor for v in series.values]
     ax.plot(xs, medians, color="#1f2328", linewidth=1.2, marker="o", markersize=3)
     for point in machine.change_points:
