@@ -46,9 +46,9 @@ MIN_RUNS = 3  # runs on each side of a break: fewer cannot tell a step from one 
 PENALTY_PER_LOG_N = 3.0  # the segmentation's penalty is this times log(samples): it proposes; the test decides
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Series:
-    """One case × metric across the runs that measured it, in the order they were added."""
+    """One case × metric across the runs that measured it, in the order they were added (compared by identity)."""
 
     case: dict[str, str]
     metric: str
@@ -76,9 +76,6 @@ class ChangePoint:
     # of the median before the break that the change is relative to.
     scale: float | None = None
 
-    def _relative(self, value: float) -> float:
-        return math.expm1(value) if self.scale is None else value / self.scale
-
     @property
     def label(self) -> str:
         return self.series.runs[self.index].label
@@ -89,15 +86,15 @@ class ChangePoint:
 
     @property
     def change(self) -> float:
-        return self._relative(self.interval.estimate)
+        return _relative(self.interval.estimate, self.scale)
 
     @property
     def ci_low(self) -> float:
-        return self._relative(self.interval.low)
+        return _relative(self.interval.low, self.scale)
 
     @property
     def ci_high(self) -> float:
-        return self._relative(self.interval.high)
+        return _relative(self.interval.high, self.scale)
 
     @property
     def regression(self) -> bool:
@@ -110,6 +107,11 @@ class ChangePoint:
                 "metric": self.series.metric, "label": self.label, "previous_label": self.previous_label,
                 "change": self.change, "ci_low": finite(self.ci_low), "ci_high": finite(self.ci_high),
                 "regression": self.regression, "threshold": self.threshold, "differences": self.differences}
+
+
+def _relative(shift: float, scale: float | None) -> float:
+    """A shift as a relative change: from log values (``scale`` None), or over the median before the break."""
+    return math.expm1(shift) if scale is None else shift / scale
 
 
 def series_of(runs: Sequence[HistoryRun], metrics: Sequence[str] | None = None) -> list[Series]:
@@ -190,8 +192,7 @@ def _breaks(series: Series, alpha: float, threshold: float) -> list[tuple[int, I
         tests = [_test(logs, bounds[i], bounds[i + 1], bounds[i + 2], alpha) for i in range(len(kept))]
         scales = [None if on_log else _scale_before(logs, bounds[i], bounds[i + 1]) for i in range(len(kept))]
         failing = [(t.p_value, i) for i, (t, scale) in enumerate(zip(tests, scales, strict=True))
-                   if t.direction == 0 or abs(math.expm1(t.estimate) if scale is None else t.estimate / scale)
-                   < threshold]
+                   if t.direction == 0 or abs(_relative(t.estimate, scale)) < threshold]
         if not failing:
             return list(zip(kept, tests, scales, strict=True))
         kept.pop(max(failing)[1])

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loadbench.results.analysis.metrics import axis_scale
-from loadbench.results.history.show import History, MachineHistory, _case_text, _percent
+from loadbench.results.history.show import History, MachineHistory, _case_text, _median, _percent
 from loadbench.results.report.html.parts import CSS
 from loadbench.results.report.html.parts import attrs as _attrs
 from loadbench.results.report.plots.panels import png_bytes
@@ -38,18 +38,17 @@ def _figure(series: Series, machine: MachineHistory) -> Figure:
     fig = Figure(figsize=(9, 2.6), layout="constrained")
     ax = fig.add_subplot()
     factor, unit = axis_scale(series.unit, max(max(v) for v in series.values))
-    xs = [machine.runs.index(run) for run in series.runs]
+    xs = [machine.position(run) for run in series.runs]
     for x, values in zip(xs, series.values, strict=True):
         jitter = [x + 0.18 * ((i % 7) - 3) / 3 for i in range(len(values))]
         ax.scatter(jitter, [v / factor for v in values], s=12, color="#1f77b4", alpha=0.6, linewidths=0)
-    medians = [sorted(v)[len(v) // 2] / factor for v in series.values]
+    medians = [_median(v) / factor for v in series.values]
     ax.plot(xs, medians, color="#1f2328", linewidth=1.2, marker="o", markersize=3)
-    for point in machine.change_points:
-        if point.series is series:
-            x = xs[point.index] - 0.5
-            ax.axvline(x, color="#cf222e" if point.regression else "#1a7f37", linestyle="--", linewidth=1)
-            ax.annotate(f"{_percent(point.change)} at {point.label}", (x, 0.02), xycoords=("data", "axes fraction"),
-                        fontsize=8, rotation=90, va="bottom", ha="right")
+    for point in machine.points_of(series):
+        x = xs[point.index] - 0.5
+        ax.axvline(x, color="#cf222e" if point.regression else "#1a7f37", linestyle="--", linewidth=1)
+        ax.annotate(f"{_percent(point.change)} at {point.label}", (x, 0.02), xycoords=("data", "axes fraction"),
+                    fontsize=8, rotation=90, va="bottom", ha="right")
     labels = [run.label for run in machine.runs]
     step = max(1, math.ceil(len(labels) / 30))
     ax.set_xticks(range(0, len(labels), step), labels[::step], fontsize=7, rotation=45, ha="right")
@@ -79,7 +78,7 @@ def _machine_section(machine: MachineHistory, output: Path) -> str:
     for series in machine.series:
         if len(series.runs) < 2:
             continue
-        points = [p for p in machine.change_points if p.series is series]
+        points = machine.points_of(series)
         text = "; ".join(f"{_percent(p.change)} ({_percent(p.ci_low)} … {_percent(p.ci_high)}) at {p.label}"
                          for p in points) or "no change point"
         data = base64.b64encode(png_bytes(_figure(series, machine))).decode("ascii")

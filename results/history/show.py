@@ -6,6 +6,8 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from loadbench.results.analysis.metrics import format_value
@@ -29,9 +31,28 @@ class MachineHistory:
     series: list[Series] = field(repr=False)
     change_points: list[ChangePoint]
 
-    def last_change(self, one: Series) -> ChangePoint | None:
-        found = [c for c in self.change_points if c.series is one]
-        return found[-1] if found else None
+    def points_of(self, one: Series) -> list[ChangePoint]:
+        """The change points of one series, in run order."""
+        return [c for c in self.change_points if c.series is one]
+
+    def position(self, run: HistoryRun) -> int:
+        """Where ``run`` stands among this machine's runs (numbers are unique within a machine)."""
+        return self._positions[run.number]
+
+    @cached_property
+    def _positions(self) -> dict[int, int]:
+        return {r.number: i for i, r in enumerate(self.runs)}
+
+    def standing_regressions(self, since: str | None) -> list[ChangePoint]:
+        """Each series' latest break where it is a regression, at or after the run labelled ``since``."""
+        labels = [r.label for r in self.runs]
+        start = labels.index(since) if since in labels else 0
+        out = []
+        for one in self.series:
+            points = self.points_of(one)
+            if points and points[-1].regression and self.position(one.runs[points[-1].index]) >= start:
+                out.append(points[-1])
+        return out
 
 
 @dataclass(frozen=True)
@@ -53,15 +74,7 @@ class History:
         With ``since``, a break before the run of that label does not count (a regression
         accepted earlier no longer fails every nightly job).
         """
-        out = []
-        for machine in self.machines:
-            labels = [r.label for r in machine.runs]
-            start = labels.index(self.since) if self.since in labels else 0
-            for one in machine.series:
-                last = machine.last_change(one)
-                if last is not None and last.regression and machine.runs.index(one.runs[last.index]) >= start:
-                    out.append(last)
-        return out
+        return [c for m in self.machines for c in m.standing_regressions(self.since)]
 
     def exit_code(self, fail_on_regression: bool) -> int:
         return 1 if fail_on_regression and self.standing_regressions() else 0
@@ -90,11 +103,11 @@ class History:
             rows = [("case", "metric", "runs", "latest", f"trend (last {TREND_RUNS})", "change points")]
             for one in m.series:
                 medians = [_median(v) for v in one.values]
-                points = [c for c in m.change_points if c.series is one]
+                points = m.points_of(one)
                 rows.append((_case_text(one.case), one.metric, str(len(one.runs)), format_value(medians[-1], one.unit),
                              _sparkline(medians[-TREND_RUNS:]), "; ".join(_point_text(c) for c in points) or "none"))
             lines += _aligned(rows)
-            standing = [c for c in self.standing_regressions() if c.series in m.series]
+            standing = m.standing_regressions(self.since)
             tested = len(m.series)
             lines.append(f"{len(m.change_points)} change point(s) in {tested} series "
                          f"(alpha {self.alpha:g}, Bonferroni over the {tested}); "
@@ -147,7 +160,7 @@ def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
     return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-def analyze(root: str | Any = None, *, metrics: Sequence[str] | None = None, alpha: float = ALPHA,
+def analyze(root: str | Path | None = None, *, metrics: Sequence[str] | None = None, alpha: float = ALPHA,
             thresholds: Mapping[str, float] | None = None, since: str | None = None) -> History:
     """Read the history at ``root`` and find its change points, machine by machine (gated metrics by default)."""
     from loadbench.results.history.store import history_root

@@ -43,9 +43,9 @@ class HistoryError(UserError):
     """A history that cannot be read or added to (exit 2)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class HistoryRun:
-    """One run as the history keeps it."""
+    """One run as the history keeps it; two are the same run only if they are the same object."""
 
     number: int
     label: str
@@ -59,8 +59,12 @@ class HistoryRun:
 
     @property
     def packages(self) -> dict[str, str]:
-        found = self.fingerprint.get("packages")
-        return {str(k): str(v) for k, v in found.items()} if isinstance(found, Mapping) else {}
+        return _text_map(self.fingerprint.get("packages"))
+
+
+def _text_map(found: Any) -> dict[str, str]:
+    """A fingerprint's mapping (such as its packages) as text, or empty where it is not one."""
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, Mapping) else {}
 
 
 def history_root(root: str | Path | None = None) -> Path:
@@ -183,8 +187,7 @@ def add(runs: str | Path | Sequence[str | Path], root: str | Path | None = None,
 
 def _packages(info: Mapping[str, Any]) -> dict[str, str]:
     fp = info.get("fingerprint")
-    found = fp.get("packages") if isinstance(fp, Mapping) else None
-    return {str(k): str(v) for k, v in found.items()} if isinstance(found, Mapping) else {}
+    return _text_map(fp.get("packages") if isinstance(fp, Mapping) else None)
 
 
 def _parse(path: Path, document: Mapping[str, Any]) -> HistoryRun:
