@@ -168,6 +168,7 @@ def _paired(run: str | Path | Sequence[str | Path], *, thresholds: Mapping[str, 
     """
     from loadbench.results import load
     from loadbench.results.comparison.paired import DEFAULT_PAIRED_ALPHA
+    from loadbench.results.comparison.settings import read_compare_settings
     from loadbench.results.comparison.unpaired import CannotCompare
 
     parts = _parts(run)
@@ -175,6 +176,8 @@ def _paired(run: str | Path | Sequence[str | Path], *, thresholds: Mapping[str, 
         raise CannotCompare(f"{run}: a paired compare takes one run directory measured with several "
                             "environments; to compare two runs, give a baseline and a candidate")
     chosen_alpha, chosen, chosen_metrics = _settings(suite, alpha, thresholds, metrics, DEFAULT_PAIRED_ALPHA)
+    if gate is None and suite is not None:
+        gate = read_compare_settings(suite).gate
     frame = load(Path(parts[0]))
     base_env, candidates = _given_order(Path(parts[0]), frame, baseline_env, candidate_env)
     results = [_one_pair(frame, base_env, cand, chosen_alpha, chosen, chosen_metrics, gate, fail_on_inconclusive)

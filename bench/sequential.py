@@ -64,7 +64,8 @@ def look(frame: pd.DataFrame, suite: Suite, gate: Sequence[str] | None = None) -
     """Judge every candidate environment against the baseline on ``frame`` (a ``load()`` frame of the run).
 
     Uses the suite's ``[compare]`` thresholds and alpha (the paired defaults otherwise)
-    and the gate (``gate``, default GATE_METRICS), as ``loadbench compare RUN`` does. Only
+    and the gate (``gate``, else the table's ``gate``, else GATE_METRICS), as ``loadbench
+    compare RUN`` does. Only
     the gated metrics are read: the diagnostics are judged in families of their own, so
     they cannot change a gated verdict.
     """
@@ -73,7 +74,7 @@ def look(frame: pd.DataFrame, suite: Suite, gate: Sequence[str] | None = None) -
     from loadbench.results.comparison.settings import compare_settings_from_table
 
     settings = compare_settings_from_table(suite.compare)
-    gated = list(GATE_METRICS if gate is None else gate)
+    gated = list(gate if gate is not None else settings.gate or GATE_METRICS)
     if settings.metrics is not None:
         gated = [m for m in gated if m in settings.metrics]
     frame = frame[frame["metric"].isin(gated)]

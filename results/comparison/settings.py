@@ -40,19 +40,22 @@ FAMILIES: dict[str, str] = {"s": "time", "bytes": "memory", "tok/s": "throughput
 DEFAULT_THRESHOLDS: dict[str, float] = {"time": 0.10, "memory": 0.05, "throughput": 0.10, "other": 0.10}
 DEFAULT_ALPHA = 0.01
 # The keys of a suite's [compare] table.
-COMPARE_KEYS: tuple[str, ...] = ("alpha", "thresholds", "metrics")
+COMPARE_KEYS: tuple[str, ...] = ("alpha", "thresholds", "metrics", "gate")
 
 
 @dataclass(frozen=True)
 class CompareSettings:
-    """A suite's ``[compare]`` table: thresholds (fractions by metric or family), alpha, metrics.
+    """A suite's ``[compare]`` table: thresholds (fractions by metric or family), alpha, metrics, gate.
 
-    None keeps the default (alpha 0.01; every metric compared).
+    None keeps the default (alpha 0.01; every metric compared; a paired compare gates the
+    headline metrics). ``gate``: the metrics whose verdicts fail a paired gate and that
+    ``--until-decided`` measures until decided (``loadbench bisect`` follows one this way).
     """
 
     thresholds: Mapping[str, float] = field(default_factory=dict)
     alpha: float | None = None
     metrics: tuple[str, ...] | None = None
+    gate: tuple[str, ...] | None = None
 
 
 class InvalidSetting(CannotCompare):
@@ -147,14 +150,18 @@ def compare_settings_from_table(table: Mapping[str, Any], where: str = "") -> Co
     try:
         thresholds = {_check_threshold_name(k): _fraction(k, v) for k, v in raw.items()}
         alpha = check_alpha(table["alpha"]) if table.get("alpha") is not None else None
-        metrics = table.get("metrics")
-        if metrics is not None:
-            if not isinstance(metrics, (list, tuple)) or not metrics or not all(isinstance(m, str) for m in metrics):
-                raise InvalidSetting("metrics must be a list of metric names")
-            metrics = tuple(check_metric(m) for m in metrics)
+        metrics, gate = (_metric_list(key, table.get(key)) for key in ("metrics", "gate"))
     except InvalidSetting as exc:
         raise InvalidSetting(_at(where, str(exc))) from None
-    return CompareSettings(thresholds, alpha, metrics)
+    return CompareSettings(thresholds, alpha, metrics, gate)
+
+
+def _metric_list(key: str, names: Any) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(m, str) for m in names):
+        raise InvalidSetting(f"{key} must be a list of metric names")
+    return tuple(check_metric(m) for m in names)
 
 
 def read_compare_settings(path: str | Path) -> CompareSettings:

@@ -43,7 +43,8 @@ def test_thresholds_parse_from_the_command_line_and_a_suite_file(tmp_path: Path)
 
 @pytest.mark.parametrize(("text", "message"), [
     ("compare = 3\n", r"^{path}: compare must be a table$"),
-    ("[compare]\nfactor = 1.1\n", r"^{path}: compare: unknown key\(s\) factor \(known: alpha, thresholds, metrics\)$"),
+    ("[compare]\nfactor = 1.1\n",
+     r"^{path}: compare: unknown key\(s\) factor \(known: alpha, thresholds, metrics, gate\)$"),
     ("[compare]\nthresholds = [5]\n", r"^{path}: compare\.thresholds must be a table such as \{{load_s = 15\}}$"),
     ("[compare]\nalpha = true\n", r"^{path}: compare: alpha must be a number between 0 and 1, got True$"),
     ("[compare]\nmetrics = []\n", r"^{path}: compare: metrics must be a list of metric names$"),
@@ -69,3 +70,10 @@ def test_the_table_parser_is_the_file_parser_without_the_file() -> None:
 
 def test_cannot_compare_is_a_user_error() -> None:
     assert issubclass(CannotCompare, UserError) and issubclass(CannotCompare, ValueError)
+
+
+def test_the_gate_is_a_list_of_known_metrics() -> None:
+    assert compare_settings_from_table({"gate": ["weights_s"]}).gate == ("weights_s",)
+    for bad in ("weights_s", [], ["no_such_metric"]):
+        with pytest.raises(CannotCompare, match="gate|no_such_metric"):
+            compare_settings_from_table({"gate": bad})
