@@ -32,6 +32,7 @@ from loadbench.errors import UserError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from loadbench.bench.bisect.driver import BisectResult
     from loadbench.bench.ceiling.measure import Ceiling
     from loadbench.bench.executors.env_build import BuiltEnvironment
     from loadbench.results.history.show import History
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from loadbench.results.report.model import Report
 
 __all__ = ["BuiltinCheckpoint", "CompareResult", "ReportResult", "RunResult", "baseline_list", "baseline_save",
-           "build_environment", "ceiling", "checkpoints", "compare", "environments", "history", "history_add",
+           "bisect", "build_environment", "ceiling", "checkpoints", "compare", "environments", "history", "history_add",
            "history_report", "report", "resume", "run"]
 
 
@@ -331,6 +332,78 @@ def history_report(output: str | Path, history: str | Path | None = None, *,
     found = _analyzed(history, metrics, alpha, None)
     with _writing(Path(output)):
         return write_page(found, output)
+
+
+@checked
+def bisect(good: str, bad: str, *, package: str | None = None, repo: str | Path | None = None,
+           metric: str = "load_s", suite: Suite | str | Path | None = None,
+           checkpoints: Sequence[str | Path] | None = None, output: str | Path | None = None,
+           history: str | Path | bool = True, alpha: float = 0.05, pre: bool = False,
+           progress: bool = False, on_step: Callable[[Any], None] | None = None, **settings: Any) -> BisectResult:
+    """The first release of ``package`` (or commit of the git repository ``repo``) after ``good``
+    up to ``bad`` that changed ``metric``, each step a paired run (bench/bisect/search.py).
+
+    The suite (``suite``, ``checkpoints`` and settings as for ``run``) must hold one case:
+    one checkpoint, path, device, dtype and cache state (default: warm). ``output``: the
+    bisect's directory (default ``runs/bisect-<what>-<good>-<bad>``); the same call again
+    continues it. ``history``: where its runs are filed (True: the default history, False:
+    nowhere). ``repeats``: blocks before a step's first look (default: the fewest that can
+    decide). Raises UserError for unusable input before anything is measured.
+    """
+    from loadbench.bench.bisect.candidates import BisectError, commits, releases
+    from loadbench.bench.bisect.driver import run_bisect
+    from loadbench.results.comparison.settings import check_metric
+    from loadbench.results.history.store import history_root
+
+    if (package is None) == (repo is None):
+        raise BisectError("give exactly one of `package` (a registry's releases) or `repo` (a git repository)")
+    check_settings("bisect", settings, Suite)
+    if not 0 < alpha < 1:
+        raise UserError(f"`alpha` must be between 0 and 1, not {alpha}")
+    taken = [k for k in ("environments", "until_decided", "compare") if settings.get(k) is not None]
+    if taken:
+        raise BisectError(f"`{taken[0]}`: a bisect chooses each step's environments and measures until decided "
+                          "itself; drop it")
+    repeats = settings.pop("repeats", None)
+    budget = {k: settings.pop(k, None) for k in ("max_repeats", "max_minutes")}
+    if settings.get("cache") is None:
+        settings["cache"] = ["warm"]
+    chosen = _suite(suite, checkpoints, settings).with_overrides(**settings)
+    _check_one_case(chosen)
+    metric = check_metric(metric)
+    # A step's settings, checked now rather than after the first environments are built.
+    import sys
+
+    chosen.with_overrides(environments=[{"name": n, "python": sys.executable} for n in ("a", "b")],
+                          until_decided=True, repeats=repeats or 1, **budget)
+    kept = history_root(None if history is True else history) if history is not False else None
+    if kept is not None and kept.exists() and not kept.is_dir():
+        raise UserError(f"--history {kept}: a file, not a directory; give a directory")
+    found = (releases(package, good, bad, pre=pre) if package is not None
+             else commits(Path(repo), good, bad))  # type: ignore[arg-type]
+    target = package if package is not None else Path(repo).resolve().name  # type: ignore[arg-type]
+    where = Path(output) if output is not None else Path("runs") / _slug(f"bisect-{target}-{good}-{bad}")
+    return run_bisect(found, target=target, suite=chosen, metric=metric, alpha=alpha, output=where,
+                      history=kept, repo=Path(repo) if repo is not None else None, progress=progress,
+                      on_step=on_step or (lambda step: None), repeats=repeats, budget=budget)
+
+
+def _check_one_case(suite: Suite) -> None:
+    from loadbench.bench.bisect.candidates import BisectError
+
+    axes = {"checkpoint": len(suite.checkpoints), "path": len(suite.paths), "device": len(suite.device),
+            "dtype": len(suite.dtype), "cache state": len(suite.cache),
+            **{f"option {k}": len(v) for k, v in suite.options.items()}}
+    many = [f"{n} {axis}s" for axis, n in axes.items() if n > 1]
+    if many:
+        raise BisectError(f"a bisect follows one case, and the suite has {', '.join(many)}: name one, e.g. "
+                          "--checkpoint tiny-llama --paths task")
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:120]
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         RunResult,
         baseline_list,
         baseline_save,
+        bisect,
         build_environment,
         ceiling,
         checkpoints,
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = ["BuiltinCheckpoint", "CheckpointEntry", "CompareResult", "ReportResult", "RunResult", "Suite",
-           "UserError", "__version__", "baseline_list", "baseline_save", "build_environment", "ceiling",
+           "UserError", "__version__", "baseline_list", "baseline_save", "bisect", "build_environment", "ceiling",
            "checkpoints", "compare", "environments", "history", "history_add", "history_report", "report", "resume",
            "run"]
 # Where each lazily served name lives: imported when first asked for.

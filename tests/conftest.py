@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import io
 import os
 import subprocess
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -117,3 +119,27 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Cli:
         return subprocess.CompletedProcess(["loadbench", *args], code, out.value(), err.value())
 
     return run
+
+
+def _wheel(folder: Path, name: str = "lbtestpkg", version: str = "1.0") -> Path:
+    """A pure-Python wheel with a RECORD that pip and uv both accept."""
+    dist = f"{name}-{version}.dist-info"
+    files = {f"{name}/__init__.py": f"VERSION = {version!r}\n",
+             f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    record = ""
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record += f"{path},sha256={digest},{len(text.encode())}\n"
+    files[f"{dist}/RECORD"] = record + f"{dist}/RECORD,,\n"
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+    return wheel
+
+
+@pytest.fixture
+def make_wheel() -> Callable[..., Path]:
+    """``make_wheel(folder, name="lbtestpkg", version="1.0")``: a wheel made here, so pip needs no index."""
+    return _wheel

@@ -5,15 +5,13 @@ Offline: the requirement is a wheel made here, so pip and uv need no index.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
-import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,31 +30,13 @@ from loadbench.bench.executors.env_build import (
 from loadbench.bench.suite import EnvironmentEntry
 from loadbench.results import load
 
-
-def _wheel(folder: Path, name: str = "lbtestpkg", version: str = "1.0") -> Path:
-    """A pure-Python wheel with a RECORD that pip and uv both accept."""
-    dist = f"{name}-{version}.dist-info"
-    files = {f"{name}/__init__.py": f"VERSION = {version!r}\n",
-             f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-             f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-    record = ""
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record += f"{path},sha256={digest},{len(text.encode())}\n"
-    files[f"{dist}/RECORD"] = record + f"{dist}/RECORD,,\n"
-    wheel = folder / f"{name}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for path, text in files.items():
-            archive.writestr(path, text)
-    return wheel
-
-
 INSTALLERS = ["pip", pytest.param("uv", marks=pytest.mark.skipif(find_uv() is None, reason="uv is not installed"))]
 
 
 @pytest.mark.parametrize("installer", INSTALLERS)
-def test_built_once_then_reused_and_layered_on_this_environment(tmp_path: Path, installer: str) -> None:
-    requirement = f"lbtestpkg @ {_wheel(tmp_path).as_uri()}"
+def test_built_once_then_reused_and_layered_on_this_environment(make_wheel: Callable[..., Path], tmp_path: Path,
+                                                                  installer: str) -> None:
+    requirement = f"lbtestpkg @ {make_wheel(tmp_path).as_uri()}"
     said: list[str] = []
     tool = "pip" if installer == "pip" else find_uv()
     built = ensure_environment("t", [requirement], installer=tool, root=tmp_path / "envs", say=said.append)
@@ -92,8 +72,9 @@ def test_a_failed_build_names_the_requirement_and_the_reason_and_leaves_nothing(
     assert list((tmp_path / "envs").iterdir()) == []
 
 
-def test_an_interrupted_build_is_never_taken_for_a_built_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    requirement = f"lbtestpkg @ {_wheel(tmp_path).as_uri()}"
+def test_an_interrupted_build_is_never_taken_for_a_built_one(make_wheel: Callable[..., Path], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    requirement = f"lbtestpkg @ {make_wheel(tmp_path).as_uri()}"
 
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
@@ -107,8 +88,8 @@ def test_an_interrupted_build_is_never_taken_for_a_built_one(tmp_path: Path, mon
     assert not built.reused and (built.path / env_build.MARKER).is_file()
 
 
-def test_a_build_whose_base_is_gone_is_built_again(tmp_path: Path) -> None:
-    requirement = f"lbtestpkg @ {_wheel(tmp_path).as_uri()}"
+def test_a_build_whose_base_is_gone_is_built_again(make_wheel: Callable[..., Path], tmp_path: Path) -> None:
+    requirement = f"lbtestpkg @ {make_wheel(tmp_path).as_uri()}"
     built = ensure_environment("t", [requirement], installer="pip", root=tmp_path / "envs", say=lambda _: None)
     marker = built.path / env_build.MARKER
     marker.write_text(marker.read_text().replace(sysconfig.get_paths()["purelib"], str(tmp_path / "moved")))
@@ -157,10 +138,11 @@ def test_run_with_an_unbuildable_environment_stops_before_anything_is_written(
     assert err[-1].startswith(f"loadbench: error: environment 'old' ({missing}): pip, resolving the requirements")
 
 
-def test_env_build_and_list_on_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_env_build_and_list_on_the_command_line(make_wheel: Callable[..., Path], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("LOADBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    requirement = f"lbtestpkg @ {_wheel(tmp_path).as_uri()}"
+    requirement = f"lbtestpkg @ {make_wheel(tmp_path).as_uri()}"
     assert main(["env", "list"]) == 0
     assert "no environments built yet" in capsys.readouterr().out
     assert main(["env", "build", "--pip", requirement]) == 0
