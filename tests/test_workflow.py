@@ -91,3 +91,52 @@ def test_the_workflow_fails_an_inconclusive_gate_with_3_unless_told_to_let_it_pa
     done = _bash(step["run"], workspace, {**rest["env"], "FAIL_ON_INCONCLUSIVE": "false"})
     assert done.returncode == 0 and outputs.read_text(encoding="utf-8").splitlines() == ["rc=0"]
     assert (workspace / "compare.md").read_text(encoding="utf-8").startswith("## loadbench compare (paired): ⚠")
+
+
+def test_the_history_job_files_each_push_into_a_branch_and_writes_its_page(tmp_path: Path, builtin) -> None:
+    """Two pushes to main, the history job's own steps each time; the remote is a bare repository here."""
+    builtin("tiny-llama")
+    workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    job = workflow["jobs"]["history"]
+    assert job["if"] == "github.event_name == 'push'" and "main" in workflow[True]["push"]["branches"]
+    local = [s for s in job["steps"] if "run" in s and not s["name"].startswith("Install")]
+    assert [s["name"].split()[0] for s in local] == ["Check", "Measure", "File", "Keep", "Fail"]
+    origin, workspace, runner_temp = tmp_path / "origin.git", tmp_path / "workspace", tmp_path / "runner"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run(["git", "init", "--quiet", "--bare", str(origin)], check=True)
+    subprocess.run(["git", "clone", "--quiet", str(origin), str(workspace)], check=True, capture_output=True)
+    shutil.copytree(WORKFLOW.parents[2] / "loadbench", workspace / "loadbench")  # a checkout, as in the PR job
+    subprocess.run([*git, "-C", str(workspace), "add", "-A"], check=True)
+    subprocess.run([*git, "-C", str(workspace), "commit", "--quiet", "-m", "main"], check=True)
+    subprocess.run(["git", "-C", str(workspace), "push", "--quiet", "origin", "HEAD:main"], check=True,
+                   capture_output=True)
+    make_layered_venv(runner_temp / "venv")
+    suite = tmp_path / "suite.toml"
+    suite.write_text('checkpoints = [{builtin = "tiny-llama"}]\npaths = ["base"]\ncache = ["warm"]\n'
+                     "warmups = 0\nnew_tokens = 2\nforward_iters = 2\n", encoding="utf-8")
+    for push, sha in enumerate(("a" * 40, "b" * 40), start=1):
+        if runner_temp.joinpath("history").exists():  # each job starts on a fresh runner
+            subprocess.run(["git", "-C", str(workspace), "worktree", "remove", "--force",
+                            str(runner_temp / "history")], check=True)
+        shutil.rmtree(workspace / "runs", ignore_errors=True)
+        outputs, summary = tmp_path / f"output{push}", tmp_path / f"summary{push}"
+        env = {**os.environ, **{k: str(v) for k, v in workflow["env"].items() if "${{" not in str(v)},
+               "SUITE_ARGS": str(suite), "HISTORY_REPEATS": "2", "RUNNER_TEMP": str(runner_temp),
+               "GITHUB_SHA": sha, "GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(summary)}
+        for step in local[:-1]:
+            assert "${{" not in step["run"]
+            done = _bash(step["run"], workspace, env)
+            assert done.returncode == 0, f"{step['name']}: {done.stderr}"
+        assert outputs.read_text(encoding="utf-8").splitlines() == ["rc=0"]
+        assert summary.read_text(encoding="utf-8").startswith("```text\n")
+    # The branch on the remote holds both runs, under their commits, and the page at its top.
+    listed = subprocess.run(["git", "-C", str(origin), "ls-tree", "-r", "--name-only", "loadbench-history"],
+                            check=True, capture_output=True, text=True).stdout.split()
+    assert "index.html" in listed and sum(name.endswith(".json") and "/runs/" in name for name in listed) == 2
+    log = subprocess.run(["git", "-C", str(origin), "log", "--format=%s", "loadbench-history"], check=True,
+                         capture_output=True, text=True).stdout.split("\n")
+    assert log[:2] == ["loadbench history: bbbbbbbbbbbb", "loadbench history: aaaaaaaaaaaa"]
+    shown = (tmp_path / "summary2").read_text(encoding="utf-8")
+    assert "2 runs (aaaaaaaaaaaa … bbbbbbbbbbbb)" in shown and "change point(s) in" in shown
+    failing = local[-1]
+    assert _bash(failing["run"].replace("${{ steps.history.outputs.rc }}", "1"), workspace, env).returncode == 1

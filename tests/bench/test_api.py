@@ -46,6 +46,10 @@ WRONG = [
     ("history_add", {"runs": "r", "labels": 5}, "history_add(): `labels` must be a list of str or None, not int (5)"),
     ("history", {"alpha": "0.1"}, "history(): `alpha` must be a number, not str ('0.1')"),
     ("history", {"alpha": 2.0}, "`alpha` must be between 0 and 1, not 2.0"),
+    ("bisect", {"good": "1", "bad": "2", "package": 5}, "bisect(): `package` must be a str or None, not int (5)"),
+    ("bisect", {"good": "1", "bad": "2"}, "give exactly one of `package` (a registry's releases) or `repo`"),
+    ("bisect", {"good": "1", "bad": "2", "package": "p", "history": 5},
+     "bisect(): `history` must be a str or Path or True or False, not int (5)"),
     ("history_report", {"output": None}, "history_report(): `output` must be a str or Path, not NoneType (None)"),
 ]
 
@@ -78,7 +82,8 @@ def _required(function: Any) -> list[str]:
 
 
 def _right(name: str) -> Any:
-    return {"requirements": ["x==1"], "run_dir": "r", "runs": "r", "baseline": "r", "output": "o"}[name]
+    return {"requirements": ["x==1"], "run_dir": "r", "runs": "r", "baseline": "r", "output": "o", "good": "1",
+            "bad": "2"}[name]
 
 
 def test_a_single_string_for_a_list_is_a_list_of_one(builtin, tmp_path: Path) -> None:
