@@ -8,6 +8,7 @@ own shell, run as GitHub runs it (bash -eo pipefail).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -111,10 +112,12 @@ def test_the_history_job_files_each_push_into_a_branch_and_writes_its_page(tmp_p
     subprocess.run(["git", "-C", str(workspace), "push", "--quiet", "origin", "HEAD:main"], check=True,
                    capture_output=True)
     make_layered_venv(runner_temp / "venv")
+    make_layered_venv(runner_temp / "venv-reference")  # what the install step makes of HISTORY_REFERENCE
     suite = tmp_path / "suite.toml"
     suite.write_text('checkpoints = [{builtin = "tiny-llama"}]\npaths = ["base"]\ncache = ["warm"]\n'
                      "warmups = 0\nnew_tokens = 2\nforward_iters = 2\n", encoding="utf-8")
-    for push, sha in enumerate(("a" * 40, "b" * 40), start=1):
+    # The first push without a reference, the second measured against one: both ways of the measuring step.
+    for push, (sha, reference) in enumerate((("a" * 40, ""), ("b" * 40, "v1.0")), start=1):
         if runner_temp.joinpath("history").exists():  # each job starts on a fresh runner
             subprocess.run(["git", "-C", str(workspace), "worktree", "remove", "--force",
                             str(runner_temp / "history")], check=True)
@@ -122,7 +125,8 @@ def test_the_history_job_files_each_push_into_a_branch_and_writes_its_page(tmp_p
         outputs, summary = tmp_path / f"output{push}", tmp_path / f"summary{push}"
         env = {**os.environ, **{k: str(v) for k, v in workflow["env"].items() if "${{" not in str(v)},
                "SUITE_ARGS": str(suite), "HISTORY_REPEATS": "2", "RUNNER_TEMP": str(runner_temp),
-               "GITHUB_SHA": sha, "GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(summary)}
+               "GITHUB_SHA": sha, "GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(summary),
+               "HISTORY_REFERENCE": reference}
         for step in local[:-1]:
             assert "${{" not in step["run"]
             done = _bash(step["run"], workspace, env)
@@ -132,10 +136,14 @@ def test_the_history_job_files_each_push_into_a_branch_and_writes_its_page(tmp_p
     # The branch on the remote holds both runs, under their commits, and the page at its top.
     listed = subprocess.run(["git", "-C", str(origin), "ls-tree", "-r", "--name-only", "loadbench-history"],
                             check=True, capture_output=True, text=True).stdout.split()
-    assert "index.html" in listed and sum(name.endswith(".json") and "/runs/" in name for name in listed) == 2
+    runs = sorted(name for name in listed if name.endswith(".json") and "/runs/" in name)
+    assert "index.html" in listed and len(runs) == 2
     log = subprocess.run(["git", "-C", str(origin), "log", "--format=%s", "loadbench-history"], check=True,
                          capture_output=True, text=True).stdout.split("\n")
     assert log[:2] == ["loadbench history: bbbbbbbbbbbb", "loadbench history: aaaaaaaaaaaa"]
+    second = json.loads(subprocess.run(["git", "-C", str(origin), "show", f"loadbench-history:{runs[1]}"],
+                                       check=True, capture_output=True, text=True).stdout)
+    assert {s["case"]["env"] for s in second["series"]} == {"reference", "head", "head vs reference"}
     shown = (tmp_path / "summary2").read_text(encoding="utf-8")
     assert "2 runs (aaaaaaaaaaaa … bbbbbbbbbbbb)" in shown and "change point(s) in" in shown
     failing = local[-1]

@@ -226,4 +226,6 @@ def format_value(value: float | None, unit: str) -> str:
         return "0" if value == 0 else f"{value:.1e}"
     if unit == "tokens":
         return f"{round(value):d}"
+    if unit == "ratio":  # one environment's value over another's (a history's anchored series)
+        return f"×{value:.3f}"
     return f"{_sig3(value)} {unit}".rstrip()

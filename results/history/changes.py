@@ -33,7 +33,7 @@ from typing import Any
 
 from loadbench.results.comparison.settings import family_of
 from loadbench.results.comparison.stats import Interval, two_sample_interval
-from loadbench.results.history.store import HistoryRun
+from loadbench.results.history.store import ANCHORED_UNIT, HistoryRun
 from loadbench.results.records.schema import CASE_KEYS
 
 __all__ = ["ALPHA", "ChangePoint", "HISTORY_THRESHOLDS", "MIN_RUNS", "Series", "change_points", "series_of"]
@@ -173,8 +173,17 @@ def _differences(before: HistoryRun, after: HistoryRun) -> list[dict[str, str | 
 
 
 def _threshold(series: Series, thresholds: Mapping[str, float]) -> float:
-    return thresholds.get(series.metric, thresholds.get(family_of(series.unit),
-                                                         HISTORY_THRESHOLDS[family_of(series.unit)]))
+    family = family_of(_unit_of_metric(series))
+    return thresholds.get(series.metric, thresholds.get(family, HISTORY_THRESHOLDS[family]))
+
+
+def _unit_of_metric(series: Series) -> str:
+    """The metric's own unit, also for an anchored series (whose values are ratios of it)."""
+    from loadbench.results.analysis.metrics import METRICS
+
+    if series.unit == ANCHORED_UNIT and series.metric in METRICS:
+        return METRICS[series.metric].unit
+    return series.unit
 
 
 def _scale_before(logs: list[list[float]], start: int, index: int) -> float:

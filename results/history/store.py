@@ -31,11 +31,14 @@ from loadbench.results.records.runinfo import fingerprint_fields, machine_fields
 from loadbench.results.records.schema import CASE_KEYS
 from loadbench.results.records.store import read_run_info
 
-__all__ = ["DEFAULT_ROOT", "FORMAT", "HISTORY_ENV", "HistoryError", "HistoryRun", "add", "history_root", "read"]
+__all__ = ["ANCHORED_UNIT", "DEFAULT_ROOT", "FORMAT", "HISTORY_ENV", "HistoryError", "HistoryRun", "add",
+           "history_root", "read"]
 
 HISTORY_ENV = "LOADBENCH_HISTORY"
 DEFAULT_ROOT = Path(".loadbench") / "history"
 FORMAT = "loadbench-history-run/1"
+# The unit of an anchored series: a candidate environment's value over the anchor's, block by block.
+ANCHORED_UNIT = "ratio"
 _NUMBERED = re.compile(r"^(\d{6,})\.json$")
 
 
@@ -81,8 +84,8 @@ def _default_label(info: Mapping[str, Any]) -> str:
     return str(commit)[:12] if commit else str(info.get("run_id") or "run")
 
 
-def _series_of(run_dir: Path) -> list[dict[str, Any]]:
-    """Every case × metric of a run with its measured values (no warmups, no failures)."""
+def _series_of(run_dir: Path, info: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every case × metric of a run with its measured values (no warmups, no failures), and its anchored series."""
     from loadbench.results.records.frame import load
 
     frame = load(run_dir, fingerprint=False)
@@ -96,6 +99,41 @@ def _series_of(run_dir: Path) -> list[dict[str, Any]]:
             out.append({"case": dict(zip(CASE_KEYS, case, strict=True)), "metric": metric,
                         "unit": str(rows["unit"].iloc[0]), "direction": str(rows["direction"].iloc[0]),
                         "values": values})
+    return out + _anchored_series(ok, _named_environments(info, ok))
+
+
+def _named_environments(info: Mapping[str, Any], frame: Any) -> list[str]:
+    """The run's environments in the order it named them (the first is the anchor), those measured only."""
+    suite = info.get("suite")
+    entries = suite.get("environments") if isinstance(suite, Mapping) else None
+    named = [str(e.get("name")) for e in entries or [] if isinstance(e, Mapping)]
+    present = set(frame["env"].dropna().astype(str)) if "env" in frame.columns else set()
+    return [name for name in named if name in present]
+
+
+def _anchored_series(ok: Any, environments: list[str]) -> list[dict[str, Any]]:
+    """Each later environment's values over the first's, block by block: ``env`` reads ``head vs base``.
+
+    Both samples of a block ran back to back, so whatever state the machine was in then
+    (a virtual core at half speed for a minute, another job) divides out: a history of
+    these ratios moves when the candidate's code moves against a fixed anchor, not when
+    the machine does. Only positive values have a ratio (not the memory a load may free).
+    """
+    if len(environments) < 2 or "block" not in ok.columns:
+        return []
+    anchor, out = environments[0], []
+    paired = ok[ok["block"].notna()]
+    for (case, metric), rows in _groups(paired.assign(env=anchor)):
+        by_env = {env: dict(zip(group["block"], group["value"], strict=True))
+                  for env, group in paired.loc[rows.index].groupby("env")}
+        base = by_env.get(anchor, {})
+        for candidate in environments[1:]:
+            cand = by_env.get(candidate, {})
+            common = sorted(base.keys() & cand.keys())
+            if common and all(base[b] > 0 and cand[b] > 0 for b in common):
+                out.append({"case": {**dict(zip(CASE_KEYS, case, strict=True)), "env": f"{candidate} vs {anchor}"},
+                            "metric": metric, "unit": ANCHORED_UNIT, "direction": str(rows["direction"].iloc[0]),
+                            "values": [float(cand[b] / base[b]) for b in common]})
     return out
 
 
@@ -153,7 +191,7 @@ def add(runs: str | Path | Sequence[str | Path], root: str | Path | None = None,
     prepared = []
     for i, run_dir in enumerate(run_dirs):
         info = read_run_info(run_dir)
-        series = _series_of(run_dir)
+        series = _series_of(run_dir, info)
         if not series:
             raise HistoryError(f"{run_dir}: no measured sample to add (every sample failed or the run is empty)")
         label = labels[i] if labels is not None else _default_label(info)

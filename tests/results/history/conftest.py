@@ -57,3 +57,32 @@ def history_run(tmp_path: Path) -> MakeRun:
         return run_dir
 
     return make
+
+
+@pytest.fixture
+def anchored_run(tmp_path: Path) -> MakeRun:
+    """``make(number, factor=1.0, repeats=8)``: a run of two environments, ``ref`` (named first) and ``head``.
+
+    The machine's speed differs from run to run (±25%, lognormal, seeded by ``number``) and
+    moves both samples of a block alike, as a virtual core running at another speed for a
+    minute does; ``head`` is ``factor`` times ``ref`` besides, each sample with 3% of its own.
+    """
+
+    def make(number: int, factor: float = 1.0, repeats: int = 8) -> Path:
+        run_id = f"20260101T0100{number:02d}Z-{number:04x}"
+        fingerprint = {**copy.deepcopy(FINGERPRINT), "git_commit": f"c{number:02d}"}
+        rng = random.Random(1000 + number)
+        machine = rng.lognormvariate(0, 0.25)
+        run_dir = tmp_path / "anchored" / f"run{number:02d}"
+        suite = {"name": "t", "environments": [{"name": "ref", "python": "x"}, {"name": "head", "python": "y"}]}
+        with mock.patch.object(os, "fsync", lambda fd: None):
+            writer = RunWriter.create(run_dir, {"run_id": run_id, "suite": suite, "fingerprint": fingerprint,
+                                                "git_commit": fingerprint["git_commit"]})
+            for repeat in range(1, repeats + 1):
+                for env, times in (("ref", 1.0), ("head", factor)):
+                    value = 0.100 * machine * times * rng.lognormvariate(0, 0.03)
+                    writer.append(Sample.ok({**CASE, "env": env}, run_id, repeat, "load_s", value, block=repeat))
+            writer.close()
+        return run_dir
+
+    return make

@@ -61,3 +61,25 @@ def test_values_around_zero_are_tested_as_they_are_and_the_change_is_relative_to
     (point,) = change_points(series_of(runs, ["load_added_rss_bytes"]))
     assert point.label == "c07" and point.regression
     assert point.scale is not None and 10 < point.change < 40  # some 38 MiB more on a median of about 2 MiB
+
+
+def _anchored(tmp_path, anchored_run, factors):
+    root = tmp_path / "anchored-history"
+    add([anchored_run(n, f) for n, f in enumerate(factors, 1)], root)
+    (runs,) = read(root).values()
+    return {(s.case["env"], s.unit): s for s in series_of(runs)}
+
+
+def test_an_anchored_series_finds_the_step_the_machine_s_drift_hides(tmp_path, anchored_run) -> None:
+    """Two environments in each run: head over ref, block by block, divides the machine's state out."""
+    series = _anchored(tmp_path, anchored_run, [1.0] * 6 + [1.10] * 6)
+    assert set(series) == {("ref", "s"), ("head", "s"), ("head vs ref", "ratio")}
+    assert change_points([series[("head", "s")]]) == []  # ±25% from run to run: a 10% step is not shown
+    (point,) = change_points([series[("head vs ref", "ratio")]])
+    assert (point.label, point.previous_label, point.regression, point.threshold) == ("c07", "c06", True, 0.05)
+    assert 0.05 < point.ci_low < point.change < point.ci_high < 0.16
+
+
+def test_an_anchored_series_of_the_same_code_has_no_change_point(tmp_path, anchored_run) -> None:
+    series = _anchored(tmp_path, anchored_run, [1.0] * 30)
+    assert change_points([series[("head vs ref", "ratio")]]) == []
