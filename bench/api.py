@@ -351,7 +351,7 @@ def bisect(good: str, bad: str, *, package: str | None = None, repo: str | Path 
     decide). Raises UserError for unusable input before anything is measured.
     """
     from loadbench.bench.bisect.candidates import BisectError, commits, releases
-    from loadbench.bench.bisect.driver import run_bisect
+    from loadbench.bench.bisect.driver import Measuring, run_bisect
     from loadbench.results.comparison.settings import check_metric
     from loadbench.results.history.store import history_root
 
@@ -385,7 +385,8 @@ def bisect(good: str, bad: str, *, package: str | None = None, repo: str | Path 
     where = Path(output) if output is not None else Path("runs") / _slug(f"bisect-{target}-{good}-{bad}")
     return run_bisect(found, target=target, suite=chosen, metric=metric, alpha=alpha, output=where,
                       history=kept, repo=Path(repo) if repo is not None else None, progress=progress,
-                      on_step=on_step or (lambda step: None), repeats=repeats, budget=budget)
+                      on_step=on_step or (lambda step: None), repeats=repeats, budget=budget,
+                      measuring=Measuring(run, resume, compare, history_add))
 
 
 def _check_one_case(suite: Suite) -> None:

@@ -28,7 +28,7 @@ from loadbench.bench.bisect.search import (
 )
 from loadbench.bench.suite import Suite
 
-__all__ = ["BisectInterrupted", "BisectResult", "Step", "run_bisect"]
+__all__ = ["BisectInterrupted", "BisectResult", "Measuring", "Step", "run_bisect"]
 
 STATE_FILE = "bisect.json"
 FORMAT = "loadbench-bisect/1"
@@ -96,6 +96,19 @@ class BisectResult:
                           for s in self.steps]}
 
 
+@dataclass(frozen=True)
+class Measuring:
+    """How a step measures and reads: the public API's run, resume, compare and history_add.
+
+    Given by bench/api.py, which calls this module, so that this module need not import it.
+    """
+
+    run: Callable[..., Any]
+    resume: Callable[..., Any]
+    compare: Callable[..., Any]
+    history_add: Callable[..., Any]
+
+
 @dataclass
 class _Bisect:
     candidates: list[Candidate]
@@ -110,6 +123,7 @@ class _Bisect:
     progress: bool
     repeats: int | None
     budget: dict[str, Any]
+    api: Measuring | None
     steps: list[Step] = field(default_factory=list)
     built: int = 0
 
@@ -123,8 +137,10 @@ class _Bisect:
 
     def measure(self, kind: str, indices: Sequence[int], threshold: float | None) -> Step:
         """One step's paired run (found on disk, resumed, or measured now) and its readings."""
-        from loadbench.bench import api
         from loadbench.bench.executors.env_build import ensure_environment
+
+        api = self.api
+        assert api is not None, "run_bisect(measuring=...) measures the steps"
 
         number = len(self.steps) + 1
         chosen = [self.candidates[i] for i in indices]
@@ -161,6 +177,8 @@ class _Bisect:
             if self.history is not None:
                 api.history_add(run_dir, self.history, labels=[f"bisect {self.target} step {number}: "
                                                                + " ".join(labels)])
+            if result.interrupted_again:  # Ctrl-C while its reports were written: the run is whole; stop here
+                raise BisectInterrupted(str(run_dir))
         compared = api.compare(run_dir, baseline_env=labels[0], gate=[self.metric], metrics=[self.metric],
                                thresholds={self.metric: threshold} if threshold is not None else {}, alpha=alpha,
                                fail_on_inconclusive=False)
@@ -260,14 +278,15 @@ def _claim(output: Path, state: dict[str, Any]) -> None:
 def run_bisect(candidates: list[Candidate], *, target: str, suite: Suite, metric: str, alpha: float,
                output: Path, history: Path | None, repo: Path | None = None,
                on_step: Callable[[Step], None] = lambda step: None, progress: bool = False,
-               repeats: int | None = None, budget: dict[str, Any] | None = None) -> BisectResult:
+               repeats: int | None = None, budget: dict[str, Any] | None = None,
+               measuring: Measuring | None = None) -> BisectResult:
     """Bisect ``candidates`` (oldest first) for the first that changed ``metric`` (bench/bisect/search.py)."""
     if len(candidates) < 2:
         raise BisectError(f"{target}: fewer than two versions to bisect")
     _claim(output, _state(candidates, target, metric, suite))
     started = time.monotonic()
     job = _Bisect(candidates, target, suite, metric, alpha, output, history, repo, on_step, progress, repeats,
-                  budget or {})
+                  budget or {}, measuring)
     lo, hi = 0, len(candidates) - 1
 
     def ended(outcome: str, reading: Reading | None = None) -> BisectResult:

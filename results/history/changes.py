@@ -18,7 +18,9 @@ samples of one run share that run's state (its processes, the state the machine 
 and on this project's VM same-code runs differed by up to 50% at the run level while their
 samples looked tight, so a test over samples would call each such jump a change (it did,
 in 11 of 48 series of a 30-run A/A history). The price: a break needs enough runs on each
-side (about 8 with 48 series tested) before it can be told at all. The weakest candidate
+side (about 8 with 48 series tested) before it can be told at all. An anchored series (a
+candidate environment over the run's first, block by block: store.py) is tested over its
+blocks instead: the state a run shares divides out of each ratio. The weakest candidate
 that fails is dropped and its neighbours tested again, until every break left passes.
 docs/HISTORY.md has what this gives on real histories.
 """
@@ -153,8 +155,17 @@ def _candidates(logs: list[list[float]]) -> list[int]:
     return kept
 
 
-def _test(logs: list[list[float]], start: int, index: int, end: int, alpha: float) -> Interval:
-    """The shift of the runs ``index:end`` from the runs ``start:index``, each run counted once (its median)."""
+def _test(logs: list[list[float]], start: int, index: int, end: int, alpha: float, per_block: bool) -> Interval:
+    """The shift of the runs ``index:end`` from the runs ``start:index``.
+
+    Each run counts once (its median), unless ``per_block``: an anchored series' values are
+    ratios of two samples taken back to back, in which the state a run shares divides out,
+    so each block counts (docs/HISTORY.md measures that same-code runs' medians of such
+    ratios scatter no more than their blocks predict).
+    """
+    if per_block:
+        return two_sample_interval([v for run in logs[start:index] for v in run],
+                                   [v for run in logs[index:end] for v in run], alpha)
     before = [statistics.median(run) for run in logs[start:index]]
     after = [statistics.median(run) for run in logs[index:end]]
     return two_sample_interval(before, after, alpha)
@@ -198,7 +209,8 @@ def _breaks(series: Series, alpha: float, threshold: float) -> list[tuple[int, I
     kept = _candidates(logs)
     while kept:
         bounds = [0, *kept, len(logs)]
-        tests = [_test(logs, bounds[i], bounds[i + 1], bounds[i + 2], alpha) for i in range(len(kept))]
+        per_block = series.unit == ANCHORED_UNIT
+        tests = [_test(logs, bounds[i], bounds[i + 1], bounds[i + 2], alpha, per_block) for i in range(len(kept))]
         scales = [None if on_log else _scale_before(logs, bounds[i], bounds[i + 1]) for i in range(len(kept))]
         failing = [(t.p_value, i) for i, (t, scale) in enumerate(zip(tests, scales, strict=True))
                    if t.direction == 0 or abs(_relative(t.estimate, scale)) < threshold]

@@ -15,6 +15,12 @@ import pytest
 Planted = Callable[..., list[str]]
 
 
+def _as_at_a_terminal() -> None:
+    # A command run in the background of a script (CI's) inherits SIGINT ignored, and Python keeps
+    # an ignored SIGINT ignored; at a terminal, where Ctrl-C comes from, it is not.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _history_runs(history: Path) -> list[Path]:
     return sorted(history.glob("*/runs/*.json"))
 
@@ -31,7 +37,7 @@ def test_bisect_names_the_slower_commit_and_a_rerun_after_ctrl_c_continues(
 
     # Ctrl-C as soon as the first step is in the table: the command says how to go on, exit 130.
     child = subprocess.Popen([sys.executable, "-m", "loadbench.bench.cli.main", *args], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+                             stderr=subprocess.PIPE, text=True, env=os.environ.copy(), preexec_fn=_as_at_a_terminal)
     assert child.stderr is not None
     said = []
     for line in child.stderr:
@@ -41,7 +47,7 @@ def test_bisect_names_the_slower_commit_and_a_rerun_after_ctrl_c_continues(
             break
     printed, rest = child.communicate(timeout=300)
     said.append(rest)
-    assert child.returncode == 130 and not printed, "".join(said)
+    assert child.returncode == 130 and not printed, f"exit {child.returncode}, stdout {printed!r}: {''.join(said)}"
     assert "".join(said).rstrip().endswith("every sample measured so far is kept; run the same command again to "
                                            "continue")
     assert (out / "step-01" / "run.json").exists() and len(_history_runs(history)) == 1
