@@ -307,29 +307,32 @@ def history_add(runs: str | Path | Sequence[str | Path], history: str | Path | N
         return add(runs, history, labels=labels)
 
 
-def _analyzed(root: str | Path | None, metrics: Sequence[str] | None, alpha: float, since: str | None) -> History:
+def _analyzed(root: str | Path | None, metrics: Sequence[str] | None, alpha: float, since: str | None,
+              anchored: bool) -> History:
     from loadbench.results.comparison.settings import check_metric
     from loadbench.results.history.show import analyze
 
     if not 0 < alpha < 1:
         raise UserError(f"`alpha` must be between 0 and 1, not {alpha}")
-    return analyze(root, metrics=[check_metric(m) for m in metrics] if metrics else None, alpha=alpha, since=since)
+    return analyze(root, metrics=[check_metric(m) for m in metrics] if metrics else None, alpha=alpha, since=since,
+                   anchored=anchored)
 
 
 @checked
 def history(history: str | Path | None = None, *, metrics: Sequence[str] | None = None, alpha: float = 0.05,
-            since: str | None = None) -> History:
-    """Read a history and find its change points (the gated metrics unless ``metrics`` says)."""
-    return _analyzed(history, metrics, alpha, since)
+            since: str | None = None, anchored: bool = False) -> History:
+    """Read a history and find its change points (the gated metrics unless ``metrics`` says; ``anchored``:
+    only each candidate environment's ratio to the runs' first, docs/HISTORY.md)."""
+    return _analyzed(history, metrics, alpha, since, anchored)
 
 
 @checked
 def history_report(output: str | Path, history: str | Path | None = None, *,
-                   metrics: Sequence[str] | None = None, alpha: float = 0.05) -> Path:
+                   metrics: Sequence[str] | None = None, alpha: float = 0.05, anchored: bool = False) -> Path:
     """Write the history's page (``output/index.html``): a trend per case and metric, change points marked."""
     from loadbench.results.history.page import write_page
 
-    found = _analyzed(history, metrics, alpha, None)
+    found = _analyzed(history, metrics, alpha, None, anchored)
     with _writing(Path(output)):
         return write_page(found, output)
 

@@ -17,6 +17,8 @@ __all__ = ["register"]
 
 Handler = Callable[[argparse.Namespace], int]
 _HISTORY_HELP = "the history directory (default: $LOADBENCH_HISTORY, else .loadbench/history)"
+_ANCHORED_HELP = ("only the anchored series: each later environment of a run over its first, block by block "
+                  "(runs measured against a fixed reference; docs/HISTORY.md)")
 
 
 def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
@@ -38,10 +40,12 @@ def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
                       help="exit 1 when the newest run sits after a regressing change point (a nightly job)")
     show.add_argument("--since", metavar="LABEL",
                       help="with --fail-on-regression: only change points at or after this run's label count")
+    show.add_argument("--anchored", action="store_true", help=_ANCHORED_HELP)
     page = actions.add_parser("report", help="write the history as a static HTML page: trends, samples, change points")
     page.add_argument("--output", type=Path, metavar="DIR", required=True, help="directory for index.html")
     page.add_argument("--history", type=Path, metavar="DIR", help=_HISTORY_HELP)
     page.add_argument("--metric", action="append", metavar="METRIC", help="as for `history show`")
+    page.add_argument("--anchored", action="store_true", help=_ANCHORED_HELP)
     return {"history": _cmd_history}
 
 
@@ -55,8 +59,10 @@ def _cmd_history(args: argparse.Namespace) -> int:
             print(f"added {run.label} (run {run.run_id}) as run {run.number} of the history")
         return EXIT_OK
     if args.history_action == "report":
-        print(f"history page: {api.history_report(args.output, args.history, metrics=args.metric)}")
+        page = api.history_report(args.output, args.history, metrics=args.metric, anchored=args.anchored)
+        print(f"history page: {page}")
         return EXIT_OK
-    found = api.history(args.history, metrics=args.metric, alpha=args.alpha, since=args.since)
+    found = api.history(args.history, metrics=args.metric, alpha=args.alpha, since=args.since,
+                        anchored=args.anchored)
     print(json.dumps(found.as_dict(), indent=2, allow_nan=False) if args.format == "json" else found.text())
     return found.exit_code(args.fail_on_regression)

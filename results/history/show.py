@@ -161,9 +161,15 @@ def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def analyze(root: str | Path | None = None, *, metrics: Sequence[str] | None = None, alpha: float = ALPHA,
-            thresholds: Mapping[str, float] | None = None, since: str | None = None) -> History:
-    """Read the history at ``root`` and find its change points, machine by machine (gated metrics by default)."""
-    from loadbench.results.history.store import history_root
+            thresholds: Mapping[str, float] | None = None, since: str | None = None,
+            anchored: bool = False) -> History:
+    """Read the history at ``root`` and find its change points, machine by machine (gated metrics by default).
+
+    ``anchored``: only the anchored series (each candidate environment over the runs' first,
+    block by block), in which the machine's own changes divide out; fewer series tested,
+    too, so each can show a smaller change.
+    """
+    from loadbench.results.history.store import ANCHORED_UNIT, history_root
 
     wanted = list(metrics) if metrics else list(GATE_METRICS)
     machines = []
@@ -172,6 +178,6 @@ def analyze(root: str | Path | None = None, *, metrics: Sequence[str] | None = N
         raise HistoryError(f"--since {since}: no run of the history has that label; give one that `history show` "
                            "lists")
     for key, runs in found.items():
-        series = series_of(runs, wanted)
+        series = [s for s in series_of(runs, wanted) if not anchored or s.unit == ANCHORED_UNIT]
         machines.append(MachineHistory(key, runs, series, change_points(series, alpha=alpha, thresholds=thresholds)))
     return History(str(history_root(root)), machines, alpha, since)

@@ -12,7 +12,8 @@ _spec = importlib.util.spec_from_file_location("history_runs", _RUNS)
 assert _spec is not None and _spec.loader is not None
 _module = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_module)
-history_run = _module.history_run  # the fixture, shared with tests/results/history
+history_run = _module.history_run  # the fixtures, shared with tests/results/history
+anchored_run = _module.anchored_run
 
 
 def test_add_then_show_names_the_step_and_a_nightly_job_fails_on_it(cli, tmp_path, history_run) -> None:
@@ -38,6 +39,20 @@ def test_add_then_show_names_the_step_and_a_nightly_job_fails_on_it(cli, tmp_pat
 
     assert cli("history", "show", "--history", root, "--fail-on-regression").returncode == 1
     assert cli("history", "show", "--history", root, "--fail-on-regression", "--since", "c08").returncode == 0
+
+
+def test_anchored_shows_only_each_environment_over_the_first_and_finds_the_step_there(
+        cli, tmp_path, anchored_run) -> None:
+    root = str(tmp_path / "history")
+    assert cli("history", "add", *(str(anchored_run(n, 1.0 if n <= 6 else 1.10)) for n in range(1, 13)),
+               "--history", root).returncode == 0
+    shown = cli("history", "show", "--history", root, "--anchored", "--fail-on-regression")
+    assert shown.returncode == 1, shown.stderr
+    row, = [line for line in shown.stdout.splitlines() if "load_s" in line]
+    assert "tiny-llama · task · head vs ref" in row and re.search(r"×\d\.\d{3}", row) and "at c07 (after c06)" in row
+    assert "1 change point(s) in 1 series" in shown.stdout
+    page = cli("history", "report", "--history", root, "--anchored", "--output", str(tmp_path / "site"))
+    assert page.returncode == 0 and "head vs ref" in (tmp_path / "site" / "index.html").read_text()
 
 
 def test_mistakes_are_one_line_and_exit_2(cli, tmp_path, history_run) -> None:
