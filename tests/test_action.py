@@ -1,0 +1,243 @@
+"""The composite action (action.yml) as a user's repository runs it: every `run:` step in order, with bash.
+
+A throwaway git repository holds a small package whose ``load(checkpoint, task, device,
+dtype)`` loads a built-in checkpoint, and a suite naming ``lbactionpkg.loading:load``. The
+action's steps run as GitHub runs them (bash -eo pipefail, a fresh GITHUB_OUTPUT per step,
+``if:`` and ``${{ }}`` evaluated from the inputs, the event and earlier steps' outputs).
+The one `uses:` step, setup-python, is played by putting this test's Python first on PATH;
+its install step then finds torch and loadbench already there, as on a runner with a warm
+cache, and installs nothing from the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ACTION = Path(__file__).resolve().parents[1] / "action.yml"
+WORKFLOW = ACTION.parent / ".github" / "workflows" / "benchmark.yml"
+
+PYPROJECT = """[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "lbactionpkg"
+version = "0.1"
+dependencies = ["transformers"]
+"""
+LOADER = '''import time
+
+from transformers import AutoModelForCausalLM
+
+
+def load(checkpoint, task, device, dtype):
+    deadline = time.process_time() + {busy_ms} / 1000
+    while time.process_time() < deadline:  # real work on the CPU, as a slower code path does
+        pass
+    return AutoModelForCausalLM.from_pretrained(checkpoint)
+'''
+SUITE = ('checkpoints = [{builtin = "tiny-llama"}]\npaths = ["lbactionpkg.loading:load", "base"]\n'
+         'cache = ["warm"]\nwarmups = 0\nnew_tokens = 2\nforward_iters = 2\n')
+
+# ${{ ... }}: GitHub's expressions, as far as the action uses them.
+_TOKEN = re.compile(r"\s*('[^']*'|&&|\|\||==|!=|[A-Za-z_][\w.-]*)")
+
+
+def _evaluate(text: str, context: dict[str, Any]) -> Any:
+    tokens = _TOKEN.findall(text)
+    position = 0
+
+    def atom() -> Any:
+        nonlocal position
+        token = tokens[position]
+        position += 1
+        if token.startswith("'"):
+            return token[1:-1]
+        value: Any = context
+        for part in token.split("."):
+            value = value.get(part, "") if isinstance(value, dict) else ""
+        return value
+
+    def comparison() -> Any:
+        nonlocal position
+        left = atom()
+        if position < len(tokens) and tokens[position] in ("==", "!="):
+            operator = tokens[position]
+            position += 1
+            equal = str(left).lower() == str(atom()).lower()
+            return equal if operator == "==" else not equal
+        return left
+
+    def conjunction() -> Any:
+        nonlocal position
+        value = comparison()
+        while position < len(tokens) and tokens[position] == "&&":
+            position += 1
+            right = comparison()
+            value = right if value else value
+        return value
+
+    value = conjunction()
+    while position < len(tokens) and tokens[position] == "||":
+        position += 1
+        right = conjunction()
+        value = value or right
+    assert position == len(tokens), text
+    return value
+
+
+def _substitute(text: str, context: dict[str, Any]) -> str:
+    return re.sub(r"\$\{\{(.*?)\}\}", lambda m: str(_evaluate(m.group(1), context)), str(text))
+
+
+def _run_action(workspace: Path, tmp: Path, inputs: dict[str, str], github: dict[str, Any],
+                only: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Every step of the action (or those whose name starts with one of ``only``), in order, until one fails."""
+    action = yaml.safe_load(ACTION.read_text(encoding="utf-8"))
+    defaults = {name: str(spec.get("default", "")) for name, spec in action["inputs"].items()}
+    context: dict[str, Any] = {"inputs": {**defaults, **inputs}, "github": github, "steps": {}}
+    summary, ran = tmp / "summary.md", {}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "RUNNER_TEMP": str(tmp / "runner"), "GITHUB_STEP_SUMMARY": str(summary)}
+    (tmp / "runner").mkdir(exist_ok=True)
+    for number, step in enumerate(action["runs"]["steps"]):
+        if "uses" in step:
+            assert step["uses"].startswith("actions/setup-python@"), step["uses"]  # played: this Python on PATH
+            continue
+        if ("if" in step and not _evaluate(step["if"], context)) or (only and step["name"].split()[0] not in only):
+            continue
+        assert "${{" not in step["run"], f"{step['name']}: a value goes in through env:, never into the script"
+        output = tmp / f"output-{number}"
+        output.write_text("")
+        step_env = {**env, "GITHUB_OUTPUT": str(output),
+                    **{k: _substitute(v, context) for k, v in step.get("env", {}).items()}}
+        done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+                              cwd=workspace, env=step_env, capture_output=True, text=True, timeout=900)
+        ran[step["name"].split()[0]] = done
+        if "id" in step:
+            lines = output.read_text(encoding="utf-8").splitlines()
+            context["steps"][step["id"]] = {"outputs": dict(line.split("=", 1) for line in lines if "=" in line)}
+        if done.returncode != 0:
+            break
+    outputs = {name: _substitute(spec["value"], context) for name, spec in action["outputs"].items()}
+    return {"ran": ran, "outputs": outputs, "summary": summary.read_text(encoding="utf-8") if summary.exists() else ""}
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
+                          env=env).stdout.strip()
+
+
+def _user_repository(repo: Path, base_loader: bool, head_busy_ms: int) -> tuple[str, str]:
+    """Two commits of a user's repository: the base (with a loader or not yet) and the head; their hashes."""
+    (repo / "lbactionpkg").mkdir(parents=True)
+    _git(repo, "init", "--quiet", "--initial-branch", "main")
+    (repo / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    (repo / "lbactionpkg" / "__init__.py").write_text("", encoding="utf-8")
+    (repo / "benchmarks.toml").write_text(SUITE, encoding="utf-8")
+    if base_loader:
+        (repo / "lbactionpkg" / "loading.py").write_text(LOADER.format(busy_ms=0), encoding="utf-8")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "--quiet", "-m", "base")
+    base = _git(repo, "rev-parse", "HEAD")
+    (repo / "lbactionpkg" / "loading.py").write_text(LOADER.format(busy_ms=head_busy_ms), encoding="utf-8")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "--quiet", "-m", "head")
+    return base, _git(repo, "rev-parse", "HEAD")
+
+
+def _pull_request(workspace: Path, base: str, head: str) -> dict[str, Any]:
+    return {"workspace": str(workspace), "event_name": "pull_request", "sha": head, "token": "",
+            "action_path": str(ACTION.parent), "event": {"pull_request": {"base": {"sha": base}, "number": 7}}}
+
+
+# The install step finds both already installed here (a warm runner): it runs, and fetches nothing.
+LOCAL = {"torch": "torch==2.13.0", "loadbench": "loadbench", "suite": "benchmarks.toml"}
+
+
+def test_a_slower_loader_in_the_pull_request_fails_the_job_with_1_and_the_summary_names_it(
+        tmp_path: Path, builtin) -> None:
+    builtin("tiny-llama")
+    workspace = tmp_path / "repo"
+    base, head = _user_repository(workspace, base_loader=True, head_busy_ms=150)
+    done = _run_action(workspace, tmp_path, {**LOCAL, "repeats": "9", "max-repeats": "14"},
+                       _pull_request(workspace, base, head))
+    assert list(done["ran"]) == ["Install", "Build", "Measure", "Compare", "Fail"], {
+        k: v.stderr[-2000:] for k, v in done["ran"].items()}
+    assert done["ran"]["Fail"].returncode == 1 and done["outputs"]["exit-code"] == "1"
+    assert done["outputs"]["verdict"].startswith("loadbench compare (paired): ❌")
+    assert done["summary"].startswith("## loadbench compare (paired): ❌")
+    regressed = [line for line in done["summary"].split("### Diagnostics")[0].splitlines()
+                 if "lbactionpkg.loading:load" in line and "| `load_s` |" in line]
+    assert regressed, done["summary"]
+    assert Path(done["outputs"]["json"]).is_file() and Path(done["outputs"]["markdown"]).is_file()
+    # Both sides ran the same loadbench (this one), each with the repository built at its own commit.
+    nodes = json.loads((workspace / "runs" / "paired" / "run.json").read_text(encoding="utf-8"))["nodes"].values()
+    assert {node["packages"]["loadbench"] for node in nodes} == {metadata.version("loadbench")}
+    assert sorted(Path(r.split("file://")[1]).parent.name for node in nodes for r in node["requirements"]) == sorted(
+        [base, head])
+
+    # history "true" on a push: that run filed into the history branch, its page at the top, pushed.
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(origin)], check=True)
+    _git(workspace, "remote", "add", "origin", str(origin))
+    (tmp_path / "push").mkdir()
+    push = {**_pull_request(workspace, base, head), "event_name": "push", "event": {"before": base}}
+    kept = _run_action(workspace, tmp_path / "push", {**LOCAL, "history": "true"}, push, only=("File",))
+    assert kept["ran"]["File"].returncode == 0, kept["ran"]["File"].stderr
+    listed = _git(origin, "ls-tree", "-r", "--name-only", "loadbench-history").split()
+    assert "index.html" in listed and sum("/runs/" in name for name in listed) == 1
+    assert f"1 runs ({head[:12]} … {head[:12]})" in kept["summary"]
+
+
+def test_a_loader_missing_at_the_base_is_not_applicable_there_and_an_undecided_gate_is_3_unless_let_pass(
+        tmp_path: Path, builtin) -> None:
+    builtin("tiny-llama")
+    workspace = tmp_path / "repo"
+    base, head = _user_repository(workspace, base_loader=False, head_busy_ms=0)
+    # The built-in `base` path is the same code on both sides: 9 blocks cannot show it within ±3%.
+    done = _run_action(workspace, tmp_path, {**LOCAL, "repeats": "9", "max-repeats": "9"},
+                       _pull_request(workspace, base, head))
+    assert done["ran"]["Measure"].returncode == 0, done["ran"]["Measure"].stderr[-2000:]
+    assert done["outputs"]["exit-code"] == "3" and done["ran"]["Fail"].returncode == 3
+    # The loader's rows say why there is nothing to compare, with the reason the base gave.
+    gate = done["summary"].split("### Diagnostics")[0]
+    assert "not applicable" in gate and "- lbactionpkg.loading:load (`load_s`, `load_cpu_s`" in gate, gate
+    assert "in base: lbactionpkg.loading is not installed where the load runs" in gate
+    # fail-on-inconclusive "false": the same run passes, and the summary still says it is inconclusive.
+    (tmp_path / "again").mkdir()
+    again = _run_action(workspace, tmp_path / "again", {**LOCAL, "fail-on-inconclusive": "false"},
+                        _pull_request(workspace, base, head), only=("Compare", "Fail"))
+    assert again["outputs"]["exit-code"] == "0" and again["ran"]["Fail"].returncode == 0
+    assert again["outputs"]["verdict"].startswith("loadbench compare (paired): ⚠ inconclusive")
+
+
+@pytest.mark.parametrize(("expression", "value"), [
+    ("inputs.base-ref || github.event.pull_request.base.sha || github.event.before", "abc"),
+    ("inputs.comment == 'true' && github.event_name == 'pull_request'", False),
+    ("inputs.history == 'true' && github.event_name == 'push'", True),
+])
+def test_the_expressions_are_read_as_github_reads_them(expression: str, value: Any) -> None:
+    context = {"inputs": {"base-ref": "", "comment": "false", "history": "true"},
+               "github": {"event_name": "push", "event": {"pull_request": {"base": {"sha": "abc"}}}}}
+    assert _evaluate(expression, context) == value
+
+
+def test_the_example_workflow_uses_the_action_for_pull_requests() -> None:
+    workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    steps = workflow["jobs"]["compare"]["steps"]
+    used = next(step for step in steps if step.get("uses") == "./")
+    action_inputs = set(yaml.safe_load(ACTION.read_text(encoding="utf-8"))["inputs"])
+    assert set(used["with"]) <= action_inputs
