@@ -143,3 +143,55 @@ def _wheel(folder: Path, name: str = "lbtestpkg", version: str = "1.0") -> Path:
 def make_wheel() -> Callable[..., Path]:
     """``make_wheel(folder, name="lbtestpkg", version="1.0")``: a wheel made here, so pip needs no index."""
     return _wheel
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
+                          env=env).stdout.strip()
+
+
+@pytest.fixture
+def git() -> Callable[..., str]:
+    """``git(repo, *args)``: git's output, as a test's author would run it."""
+    return _git
+
+
+_PYPROJECT = """[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "{name}"
+version = "0.1"
+dependencies = ["transformers"]
+"""
+_LOADER = '''"""A user's loader: transformers' task class, after {busy_ms} ms of work on the CPU."""
+
+import time
+
+from transformers import AutoModelForCausalLM
+
+
+def load(checkpoint, task, device, dtype):
+    deadline = time.process_time() + {busy_ms} / 1000
+    while time.process_time() < deadline:  # real work on the CPU, as a slower code path does
+        pass
+    return AutoModelForCausalLM.from_pretrained(checkpoint)
+'''
+
+
+def _user_package(repo: Path, name: str, busy_ms: int | None) -> None:
+    """A user's package at ``repo``: its pyproject, and ``name.loading:load`` after ``busy_ms`` of work
+    (None: no loader yet)."""
+    (repo / name).mkdir(parents=True, exist_ok=True)
+    (repo / "pyproject.toml").write_text(_PYPROJECT.format(name=name), encoding="utf-8")
+    if busy_ms is not None:
+        (repo / name / "loading.py").write_text(_LOADER.format(busy_ms=busy_ms), encoding="utf-8")
+
+
+@pytest.fixture
+def user_package() -> Callable[..., None]:
+    """``user_package(repo, name, busy_ms)``: write a small installable package whose loader is slower by busy_ms."""
+    return _user_package

@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -26,26 +27,8 @@ import yaml
 ACTION = Path(__file__).resolve().parents[1] / "action.yml"
 WORKFLOW = ACTION.parent / ".github" / "workflows" / "benchmark.yml"
 
-PYPROJECT = """[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "lbactionpkg"
-version = "0.1"
-dependencies = ["transformers"]
-"""
-LOADER = '''import time
-
-from transformers import AutoModelForCausalLM
-
-
-def load(checkpoint, task, device, dtype):
-    deadline = time.process_time() + {busy_ms} / 1000
-    while time.process_time() < deadline:  # real work on the CPU, as a slower code path does
-        pass
-    return AutoModelForCausalLM.from_pretrained(checkpoint)
-'''
+Git = Callable[..., str]
+UserPackage = Callable[..., None]
 SUITE = ('checkpoints = [{builtin = "tiny-llama"}]\npaths = ["lbactionpkg.loading:load", "base"]\n'
          'cache = ["warm"]\nwarmups = 0\nnew_tokens = 2\nforward_iters = 2\n')
 
@@ -133,29 +116,21 @@ def _run_action(workspace: Path, tmp: Path, inputs: dict[str, str], github: dict
     return {"ran": ran, "outputs": outputs, "summary": summary.read_text(encoding="utf-8") if summary.exists() else ""}
 
 
-def _git(repo: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
-                          env=env).stdout.strip()
-
-
-def _user_repository(repo: Path, base_loader: bool, head_busy_ms: int) -> tuple[str, str]:
+def _user_repository(repo: Path, git: Git, user_package: UserPackage, base_loader: bool,
+                     head_busy_ms: int) -> tuple[str, str]:
     """Two commits of a user's repository: the base (with a loader or not yet) and the head; their hashes."""
-    (repo / "lbactionpkg").mkdir(parents=True)
-    _git(repo, "init", "--quiet", "--initial-branch", "main")
-    (repo / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    repo.mkdir(parents=True)
+    git(repo, "init", "--quiet", "--initial-branch", "main")
+    user_package(repo, "lbactionpkg", 0 if base_loader else None)
     (repo / "lbactionpkg" / "__init__.py").write_text("", encoding="utf-8")
     (repo / "benchmarks.toml").write_text(SUITE, encoding="utf-8")
-    if base_loader:
-        (repo / "lbactionpkg" / "loading.py").write_text(LOADER.format(busy_ms=0), encoding="utf-8")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "--quiet", "-m", "base")
-    base = _git(repo, "rev-parse", "HEAD")
-    (repo / "lbactionpkg" / "loading.py").write_text(LOADER.format(busy_ms=head_busy_ms), encoding="utf-8")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "--quiet", "-m", "head")
-    return base, _git(repo, "rev-parse", "HEAD")
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "-m", "base")
+    base = git(repo, "rev-parse", "HEAD")
+    user_package(repo, "lbactionpkg", head_busy_ms)
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "-m", "head")
+    return base, git(repo, "rev-parse", "HEAD")
 
 
 def _pull_request(workspace: Path, base: str, head: str) -> dict[str, Any]:
@@ -168,10 +143,10 @@ LOCAL = {"torch": "torch==2.13.0", "loadbench": "loadbench", "suite": "benchmark
 
 
 def test_a_slower_loader_in_the_pull_request_fails_the_job_with_1_and_the_summary_names_it(
-        tmp_path: Path, builtin) -> None:
+        tmp_path: Path, builtin, git: Git, user_package: UserPackage) -> None:
     builtin("tiny-llama")
     workspace = tmp_path / "repo"
-    base, head = _user_repository(workspace, base_loader=True, head_busy_ms=150)
+    base, head = _user_repository(workspace, git, user_package, base_loader=True, head_busy_ms=150)
     done = _run_action(workspace, tmp_path, {**LOCAL, "repeats": "9", "max-repeats": "14"},
                        _pull_request(workspace, base, head))
     assert list(done["ran"]) == ["Install", "Build", "Measure", "Compare", "Fail"], {
@@ -192,21 +167,21 @@ def test_a_slower_loader_in_the_pull_request_fails_the_job_with_1_and_the_summar
     # history "true" on a push: that run filed into the history branch, its page at the top, pushed.
     origin = tmp_path / "origin.git"
     subprocess.run(["git", "init", "--quiet", "--bare", str(origin)], check=True)
-    _git(workspace, "remote", "add", "origin", str(origin))
+    git(workspace, "remote", "add", "origin", str(origin))
     (tmp_path / "push").mkdir()
     push = {**_pull_request(workspace, base, head), "event_name": "push", "event": {"before": base}}
     kept = _run_action(workspace, tmp_path / "push", {**LOCAL, "history": "true"}, push, only=("File",))
     assert kept["ran"]["File"].returncode == 0, kept["ran"]["File"].stderr
-    listed = _git(origin, "ls-tree", "-r", "--name-only", "loadbench-history").split()
+    listed = git(origin, "ls-tree", "-r", "--name-only", "loadbench-history").split()
     assert "index.html" in listed and sum("/runs/" in name for name in listed) == 1
     assert f"1 runs ({head[:12]} … {head[:12]})" in kept["summary"]
 
 
 def test_a_loader_missing_at_the_base_is_not_applicable_there_and_an_undecided_gate_is_3_unless_let_pass(
-        tmp_path: Path, builtin) -> None:
+        tmp_path: Path, builtin, git: Git, user_package: UserPackage) -> None:
     builtin("tiny-llama")
     workspace = tmp_path / "repo"
-    base, head = _user_repository(workspace, base_loader=False, head_busy_ms=0)
+    base, head = _user_repository(workspace, git, user_package, base_loader=False, head_busy_ms=0)
     # The built-in `base` path is the same code on both sides: 9 blocks cannot show it within ±3%.
     done = _run_action(workspace, tmp_path, {**LOCAL, "repeats": "9", "max-repeats": "9"},
                        _pull_request(workspace, base, head))
