@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -164,17 +165,35 @@ def test_a_slower_loader_in_the_pull_request_fails_the_job_with_1_and_the_summar
     assert sorted(Path(r.split("file://")[1]).parent.name for node in nodes for r in node["requirements"]) == sorted(
         [base, head])
 
-    # history "true" on a push: that run filed into the history branch, its page at the top, pushed.
+    # history "true" on a push (the example's push job): the run filed into a new history branch, its page at
+    # the top, pushed; the next push adds to that branch. The remote is a bare repository here.
     origin = tmp_path / "origin.git"
     subprocess.run(["git", "init", "--quiet", "--bare", str(origin)], check=True)
     git(workspace, "remote", "add", "origin", str(origin))
-    (tmp_path / "push").mkdir()
+    (tmp_path / "push1").mkdir()
     push = {**_pull_request(workspace, base, head), "event_name": "push", "event": {"before": base}}
-    kept = _run_action(workspace, tmp_path / "push", {**LOCAL, "history": "true"}, push, only=("File",))
+    kept = _run_action(workspace, tmp_path / "push1", {**LOCAL, "history": "true"}, push, only=("File",))
     assert kept["ran"]["File"].returncode == 0, kept["ran"]["File"].stderr
-    listed = git(origin, "ls-tree", "-r", "--name-only", "loadbench-history").split()
-    assert "index.html" in listed and sum("/runs/" in name for name in listed) == 1
     assert f"1 runs ({head[:12]} … {head[:12]})" in kept["summary"]
+    (workspace / "README").write_text("a later commit\n")
+    git(workspace, "add", "-A")
+    git(workspace, "commit", "--quiet", "-m", "later")
+    later = git(workspace, "rev-parse", "HEAD")
+    # A new job: a fresh runner (the last one's worktrees gone) and checkout.
+    for folder in (workspace / "runs", tmp_path / "runner", tmp_path / "push1" / "runner"):
+        shutil.rmtree(folder)
+    git(workspace, "worktree", "prune")
+    (tmp_path / "push2").mkdir()
+    again = _run_action(workspace, tmp_path / "push2",
+                        {**LOCAL, "history": "true", "until-decided": "false", "repeats": "3",
+                         "fail-on-inconclusive": "false"},
+                        {**push, "sha": later, "event": {"before": head}}, only=("Build", "Measure", "Compare", "File"))
+    assert again["ran"]["File"].returncode == 0, again["ran"]["File"].stderr
+    listed = git(origin, "ls-tree", "-r", "--name-only", "loadbench-history").split()
+    assert "index.html" in listed and sum("/runs/" in name for name in listed) == 2
+    assert git(origin, "log", "--format=%s", "loadbench-history").splitlines() == [
+        f"loadbench history: {later[:12]}", f"loadbench history: {head[:12]}"]
+    assert f"2 runs ({head[:12]} … {later[:12]})" in again["summary"] and "head vs base" in again["summary"]
 
 
 def test_a_loader_missing_at_the_base_is_not_applicable_there_and_an_undecided_gate_is_3_unless_let_pass(
@@ -210,9 +229,13 @@ def test_the_expressions_are_read_as_github_reads_them(expression: str, value: A
     assert _evaluate(expression, context) == value
 
 
-def test_the_example_workflow_uses_the_action_for_pull_requests() -> None:
+def test_the_example_workflow_uses_the_action_for_pull_requests_and_for_pushes_to_main() -> None:
     workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
-    steps = workflow["jobs"]["compare"]["steps"]
-    used = next(step for step in steps if step.get("uses") == "./")
     action_inputs = set(yaml.safe_load(ACTION.read_text(encoding="utf-8"))["inputs"])
-    assert set(used["with"]) <= action_inputs
+    assert "main" in workflow[True]["push"]["branches"] and "pull_request" in workflow[True]
+    for job, condition in (("compare", "github.event_name != 'push'"), ("history", "github.event_name == 'push'")):
+        assert workflow["jobs"][job]["if"] == condition
+        used = next(step for step in workflow["jobs"][job]["steps"] if step.get("uses") == "./")
+        assert set(used["with"]) <= action_inputs
+    history = next(step for step in workflow["jobs"]["history"]["steps"] if step.get("uses") == "./")["with"]
+    assert history["history"] == "true" and workflow["jobs"]["history"]["permissions"] == {"contents": "write"}
