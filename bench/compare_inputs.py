@@ -256,10 +256,9 @@ def _given_order(run_dir: Path, frame: pd.DataFrame, baseline_env: str | None,
     """
     from loadbench.results import read_run_info
     from loadbench.results.comparison.paired import environments_of
+    from loadbench.results.records.runinfo import named_environments
 
-    suite = read_run_info(run_dir).get("suite")
-    entries = suite.get("environments") if isinstance(suite, dict) else None
-    named = [str(e.get("name")) for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    named = named_environments(read_run_info(run_dir))
     present = environments_of(frame)
     given = [n for n in named if n in present] + [e for e in present if e not in named]  # named ones first
     if baseline_env is None and given:

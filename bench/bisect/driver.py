@@ -211,9 +211,9 @@ def _run_info(run_dir: Path) -> dict[str, Any] | None:
 
 
 def _check_same_step(run_dir: Path, info: dict[str, Any], labels: tuple[str, ...]) -> None:
-    suite = info.get("suite")
-    entries = suite.get("environments") if isinstance(suite, dict) else None
-    found = tuple(str(e.get("name")) for e in entries or [] if isinstance(e, dict))
+    from loadbench.results.records.runinfo import named_environments
+
+    found = tuple(named_environments(info))
     if found != labels:
         raise BisectError(f"{run_dir} measured {', '.join(found) or 'nothing'}, where this bisect's step measures "
                           f"{', '.join(labels)}: it belongs to another bisect; give another --output")

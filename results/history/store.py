@@ -27,7 +27,7 @@ from typing import Any
 
 from loadbench.errors import UserError
 from loadbench.results.records.durable import write_json_atomic
-from loadbench.results.records.runinfo import fingerprint_fields, machine_fields, machine_key
+from loadbench.results.records.runinfo import fingerprint_fields, machine_fields, machine_key, named_environments
 from loadbench.results.records.schema import CASE_KEYS
 from loadbench.results.records.store import read_run_info
 
@@ -104,11 +104,8 @@ def _series_of(run_dir: Path, info: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _named_environments(info: Mapping[str, Any], frame: Any) -> list[str]:
     """The run's environments in the order it named them (the first is the anchor), those measured only."""
-    suite = info.get("suite")
-    entries = suite.get("environments") if isinstance(suite, Mapping) else None
-    named = [str(e.get("name")) for e in entries or [] if isinstance(e, Mapping)]
     present = set(frame["env"].dropna().astype(str)) if "env" in frame.columns else set()
-    return [name for name in named if name in present]
+    return [name for name in named_environments(info) if name in present]
 
 
 def _anchored_series(ok: Any, environments: list[str]) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ __all__ = [
     "gpu_reason",
     "machine_fields",
     "machine_key",
+    "named_environments",
     "node_fields",
     "node_fingerprint",
     "run_nodes",
@@ -90,6 +91,16 @@ def fingerprint_fields(info: Mapping[str, Any]) -> dict[str, str | None]:
         out[f"{name}_version"] = pick((packages, name), (info, name), (info, f"{name}_version"))
     out["git_commit"] = pick((fp, "git_commit"), (info, "git_commit"))
     return {k: out[k] for k in FINGERPRINT_COLUMNS}
+
+
+def named_environments(info: Mapping[str, Any]) -> list[str]:
+    """The environments a run's suite named (run.json's ``suite.environments``), in that order.
+
+    The first is the run's baseline, or its anchor in a history; empty for a run of one environment.
+    """
+    suite = info.get("suite")
+    entries = suite.get("environments") if isinstance(suite, Mapping) else None
+    return [str(e.get("name")) for e in entries if isinstance(e, Mapping)] if isinstance(entries, list) else []
 
 
 def run_nodes(info: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

@@ -53,9 +53,9 @@ class Sweep:
 
 def environment_order(info: dict[str, Any], present: Sequence[str]) -> list[str]:
     """The run's environments in the order it named them (run.json's suite), then any others it holds."""
-    suite = info.get("suite")
-    entries = suite.get("environments") if isinstance(suite, dict) else None
-    named = [str(e.get("name")) for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    from loadbench.results.records.runinfo import named_environments
+
+    named = named_environments(info)
     return [e for e in named if e in present] + sorted(set(present) - set(named))
 
 
