@@ -88,23 +88,25 @@ def _read_side(parts: list[str], other: dict[str, Any] | None, root: Path | None
 
 
 def _settings(suite: str | Path | None, alpha: float | None, thresholds: Mapping[str, float] | Sequence[str],
-              metrics: Sequence[str] | None, default_alpha: float | None = None,
-              ) -> tuple[float, dict[str, float], list[str] | None]:
-    """Defaults, then the suite's [compare] table, then the caller's values."""
+              metrics: Sequence[str] | None, default_alpha: float | None = None, gate: Sequence[str] | None = None,
+              ) -> tuple[float, dict[str, float], list[str] | None, Sequence[str] | None]:
+    """Defaults, then the suite's [compare] table, then the caller's values (alpha, thresholds, metrics, gate)."""
     from loadbench.results.comparison.unpaired import (
         DEFAULT_ALPHA,
         parse_threshold,
         read_compare_settings,
     )
 
-    chosen_alpha, chosen, chosen_metrics = default_alpha or DEFAULT_ALPHA, {}, None
+    chosen_alpha, chosen, chosen_metrics, chosen_gate = default_alpha or DEFAULT_ALPHA, {}, None, None
     if suite is not None:
         settings = read_compare_settings(suite)
         chosen_alpha = settings.alpha if settings.alpha is not None else chosen_alpha
         chosen.update(settings.thresholds)
         chosen_metrics = list(settings.metrics) if settings.metrics is not None else None
+        chosen_gate = settings.gate
     chosen.update(dict(thresholds) if isinstance(thresholds, Mapping) else dict(map(parse_threshold, thresholds)))
-    return (alpha if alpha is not None else chosen_alpha), chosen, (list(metrics) if metrics else chosen_metrics)
+    return ((alpha if alpha is not None else chosen_alpha), chosen, (list(metrics) if metrics else chosen_metrics),
+            gate if gate is not None else chosen_gate)
 
 
 def compare(baseline: str | Path | Sequence[str | Path], candidate: str | Path | Sequence[str | Path] | None = None,
@@ -136,7 +138,7 @@ def compare(baseline: str | Path | Sequence[str | Path], candidate: str | Path |
         raise CannotCompare("`baseline_env`, `candidate_env` and `gate` compare the environments of one run: "
                             "give one run directory")
     root = Path(baselines) if baselines is not None else None
-    chosen_alpha, chosen, chosen_metrics = _settings(suite, alpha, thresholds, metrics)
+    chosen_alpha, chosen, chosen_metrics, _ = _settings(suite, alpha, thresholds, metrics)
     base_parts, cand_parts = _parts(baseline), _parts(candidate)
     if _is_baseline(base_parts) and not _is_baseline(cand_parts):
         cand = _read_side(cand_parts, None, root)
@@ -168,16 +170,14 @@ def _paired(run: str | Path | Sequence[str | Path], *, thresholds: Mapping[str, 
     """
     from loadbench.results import load
     from loadbench.results.comparison.paired import DEFAULT_PAIRED_ALPHA
-    from loadbench.results.comparison.settings import read_compare_settings
     from loadbench.results.comparison.unpaired import CannotCompare
 
     parts = _parts(run)
     if len(parts) != 1 or _is_baseline(parts):
         raise CannotCompare(f"{run}: a paired compare takes one run directory measured with several "
                             "environments; to compare two runs, give a baseline and a candidate")
-    chosen_alpha, chosen, chosen_metrics = _settings(suite, alpha, thresholds, metrics, DEFAULT_PAIRED_ALPHA)
-    if gate is None and suite is not None:
-        gate = read_compare_settings(suite).gate
+    chosen_alpha, chosen, chosen_metrics, gate = _settings(suite, alpha, thresholds, metrics, DEFAULT_PAIRED_ALPHA,
+                                                           gate)
     frame = load(Path(parts[0]))
     base_env, candidates = _given_order(Path(parts[0]), frame, baseline_env, candidate_env)
     results = [_one_pair(frame, base_env, cand, chosen_alpha, chosen, chosen_metrics, gate, fail_on_inconclusive)
