@@ -353,61 +353,28 @@ def bisect(good: str, bad: str, *, package: str | None = None, repo: str | Path 
     nowhere). ``repeats``: blocks before a step's first look (default: the fewest that can
     decide). Raises UserError for unusable input before anything is measured.
     """
-    from loadbench.bench.bisect.candidates import BisectError, commits, releases
+    from loadbench.bench.bisect.candidates import BisectError
     from loadbench.bench.bisect.driver import Measuring, run_bisect
+    from loadbench.bench.bisect.inputs import candidates_for, check_suite, default_output, take_step_settings
     from loadbench.results.comparison.settings import check_metric
-    from loadbench.results.history.store import history_root
+    from loadbench.results.history.store import usable_root
 
     if (package is None) == (repo is None):
         raise BisectError("give exactly one of `package` (a registry's releases) or `repo` (a git repository)")
     check_settings("bisect", settings, Suite)
     if not 0 < alpha < 1:
         raise UserError(f"`alpha` must be between 0 and 1, not {alpha}")
-    taken = [k for k in ("environments", "until_decided", "compare") if settings.get(k) is not None]
-    if taken:
-        raise BisectError(f"`{taken[0]}`: a bisect chooses each step's environments and measures until decided "
-                          "itself; drop it")
-    repeats = settings.pop("repeats", None)
-    budget = {k: settings.pop(k, None) for k in ("max_repeats", "max_minutes")}
-    if settings.get("cache") is None:
-        settings["cache"] = ["warm"]
+    repeats, budget = take_step_settings(settings)
     chosen = _suite(suite, checkpoints, settings).with_overrides(**settings)
-    _check_one_case(chosen)
+    check_suite(chosen, repeats, budget)
     metric = check_metric(metric)
-    # A step's settings, checked now rather than after the first environments are built.
-    import sys
-
-    chosen.with_overrides(environments=[{"name": n, "python": sys.executable} for n in ("a", "b")],
-                          until_decided=True, repeats=repeats or 1, **budget)
-    kept = history_root(None if history is True else history) if history is not False else None
-    if kept is not None and kept.exists() and not kept.is_dir():
-        raise UserError(f"--history {kept}: a file, not a directory; give a directory")
-    found = (releases(package, good, bad, pre=pre) if package is not None
-             else commits(Path(repo), good, bad))  # type: ignore[arg-type]
-    target = package if package is not None else Path(repo).resolve().name  # type: ignore[arg-type]
-    where = Path(output) if output is not None else Path("runs") / _slug(f"bisect-{target}-{good}-{bad}")
-    return run_bisect(found, target=target, suite=chosen, metric=metric, alpha=alpha, output=where,
+    kept = usable_root(None if history is True else history) if history is not False else None
+    found, target = candidates_for(package, repo, good, bad, pre)
+    return run_bisect(found, target=target, suite=chosen, metric=metric, alpha=alpha,
+                      output=Path(output) if output is not None else default_output(target, good, bad),
                       history=kept, repo=Path(repo) if repo is not None else None, progress=progress,
                       on_step=on_step or (lambda step: None), repeats=repeats, budget=budget,
                       measuring=Measuring(run, resume, compare, history_add))
-
-
-def _check_one_case(suite: Suite) -> None:
-    from loadbench.bench.bisect.candidates import BisectError
-
-    axes = {"checkpoint": len(suite.checkpoints), "path": len(suite.paths), "device": len(suite.device),
-            "dtype": len(suite.dtype), "cache state": len(suite.cache),
-            **{f"option {k}": len(v) for k, v in suite.options.items()}}
-    many = [f"{n} {axis}s" for axis, n in axes.items() if n > 1]
-    if many:
-        raise BisectError(f"a bisect follows one case, and the suite has {', '.join(many)}: name one, e.g. "
-                          "--checkpoint tiny-llama --paths task")
-
-
-def _slug(text: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:120]
 
 
 @dataclass(frozen=True)

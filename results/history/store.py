@@ -32,7 +32,7 @@ from loadbench.results.records.schema import CASE_KEYS
 from loadbench.results.records.store import read_run_info
 
 __all__ = ["ANCHORED_UNIT", "DEFAULT_ROOT", "FORMAT", "HISTORY_ENV", "HistoryError", "HistoryRun", "add",
-           "history_root", "read"]
+           "history_root", "read", "usable_root"]
 
 HISTORY_ENV = "LOADBENCH_HISTORY"
 DEFAULT_ROOT = Path(".loadbench") / "history"
@@ -245,11 +245,17 @@ def _parse(path: Path, document: Mapping[str, Any]) -> HistoryRun:
                            "remove it or restore it from where the history is kept") from None
 
 
-def read(root: str | Path | None = None) -> dict[str, list[HistoryRun]]:
-    """Every machine's runs, in the order they were added; an empty dict where there is no history yet."""
+def usable_root(root: str | Path | None = None) -> Path:
+    """``history_root``, refused in one line where it is a file (it may not exist yet)."""
     base = history_root(root)
     if base.exists() and not base.is_dir():
         raise HistoryError(f"--history {base}: a file, not a directory; give a directory")
+    return base
+
+
+def read(root: str | Path | None = None) -> dict[str, list[HistoryRun]]:
+    """Every machine's runs, in the order they were added; an empty dict where there is no history yet."""
+    base = usable_root(root)
     machines: dict[str, list[HistoryRun]] = {}
     for machine_dir in sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []:
         runs = []
