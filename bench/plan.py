@@ -100,7 +100,7 @@ def _check_attention(values: list[str], cuda_available: Callable[[], bool]) -> N
 def _check_options(suite: Suite, cuda_available: Callable[[], bool], here: bool) -> None:
     """Option values every sample would fail on, refused before the run (``here``: this transformers decides)."""
     given = {name: [v for v in (parse_value(name, raw) for raw in values) if v is not None]
-             for name, values in suite.options.items()}
+             for name, values in suite.option_values().items()}
     _check_device_map([str(v) for v in given.get("device_map", [])], cuda_available)
     if here and given.get("attn_implementation"):
         _check_attention([str(v) for v in given["attn_implementation"]], cuda_available)
@@ -206,26 +206,26 @@ def plan(suite: Suite, cache_dir: Path | None = None, *,
                      "samples run (this machine's torch, or a Ray cluster's nodes, see none); use `device` cpu "
                      "or auto")
     envs = [entry.name for entry in suite.environments] or [DEFAULT_ENV]
-    combinations = suite.option_combinations()
+    settings = suite.setting_pairs()
     # Whether a path applies can hang on the library version (a pipeline one release
     # removed): this interpreter can only answer for itself. In a run over environments
     # each sample's worker answers, in its own environment.
     judge_here = not suite.environments
     _check_options(suite, cuda_available, judge_here)
     if judge_here:
-        _check_user_paths(suite.paths)
+        _check_user_paths(list(dict.fromkeys(path for path, _ in settings)))
     return [
         Case(checkpoint=label, checkpoint_dir=str(info.path), path=path_name, task=task_name,
              dtype=dtype, device=device, cache=cache,
-             not_applicable=path_not_applicable(path_name, info, TASKS[task_name], options) if judge_here else None,
+             not_applicable=(path_not_applicable(path_name, info, TASKS[task_name], options, device)
+                             if judge_here else None),
              builtin=builtin, env=env, options=options.text, commit=commit)
         for label, info, tasks, builtin, commit in resolved
         for task_name in tasks
         for dtype in suite.dtype
         for device in devices
-        for options in combinations
         for cache in suite.cache
-        for path_name in suite.paths
+        for path_name, options in settings
         for env in envs
     ]
 

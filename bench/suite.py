@@ -21,8 +21,8 @@ from loadbench.results.comparison.settings import compare_settings_from_table
 from loadbench.results.records.documents import read_document
 from loadbench.vocabulary import CACHE_STATES, DTYPES, PATH_NAMES, TASK_NAMES
 
-__all__ = ["SuiteError", "CheckpointEntry", "EnvironmentEntry", "Suite", "load_suite", "default_suite", "unresolvable",
-           "suite_for_dirs", "suite_from_dict"]
+__all__ = ["SuiteError", "CheckpointEntry", "EnvironmentEntry", "SettingEntry", "Suite", "load_suite", "default_suite",
+           "unresolvable", "suite_for_dirs", "suite_from_dict"]
 
 DEFAULT_PROMPT = "The river carried the old machine down to the sea, and"
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -102,13 +102,59 @@ class EnvironmentEntry(_Strict):
         return self
 
 
+def _check_path(value: str) -> str:
+    from loadbench.loaders.paths.user_path import SHIPPED, is_user_path
+
+    if value not in PATH_NAMES and not is_user_path(value):
+        raise ValueError(f"{value!r} is not a path: give one of {', '.join(PATH_NAMES + tuple(SHIPPED))}, "
+                         "or your own loading function as module:function")
+    return value
+
+
+def _parsed_options(table: dict[str, Any]) -> dict[str, Any]:
+    from loadbench.loaders.options import OptionError, parse_value
+
+    try:
+        return {name: parse_value(name, value) for name, value in table.items()}
+    except OptionError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class SettingEntry(_Strict):
+    """One way of loading named whole, a path with the options it takes: ``[[settings]]``.
+
+    Where ``paths`` x ``[options]`` would measure every combination, a list of settings
+    measures just these (what ``loadbench tune`` writes: the default and its recommendation).
+    """
+
+    path: str = "task"
+    options: dict[str, str | int | bool] = {}
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return _check_path(value)
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, table: dict[str, str | int | bool]) -> dict[str, str | int | bool]:
+        _parsed_options(table)
+        return table
+
+    def load_options(self) -> Any:
+        from loadbench.loaders.options import LoadOptions
+
+        return LoadOptions(**_parsed_options(self.options))
+
+
 class Suite(_Strict):
     """A run's plan. Defaults make the embedded default suite."""
 
     name: str = "default"
     checkpoints: list[CheckpointEntry] = Field(min_length=1)
     paths: list[str] = Field(list(PATH_NAMES), description="base, task, custom, pipeline, a shipped fast loader "
-                                                           "(runai-streamer, fastsafetensors) or module:function")
+                                                           "(runai-streamer, fastsafetensors, tensorizer, "
+                                                           "instanttensor) or module:function")
     # Upper bounds: a value past them is a typo, and one took 5 GB before it failed.
     repeats: int = Field(3, ge=1, le=100_000)
     warmups: int = Field(1, ge=0, le=10_000, description="samples per case taken first and discarded")
@@ -140,7 +186,11 @@ class Suite(_Strict):
                                        "(default: this interpreter only)")
     options: dict[str, list[str | int | bool]] = Field(
         {}, description="[options]: loading options to vary, each a list of values (device_map, attn_implementation, "
-                        "parallel_loading, loading_workers, safetensors_read; 'default' leaves the library's)")
+                        "parallel_loading, loading_workers, safetensors_read, torch_threads; 'default' leaves the "
+                        "library's)")
+    settings: list[SettingEntry] = Field(
+        [], max_length=1024, description="[[settings]]: measure these (path, options) pairs instead of every "
+                                         "combination of paths and [options]")
     compare: dict[str, Any] = Field({}, description="[compare]: how `loadbench compare` judges runs of this "
                                                     "suite, as written (see docs/REGRESSIONS.md)")
     until_decided: bool = Field(False, description="with environments: after `repeats` blocks, give one more block "
@@ -166,6 +216,32 @@ class Suite(_Strict):
                              "taken before the first look; raise it or lower repeats")
         return self
 
+    @model_validator(mode="after")
+    def _settings(self) -> Suite:
+        if not self.settings:
+            return self
+        if self.options or self.paths != list(PATH_NAMES):
+            raise ValueError("settings names each case's path and options: drop paths and [options] from a "
+                             "suite that lists [[settings]]")
+        pairs = [(s.path, s.load_options()) for s in self.settings]
+        if len(set(pairs)) != len(pairs):
+            raise ValueError("a setting is listed twice: its samples would be doubled under one label")
+        return self
+
+    def setting_pairs(self) -> list[tuple[str, Any]]:
+        """Every (path, LoadOptions) the run measures: the settings listed, or each path under each combination."""
+        if self.settings:
+            return [(entry.path, entry.load_options()) for entry in self.settings]
+        return [(path, options) for options in self.option_combinations() for path in self.paths]
+
+    def option_values(self) -> dict[str, list[Any]]:
+        """Each option's values as written, from [options] or from the settings."""
+        values: dict[str, list[Any]] = {name: list(given) for name, given in self.options.items()}
+        for entry in self.settings:
+            for name, value in entry.options.items():
+                values.setdefault(name, []).append(value)
+        return values
+
     @field_validator("compare")
     @classmethod
     def _compare(cls, table: dict[str, Any]) -> dict[str, Any]:
@@ -187,13 +263,8 @@ class Suite(_Strict):
     @field_validator("options")
     @classmethod
     def _options(cls, table: dict[str, list[str | int | bool]]) -> dict[str, list[str | int | bool]]:
-        from loadbench.loaders.options import OptionError, parse_value
-
         for name, values in table.items():
-            try:
-                parsed = [parse_value(name, value) for value in values]
-            except OptionError as exc:
-                raise ValueError(str(exc)) from None
+            parsed = [_parsed_options({name: value})[name] for value in values]
             if not values:
                 raise ValueError(f"loading option {name}: give at least one value")
             if len(set(parsed)) != len(parsed):
@@ -209,12 +280,8 @@ class Suite(_Strict):
     @field_validator("paths")
     @classmethod
     def _paths(cls, values: list[str]) -> list[str]:
-        from loadbench.loaders.paths.user_path import SHIPPED, is_user_path
-
         for value in values:
-            if value not in PATH_NAMES and not is_user_path(value):
-                raise ValueError(f"{value!r} is not a path: give one of {', '.join(PATH_NAMES + tuple(SHIPPED))}, "
-                                 "or your own loading function as module:function")
+            _check_path(value)
         return values
 
     @field_validator("paths", "device", "dtype", "cache", mode="before")

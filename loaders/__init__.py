@@ -45,10 +45,16 @@ def path_for(name: str) -> Any:
     return PATHS[name] if name in PATHS else user_path(name)
 
 
-def path_not_applicable(name: str, info: CheckpointInfo, task: Task, options: LoadOptions) -> str | None:
-    """Why this case cannot run, or None: the one answer the planner and the worker share."""
+def path_not_applicable(name: str, info: CheckpointInfo, task: Task, options: LoadOptions,
+                        device: str | None = None) -> str | None:
+    """Why this case cannot run, or None: the one answer the planner and the worker share.
+
+    ``device``: the case's; a loader that serves some device types only (InstantTensor:
+    CUDA) is not applicable on the others. None leaves that unjudged.
+    """
     path = path_for(name)
-    if (reason := path.not_applicable(info, task)) is not None:
+    reason = path.not_applicable(info, task, device) if isinstance(path, UserPath) else path.not_applicable(info, task)
+    if reason is not None:
         return reason
     if isinstance(path, UserPath) and options != LoadOptions():
         return f"loading options ({options.text}) are from_pretrained arguments; a module:function path takes none"

@@ -19,7 +19,8 @@ from typing import Any
 from loadbench.errors import UserError
 from loadbench.vocabulary import DEFAULT_OPTIONS
 
-__all__ = ["DEFAULT_OPTIONS", "OPTION_NAMES", "LoadOptions", "OptionError", "combinations", "parse_value"]
+__all__ = ["DEFAULT_OPTIONS", "OPTION_NAMES", "LoadOptions", "OptionError", "combinations", "parallel_switch",
+           "parse_value"]
 
 
 
@@ -36,6 +37,7 @@ class LoadOptions:
     parallel_loading: bool | None = None  # transformers' threaded weight loading, on or off
     loading_workers: int | None = None  # its thread count
     safetensors_read: str | None = None  # "mmap" (memory-mapped) or "eager" (read into memory first)
+    torch_threads: int | None = None  # torch's intra-op threads during the load (casts and copies run on them)
 
     @property
     def text(self) -> str:
@@ -83,17 +85,23 @@ class LoadOptions:
             return (f"safetensors_read=eager: {installed} has no switch to read safetensors into memory first "
                     "(from_pretrained's disable_mmap, added in 5.x); it always memory-maps them, "
                     "which safetensors_read=mmap measures")
-        if (self.parallel_loading is not None or self.loading_workers is not None) and _parallel_switch() is None:
+        if (self.parallel_loading is not None or self.loading_workers is not None) and parallel_switch() is None:
             return f"{installed} has no parallel weight loading to switch (HF_ENABLE_PARALLEL_LOADING came in 4.53)"
         return None
 
     @contextmanager
     def applied(self) -> Iterator[None]:
         """The environment switches, set for the load and put back after it."""
-        switch = _parallel_switch() if self.parallel_loading is not None or self.loading_workers is not None else None
+        switch = parallel_switch() if self.parallel_loading is not None or self.loading_workers is not None else None
         saved_env = {k: os.environ.get(k) for k in _SWITCH_VARIABLES}
         saved_workers = None
+        saved_threads = None
         try:
+            if self.torch_threads is not None:
+                import torch
+
+                saved_threads = torch.get_num_threads()
+                torch.set_num_threads(self.torch_threads)
             if switch == "threadpool":  # 4.53–4.57: off by default, threads per shard file
                 if self.parallel_loading is not None:
                     os.environ["HF_ENABLE_PARALLEL_LOADING"] = "true" if self.parallel_loading else "false"
@@ -121,6 +129,10 @@ class LoadOptions:
                 import transformers.core_model_loading as loading
 
                 loading.GLOBAL_WORKERS = saved_workers
+            if saved_threads is not None:
+                import torch
+
+                torch.set_num_threads(saved_threads)
 
     def without_placement(self) -> LoadOptions:
         """These options minus device_map: how a reference model is loaded to compare with."""
@@ -149,13 +161,13 @@ def parse_value(name: str, raw: object) -> Any:
         if text not in _BOOLEANS:
             raise OptionError(f"loading option parallel_loading: {raw!r} is not on or off")
         return _BOOLEANS[str(text)]
-    if name == "loading_workers":
+    if name in ("loading_workers", "torch_threads"):
         try:
             workers = int(str(raw)) if not isinstance(raw, bool) else 0  # true is not a thread count
         except ValueError:
-            raise OptionError(f"loading option loading_workers: {raw!r} is not a whole number") from None
+            raise OptionError(f"loading option {name}: {raw!r} is not a whole number") from None
         if not 1 <= workers <= 1024:
-            raise OptionError(f"loading option loading_workers: {raw!r} must be a thread count from 1 to 1024")
+            raise OptionError(f"loading option {name}: {raw!r} must be a thread count from 1 to 1024")
         return workers
     if not isinstance(raw, str) or not raw.strip() or any(c in raw for c in ",= \t\n"):
         raise OptionError(f"loading option {name}: {raw!r} must be a word (no spaces, commas or '=')")
@@ -174,7 +186,7 @@ def _from_pretrained_takes(keyword: str) -> bool:
     return keyword in inspect.signature(PreTrainedModel.from_pretrained).parameters
 
 
-def _parallel_switch() -> str | None:
+def parallel_switch() -> str | None:
     """Which parallel loading the installed transformers has: ``async`` (5.x), ``threadpool`` (4.53+) or None."""
     import importlib.util
 

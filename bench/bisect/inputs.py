@@ -37,9 +37,10 @@ def take_step_settings(settings: dict[str, Any]) -> tuple[int | None, dict[str, 
 
 def check_suite(suite: Suite, repeats: int | None, budget: Mapping[str, Any]) -> None:
     """One case, and settings a step's run accepts (checked now, not after the first environments are built)."""
-    axes = {"checkpoint": len(suite.checkpoints), "path": len(suite.paths), "device": len(suite.device),
-            "dtype": len(suite.dtype), "cache state": len(suite.cache),
-            **{f"option {k}": len(v) for k, v in suite.options.items()}}
+    axes = {"checkpoint": len(suite.checkpoints), "device": len(suite.device), "dtype": len(suite.dtype),
+            "cache state": len(suite.cache), "setting": len(suite.settings),
+            **({} if suite.settings else {"path": len(suite.paths),
+                                          **{f"option {k}": len(v) for k, v in suite.options.items()}})}
     many = [f"{n} {axis}s" for axis, n in axes.items() if n > 1]
     if many:
         raise BisectError(f"a bisect follows one case, and the suite has {', '.join(many)}: name one, e.g. "

@@ -63,7 +63,8 @@ def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
     run.add_argument("--download", action="store_true", default=None,
                      help="download hub checkpoints the local cache lacks, before anything is timed")
     run.add_argument("--paths", nargs="+", metavar="PATH",
-                     help="loading paths to measure: base, task, custom, pipeline, runai-streamer, fastsafetensors, "
+                     help="loading paths to measure: base, task, custom, pipeline, a fast loader (runai-streamer, "
+                          "fastsafetensors, tensorizer, instanttensor), "
                           "or your own loading function as module:function (replaces the suite's)")
     run.add_argument("--output", type=Path, metavar="DIR", help="run directory to write (default: runs/<run-id>)")
     run.add_argument("--repeats", type=int, metavar="N", help="measured samples per case")
@@ -83,8 +84,8 @@ def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
                           "interleaved with the others; repeat for each (replaces the suite's)")
     run.add_argument("--option", action=_OptionAxis, dest="options", metavar="NAME=V1[,V2...]",
                      help="vary a loading option: device_map, attn_implementation, parallel_loading (on/off), "
-                          "loading_workers, safetensors_read (mmap/eager); 'default' leaves the library's; repeat "
-                          "for each (replaces the suite's [options])")
+                          "loading_workers, safetensors_read (mmap/eager), torch_threads; 'default' leaves the "
+                          "library's; repeat for each (replaces the suite's [options])")
     run.add_argument("--until-decided", action="store_true", default=None,
                      help="with --env: after --repeats blocks, add a block a round to each case whose gated rows "
                           "are still inconclusive, until decided (docs/REGRESSIONS.md)")

@@ -163,7 +163,7 @@ def _base() -> dict[str, Any]:
 
 # loadbench's extras a worker uses (the loading paths), carried into a built environment where the
 # driver has them installed; the rest (ray, parquet, test) serve the driver only.
-WORKER_EXTRAS = ("device-map", "runai", "fastsafetensors")
+WORKER_EXTRAS = ("device-map", "runai", "fastsafetensors", "tensorizer", "instanttensor")
 LAYER_DIR = "loadbench-layer"
 
 

@@ -197,7 +197,7 @@ def _measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], Non
     result.info["modules_before_import"] = len(sys.modules)
     result.info["arch_module_preloaded"] = any(
         name.startswith(f"transformers.models.{info.model_type}.modeling_") for name in sys.modules)
-    if (reason := path_not_applicable(req.path, info, task, options)) is not None:
+    if (reason := path_not_applicable(req.path, info, task, options, req.device)) is not None:
         # Asked here, in the environment that would load (a run over environments plans without it).
         result.na("load_s", reason)
         return result

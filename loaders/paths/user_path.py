@@ -4,7 +4,7 @@ The function is called as ``function(checkpoint=Path, task=str, device=str, dtyp
 and returns the loaded transformers model, or ``(model, tokenizer)``. It is timed,
 phased, measured and equivalence-checked exactly like ``base`` … ``pipeline``; a
 tokenizer it does not return is loaded with ``AutoTokenizer`` inside the timed load,
-as every built-in path does. Two such paths ship with loadbench, under short names,
+as every built-in path does. Four such paths ship with loadbench, under short names,
 each needing an optional extra (``SHIPPED``).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from loadbench.loaders.checkpoints.inspection import CheckpointInfo
 from loadbench.loaders.common import (
     Loaded,
     LoadRequest,
+    NotApplicable,
     ensure_pad_token,
     forward_tokens,
     generate_fixed,
@@ -43,6 +45,10 @@ class UserPath:
     requires: str | None = None  # a module that must be importable for it to apply
     install: str | None = None  # the pip requirement that provides it
     reads_safetensors: bool = False  # it reads the weight files itself, and only safetensors
+    devices: tuple[str, ...] | None = None  # the device types it can load onto ("cuda", ...); None: any
+    # module:function called as function(checkpoint=Path) before the timer: one-time work the
+    # loader needs (a copy of the weights in its own format), written into the checkpoint directory.
+    prepare: str | None = None
 
     @property
     def module(self) -> str:
@@ -51,6 +57,13 @@ class UserPath:
     @property
     def function(self) -> str:
         return self.target.partition(":")[2]
+
+    def unserved_device(self, device: str | None) -> str | None:
+        """Why it cannot load onto ``device`` (a library that serves some device types only), or None."""
+        kind = device.partition(":")[0] if device is not None else None
+        if kind is None or self.devices is None or kind in self.devices:
+            return None
+        return f"{self.name} loads onto {' or '.join(self.devices)} devices only, not {device!r}"
 
     def missing_module(self) -> str | None:
         """The module that must be importable for this path, when it is not (found without running it)."""
@@ -70,7 +83,13 @@ class UserPath:
         names = _top_level_names(Path(origin))
         return origin if names is not None and self.function not in names else None
 
-    def not_applicable(self, info: CheckpointInfo, task: Task) -> str | None:
+    def not_applicable(self, info: CheckpointInfo, task: Task, device: str | None = None) -> str | None:
+        """Why this case cannot run, or None; ``device`` None (not known here) passes its check.
+
+        The device comes first: installing the library would not help there.
+        """
+        if (reason := self.unserved_device(device)) is not None:
+            return reason
         if (needed := self.missing_module()) is not None:
             fix = f"pip install '{self.install}'" if self.install else "install it, or put it on PYTHONPATH"
             return f"{needed} is not installed where the load runs: {fix}"
@@ -78,14 +97,22 @@ class UserPath:
             return "the checkpoint's architecture is its own code; this loader builds the classes transformers lists"
         if self.reads_safetensors and not all(f.endswith(".safetensors") for f in info.weight_files):
             return "this loader reads safetensors weights only; the checkpoint has pickle .bin weights"
+        if self.prepare is not None and not os.access(info.path, os.W_OK):
+            return (f"this loader first writes a copy of the weights in its own format into the checkpoint "
+                    f"directory, and {info.path} is not writable")
         return None
 
     def preimport(self, info: CheckpointInfo, task: Task) -> None:
-        """The function's module and the architecture's classes: imports, not part of the load."""
+        """The function's module, the architecture's classes and the one-time preparation: not part of the load."""
         importlib.import_module(self.module)
         import_model_class(info.model_type, task.mapping)
+        if self.prepare is not None:
+            module, _, function = self.prepare.partition(":")
+            getattr(importlib.import_module(module), function)(checkpoint=info.path)
 
     def load(self, request: LoadRequest, info: CheckpointInfo, task: Task) -> Loaded:
+        if (reason := self.unserved_device(request.device)) is not None:
+            raise NotApplicable(reason)  # where the case's device was not asked about before the load
         module, _, function = self.target.partition(":")
         load_model = getattr(importlib.import_module(module), function, None)
         if not callable(load_model):
@@ -108,12 +135,20 @@ class UserPath:
         return Loaded(tokenizer, model, model.base_model, forward=forward_tokens(model, tokenizer, decoder_start=bare))
 
 
-# The fast loaders loadbench ships, by the name a suite gives them.
+_FAST = "loadbench.loaders.paths.fast_loaders"
+
+# The fast loaders loadbench ships, by the name a suite gives them (fast_loaders.py says how each reads).
 SHIPPED: dict[str, UserPath] = {
-    "runai-streamer": UserPath("runai-streamer", "loadbench.loaders.paths.fast_loaders:load_with_runai_streamer",
+    "runai-streamer": UserPath("runai-streamer", f"{_FAST}:load_with_runai_streamer",
                                "runai_model_streamer", "loadbench[runai]", reads_safetensors=True),
-    "fastsafetensors": UserPath("fastsafetensors", "loadbench.loaders.paths.fast_loaders:load_with_fastsafetensors",
+    "fastsafetensors": UserPath("fastsafetensors", f"{_FAST}:load_with_fastsafetensors",
                                 "fastsafetensors", "loadbench[fastsafetensors]", reads_safetensors=True),
+    # Reads only its own format: the safetensors are converted once, before the timer.
+    "tensorizer": UserPath("tensorizer", f"{_FAST}:load_with_tensorizer", "tensorizer", "loadbench[tensorizer]",
+                           reads_safetensors=True, prepare=f"{_FAST}:tensorize"),
+    # Its safe_open refuses any device but CUDA.
+    "instanttensor": UserPath("instanttensor", f"{_FAST}:load_with_instanttensor", "instanttensor",
+                              "loadbench[instanttensor]", reads_safetensors=True, devices=("cuda",)),
 }
 
 

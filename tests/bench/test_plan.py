@@ -63,7 +63,7 @@ def test_an_option_this_transformers_lacks_is_not_applicable(builtin_cache: Path
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from loadbench.loaders import options
 
-    monkeypatch.setattr(options, "_parallel_switch", lambda: None)
+    monkeypatch.setattr(options, "parallel_switch", lambda: None)
     suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert")], paths=["base"], device="cpu", cache=["warm"],
                   options={"parallel_loading": ["default", "on"]})
     reasons = {c.options: c.not_applicable for c in plan(suite, builtin_cache)}
@@ -139,13 +139,21 @@ def test_planning_a_user_path_never_runs_its_package(builtin_cache: Path, tmp_pa
 
 
 def test_shipped_fast_loaders_are_planned_like_the_four(builtin_cache: Path) -> None:
-    suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert")], paths=["base", "runai-streamer",
-                                                                             "fastsafetensors"],
+    suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert")],
+                  paths=["base", "runai-streamer", "fastsafetensors", "tensorizer"],
                   device="cpu", cache=["warm"], options={"attn_implementation": ["default", "eager"]})
     reasons = {(c.path, c.options): c.not_applicable for c in plan(suite, builtin_cache)}
     assert reasons[("runai-streamer", "default")] is None and reasons[("fastsafetensors", "default")] is None
+    assert reasons[("tensorizer", "default")] is None
     assert "takes none" in (reasons[("fastsafetensors", "attn_implementation=eager")] or "")
     assert reasons[("base", "attn_implementation=eager")] is None
+
+
+def test_a_fast_loader_that_cannot_serve_the_device_is_planned_not_applicable(builtin_cache: Path) -> None:
+    suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-bert")], paths=["instanttensor"], device="cpu",
+                  cache=["warm"])
+    (case,) = plan(suite, builtin_cache)
+    assert case.not_applicable == "instanttensor loads onto cuda devices only, not 'cpu'"
 
 
 def test_a_hub_checkpoint_is_labelled_by_its_id_and_carries_its_commit(hub_cache: Path) -> None:
@@ -164,3 +172,16 @@ def test_a_resume_loads_the_commit_its_run_started_with(hub_cache: Path) -> None
     (case,) = plan(suite, commits={"acme/tiny-llama": HUB_COMMIT})
     assert (case.checkpoint, case.commit) == ("acme/tiny-llama", HUB_COMMIT)
     assert Path(case.checkpoint_dir).name == HUB_COMMIT
+
+
+def test_a_settings_list_plans_just_its_pairs(builtin_cache: Path) -> None:
+    from loadbench.bench.suite import SettingEntry
+
+    suite = Suite(checkpoints=[CheckpointEntry(builtin="tiny-llama")], device="cpu", cache=["warm", "cold"],
+                  settings=[SettingEntry(), SettingEntry(options={"torch_threads": 1}),
+                            SettingEntry(path="runai-streamer")])
+    cases = plan(suite, builtin_cache)
+    assert sorted((c.cache, c.path, c.options) for c in cases) == sorted(
+        (cache, path, options) for cache in ("warm", "cold")
+        for path, options in (("task", "default"), ("task", "torch_threads=1"), ("runai-streamer", "default")))
+    assert all(c.not_applicable is None for c in cases)

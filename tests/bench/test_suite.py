@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from loadbench.bench.suite import SuiteError, default_suite, load_suite
+from loadbench.bench.suite import Suite, SuiteError, default_suite, load_suite
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "suite.toml"
 
@@ -116,3 +117,31 @@ def test_option_axes_from_a_suite_file(tmp_path: Path) -> None:
     again = type(suite)(**suite.model_dump())
     assert again.option_combinations() == suite.option_combinations()
     assert [o.text for o in default_suite().option_combinations()] == ["default"]
+
+
+def test_settings_name_each_case_whole(tmp_path: Path) -> None:
+    suite = tmp_path / "s.toml"
+    suite.write_text('[[checkpoints]]\nbuiltin = "tiny-bert"\n[[settings]]\npath = "task"\n'
+                     '[[settings]]\noptions = {torch_threads = 1, safetensors_read = "eager"}\n'
+                     '[[settings]]\npath = "runai-streamer"\n')
+    loaded = load_suite(suite)
+    assert [(path, options.text) for path, options in loaded.setting_pairs()] == [
+        ("task", "default"), ("task", "safetensors_read=eager, torch_threads=1"), ("runai-streamer", "default")]
+    # run.json keeps the suite as model_dump(): it must read back the same.
+    assert Suite(**loaded.model_dump()).setting_pairs() == loaded.setting_pairs()
+
+
+@pytest.mark.parametrize(("top", "bottom", "message"), [
+    ('paths = ["task"]\n', "", "drop paths and [options]"),
+    ("", "[options]\ntorch_threads = [1]\n", "drop paths and [options]"),
+    ("", '[[settings]]\npath = "task"\noptions = {}\n', "a setting is listed twice"),
+    ("", '[[settings]]\npath = "fast"\n', "'fast' is not a path"),
+    ("", "[[settings]]\noptions = {torch_threads = 0}\n", "must be a thread count from 1 to 1024"),
+    ("", "[[settings]]\noptions = {nope = 1}\n", "unknown loading option 'nope'"),
+])
+def test_a_settings_list_that_cannot_be_measured_names_why(tmp_path: Path, top: str, bottom: str,
+                                                           message: str) -> None:
+    suite = tmp_path / "s.toml"
+    suite.write_text(f'{top}[[checkpoints]]\nbuiltin = "tiny-bert"\n[[settings]]\npath = "task"\n{bottom}')
+    with pytest.raises(SuiteError, match=re.escape(message)):
+        load_suite(suite)

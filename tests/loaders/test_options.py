@@ -60,7 +60,7 @@ def test_model_kwargs() -> None:
 def test_parallel_switches_are_set_for_the_load_and_put_back(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_DEACTIVATE_ASYNC_LOAD", "keep-me")
     monkeypatch.delenv("HF_ENABLE_PARALLEL_LOADING", raising=False)
-    switch = options_module._parallel_switch()
+    switch = options_module.parallel_switch()
     assert switch in ("async", "threadpool")  # the supported range has one or the other
     with LoadOptions(parallel_loading=False, loading_workers=3).applied():
         if switch == "async":
@@ -80,7 +80,7 @@ def test_parallel_switches_are_set_for_the_load_and_put_back(monkeypatch: pytest
 
 def test_not_applicable_names_the_missing_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     assert LoadOptions().not_applicable() is None
-    monkeypatch.setattr(options_module, "_parallel_switch", lambda: None)
+    monkeypatch.setattr(options_module, "parallel_switch", lambda: None)
     assert "no parallel weight loading" in (LoadOptions(parallel_loading=True).not_applicable() or "")
     monkeypatch.setattr(options_module, "_from_pretrained_takes", lambda keyword: False)
     # Without disable_mmap (4.x) safetensors are always memory-mapped: mmap is the default, eager impossible.
@@ -97,7 +97,7 @@ def test_not_applicable_names_the_missing_switch(monkeypatch: pytest.MonkeyPatch
 
 def test_every_option_has_a_field() -> None:
     assert OPTION_NAMES == ("device_map", "attn_implementation", "parallel_loading", "loading_workers",
-                            "safetensors_read")
+                            "safetensors_read", "torch_threads")
 
 
 def test_mmap_applies_on_the_oldest_transformers_and_eager_says_why_not(builtin, cli, tmp_path) -> None:
@@ -118,3 +118,14 @@ def test_mmap_applies_on_the_oldest_transformers_and_eager_says_why_not(builtin,
     eager = loads["safetensors_read=eager"]
     assert eager["status"] == "not_applicable"
     assert eager["reason"].startswith("safetensors_read=eager: transformers 4.46.3 has no switch to read safetensors")
+
+
+def test_torch_threads_hold_for_the_load_only() -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    wanted = 1 if before != 1 else 2
+    with LoadOptions(torch_threads=wanted).applied():
+        assert torch.get_num_threads() == wanted
+    assert torch.get_num_threads() == before
+    assert LoadOptions.parse(LoadOptions(torch_threads=3).text) == LoadOptions(torch_threads=3)

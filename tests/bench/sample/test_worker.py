@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -208,9 +209,17 @@ def test_a_path_this_transformers_cannot_serve_is_not_applicable_with_its_reason
         assert [(r.status, r.warmup, r.block) for r in records] == [("not_applicable", round_.warmup, 4)]
 
 
-@pytest.mark.parametrize("path", ["runai-streamer", "fastsafetensors"])
-def test_a_fast_loader_is_timed_phased_and_checked_like_the_four(builtin, path: str) -> None:
-    reply = measure(_request(builtin("tiny-llama"), path, "text-generation"))
+def _own_copy(source: Path, directory: Path) -> Path:
+    """Hard links to a built-in's files: a loader that writes into its checkpoint leaves the shared one as it was."""
+    directory.mkdir()
+    for file in source.iterdir():
+        os.link(file, directory / file.name)
+    return directory
+
+
+@pytest.mark.parametrize("path", ["runai-streamer", "fastsafetensors", "tensorizer"])
+def test_a_fast_loader_is_timed_phased_and_checked_like_the_four(builtin, tmp_path: Path, path: str) -> None:
+    reply = measure(_request(_own_copy(builtin("tiny-llama"), tmp_path / "tiny-llama"), path, "text-generation"))
     metrics = _metrics(reply)
     assert reply.failures == []
     assert metrics["weights_s"] > 0  # its own read, counted as the weights phase
@@ -218,6 +227,13 @@ def test_a_fast_loader_is_timed_phased_and_checked_like_the_four(builtin, path: 
     assert sum(phases) + metrics["load_other_s"] == pytest.approx(metrics["load_s"])
     assert metrics["max_abs_diff_vs_base"] == 0
     assert metrics["new_tokens"] == NEW_TOKENS
+
+
+def test_a_fast_loader_that_cannot_serve_the_device_is_not_applicable_in_the_worker(builtin) -> None:
+    reply = measure(_request(builtin("tiny-llama"), "instanttensor", "text-generation"))
+    assert reply.failures == []
+    assert [(n["metric"], n["reason"]) for n in reply.not_applicable] == [
+        ("load_s", "instanttensor loads onto cuda devices only, not 'cpu'")]
 
 
 def _records(run: Path) -> dict[tuple[str, str], dict]:

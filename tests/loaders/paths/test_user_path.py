@@ -17,6 +17,7 @@ from loadbench.loaders import (
     path_for,
     path_not_applicable,
 )
+from loadbench.loaders.common import NotApplicable
 from loadbench.loaders.options import LoadOptions
 from loadbench.loaders.paths.user_path import UserPath, user_path
 
@@ -48,7 +49,8 @@ def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.mark.parametrize(("name", "expected"), [
-    ("base", False), ("runai-streamer", True), ("fastsafetensors", True), ("pkg.mod:load", True),
+    ("base", False), ("runai-streamer", True), ("fastsafetensors", True), ("tensorizer", True),
+    ("instanttensor", True), ("pkg.mod:load", True),
     ("mod:load", True), ("mod:", False), (":load", False), ("mod.load", False), ("1mod:load", False),
     ("mod:load:x", False), ("mod :load", False)])
 def test_what_names_a_user_path(name: str, expected: bool) -> None:
@@ -93,7 +95,8 @@ def test_a_missing_module_is_not_applicable_with_the_install_that_fixes_it(built
 
 
 def test_shipped_loaders_name_their_extra_and_read_safetensors_only(builtin, tmp_path: Path) -> None:
-    assert {p.install for p in SHIPPED.values()} == {"loadbench[runai]", "loadbench[fastsafetensors]"}
+    assert {p.install for p in SHIPPED.values()} == {"loadbench[runai]", "loadbench[fastsafetensors]",
+                                                     "loadbench[tensorizer]", "loadbench[instanttensor]"}
     import torch
 
     checkpoint = tmp_path / "bin-weights"
@@ -107,7 +110,36 @@ def test_shipped_loaders_name_their_extra_and_read_safetensors_only(builtin, tmp
     torch.save(load_file(source / "model.safetensors"), checkpoint / "pytorch_model.bin")
     info = inspect_checkpoint(checkpoint, allow_bin=True)
     for path in SHIPPED.values():
-        assert "safetensors weights only" in (path.not_applicable(info, TASKS["feature-extraction"]) or "")
+        # One not installed here (instanttensor stays out of the test extra) says that first.
+        expected = "safetensors weights only" if path.missing_module() is None else "is not installed"
+        assert expected in (path.not_applicable(info, TASKS["feature-extraction"]) or "")
+
+
+def test_a_loader_that_serves_some_devices_is_not_applicable_on_the_others(builtin) -> None:
+    info = inspect_checkpoint(builtin("tiny-llama"))
+    task = TASKS["text-generation"]
+    cuda_only = UserPath("gpu-reader", "no_such_module_here:load", "no_such_module_here", "loadbench[gpu]",
+                         devices=("cuda",))
+    # The device first: installing the library would not help there.
+    assert cuda_only.not_applicable(info, task, "cpu") == "gpu-reader loads onto cuda devices only, not 'cpu'"
+    assert "pip install 'loadbench[gpu]'" in (cuda_only.not_applicable(info, task, "cuda:0") or "")
+    assert "pip install 'loadbench[gpu]'" in (cuda_only.not_applicable(info, task) or "")  # no device: not judged
+    assert (path_not_applicable("instanttensor", info, task, LoadOptions(), device="cpu")
+            == "instanttensor loads onto cuda devices only, not 'cpu'")
+    assert path_not_applicable("tensorizer", info, task, LoadOptions(), device="cpu") is None
+    assert path_not_applicable("task", info, task, LoadOptions(), device="cpu") is None
+    with pytest.raises(NotApplicable, match="cuda devices only, not 'cpu'"):  # a caller that did not ask
+        SHIPPED["instanttensor"].load(LoadRequest(info.path, task.name, "cpu"), info, task)
+
+
+def test_a_loader_that_writes_its_own_copy_needs_a_writable_checkpoint(builtin, monkeypatch) -> None:
+    info = inspect_checkpoint(builtin("tiny-llama"))
+    task = TASKS["text-generation"]
+    assert SHIPPED["tensorizer"].not_applicable(info, task) is None
+    # Not by chmod: root may write anyway.
+    monkeypatch.setattr("loadbench.loaders.paths.user_path.os.access", lambda path, mode: False)
+    assert f"{info.path} is not writable" in (SHIPPED["tensorizer"].not_applicable(info, task) or "")
+    assert SHIPPED["fastsafetensors"].not_applicable(info, task) is None  # it writes nothing
 
 
 def test_loading_options_do_not_apply_to_a_user_path(builtin) -> None:
