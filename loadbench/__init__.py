@@ -45,15 +45,18 @@ if TYPE_CHECKING:
         run,
     )
     from loadbench.bench.suite import CheckpointEntry, Suite
+    from loadbench.bench.tune import TuneResult, tune
 
 __version__ = "0.1.0"
 
 __all__ = ["BuiltinCheckpoint", "CheckpointEntry", "CompareResult", "ReportResult", "RunResult", "Suite",
            "UserError", "__version__", "baseline_list", "baseline_save", "bisect", "build_environment", "ceiling",
            "checkpoints", "compare", "environments", "history", "history_add", "history_report", "report", "resume",
-           "run"]
+           "run", "TuneResult", "tune"]
 # Where each lazily served name lives: imported when first asked for.
-_LAZY = {name: "loadbench.bench.suite" if name in ("CheckpointEntry", "Suite") else "loadbench.bench.api"
+_MODULES = {"CheckpointEntry": "loadbench.bench.suite", "Suite": "loadbench.bench.suite",
+            "TuneResult": "loadbench.bench.tune", "tune": "loadbench.bench.tune"}
+_LAZY = {name: _MODULES.get(name, "loadbench.bench.api")
          for name in __all__ if name not in ("UserError", "__version__")}
 
 

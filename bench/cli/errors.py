@@ -43,6 +43,10 @@ FLAGS = {
     "device": "--device",
     "options": "--option",
     "timeout_s": "--timeout",
+    "budget_minutes": "--budget-minutes",
+    "confirm_pairs": "--confirm-pairs",
+    "goal": "--goal",
+    "settings": "--settings",
 }
 
 _KEYWORD = re.compile(r"`([a-z_]+)`")

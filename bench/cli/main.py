@@ -13,14 +13,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from loadbench.bench.cli import bisect, ceiling, checkpoints, compare, env, history, report, run
+from loadbench.bench.cli import bisect, ceiling, checkpoints, compare, env, history, report, run, tune
 from loadbench.bench.cli.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, cli_message
 from loadbench.errors import UserError
 
 __all__ = ["main", "EXIT_OK", "EXIT_INCOMPLETE", "EXIT_INTERRUPTED", "EXIT_USAGE"]
 
 # The verbs in the order ``--help`` lists them.
-VERBS = (run, report, checkpoints, compare, history, bisect, env, ceiling)
+VERBS = (run, report, checkpoints, compare, history, bisect, tune, env, ceiling)
 
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:

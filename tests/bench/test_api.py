@@ -83,7 +83,7 @@ def _required(function: Any) -> list[str]:
 
 def _right(name: str) -> Any:
     return {"requirements": ["x==1"], "run_dir": "r", "runs": "r", "baseline": "r", "output": "o", "good": "1",
-            "bad": "2"}[name]
+            "bad": "2", "checkpoint": "tiny-llama"}[name]
 
 
 def test_a_single_string_for_a_list_is_a_list_of_one(builtin, tmp_path: Path) -> None:

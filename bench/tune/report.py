@@ -1,0 +1,126 @@
+"""A tune's report: the settings table (markdown and HTML) and the front as a scatter plot.
+
+Each point is a setting's median load time against the median memory its load added,
+with its 95% interval as whiskers where the samples bound it; the front's points are
+joined and named, so the trade-off reads at a glance.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from loadbench.bench.tune.front import Estimate
+from loadbench.results.analysis.metrics import format_value
+from loadbench.results.report.html.parts import CSS, attrs, table
+
+if TYPE_CHECKING:
+    from loadbench.bench.tune.answer import TuneResult
+
+__all__ = ["front_figure", "render_html", "render_markdown", "table_rows"]
+
+_HEADER = ("setting", "load time (95% interval)", "memory the load added (95% interval)", "samples",
+           "max |diff| vs base", "on front", "note")
+
+
+def _estimate(e: Estimate | None, unit: str) -> str:
+    if e is None:
+        return "—"
+    bounds = (f"{format_value(e.low, unit)} … {format_value(e.high, unit)}"
+              if math.isfinite(e.low) and math.isfinite(e.high) else f"unbounded at n={e.n}")
+    return f"{format_value(e.median, unit)} ({bounds})"
+
+
+def table_rows(result: TuneResult) -> list[tuple[str, ...]]:
+    """One row per setting: its figures, or why it has none."""
+    rows: list[tuple[str, ...]] = []
+    for setting in result.settings:
+        m = result.measured.get(setting.name)
+        if setting.not_applicable is not None:
+            rows.append((setting.name, "n/a", "n/a", "0", "—", "", setting.not_applicable))
+            continue
+        if m is None or (m.load_s is None and m.failed is None):
+            rows.append((setting.name, "—", "—", "0", "—", "", "not measured"))
+            continue
+        note = ("recommended" if setting.name == result.recommended else "") if m.failed is None else \
+            f"FAILED: {m.failed}"
+        diff = "—" if m.max_abs_diff is None else f"{m.max_abs_diff:.3g}"
+        rows.append((setting.name, _estimate(m.load_s, "s"), _estimate(m.added_bytes, "bytes"),
+                     str(m.load_s.n if m.load_s else 0), diff, "yes" if m.on_front else "", note))
+    return rows
+
+
+def render_markdown(result: TuneResult) -> str:
+    lines = [f"# loadbench tune: {result.checkpoint}", "",
+             f"{result.task} on {result.device}, goal `{result.goal.text}`; {result.minutes:.1f} of "
+             f"{result.budget_minutes:g} minutes.", "", f"**{result.explanation}**", "",
+             "| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table_rows(result)]
+    lines += ["", "The code:", "", "```python", result.code, "```", "", f"GPU: {result.gpu}."]
+    if result.stopped:
+        lines += ["", f"The halving stopped early: {result.stopped}."]
+    return "\n".join(lines) + "\n"
+
+
+def front_figure(result: TuneResult) -> Any:
+    """Load time against added memory, every measured setting a point, the front joined."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8.5, 5.2), layout="constrained")
+    ax = fig.add_subplot()
+    usable = [m for m in result.measured.values() if m.usable]
+    for m in usable:
+        assert m.load_s is not None and m.added_bytes is not None
+        x, y = m.added_bytes.median / 2**20, m.load_s.median
+        xerr = [[x - m.added_bytes.low / 2**20], [m.added_bytes.high / 2**20 - x]] \
+            if math.isfinite(m.added_bytes.low) and math.isfinite(m.added_bytes.high) else None
+        yerr = [[y - m.load_s.low], [m.load_s.high - y]] \
+            if math.isfinite(m.load_s.low) and math.isfinite(m.load_s.high) else None
+        color = "#1a7f37" if m.on_front else "#8c959f"
+        ax.errorbar([x], [y], xerr=xerr, yerr=yerr, fmt="o", color=color, ecolor=color, alpha=0.9, capsize=3,
+                    markersize=8 if m.name == result.recommended else 6)
+        ax.annotate(m.name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8,
+                    fontweight="bold" if m.on_front else "normal")
+    front = sorted((m.added_bytes.median / 2**20, m.load_s.median) for m in usable
+                   if m.on_front and m.added_bytes is not None and m.load_s is not None)
+    if len(front) > 1:
+        ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="#1a7f37", alpha=0.5)
+    ax.set_xlabel("memory the load added (MiB, median, 95% interval)")
+    ax.set_ylabel("load time (s, median, 95% interval)")
+    ax.set_title(f"{result.checkpoint}: the Pareto front (green) of {len(usable)} settings")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def render_html(result: TuneResult) -> str:
+    from loadbench.results.report.plots.panels import png_bytes
+
+    figure = front_figure(result)
+    image = base64.b64encode(png_bytes(figure)).decode("ascii")
+    rows = []
+    for row in table_rows(result):
+        cls = ' class="best"' if row[-1] == "recommended" else ""
+        cells = "".join(f"<td{cls if i == 0 else ''}>{escape(cell)}</td>" for i, cell in enumerate(row))
+        rows.append(f"<tr{attrs(setting=row[0], on_front=row[5] == 'yes')}>{cells}</tr>")
+    stopped = f"<p class='note'>The halving stopped early: {escape(result.stopped)}.</p>" if result.stopped else ""
+    title = f"loadbench tune: {escape(result.checkpoint)}"
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
+<style>{CSS}</style></head><body>
+<h1>loadbench tune: {escape(result.checkpoint)}</h1>
+<p class="sub">{escape(result.task)} on {escape(result.device)} · goal <code>{escape(result.goal.text)}</code> ·
+{result.minutes:.1f} of {result.budget_minutes:g} minutes</p>
+<p{attrs(recommended=result.recommended)}><strong>{escape(result.explanation)}</strong></p>
+<figure><img alt="load time against added memory per setting" src="data:image/png;base64,{image}">
+<figcaption>Each point a setting: median load time against the median memory its load added, whiskers the 95%
+interval of each median where the samples bound it. Green: the Pareto front (no other setting is both faster and
+lighter).</figcaption></figure>
+<h2>Settings</h2>{table(_HEADER, rows)}
+<h2>The code</h2><pre>{escape(result.code)}</pre>
+<p>GPU: {escape(result.gpu)}.</p>{stopped}
+</body></html>
+"""
