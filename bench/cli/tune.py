@@ -38,8 +38,9 @@ def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
     tune.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     tune.add_argument("--dtype", default="auto", choices=DTYPES)
     tune.add_argument("--cache", default="warm", choices=CACHE_STATES, help="page cache state (default warm)")
-    tune.add_argument("--confirm-pairs", type=int, default=10, metavar="N",
-                      help="paired rounds of the confirmation run (default 10, at least 6)")
+    tune.add_argument("--confirm-pairs", type=int, metavar="N",
+                      help="paired rounds of the confirmation run, at least 6 (default: as many as the budget "
+                           "leaves, up to 40)")
     tune.add_argument("--output", type=Path, metavar="DIR",
                       help="the tune's directory (default runs/tune-CHECKPOINT-CACHE); the same command again "
                            "continues it")

@@ -25,12 +25,12 @@ def _usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _check_numbers(budget_minutes: float, confirm_pairs: int) -> None:
+def _check_numbers(budget_minutes: float, confirm_pairs: int | None) -> None:
     from loadbench.bench.tune.driver import MIN_PAIRS
 
     if not (math.isfinite(budget_minutes) and budget_minutes > 0):
         raise TuneError(f"`budget_minutes` {budget_minutes:g}: give the minutes the tune may take, more than 0")
-    if confirm_pairs < MIN_PAIRS:
+    if confirm_pairs is not None and confirm_pairs < MIN_PAIRS:
         raise TuneError(f"`confirm_pairs` {confirm_pairs}: give at least {MIN_PAIRS}, the fewest paired rounds whose "
                         "95% interval can exclude no change")
 
@@ -52,7 +52,7 @@ def _chosen(found: list[Any], names: Sequence[str] | None) -> list[Any]:
 @checked
 def tune(checkpoint: str | Path, *, device: str = "auto", dtype: str = "auto", cache: str = "warm",
          goal: str = "fastest", budget_minutes: float = 10.0, settings: Sequence[str] | None = None,
-         output: str | Path | None = None, confirm_pairs: int = 10, progress: bool = False,
+         output: str | Path | None = None, confirm_pairs: int | None = None, progress: bool = False,
          on_step: Callable[[str], None] | None = None, trust_remote_code: bool = False,
          download: bool = False) -> TuneResult:
     """Measure the ways of loading ``checkpoint`` that apply here and recommend one for ``goal``.
@@ -60,8 +60,9 @@ def tune(checkpoint: str | Path, *, device: str = "auto", dtype: str = "auto", c
     ``goal``: ``fastest``, ``least-memory`` or ``fastest-within-memory=4GiB``.
     ``settings``: names of candidates to try (default: all; the default load is always
     one). The recommendation's gain over the default is confirmed by a paired run of
-    ``confirm_pairs`` rounds. ``output`` (default ``runs/tune-<checkpoint>-<cache>``)
-    keeps every step; the same call again continues an interrupted tune. Raises
+    ``confirm_pairs`` rounds (default: as many as the budget leaves, 6 to 40).
+    ``output`` (default ``runs/tune-<checkpoint>-<cache>``) keeps every step; the same
+    call again continues an interrupted tune. Raises
     UserError for unusable input before anything is measured.
     """
     from loadbench.bench import api
@@ -94,6 +95,11 @@ def tune(checkpoint: str | Path, *, device: str = "auto", dtype: str = "auto", c
     return _answer(the_plan, case, where, measured, state, confirmation, why, DEFAULT_SETTING)
 
 
+def _pairs_taken(state: Any) -> int:
+    """The paired run's rounds, so the suite written re-checks the answer with as many; 10 where there was none."""
+    return next((step["repeats"] for step in state.steps if step["dir"] == "confirm"), 10)
+
+
 def _answer(the_plan: Any, case: Any, where: Path, measured: Any, state: Any, confirmation: Any, why: str | None,
             default: str) -> TuneResult:
     import json
@@ -116,7 +122,7 @@ def _answer(the_plan: Any, case: Any, where: Path, measured: Any, state: Any, co
                         state.spent_s / 60, the_plan.budget_s / 60, state.stopped, gpu)
     pair = [by_name[default]] + ([by_name[confirmation.contender]] if confirmation is not None else [])
     files: tuple[Path, ...] = (write_recommended(where / "recommended.toml",
-                               recommended_suite_text(the_plan.suite, pair, the_plan.confirm_pairs,
+                               recommended_suite_text(the_plan.suite, pair, _pairs_taken(state),
                                                       result.explanation)),)
     write_text_atomic(where / "report.md", render_markdown(result))
     write_text_atomic(where / "report.html", render_html(result))

@@ -60,8 +60,9 @@ class TuneResult:
         if c.verdict == "worse":
             return (f"keep the default, it is already best: the best contender, {c.contender}, was "
                     f"{_pct(-c.gain)} ({_pct(-c.ci_high)} … {_pct(-c.ci_low)}) worse in the paired run")
-        return (f"keep the default: {c.contender} saved {change} of the {what} in the paired run, an interval that "
-                "holds no change (inconclusive: measure longer with a larger --budget-minutes)")
+        return (f"keep the default: no gain shown. The best contender, {c.contender}, changed the {what} by "
+                f"{_pct(-c.gain)} ({_pct(-c.ci_high)} … {_pct(-c.ci_low)}, {c.pairs} pairs), an interval that holds no "
+                "change (more pairs, --confirm-pairs or a larger --budget-minutes, resolve smaller differences)")
 
     def to_json(self) -> dict[str, Any]:
         c = self.confirmation

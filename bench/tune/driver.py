@@ -27,6 +27,7 @@ __all__ = ["MIN_PAIRS", "Plan", "Steps", "TuneState", "measure_tune"]
 
 STATE = "tune.json"
 MIN_PAIRS = 6  # the fewest pairs whose 95% interval can exclude zero
+MAX_PAIRS = 40  # where none are asked for: past this the interval narrows slowly (as 1/sqrt(pairs))
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Plan:
     settings: list[Setting]  # every candidate, the not applicable included
     goal: Goal
     budget_s: float
-    confirm_pairs: int
+    confirm_pairs: int | None  # None: as many as the budget leaves, MIN_PAIRS to MAX_PAIRS
 
 
 @dataclass(frozen=True)
@@ -104,11 +105,15 @@ class _Clock:
 
 
 def _cost(steps: list[dict[str, Any]]) -> tuple[float, float]:
-    """(fixed seconds per run, seconds per sample), from the steps measured so far."""
+    """(fixed seconds per run, seconds per sample): the runs' mean fixed cost, the latest run's rate.
+
+    The latest, because each rung keeps the faster settings: the first rung's rate, slow
+    settings included, would overstate what the next one costs.
+    """
     timed = [s for s in steps if s.get("wall_s") and s.get("samples")]
     if not timed:
         return 0.0, 0.0
-    per = sum(s["sampling_s"] for s in timed) / sum(s["samples"] for s in timed)
+    per = timed[-1]["sampling_s"] / timed[-1]["samples"]
     fixed = max(0.0, sum(s["wall_s"] - s["sampling_s"] for s in timed) / len(timed))
     return fixed, per
 
@@ -162,12 +167,16 @@ def _affordable(state: TuneState, clock: _Clock, samples: int, reserve: float) -
 
 
 def _confirm_pairs(plan: Plan, state: TuneState, clock: _Clock) -> int:
-    """The pairs the budget allows, up to those asked for; fewer than MIN_PAIRS means none."""
+    """The pairs asked for (or MAX_PAIRS) as far as the budget allows; fewer than MIN_PAIRS means none.
+
+    Fixed before the paired run starts, never from what it shows: its interval keeps its level.
+    """
+    wanted = plan.confirm_pairs or MAX_PAIRS
     fixed, per = _cost(state.steps)
     if per <= 0:
-        return plan.confirm_pairs
+        return wanted
     fits = int((clock.left() - fixed) / (2 * per))
-    return min(plan.confirm_pairs, fits) if fits >= MIN_PAIRS else 0
+    return min(wanted, fits) if fits >= MIN_PAIRS else 0
 
 
 def measure_tune(plan: Plan, output: Path, steps: Steps) -> tuple[dict[str, Measured], TuneState,

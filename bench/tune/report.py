@@ -12,6 +12,7 @@ import math
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from loadbench.bench.tune.candidates import DEFAULT_SETTING
 from loadbench.bench.tune.front import Estimate
 from loadbench.results.analysis.metrics import format_value
 from loadbench.results.report.html.parts import CSS, attrs, table
@@ -46,7 +47,8 @@ def table_rows(result: TuneResult) -> list[tuple[str, ...]]:
             continue
         note = ("recommended" if setting.name == result.recommended else "") if m.failed is None else \
             f"FAILED: {m.failed}"
-        diff = "—" if m.max_abs_diff is None else f"{m.max_abs_diff:.3g}"
+        reference = setting.path == "base" and setting.name == DEFAULT_SETTING  # what the others are checked against
+        diff = "reference" if reference else "—" if m.max_abs_diff is None else f"{m.max_abs_diff:.3g}"
         rows.append((setting.name, _estimate(m.load_s, "s"), _estimate(m.added_bytes, "bytes"),
                      str(m.load_s.n if m.load_s else 0), diff, "yes" if m.on_front else "", note))
     return rows
@@ -64,16 +66,35 @@ def render_markdown(result: TuneResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _label_offsets(points: list[tuple[float, float]], ax: Any) -> list[tuple[int, int]]:
+    """Offsets (in points) for each point's label so no two labels sit on each other: greedy, nearest first."""
+    fig = ax.figure
+    fig.canvas.draw()
+    scale = fig.dpi / 72
+    placed: list[tuple[float, float]] = []
+    offsets = []
+    for x, y in points:
+        px, py = ax.transData.transform((x, y))
+        for dy in (4, -12, 16, -24, 28, -36, 40, -48, 52, -60):
+            label = (px + 6 * scale, py + dy * scale)
+            if all(abs(label[0] - a) > 110 * scale or abs(label[1] - b) > 11 * scale for a, b in placed):
+                break
+        placed.append(label)
+        offsets.append((6, dy))
+    return offsets
+
+
 def front_figure(result: TuneResult) -> Any:
-    """Load time against added memory, every measured setting a point, the front joined."""
+    """Load time against added memory, log scales (settings differ by orders), the front joined."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8.5, 5.2), layout="constrained")
+    fig = Figure(figsize=(9, 5.6), layout="constrained")
     ax = fig.add_subplot()
-    usable = [m for m in result.measured.values() if m.usable]
+    usable = [m for m in result.measured.values() if m.usable and m.load_s is not None and m.added_bytes is not None]
+    points = []
     for m in usable:
         assert m.load_s is not None and m.added_bytes is not None
         x, y = m.added_bytes.median / 2**20, m.load_s.median
@@ -83,17 +104,32 @@ def front_figure(result: TuneResult) -> Any:
             if math.isfinite(m.load_s.low) and math.isfinite(m.load_s.high) else None
         color = "#1a7f37" if m.on_front else "#8c959f"
         ax.errorbar([x], [y], xerr=xerr, yerr=yerr, fmt="o", color=color, ecolor=color, alpha=0.9, capsize=3,
-                    markersize=8 if m.name == result.recommended else 6)
-        ax.annotate(m.name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8,
-                    fontweight="bold" if m.on_front else "normal")
+                    markersize=9 if m.name == result.recommended else 6)
+        points.append((x, y))
     front = sorted((m.added_bytes.median / 2**20, m.load_s.median) for m in usable
                    if m.on_front and m.added_bytes is not None and m.load_s is not None)
     if len(front) > 1:
         ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="#1a7f37", alpha=0.5)
-    ax.set_xlabel("memory the load added (MiB, median, 95% interval)")
-    ax.set_ylabel("load time (s, median, 95% interval)")
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for axis, unit in ((ax.xaxis, None), (ax.yaxis, "s")):
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda v, _, unit=unit: f"{v:g}" if unit is None
+                                               else format_value(v, unit)))
+        axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.set_xlabel("memory the load added (MiB, median and 95% interval, log scale)")
+    ax.set_ylabel("load time (median and 95% interval, log scale)")
     ax.set_title(f"{result.checkpoint}: the Pareto front (green) of {len(usable)} settings")
-    ax.grid(alpha=0.3)
+    ax.grid(alpha=0.3, which="both")
+    order = sorted(range(len(points)), key=lambda i: (points[i][1], points[i][0]))
+    offsets = _label_offsets([points[i] for i in order], ax) if points else []
+    for i, offset in zip(order, offsets, strict=True):
+        m = usable[i]
+        ax.annotate(m.name, points[i], textcoords="offset points", xytext=offset, fontsize=8,
+                    fontweight="bold" if m.on_front else "normal",
+                    arrowprops={"arrowstyle": "-", "color": "#bbb", "lw": 0.6} if offset[1] not in (4,) else None)
     return fig
 
 
@@ -104,8 +140,8 @@ def render_html(result: TuneResult) -> str:
     image = base64.b64encode(png_bytes(figure)).decode("ascii")
     rows = []
     for row in table_rows(result):
-        cls = ' class="best"' if row[-1] == "recommended" else ""
-        cells = "".join(f"<td{cls if i == 0 else ''}>{escape(cell)}</td>" for i, cell in enumerate(row))
+        classes = [' class="best"' if row[-1] == "recommended" else "", *[""] * (len(row) - 2), ' class="wrap"']
+        cells = "".join(f"<td{cls}>{escape(cell)}</td>" for cls, cell in zip(classes, row, strict=True))
         rows.append(f"<tr{attrs(setting=row[0], on_front=row[5] == 'yes')}>{cells}</tr>")
     stopped = f"<p class='note'>The halving stopped early: {escape(result.stopped)}.</p>" if result.stopped else ""
     title = f"loadbench tune: {escape(result.checkpoint)}"
