@@ -88,9 +88,8 @@ def tune(checkpoint: str | Path, *, device: str = "auto", dtype: str = "auto", c
     request = {"checkpoint": case.checkpoint_dir, "device": case.device, "dtype": dtype, "cache": cache,
                "goal": parsed_goal.text, "settings": [s.name for s in found]}
     the_plan = Plan(request, suite, found, parsed_goal, budget_minutes * 60, confirm_pairs)
-    steps = Steps(lambda s, **kw: api.run(s, progress=progress, **kw),
-                  lambda d, **kw: api.resume(d, progress=progress, trust_remote_code=trust_remote_code, **kw),
-                  on_step or (lambda text: None))
+    steps = Steps(api.run, lambda d, **kw: api.resume(d, trust_remote_code=trust_remote_code, **kw),
+                  on_step or (lambda text: None), progress)
     measured, state, confirmation, why = measure_tune(the_plan, where, steps)
     return _answer(the_plan, case, where, measured, state, confirmation, why, DEFAULT_SETTING)
 

@@ -23,7 +23,7 @@ from loadbench.bench.tune.goals import Goal, TuneError
 from loadbench.bench.tune.search import Confirmation, confirm, ranked, rung_repeats, survivors
 from loadbench.results.records.durable import write_text_atomic
 
-__all__ = ["MIN_PAIRS", "Plan", "Steps", "TuneState", "measure_tune"]
+__all__ = ["MIN_PAIRS", "BudgetSpent", "Plan", "Steps", "TuneState", "measure_tune"]
 
 STATE = "tune.json"
 MIN_PAIRS = 6  # the fewest pairs whose 95% interval can exclude zero
@@ -49,6 +49,25 @@ class Steps:
     run: Callable[..., Any]
     resume: Callable[..., Any]
     on_step: Callable[[str], None]
+    progress: bool = False  # a progress bar on a terminal
+
+
+class BudgetSpent(KeyboardInterrupt):
+    """The budget ends before the next sample would: the run stops as at a Ctrl-C, the tune goes on to its answer."""
+
+
+class _Guard:
+    """A run's progress callback that stops it before a sample the budget cannot pay for."""
+
+    def __init__(self, clock: _Clock, show: Callable[[str, int, int], None] | None) -> None:
+        self.clock, self.show, self.started, self.tripped = clock, show, time.monotonic(), False
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        if label != "done" and done > 0 and self.clock.left() < (time.monotonic() - self.started) / done:
+            self.tripped = True
+            raise BudgetSpent
+        if self.show is not None:
+            self.show(label, done, total)
 
 
 @dataclass
@@ -134,21 +153,28 @@ def _measure_step(plan: Plan, state: TuneState, output: Path, step: dict[str, An
     """Run (or finish) one step's run and note its cost; an interrupt propagates with the run kept."""
     run_dir = output / step["dir"]
     steps.on_step(f"{step['dir']}: {len(step['settings'])} settings x {step['repeats']} samples")
+    from loadbench.bench.progress import progress_display
+
     by_name = {s.name: s for s in plan.settings}
     started = time.monotonic()
-    if (run_dir / "run.json").exists():
-        result = steps.resume(run_dir, reports=False)
-    else:
-        suite = plan.suite.with_overrides(settings=[by_name[n].suite_entry for n in step["settings"]],
-                                          repeats=step["repeats"])
-        result = steps.run(suite, output=run_dir, reports=False)
+    with progress_display(steps.progress) as show:
+        guard = _Guard(clock, show)
+        if (run_dir / "run.json").exists():
+            result = steps.resume(run_dir, reports=False, progress=guard)
+        else:
+            suite = plan.suite.with_overrides(settings=[by_name[n].suite_entry for n in step["settings"]],
+                                              repeats=step["repeats"])
+            result = steps.run(suite, output=run_dir, reports=False, progress=guard)
     wall = time.monotonic() - started
     state.spent_s = clock.spent
-    if result.interrupted:
+    if result.interrupted and not guard.tripped:
         state.save(output)
         raise KeyboardInterrupt
-    step.update(done=True, wall_s=round(wall, 3), samples=len(step["settings"]) * step["repeats"],
-                sampling_s=_sampling_seconds(run_dir))
+    if guard.tripped:  # what it measured stands; a rerun does not take the rest
+        state.stopped = state.stopped or f"the budget ended {step['dir']} after {result.samples} of its samples"
+        step["cut_by_budget"] = True
+    samples = max(1, result.samples) if guard.tripped else len(step["settings"]) * step["repeats"]
+    step.update(done=True, wall_s=round(wall, 3), samples=samples, sampling_s=_sampling_seconds(run_dir) or wall)
     state.save(output)
 
 
@@ -198,7 +224,7 @@ def measure_tune(plan: Plan, output: Path, steps: Steps) -> tuple[dict[str, Meas
             samples = len(live) * rung_repeats(rung)
             reserve = _cost(state.steps)[1] * 2 * MIN_PAIRS
             if rung > 0 and not _affordable(state, clock, samples, reserve):
-                state.stopped = f"the budget left no time for rung {rung} ({samples} samples)"
+                state.stopped = state.stopped or f"the budget left no time for rung {rung} ({samples} samples)"
                 break
             recorded = {"dir": f"rung-{rung}", "settings": live, "repeats": rung_repeats(rung)}
             state.steps.append(recorded)
@@ -210,10 +236,13 @@ def measure_tune(plan: Plan, output: Path, steps: Steps) -> tuple[dict[str, Meas
     contenders = [n for n in ranked(measured, live, plan.goal) if n != DEFAULT_SETTING]
     confirmation, why = None, None
     default = next(s for s in plan.settings if s.name == DEFAULT_SETTING)
-    if not measured.get(DEFAULT_SETTING) or not measured[DEFAULT_SETTING].usable:
-        why = f"the default load failed ({measured[DEFAULT_SETTING].failed}): nothing to confirm against"
+    base = measured.get(DEFAULT_SETTING)
+    if base is not None and base.failed is not None:
+        why = f"the default load failed ({base.failed}): nothing to confirm against"
+    elif base is None or not base.usable:
+        why = f"the default was not measured ({state.stopped or 'no sample of it finished'})"
     elif not contenders:
-        why = "no other setting has a result that meets the goal"
+        why = "no other setting has a result that meets the goal" + (f" ({state.stopped})" if state.stopped else "")
     else:
         contender = next(s for s in plan.settings if s.name == contenders[0])
         recorded = next((s for s in state.steps if s["dir"] == "confirm"), None)

@@ -10,7 +10,7 @@ import pytest
 
 from loadbench.bench.tune import TuneError, tune
 
-SETTINGS = ["safetensors_read=eager", "torch_threads=1"]
+SETTINGS = ["safetensors_read=eager", "device_map=auto"]  # there whatever the cores (accelerate: a test extra)
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +107,14 @@ def test_a_tune_refuses_a_directory_of_other_files(builtin, tmp_path: Path) -> N
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(TuneError, match="holds files but no tune.json"):
         tune(builtin("tiny-llama"), output=tmp_path, settings=SETTINGS)
+
+
+def test_a_budget_spent_mid_rung_ends_it_there_and_the_answer_says_so(builtin, tmp_path: Path) -> None:
+    result = tune(builtin("tiny-llama"), settings=SETTINGS, output=tmp_path / "t", budget_minutes=0.05)
+    assert result.stopped is not None and result.stopped.startswith("the budget ended rung-0 after ")
+    assert result.confirmation is None and result.recommended == "default"
+    assert result.explanation.startswith("keep the default: ") and "budget" in result.explanation
+    state = json.loads((tmp_path / "t" / "tune.json").read_text())
+    assert state["steps"][0]["cut_by_budget"] and state["steps"][0]["done"]
+    again = tune(builtin("tiny-llama"), settings=SETTINGS, output=tmp_path / "t", budget_minutes=0.05)
+    assert again.stopped == result.stopped  # a rerun does not measure the rest of a rung the budget ended
