@@ -84,6 +84,8 @@ class TuneState:
 
 
 def _load_state(output: Path, request: dict[str, Any]) -> TuneState:
+    if output.exists() and not output.is_dir():
+        raise TuneError(f"`output` {output}: is a file; give a directory for the tune")
     path = output / STATE
     if not path.exists():
         if output.exists() and any(output.iterdir()):
@@ -209,8 +211,12 @@ def measure_tune(plan: Plan, output: Path, steps: Steps) -> tuple[dict[str, Meas
                                                                      Confirmation | None, str | None]:
     """Halve to one contender within the budget, confirm it against the default; what was measured."""
     state = _load_state(output, plan.request)
-    output.mkdir(parents=True, exist_ok=True)
-    state.save(output)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        state.save(output)
+    except OSError as exc:
+        raise TuneError(f"`output` {output}: cannot write there ({exc.strerror or exc}); give a writable "
+                        "directory") from None
     clock = _Clock(state, plan.budget_s)
     keys = _keys(plan.settings)
     live = [s.name for s in plan.settings if s.not_applicable is None]
