@@ -186,7 +186,8 @@ class Suite(_Strict):
                                        "(default: this interpreter only)")
     options: dict[str, list[str | int | bool]] = Field(
         {}, description="[options]: loading options to vary, each a list of values (device_map, attn_implementation, "
-                        "parallel_loading, loading_workers, safetensors_read, torch_threads; 'default' leaves the "
+                        "parallel_loading, loading_workers, safetensors_read, torch_threads, loader_threads; "
+                        "'default' leaves the "
                         "library's)")
     settings: list[SettingEntry] = Field(
         [], max_length=1024, description="[[settings]]: measure these (path, options) pairs instead of every "

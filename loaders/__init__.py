@@ -8,6 +8,7 @@ named ``module:function`` (or a shipped fast loader) is a :class:`UserPath`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import ModuleType
 from typing import Any
 
@@ -56,6 +57,14 @@ def path_not_applicable(name: str, info: CheckpointInfo, task: Task, options: Lo
     reason = path.not_applicable(info, task, device) if isinstance(path, UserPath) else path.not_applicable(info, task)
     if reason is not None:
         return reason
-    if isinstance(path, UserPath) and options != LoadOptions():
-        return f"loading options ({options.text}) are from_pretrained arguments; a module:function path takes none"
+    if isinstance(path, UserPath):
+        if options.loader_threads is not None and path.threads_knob is None:
+            return f"loader_threads: {name} has no reading threads of its own to set"
+        if replace(options, loader_threads=None) != LoadOptions():
+            return (f"loading options ({options.text}) are from_pretrained arguments; a module:function path "
+                    "takes none (a shipped fast loader takes loader_threads)")
+        return None
+    if options.loader_threads is not None:
+        return ("loader_threads sets a fast loader's own reading threads; the from_pretrained paths read with "
+                "transformers' (loading_workers)")
     return options.not_applicable()

@@ -19,8 +19,8 @@ from typing import Any
 from loadbench.errors import UserError
 from loadbench.vocabulary import DEFAULT_OPTIONS
 
-__all__ = ["DEFAULT_OPTIONS", "OPTION_NAMES", "LoadOptions", "OptionError", "combinations", "parallel_switch",
-           "parse_value"]
+__all__ = ["DEFAULT_OPTIONS", "LOADER_THREADS_VARIABLE", "OPTION_NAMES", "LoadOptions", "OptionError", "combinations",
+           "parallel_switch", "parse_value"]
 
 
 
@@ -38,6 +38,7 @@ class LoadOptions:
     loading_workers: int | None = None  # its thread count
     safetensors_read: str | None = None  # "mmap" (memory-mapped) or "eager" (read into memory first)
     torch_threads: int | None = None  # torch's intra-op threads during the load (casts and copies run on them)
+    loader_threads: int | None = None  # a shipped fast loader's own reading threads (its knob, not transformers')
 
     @property
     def text(self) -> str:
@@ -97,6 +98,10 @@ class LoadOptions:
         saved_workers = None
         saved_threads = None
         try:
+            if self.loader_threads is not None:
+                # The fast loaders read it (loaders/paths/fast_loaders.py); Run:ai's streamer reads its own.
+                os.environ[LOADER_THREADS_VARIABLE] = str(self.loader_threads)
+                os.environ["RUNAI_STREAMER_CONCURRENCY"] = str(self.loader_threads)
             if self.torch_threads is not None:
                 import torch
 
@@ -139,7 +144,9 @@ class LoadOptions:
         return replace(self, device_map=None)
 
 
-_SWITCH_VARIABLES = ("HF_ENABLE_PARALLEL_LOADING", "HF_PARALLEL_LOADING_WORKERS", "HF_DEACTIVATE_ASYNC_LOAD")
+LOADER_THREADS_VARIABLE = "LOADBENCH_LOADER_THREADS"
+_SWITCH_VARIABLES = ("HF_ENABLE_PARALLEL_LOADING", "HF_PARALLEL_LOADING_WORKERS", "HF_DEACTIVATE_ASYNC_LOAD",
+                     LOADER_THREADS_VARIABLE, "RUNAI_STREAMER_CONCURRENCY")
 OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(LoadOptions))
 _CHOICES = {"safetensors_read": ("mmap", "eager")}
 _BOOLEANS = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
@@ -161,7 +168,7 @@ def parse_value(name: str, raw: object) -> Any:
         if text not in _BOOLEANS:
             raise OptionError(f"loading option parallel_loading: {raw!r} is not on or off")
         return _BOOLEANS[str(text)]
-    if name in ("loading_workers", "torch_threads"):
+    if name in ("loading_workers", "torch_threads", "loader_threads"):
         try:
             workers = int(str(raw)) if not isinstance(raw, bool) else 0  # true is not a thread count
         except ValueError:

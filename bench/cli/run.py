@@ -84,8 +84,8 @@ def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
                           "interleaved with the others; repeat for each (replaces the suite's)")
     run.add_argument("--option", action=_OptionAxis, dest="options", metavar="NAME=V1[,V2...]",
                      help="vary a loading option: device_map, attn_implementation, parallel_loading (on/off), "
-                          "loading_workers, safetensors_read (mmap/eager), torch_threads; 'default' leaves the "
-                          "library's; repeat for each (replaces the suite's [options])")
+                          "loading_workers, safetensors_read (mmap/eager), torch_threads, loader_threads; "
+                          "'default' leaves the library's; repeat for each (replaces the suite's [options])")
     run.add_argument("--until-decided", action="store_true", default=None,
                      help="with --env: after --repeats blocks, add a block a round to each case whose gated rows "
                           "are still inconclusive, until decided (docs/REGRESSIONS.md)")

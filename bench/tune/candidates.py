@@ -77,7 +77,8 @@ def _options_for(name: str, value: Any) -> LoadOptions:
 
 
 def candidates(info: CheckpointInfo, task: str, device: str, cores: int) -> list[Setting]:
-    """The default first, then each option change, then each shipped fast loader; n/a ones with the reason."""
+    """The default first, then each option change, then each shipped fast loader (its threads at 1 and at the
+    most the ladder tries, where it has a knob for them); n/a ones with the reason."""
     path = base_path(task)
     found = [Setting(DEFAULT_SETTING, path, LoadOptions())]
     if parallel_switch() is None:
@@ -88,7 +89,13 @@ def candidates(info: CheckpointInfo, task: str, device: str, cores: int) -> list
             options = _options_for(name, value)
             found.append(Setting(options.text, path, options,
                                  path_not_applicable(path, info, TASKS[task], options, device)))
-    for loader in SHIPPED:
-        found.append(Setting(loader, loader, LoadOptions(),
-                             path_not_applicable(loader, info, TASKS[task], LoadOptions(), device)))
+    for loader, shipped in SHIPPED.items():
+        reason = path_not_applicable(loader, info, TASKS[task], LoadOptions(), device)
+        found.append(Setting(loader, loader, LoadOptions(), reason))
+        if shipped.threads_knob is None or reason is not None:
+            continue  # a loader that cannot run here is listed once, with the reason
+        for threads in dict.fromkeys((1, _thread_ladder(cores)[-1])):
+            options = LoadOptions(loader_threads=threads)
+            found.append(Setting(f"{loader}:{options.text}", loader, options,
+                                 path_not_applicable(loader, info, TASKS[task], options, device)))
     return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from loadbench.bench.tune.candidates import Setting
 from loadbench.loaders import SHIPPED, TASKS
-from loadbench.loaders.options import LoadOptions, parallel_switch
+from loadbench.loaders.options import LOADER_THREADS_VARIABLE, LoadOptions, parallel_switch
 
 __all__ = ["usage"]
 
@@ -32,9 +32,13 @@ def _switches(options: LoadOptions) -> list[str]:
 def usage(setting: Setting, checkpoint: str, task: str, device: str, dtype: str) -> str:
     """Python that loads ``checkpoint`` as ``setting`` does."""
     if setting.path in SHIPPED:
-        function = SHIPPED[setting.path].function
-        return (f"from {SHIPPED[setting.path].module} import {function}\n\n"
-                f"model = {function}({checkpoint!r}, task={task!r}, device={device!r}, dtype={dtype!r})")
+        shipped = SHIPPED[setting.path]
+        threads = setting.options.loader_threads
+        knob = ([f'os.environ["{LOADER_THREADS_VARIABLE}"] = "{threads}"  # its {shipped.threads_knob}']
+                if threads is not None else [])
+        return "\n".join(["import os", "", f"from {shipped.module} import {shipped.function}", "", *knob,
+                          f"model = {shipped.function}({checkpoint!r}, task={task!r}, device={device!r}, "
+                          f"dtype={dtype!r})"][0 if knob else 2:])
     auto_class = TASKS[task].auto_class or "AutoModel"
     kwargs = {**({} if dtype == "auto" else {"dtype": f"torch.{dtype}"}), **setting.options.model_kwargs()}
     arguments = "".join(f", {k}={v if k == 'dtype' else repr(v)}" for k, v in kwargs.items())

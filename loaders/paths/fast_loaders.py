@@ -29,6 +29,7 @@ from typing import Any
 
 from loadbench.loaders.checkpoints.inspection import load_config, safetensors_files
 from loadbench.loaders.common import LoadRequest, import_model_class, place, timed_phase
+from loadbench.loaders.options import LOADER_THREADS_VARIABLE
 from loadbench.loaders.tasks import TASKS
 
 __all__ = [
@@ -55,13 +56,29 @@ def _runai_tensors(files: list[Path]) -> Iterator[tuple[str, Any]]:
         yield from streamer.get_tensors()  # owned: they outlive the streamer
 
 
-def _fastsafetensors_tensors(files: list[Path]) -> Iterator[tuple[str, Any]]:
-    from fastsafetensors import fastsafe_open
+def _loader_threads() -> int | None:
+    """The loader_threads option of the load under way (LoadOptions.applied sets it), or None: the library's own."""
+    value = os.environ.get(LOADER_THREADS_VARIABLE)
+    return int(value) if value else None
 
-    # nogds: no GPUDirect Storage here; the library still reads with its own threads and O_DIRECT.
-    with fastsafe_open(filenames=[str(f) for f in files], nogds=True, device="cpu") as handle:
-        for name in handle.keys():
-            yield name, handle.get_tensor(name)  # it holds its share of the buffer: valid after the close
+
+def _fastsafetensors_tensors(files: list[Path]) -> Iterator[tuple[str, Any]]:
+    from fastsafetensors import SafeTensorsFileLoader
+
+    # What fastsafe_open does, with its copy threads open to the loader_threads option (it
+    # defaults to 16). nogds: no GPUDirect Storage here; the library still reads with O_DIRECT.
+    threads = _loader_threads()
+    loader = SafeTensorsFileLoader(None, "cpu", nogds=True, **({"max_threads": threads} if threads else {}))
+    try:
+        loader.add_filenames({0: [str(f) for f in files]})
+        buffer = loader.copy_files_to_device()
+        try:
+            for name in list(buffer.key_to_rank_lidx):
+                yield name, buffer.get_tensor_wrapped(name).get_raw()  # it holds its share: valid after the close
+        finally:
+            buffer.close()
+    finally:
+        loader.close()
 
 
 def _tensorizer_tensors(checkpoint: Path, files: list[Path]) -> Iterator[tuple[str, Any]]:
@@ -72,7 +89,8 @@ def _tensorizer_tensors(checkpoint: Path, files: list[Path]) -> Iterator[tuple[s
         raise FileNotFoundError(f"{source}: no Tensorizer copy of the weights; tensorize({str(checkpoint)!r}) "
                                 "writes it (the tensorizer path does, before the timer)")
     # Read in full on opening, by its concurrent readers; the tensors own their memory past the close.
-    with TensorDeserializer(str(source), device="cpu") as tensors:
+    threads = _loader_threads()
+    with TensorDeserializer(str(source), device="cpu", **({"num_readers": threads} if threads else {})) as tensors:
         for name, tensor in tensors.items():
             yield name, tensor.detach()  # handed out as Parameters: the model makes its own
 

@@ -49,6 +49,7 @@ class UserPath:
     # module:function called as function(checkpoint=Path) before the timer: one-time work the
     # loader needs (a copy of the weights in its own format), written into the checkpoint directory.
     prepare: str | None = None
+    threads_knob: str | None = None  # what the loader_threads option sets in this loader; None: it has none
 
     @property
     def module(self) -> str:
@@ -140,12 +141,15 @@ _FAST = "loadbench.loaders.paths.fast_loaders"
 # The fast loaders loadbench ships, by the name a suite gives them (fast_loaders.py says how each reads).
 SHIPPED: dict[str, UserPath] = {
     "runai-streamer": UserPath("runai-streamer", f"{_FAST}:load_with_runai_streamer",
-                               "runai_model_streamer", "loadbench[runai]", reads_safetensors=True),
+                               "runai_model_streamer", "loadbench[runai]", reads_safetensors=True,
+                               threads_knob="RUNAI_STREAMER_CONCURRENCY"),
     "fastsafetensors": UserPath("fastsafetensors", f"{_FAST}:load_with_fastsafetensors",
-                                "fastsafetensors", "loadbench[fastsafetensors]", reads_safetensors=True),
+                                "fastsafetensors", "loadbench[fastsafetensors]", reads_safetensors=True,
+                                threads_knob="SafeTensorsFileLoader(max_threads=...)"),
     # Reads only its own format: the safetensors are converted once, before the timer.
     "tensorizer": UserPath("tensorizer", f"{_FAST}:load_with_tensorizer", "tensorizer", "loadbench[tensorizer]",
-                           reads_safetensors=True, prepare=f"{_FAST}:tensorize"),
+                           reads_safetensors=True, prepare=f"{_FAST}:tensorize",
+                           threads_knob="TensorDeserializer(num_readers=...)"),
     # Its safe_open refuses any device but CUDA.
     "instanttensor": UserPath("instanttensor", f"{_FAST}:load_with_instanttensor", "instanttensor",
                               "loadbench[instanttensor]", reads_safetensors=True, devices=("cuda",)),

@@ -97,7 +97,7 @@ def test_not_applicable_names_the_missing_switch(monkeypatch: pytest.MonkeyPatch
 
 def test_every_option_has_a_field() -> None:
     assert OPTION_NAMES == ("device_map", "attn_implementation", "parallel_loading", "loading_workers",
-                            "safetensors_read", "torch_threads")
+                            "safetensors_read", "torch_threads", "loader_threads")
 
 
 def test_mmap_applies_on_the_oldest_transformers_and_eager_says_why_not(builtin, cli, tmp_path) -> None:

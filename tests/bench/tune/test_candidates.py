@@ -16,8 +16,9 @@ def test_every_candidate_changes_one_thing_from_the_default(builtin) -> None:
     assert names[0] == DEFAULT_SETTING and found[0].options == LoadOptions() and found[0].path == "task"
     assert len(set(names)) == len(names)
     for setting in found[1:]:
-        if setting.path in SHIPPED:
-            assert setting.options == LoadOptions()  # a fast loader is the change
+        if setting.path in SHIPPED:  # a fast loader is the change, with its own threads or not
+            assert setting.options in (LoadOptions(), LoadOptions(loader_threads=setting.options.loader_threads))
+            assert setting.name == setting.path or setting.name == f"{setting.path}:{setting.options.text}"
         else:
             assert setting.path == "task" and len(setting.suite_entry["options"]) >= 1
     assert set(SHIPPED) <= set(names)

@@ -85,6 +85,35 @@ def test_fast_loader_builds_the_task_paths_model(builtin, tmp_path: Path, name: 
 
 
 @pytest.mark.parametrize("name", CPU_LOADERS)
+def test_loader_threads_set_the_loaders_own_threads_and_change_nothing_it_builds(
+        builtin, tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from loadbench.loaders.options import LoadOptions
+
+    seen: list[Any] = []
+    if name == "fastsafetensors":
+        import fastsafetensors
+
+        real = fastsafetensors.SafeTensorsFileLoader
+        monkeypatch.setattr(fastsafetensors, "SafeTensorsFileLoader",
+                            lambda *a, **kw: seen.append(kw.get("max_threads")) or real(*a, **kw))
+    elif name == "tensorizer":
+        import tensorizer
+
+        real_deserializer = tensorizer.TensorDeserializer
+        monkeypatch.setattr(tensorizer, "TensorDeserializer",
+                            lambda *a, **kw: seen.append(kw.get("num_readers")) or real_deserializer(*a, **kw))
+    info = inspect_checkpoint(builtin("tiny-llama"))
+    checkpoint = _prepared(name, info.path, tmp_path)
+    with LoadOptions(loader_threads=3).applied():
+        if name == "runai-streamer":
+            seen.append(int(os.environ["RUNAI_STREAMER_CONCURRENCY"]))  # the streamer reads its own variable
+        model = _loader(name)(checkpoint=checkpoint, task="text-generation", device="cpu", dtype="auto")
+    assert seen == [3]
+    assert "RUNAI_STREAMER_CONCURRENCY" not in os.environ  # put back after the load
+    assert _same_weights(_reference(info, "text-generation"), model)
+
+
+@pytest.mark.parametrize("name", CPU_LOADERS)
 def test_fast_loader_honours_the_dtype_on_real_weights(minilm_dir, tmp_path: Path, name: str) -> None:
     info = inspect_checkpoint(minilm_dir)
     reference = path_for("base").load(LoadRequest(info.path, "feature-extraction"), info,

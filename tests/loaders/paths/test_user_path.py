@@ -151,6 +151,19 @@ def test_loading_options_do_not_apply_to_a_user_path(builtin) -> None:
     assert path_not_applicable("task", info, task, eager) is None
 
 
+def test_loader_threads_apply_to_a_fast_loader_with_threads_of_its_own_only(builtin) -> None:
+    info = inspect_checkpoint(builtin("tiny-llama"))
+    task = TASKS["text-generation"]
+    threads = LoadOptions(loader_threads=4)
+    for name in ("runai-streamer", "fastsafetensors", "tensorizer"):
+        assert path_not_applicable(name, info, task, threads, "cpu") is None
+    assert "has no reading threads of its own" in (path_not_applicable("instanttensor", info, task, threads) or "")
+    assert "(loading_workers)" in (path_not_applicable("task", info, task, threads) or "")
+    both = LoadOptions(loader_threads=4, torch_threads=1)
+    assert "takes none (a shipped fast loader takes loader_threads)" in (
+        path_not_applicable("runai-streamer", info, task, both) or "")
+
+
 @pytest.mark.parametrize(("source", "missing"), [
     ("def load(checkpoint, task, device, dtype): ...\n", False),
     ("async def load(): ...\n", False),
