@@ -42,7 +42,7 @@ def base_path(task: str) -> str:
     return "task" if TASKS[task].auto_class is not None else "base"
 
 
-def _option_values(cores: int) -> dict[str, list[Any]]:
+def _option_values(device: str, cores: int) -> dict[str, list[Any]]:
     """The one-knob changes to try: each value differs from what the library does when left alone."""
     values: dict[str, list[Any]] = {}
     switch = parallel_switch()
@@ -57,7 +57,8 @@ def _option_values(cores: int) -> dict[str, list[Any]]:
         values["loading_workers"] = _thread_ladder(cores)
     values["safetensors_read"] = ["eager"]
     values["torch_threads"] = [n for n in dict.fromkeys((1, max(1, cores // 2))) if n != cores]
-    values["device_map"] = ["auto"]
+    # "auto" computes a placement (slow for large models, in reports); the others place by rule.
+    values["device_map"] = ["auto", "cpu"] if device == "cpu" else ["auto", "sequential", device]
     return values
 
 
@@ -84,7 +85,7 @@ def candidates(info: CheckpointInfo, task: str, device: str, cores: int) -> list
     if parallel_switch() is None:
         found.append(Setting("parallel_loading", path, LoadOptions(),
                              "this transformers has no parallel weight loading to switch (it came in 4.53)"))
-    for name, values in _option_values(cores).items():
+    for name, values in _option_values(device, cores).items():
         for value in values:
             options = _options_for(name, value)
             found.append(Setting(options.text, path, options,
