@@ -42,7 +42,7 @@ def register(verbs: argparse._SubParsersAction) -> dict[str, Handler]:
                       help="paired rounds of the confirmation run, at least 6 (default: as many as the budget "
                            "leaves, up to 40)")
     tune.add_argument("--output", type=Path, metavar="DIR",
-                      help="the tune's directory (default runs/tune-CHECKPOINT-CACHE); the same command again "
+                      help="the tune's directory (default runs/tune-CHECKPOINT-CACHE-GOAL); the same command again "
                            "continues it")
     tune.add_argument("--format", choices=("text", "markdown", "json"), default="text",
                       help="json: the result alone on stdout, for tools")

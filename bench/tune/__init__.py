@@ -61,7 +61,7 @@ def tune(checkpoint: str | Path, *, device: str = "auto", dtype: str = "auto", c
     ``settings``: names of candidates to try (default: all; the default load is always
     one). The recommendation's gain over the default is confirmed by a paired run of
     ``confirm_pairs`` rounds (default: as many as the budget leaves, 6 to 40).
-    ``output`` (default ``runs/tune-<checkpoint>-<cache>``) keeps every step; the same
+    ``output`` (default ``runs/tune-<checkpoint>-<cache>-<goal>``) keeps every step; the same
     call again continues an interrupted tune. Raises
     UserError for unusable input before anything is measured.
     """
@@ -84,7 +84,7 @@ def tune(checkpoint: str | Path, *, device: str = "auto", dtype: str = "auto", c
     suite = suite.with_overrides(device=[case.device])  # what "auto" resolved to, so the suite written says it
     info = inspect_checkpoint(case.checkpoint_dir, trust_remote_code)
     found = _chosen(candidates(info, case.task, case.device, cores), settings)
-    where = Path(output) if output is not None else Path("runs") / f"tune-{case.checkpoint}-{cache}"
+    where = Path(output) if output is not None else Path("runs") / f"tune-{case.checkpoint}-{cache}-{parsed_goal.text}"
     request = {"checkpoint": case.checkpoint_dir, "device": case.device, "dtype": dtype, "cache": cache,
                "goal": parsed_goal.text, "settings": [s.name for s in found]}
     the_plan = Plan(request, suite, found, parsed_goal, budget_minutes * 60, confirm_pairs)
