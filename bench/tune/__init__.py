@@ -114,7 +114,8 @@ def _answer(the_plan: Any, case: Any, where: Path, measured: Any, state: Any, co
            if case.device.startswith("cuda") else
            f"not measured: the device is {case.device}; GPU memory and host-to-device time are measured on CUDA "
            "devices only")
-    result = TuneResult(where, case.checkpoint, case.task, case.device, the_plan.goal, tuple(the_plan.settings),
+    result = TuneResult(where, case.checkpoint, case.checkpoint_dir, case.task, case.device, the_plan.goal,
+                        tuple(the_plan.settings),
                         measured, confirmation, why, recommended,
                         usage(by_name[recommended], case.checkpoint_dir, case.task, case.device,
                               the_plan.suite.dtype[0]),

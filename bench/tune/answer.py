@@ -29,6 +29,7 @@ class TuneResult:
 
     output: Path
     checkpoint: str
+    checkpoint_dir: str
     task: str
     device: str
     goal: Goal
@@ -76,7 +77,8 @@ class TuneResult:
                          "load_added_bytes": (figures.get("added_bytes") or {}).get("median"),
                          "max_abs_diff": figures.get("max_abs_diff"), "on_front": bool(figures.get("on_front")),
                          **{k: v for k, v in figures.items() if k not in ("max_abs_diff", "on_front")}})
-        return {"checkpoint": self.checkpoint, "task": self.task, "device": self.device, "goal": self.goal.text,
+        return {"checkpoint": self.checkpoint, "checkpoint_dir": self.checkpoint_dir, "task": self.task,
+                "device": self.device, "goal": self.goal.text,
                 "settings": rows, "front": self.front, "recommended": self.recommended, "default": DEFAULT_SETTING,
                 "gain": c.gain if c else None, "ci_low": c.ci_low if c else None, "ci_high": c.ci_high if c else None,
                 "confirmation": c.as_dict() if c else None, "explanation": self.explanation, "code": self.code,

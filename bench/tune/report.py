@@ -66,21 +66,25 @@ def render_markdown(result: TuneResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _label_offsets(points: list[tuple[float, float]], ax: Any) -> list[tuple[int, int]]:
-    """Offsets (in points) for each point's label so no two labels sit on each other: greedy, nearest first."""
+def _label_offsets(points: list[tuple[float, float]], names: list[str], ax: Any) -> list[tuple[int, int]]:
+    """Offsets (in points) for each label so that no two overlap: greedy, each the nearest free spot."""
     fig = ax.figure
     fig.canvas.draw()
     scale = fig.dpi / 72
-    placed: list[tuple[float, float]] = []
+    placed: list[tuple[float, float, float]] = []  # left, right, baseline in display units
     offsets = []
-    for x, y in points:
+    tries = [(dx, dy) for dy in (4, -12, 16, -24, 28, -36, 40, -48, 52, -60, 64, -72) for dx in (6, None)]
+    for (x, y), name in zip(points, names, strict=True):
         px, py = ax.transData.transform((x, y))
-        for dy in (4, -12, 16, -24, 28, -36, 40, -48, 52, -60):
-            label = (px + 6 * scale, py + dy * scale)
-            if all(abs(label[0] - a) > 110 * scale or abs(label[1] - b) > 11 * scale for a, b in placed):
+        width = len(name) * 4.9 * scale  # 8-point text
+        for dx, dy in tries:
+            shift = 6 if dx is not None else -6 - len(name) * 4.9
+            left = px + shift * scale
+            box = (left, left + width, py + dy * scale)
+            if all(box[1] < a or box[0] > b or abs(box[2] - c) > 11 * scale for a, b, c in placed):
                 break
-        placed.append(label)
-        offsets.append((6, dy))
+        placed.append(box)
+        offsets.append((round(shift), dy))
     return offsets
 
 
@@ -124,12 +128,12 @@ def front_figure(result: TuneResult) -> Any:
     ax.set_title(f"{result.checkpoint}: the Pareto front (green) of {len(usable)} settings")
     ax.grid(alpha=0.3, which="both")
     order = sorted(range(len(points)), key=lambda i: (points[i][1], points[i][0]))
-    offsets = _label_offsets([points[i] for i in order], ax) if points else []
+    offsets = _label_offsets([points[i] for i in order], [usable[i].name for i in order], ax) if points else []
     for i, offset in zip(order, offsets, strict=True):
         m = usable[i]
         ax.annotate(m.name, points[i], textcoords="offset points", xytext=offset, fontsize=8,
                     fontweight="bold" if m.on_front else "normal",
-                    arrowprops={"arrowstyle": "-", "color": "#bbb", "lw": 0.6} if offset[1] not in (4,) else None)
+                    arrowprops={"arrowstyle": "-", "color": "#bbb", "lw": 0.6} if offset != (6, 4) else None)
     return fig
 
 
@@ -148,7 +152,8 @@ def render_html(result: TuneResult) -> str:
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
 <style>{CSS}</style></head><body>
 <h1>loadbench tune: {escape(result.checkpoint)}</h1>
-<p class="sub">{escape(result.task)} on {escape(result.device)} · goal <code>{escape(result.goal.text)}</code> ·
+<p class="sub"><code>{escape(result.checkpoint_dir)}</code> ·
+{escape(result.task)} on {escape(result.device)} · goal <code>{escape(result.goal.text)}</code> ·
 {result.minutes:.1f} of {result.budget_minutes:g} minutes</p>
 <p{attrs(recommended=result.recommended)}><strong>{escape(result.explanation)}</strong></p>
 <figure><img alt="load time against added memory per setting" src="data:image/png;base64,{image}">
