@@ -61,9 +61,9 @@ class TuneResult:
         if c.verdict == "worse":
             return (f"keep the default, it is already best: the best contender, {c.contender}, was "
                     f"{_pct(-c.gain)} ({_pct(-c.ci_high)} … {_pct(-c.ci_low)}) worse in the paired run")
-        return (f"keep the default: no gain shown. The best contender, {c.contender}, changed the {what} by "
-                f"{_pct(-c.gain)} ({_pct(-c.ci_high)} … {_pct(-c.ci_low)}, {c.pairs} pairs), an interval that holds no "
-                "change (more pairs, --confirm-pairs or a larger --budget-minutes, resolve smaller differences)")
+        return (f"keep the default: no gain shown. The best contender, {c.contender}, is within {_pct(-c.ci_high)} … "
+                f"{_pct(-c.ci_low)} of its {what} ({c.pairs} pairs; more pairs, from --confirm-pairs or a larger "
+                "--budget-minutes, resolve smaller differences)")
 
     def to_json(self) -> dict[str, Any]:
         c = self.confirmation
