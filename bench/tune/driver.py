@@ -180,12 +180,13 @@ def _measure_step(plan: Plan, state: TuneState, output: Path, step: dict[str, An
     state.save(output)
 
 
-def _frame(output: Path, state: TuneState) -> Any:
+def _frame(output: Path, dirs: list[str]) -> Any:
+    """The records of these steps' runs, as one frame."""
     import pandas as pd
 
     from loadbench.results import load
 
-    frames = [load(output / s["dir"]) for s in state.steps if (output / s["dir"] / "run.json").exists()]
+    frames = [load(output / d) for d in dirs if (output / d / "run.json").exists()]
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
@@ -207,21 +208,13 @@ def _confirm_pairs(plan: Plan, state: TuneState, clock: _Clock) -> int:
     return min(wanted, fits) if fits >= MIN_PAIRS else 0
 
 
-def measure_tune(plan: Plan, output: Path, steps: Steps) -> tuple[dict[str, Measured], TuneState,
-                                                                     Confirmation | None, str | None]:
-    """Halve to one contender within the budget, confirm it against the default; what was measured."""
-    state = _load_state(output, plan.request)
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-        state.save(output)
-    except OSError as exc:
-        raise TuneError(f"`output` {output}: cannot write there ({exc.strerror or exc}); give a writable "
-                        "directory") from None
-    clock = _Clock(state, plan.budget_s)
+def _halve(plan: Plan, state: TuneState, output: Path, steps: Steps, clock: _Clock) -> tuple[dict[str, Measured],
+                                                                                         list[str]]:
+    """The rungs, recorded ones replayed: each decision sees only the rungs before it, as it did first time."""
     keys = _keys(plan.settings)
     live = [s.name for s in plan.settings if s.not_applicable is None]
-    rung = 0
     measured: dict[str, Measured] = {}
+    rung = 0
     while True:
         recorded = next((s for s in state.steps if s["dir"] == f"rung-{rung}"), None)
         if recorded is None:
@@ -236,38 +229,53 @@ def measure_tune(plan: Plan, output: Path, steps: Steps) -> tuple[dict[str, Meas
             state.steps.append(recorded)
         if not recorded.get("done"):
             _measure_step(plan, state, output, recorded, steps, clock)
-        measured = measured_settings(_frame(output, state), keys)
+        measured = measured_settings(_frame(output, [f"rung-{i}" for i in range(rung + 1)]), keys)
         live = survivors(measured, recorded["settings"], plan.goal)
         rung += 1
-    contenders = [n for n in ranked(measured, live, plan.goal) if n != DEFAULT_SETTING]
-    confirmation, why = None, None
-    default = next(s for s in plan.settings if s.name == DEFAULT_SETTING)
+    return measured, live
+
+
+def _no_contest(measured: dict[str, Measured], contenders: list[str], state: TuneState) -> str | None:
+    """Why there is nothing to confirm, or None."""
     base = measured.get(DEFAULT_SETTING)
     if base is not None and base.failed is not None:
-        why = f"the default load failed ({base.failed}): nothing to confirm against"
-    elif base is None or not base.usable:
-        why = f"the default was not measured ({state.stopped or 'no sample of it finished'})"
-    elif not contenders:
-        why = "no other setting has a result that meets the goal" + (f" ({state.stopped})" if state.stopped else "")
-    else:
-        contender = next(s for s in plan.settings if s.name == contenders[0])
-        recorded = next((s for s in state.steps if s["dir"] == "confirm"), None)
-        if recorded is None:
-            pairs = _confirm_pairs(plan, state, clock)
-            if pairs:
-                recorded = {"dir": "confirm", "settings": [DEFAULT_SETTING, contender.name], "repeats": pairs}
-                state.steps.append(recorded)
-        if recorded is None:
-            why = f"the budget left no time for {MIN_PAIRS} paired rounds"
-        else:
-            if not recorded.get("done"):
-                _measure_step(plan, state, output, recorded, steps, clock)
-            frame = load_one(output / "confirm")
-            confirmation = confirm(frame, (default.path, default.options.text),
-                                   (contender.path, contender.options.text), contender.name, plan.goal.metric)
-            if confirmation is None:
-                why = "the paired run has fewer than 6 rounds with both loads measured"
-        measured = measured_settings(_frame(output, state), keys)
+        return f"the default load failed ({base.failed}): nothing to confirm against"
+    if base is None or not base.usable:
+        return f"the default was not measured ({state.stopped or 'no sample of it finished'})"
+    if not contenders:
+        return "no other setting has a result that meets the goal" + (f" ({state.stopped})" if state.stopped else "")
+    return None
+
+
+def measure_tune(plan: Plan, output: Path, steps: Steps) -> tuple[dict[str, Measured], TuneState,
+                                                                     Confirmation | None, str | None]:
+    """Halve to one contender within the budget, confirm it against the default; what was measured."""
+    state = _load_state(output, plan.request)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        state.save(output)
+    except OSError as exc:
+        raise TuneError(f"`output` {output}: cannot write there ({exc.strerror or exc}); give a writable "
+                        "directory") from None
+    clock = _Clock(state, plan.budget_s)
+    measured, live = _halve(plan, state, output, steps, clock)
+    contenders = [n for n in ranked(measured, live, plan.goal) if n != DEFAULT_SETTING]
+    confirmation, why = None, _no_contest(measured, contenders, state)
+    recorded = next((s for s in state.steps if s["dir"] == "confirm"), None)
+    if why is None and recorded is None and (pairs := _confirm_pairs(plan, state, clock)):
+        recorded = {"dir": "confirm", "settings": [DEFAULT_SETTING, contenders[0]], "repeats": pairs}
+        state.steps.append(recorded)
+    if why is None and recorded is None:
+        why = f"the budget left no time for {MIN_PAIRS} paired rounds"
+    elif recorded is not None:
+        if not recorded.get("done"):
+            _measure_step(plan, state, output, recorded, steps, clock)
+        # The contender it was started with: a rerun must not pick another from the samples since.
+        default, contender = ({s.name: s for s in plan.settings}[n] for n in recorded["settings"])
+        confirmation = confirm(load_one(output / "confirm"), (default.path, default.options.text),
+                               (contender.path, contender.options.text), contender.name, plan.goal.metric)
+        why = None if confirmation is not None else "the paired run has fewer than 6 rounds with both loads measured"
+    measured = measured_settings(_frame(output, [s["dir"] for s in state.steps]), _keys(plan.settings))
     mark_front(measured)
     state.spent_s = clock.spent
     state.save(output)

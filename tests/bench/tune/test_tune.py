@@ -53,6 +53,8 @@ def test_an_interrupted_tune_keeps_its_samples_and_the_same_call_continues(tuned
     assert all(step["done"] for step in state["steps"])
     assert json.loads((output / "confirm" / "run.json").read_text())["status"] == "complete"
     assert state["spent_s"] >= tuned["interrupted"]["spent_s"]
+    # The paired run goes on with the contender it started with, whatever the samples since say.
+    assert tuned["result"].confirmation.contender == tuned["interrupted"]["steps"][1]["settings"][1]
 
 
 def test_the_answer_is_equivalence_checked_paired_and_on_its_front(tuned) -> None:

@@ -151,7 +151,11 @@ def test_loading_options_do_not_apply_to_a_user_path(builtin) -> None:
     assert path_not_applicable("task", info, task, eager) is None
 
 
-def test_loader_threads_apply_to_a_fast_loader_with_threads_of_its_own_only(builtin) -> None:
+def test_loader_threads_apply_to_a_fast_loader_with_threads_of_its_own_only(builtin,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from loadbench.loaders.paths.user_path import UserPath
+
+    monkeypatch.setattr(UserPath, "missing_module", lambda self: None)  # instanttensor need not be installed
     info = inspect_checkpoint(builtin("tiny-llama"))
     task = TASKS["text-generation"]
     threads = LoadOptions(loader_threads=4)
