@@ -94,6 +94,10 @@ def _load_state(output: Path, request: dict[str, Any]) -> TuneState:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         state = TuneState(data["request"], list(data["steps"]), float(data["spent_s"]), data.get("stopped"))
+        for step in state.steps:
+            if not (isinstance(step["dir"], str) and isinstance(step["settings"], list)
+                    and isinstance(step["repeats"], int)):
+                raise TypeError(f"a step is malformed: {step!r:.80}")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise TuneError(f"{path}: not a tune's state ({exc}); give another --output") from None
     if state.request != request:
