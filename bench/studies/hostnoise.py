@@ -69,9 +69,17 @@ def measure_host_noise(samples: int, iterations: int = LOOP_ITERATIONS,
     if samples < 2:
         raise ValueError(f"samples must be at least 2 for a spread, got {samples}")
     _, cpus = worker_cpus(None, pin=True)
+    allowed = os.sched_getaffinity(0) if cpus is not None else None
     if cpus is not None:
         os.sched_setaffinity(0, cpus)
-    path = Path(output) if output is not None else None
+    try:
+        return _timed_loops(samples, iterations, Path(output) if output is not None else None, cpus)
+    finally:
+        if allowed is not None:  # the caller's process gets its CPUs back (a test session, a notebook)
+            os.sched_setaffinity(0, allowed)
+
+
+def _timed_loops(samples: int, iterations: int, path: Path | None, cpus: list[int] | None) -> HostNoise:
     wall, cpu = [], []
     steal_start = _steal_ticks()
     for i in range(samples):

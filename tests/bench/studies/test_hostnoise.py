@@ -19,6 +19,16 @@ def test_records_every_sample_then_a_summary(tmp_path: Path) -> None:
     assert summary["samples"] == 4 and summary["wall_cv"] == pytest.approx(result.wall_cv)
     assert len(result.wall_s) == len(result.cpu_s) == 4
     assert all(value > 0 for value in (*result.wall_s, *result.cpu_s))
+
+
+def test_the_callers_cpus_are_given_back() -> None:
+    """It pins itself where the workers would run, for the loops only: the caller keeps its CPUs."""
+    import os
+
+    before = os.sched_getaffinity(0)
+    result = measure_host_noise(2, iterations=1_000)
+    assert os.sched_getaffinity(0) == before
+    assert result.cpus is None or set(result.cpus) <= before
     assert result.steal_s is None or result.steal_s >= 0
 
 
