@@ -103,7 +103,7 @@ def _answer(the_plan: Any, case: Any, where: Path, measured: Any, state: Any, co
             default: str) -> TuneResult:
     import json
 
-    from loadbench.bench.tune.answer import recommended_suite_text, write_recommended
+    from loadbench.bench.tune.answer import recommended_suite_text
     from loadbench.bench.tune.report import render_html, render_markdown
     from loadbench.bench.tune.usage import usage
     from loadbench.results.records.durable import write_text_atomic
@@ -119,14 +119,13 @@ def _answer(the_plan: Any, case: Any, where: Path, measured: Any, state: Any, co
                         measured, confirmation, why, recommended,
                         usage(by_name[recommended], case.checkpoint_dir, case.task, case.device,
                               the_plan.suite.dtype[0]),
-                        state.spent_s / 60, the_plan.budget_s / 60, state.stopped, gpu)
+                        state.spent_s / 60, the_plan.budget_s / 60, state.stopped, gpu,
+                        tuple(where / name for name in ("recommended.toml", "report.md", "report.html",
+                                                        "result.json")))
     pair = [by_name[default]] + ([by_name[confirmation.contender]] if confirmation is not None else [])
-    files: tuple[Path, ...] = (write_recommended(where / "recommended.toml",
-                               recommended_suite_text(the_plan.suite, pair, _pairs_taken(state),
-                                                      result.explanation)),)
-    write_text_atomic(where / "report.md", render_markdown(result))
-    write_text_atomic(where / "report.html", render_html(result))
-    files += (where / "report.md", where / "report.html", where / "result.json")
-    result = TuneResult(**{**vars(result), "files": files})
-    write_text_atomic(where / "result.json", json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
+    texts = (recommended_suite_text(the_plan.suite, pair, _pairs_taken(state), result.explanation),
+             render_markdown(result), render_html(result),
+             json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
+    for path, text in zip(result.files, texts, strict=True):
+        write_text_atomic(path, text)
     return result

@@ -18,7 +18,6 @@ from loadbench.bench.tune.candidates import DEFAULT_SETTING, Setting
 from loadbench.bench.tune.front import Measured, as_dict
 from loadbench.bench.tune.goals import Goal
 from loadbench.bench.tune.search import Confirmation
-from loadbench.results.records.durable import write_text_atomic
 
 __all__ = ["TuneResult", "recommended_suite_text"]
 
@@ -116,8 +115,3 @@ def recommended_suite_text(suite: Suite, settings: list[Setting], repeats: int, 
         if setting.suite_entry["options"]:
             lines.append(f"options = {_toml_value(setting.suite_entry['options'])}")
     return "\n".join(lines) + "\n"
-
-
-def write_recommended(path: Path, text: str) -> Path:
-    write_text_atomic(path, text)
-    return path

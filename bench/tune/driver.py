@@ -146,7 +146,9 @@ def _cost(steps: list[dict[str, Any]]) -> tuple[float, float]:
 def _sampling_seconds(run_dir: Path) -> float:
     from datetime import datetime
 
-    info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    from loadbench.results import read_run_info
+
+    info = read_run_info(run_dir)
     try:
         started, finished = (datetime.fromisoformat(info[k]) for k in ("started_at", "finished_at"))
     except (KeyError, TypeError, ValueError):
@@ -276,7 +278,7 @@ def measure_tune(plan: Plan, output: Path, steps: Steps) -> tuple[dict[str, Meas
             _measure_step(plan, state, output, recorded, steps, clock)
         # The contender it was started with: a rerun must not pick another from the samples since.
         default, contender = ({s.name: s for s in plan.settings}[n] for n in recorded["settings"])
-        confirmation = confirm(load_one(output / "confirm"), (default.path, default.options.text),
+        confirmation = confirm(_frame(output, ["confirm"]), (default.path, default.options.text),
                                (contender.path, contender.options.text), contender.name, plan.goal.metric)
         why = None if confirmation is not None else "the paired run has fewer than 6 rounds with both loads measured"
     measured = measured_settings(_frame(output, [s["dir"] for s in state.steps]), _keys(plan.settings))
@@ -284,9 +286,3 @@ def measure_tune(plan: Plan, output: Path, steps: Steps) -> tuple[dict[str, Meas
     state.spent_s = clock.spent
     state.save(output)
     return measured, state, confirmation, why
-
-
-def load_one(run_dir: Path) -> Any:
-    from loadbench.results import load
-
-    return load(run_dir)

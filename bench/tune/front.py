@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Estimate", "Measured", "mark_front", "measured_settings", "median_interval"]
+__all__ = ["Estimate", "Measured", "added_per_sample", "mark_front", "measured_settings", "median_interval"]
 
 CONFIDENCE = 0.95
 MEMORY_METRICS = ("load_added_rss_bytes", "gpu_load_added_bytes")
@@ -95,12 +95,15 @@ def measured_settings(frame: pd.DataFrame, names: dict[tuple[str, str], str]) ->
     return found
 
 
+def added_per_sample(rows: pd.DataFrame, keys: Sequence[str] = ("run_id", "repeat")) -> pd.Series:
+    """Per sample (``keys``), CPU plus GPU memory the load added; a sample without its CPU figure has no total."""
+    total = rows[rows["metric"].isin(MEMORY_METRICS)].groupby(list(keys))["value"].sum()
+    cpu = rows[rows["metric"] == MEMORY_METRICS[0]].set_index(list(keys)).index
+    return total[total.index.isin(cpu)]
+
+
 def _added(ok: pd.DataFrame) -> Estimate | None:
-    """Per sample, CPU plus GPU memory the load added (GPU only where it was measured)."""
-    memory = ok[ok["metric"].isin(MEMORY_METRICS)]
-    per_sample = memory.groupby(["run_id", "repeat"])["value"].sum()
-    cpu = set(ok[ok["metric"] == "load_added_rss_bytes"][["run_id", "repeat"]].itertuples(index=False, name=None))
-    per_sample = per_sample[[key in cpu for key in per_sample.index]]  # a sample without its CPU figure is no total
+    per_sample = added_per_sample(ok)
     return median_interval(per_sample.to_numpy(float)) if len(per_sample) else None
 
 

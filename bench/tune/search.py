@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loadbench.bench.tune.candidates import DEFAULT_SETTING
-from loadbench.bench.tune.front import CONFIDENCE, MEMORY_METRICS, Measured
+from loadbench.bench.tune.front import CONFIDENCE, Measured, added_per_sample
 from loadbench.bench.tune.goals import Goal
 
 if TYPE_CHECKING:
@@ -72,10 +72,7 @@ class Confirmation:
 
 def _per_repeat(rows: pd.DataFrame, metric: str) -> pd.Series:
     if metric == "memory":
-        memory = rows[rows["metric"].isin(MEMORY_METRICS)]
-        cpu = set(rows[rows["metric"] == MEMORY_METRICS[0]]["repeat"])
-        total = memory.groupby("repeat")["value"].sum()
-        return total[total.index.isin(cpu)]
+        return added_per_sample(rows, ["repeat"])  # one run: its rounds are the pairs
     return rows[rows["metric"] == metric].set_index("repeat")["value"]
 
 

@@ -36,9 +36,10 @@ def usage(setting: Setting, checkpoint: str, task: str, device: str, dtype: str)
         threads = setting.options.loader_threads
         knob = ([f'os.environ["{LOADER_THREADS_VARIABLE}"] = "{threads}"  # its {shipped.threads_knob}']
                 if threads is not None else [])
-        return "\n".join(["import os", "", f"from {shipped.module} import {shipped.function}", "", *knob,
+        imports = ["import os", ""] if knob else []
+        return "\n".join([*imports, f"from {shipped.module} import {shipped.function}", "", *knob,
                           f"model = {shipped.function}({checkpoint!r}, task={task!r}, device={device!r}, "
-                          f"dtype={dtype!r})"][0 if knob else 2:])
+                          f"dtype={dtype!r})"])
     auto_class = TASKS[task].auto_class or "AutoModel"
     kwargs = {**({} if dtype == "auto" else {"dtype": f"torch.{dtype}"}), **setting.options.model_kwargs()}
     arguments = "".join(f", {k}={v if k == 'dtype' else repr(v)}" for k, v in kwargs.items())
