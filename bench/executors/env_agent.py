@@ -38,23 +38,24 @@ def _loadbench_version() -> str | None:
         return None
 
 
-def _check_zygote() -> None:
-    """End here, saying so, when the zygote cannot start: its imports failed (their error is on stderr above).
+def _start(message: dict[str, Any]) -> Any:
+    """The agent's local executor, its zygote started; or end here, saying so, when the zygote cannot start.
 
-    Its fork server is started again for each fork, so one more fork meets the same error:
-    the driver then stops the run before measuring, instead of losing every sample.
+    Its imports failed (their error is on stderr above): the driver then stops the run
+    before measuring, instead of losing every sample.
     """
-    import multiprocessing
+    from loadbench.bench.executors.base import ExecutorError
+    from loadbench.bench.executors.local import LocalExecutor, worker_cpus
 
+    local = LocalExecutor(*worker_cpus(message["threads"], message["pin_cpus"]))
     try:
-        process = multiprocessing.get_context("forkserver").Process(target=os.getpid, daemon=True)
-        process.start()
-        process.join()
-    except (EOFError, OSError) as exc:
+        [machine] = local.start(message["run_id"], message["log_path"]).values()
+    except ExecutorError as exc:
         from loadbench.bench.executors.environments import ZYGOTE_FAILED
 
-        print(f"{ZYGOTE_FAILED} torch and transformers ({type(exc).__name__}: {exc})", file=sys.stderr, flush=True)
+        print(f"{ZYGOTE_FAILED} torch and transformers ({exc})", file=sys.stderr, flush=True)
         sys.exit(3)
+    return local, machine
 
 
 def main() -> int:
@@ -65,11 +66,7 @@ def main() -> int:
     for line in sys.stdin:
         message = json.loads(line)
         if message["op"] == "start":
-            from loadbench.bench.executors.local import LocalExecutor, worker_cpus
-
-            local = LocalExecutor(*worker_cpus(message["threads"], message["pin_cpus"]))
-            [machine] = local.start(message["run_id"], message["log_path"]).values()
-            _check_zygote()
+            local, machine = _start(message)
             _send(out, {"machine": {**machine, "python_executable": sys.executable}})
         elif message["op"] == "measure" and local is not None:
             _send(out, encode_outcome(partial(local.measure, SampleRequest.from_dict(message["request"]),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from loadbench.bench.executors.base import Finished, Job
+from loadbench.bench.executors.base import ExecutorError, Finished, Job
 from loadbench.bench.fingerprint import fingerprint, local_cuda_available, node_id
 from loadbench.bench.sample.protocol import SampleReply, SampleRequest, WorkerFailed
 from loadbench.bench.sample.spawn import Target, Zygote
@@ -57,7 +58,12 @@ class LocalExecutor:
 
     def start(self, run_id: str, log_path: str) -> dict[str, dict[str, Any]]:
         self._zygote.log_path = log_path
-        self._zygote.ready()  # its imports would disturb what the run measures next (the ceiling)
+        try:
+            self._zygote.ready()  # its imports would disturb what the run measures next (the ceiling)
+        except WorkerFailed as exc:
+            raise ExecutorError(f"the zygote (torch and transformers imported once for every sample) could not "
+                                f"start: {exc}; check that `python -c 'import torch, transformers'` works in "
+                                f"{sys.executable}") from None
         machine = {**fingerprint(), "threads": self.threads, "cpus": self.cpus}
         self._node = node_id(machine)
         return {self._node: machine}

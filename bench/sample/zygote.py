@@ -1,14 +1,31 @@
-"""Pre-imported once in the fork server; every sample's worker is forked from it.
+"""The zygote: torch, transformers and the worker imported once; every sample's worker is a fork of it.
 
 Importing torch and transformers costs seconds; paying it once is what makes a fresh
 process per sample affordable. Only imports happen here, never a load or a forward: a
 worker must start where a user's fresh process stands after its imports.
+
+It is its own fork server, not multiprocessing's: that one re-runs the parent's main
+script in every child (the ``loadbench`` entry point, a user's script: 120 ms per sample
+on the 2-core VM, bench/studies/README.md#profile_run) and unpickles a process object
+there. Here a request is forked and its target called, nothing else::
+
+    python -m loadbench.bench.sample.zygote FD    # FD: a SOCK_SEQPACKET socket to the parent
+
+Importing this module (as the self-benchmark's naive baseline does) only imports.
 """
 
 from __future__ import annotations
 
 import gc
+import os
+import pickle
+import signal
+import socket
+import sys
+import traceback
+from typing import NoReturn
 
+from loadbench.bench.sample.fork_protocol import MAX_MESSAGE, READY, pack_number
 from loadbench.bench.sample.offline import set_library_defaults
 
 set_library_defaults()
@@ -21,10 +38,63 @@ import transformers.generation  # noqa: E402,F401
 import transformers.modeling_utils  # noqa: E402,F401
 from transformers import AutoConfig, AutoTokenizer  # noqa: E402,F401
 
-__all__: list[str] = []
+# loadbench's own side of a sample: the worker, its probes, and the loaders' generic code,
+# which a worker would otherwise import afresh (~75 ms) before every sample.
+import loadbench.bench.sample.worker  # noqa: E402,F401
+import loadbench.loaders  # noqa: E402,F401
+
+__all__ = ["serve"]
 
 # Imports leave ~10^6 objects behind. Without this, a full collection in a worker walks
 # them all (~0.1 s) at a moment that depends on the sample's allocations, adding noise
 # of that size to some loads; frozen, they are never scanned (nor copied on write). This
 # is gc.freeze's documented use: pre-fork servers.
 gc.freeze()
+
+
+def serve(control: socket.socket) -> None:
+    """Fork one worker per request (bench/sample/fork_protocol.py), one at a time, until the parent closes its end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to act on; each worker gets it back
+    control.sendall(READY)
+    while True:
+        message, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, 1)
+        if not message:
+            return
+        [reply_fd] = fds
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            _worker(message, reply_fd)
+        os.close(reply_fd)
+        control.sendall(pack_number(pid))
+        _, status = os.waitpid(pid, 0)
+        control.sendall(pack_number(os.waitstatus_to_exitcode(status)))
+
+
+def _worker(message: bytes, reply_fd: int) -> NoReturn:
+    """In the fork: run the request's target, then exit; it never returns into the server's loop."""
+    code = 1
+    try:
+        from multiprocessing.connection import Connection
+
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        sys_path, pickled_target, payload, log_path = pickle.loads(message)
+        sys.path[:] = sys_path  # so that a target from the caller's own modules is found by name
+        target = pickle.loads(pickled_target)
+        target(Connection(reply_fd, readable=False), payload, log_path)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # a closed or broken stream: nothing left to say on it
+                pass
+        os._exit(code)
+
+
+if __name__ == "__main__":
+    serve(socket.socket(fileno=int(sys.argv[1])))

@@ -7,7 +7,7 @@ Both run interleaved (ABAB...) in one run, so machine drift hits both alike.
 
     python -m loadbench.bench.studies.selfbench [--samples N] [--output FILE.jsonl]
 
-Workers import this module (multiprocessing re-imports the parent's main module), so its
+Workers import its target by name, so its
 top level stays light: rich is imported only where it is used.
 """
 
@@ -57,6 +57,8 @@ class SelfBenchResult:
 
 
 def _time_zygote(zygote: Zygote) -> float:
+    from loadbench.bench.studies.selfbench import _noop_target  # by its name: this module may run as __main__
+
     start = time.perf_counter()
     reply = zygote.call(_noop_target, "", CALL_TIMEOUT_S)
     elapsed = time.perf_counter() - start

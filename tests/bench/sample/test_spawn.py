@@ -66,3 +66,34 @@ def test_worker_killed_by_a_signal_is_reported(zygote: Zygote, builtin) -> None:
     assert killed
     assert caught.value.error_type == "crashed"
     assert "killed by SIGKILL" in str(caught.value)
+
+
+def test_a_zygote_that_ended_is_replaced_before_the_next_sample(zygote: Zygote, builtin) -> None:
+    from loadbench.bench.sample import spawn
+
+    zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
+    ended = spawn._server().process
+    ended.kill()
+    ended.wait()
+    reply = zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
+    assert reply.failures == []
+    assert spawn._server().process.pid != ended.pid
+
+
+def test_a_sample_interrupted_mid_exchange_leaves_no_worker_and_the_next_one_runs(zygote: Zygote, builtin) -> None:
+    import json
+
+    def interrupt_at_the_partial_reply(data: bytes) -> bool:
+        raise KeyboardInterrupt  # as Ctrl-C would, while the worker runs its workload
+
+    with pytest.raises(KeyboardInterrupt):
+        zygote.call(_child_main(), json.dumps(_request(builtin("tiny-llama")).to_dict()), 120,
+                    interrupt_at_the_partial_reply)
+    assert _workers() == []
+    assert zygote.run(_request(builtin("tiny-llama")), timeout_s=120).failures == []
+
+
+def _child_main():
+    from loadbench.bench.sample.worker import child_main
+
+    return child_main
