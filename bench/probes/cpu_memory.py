@@ -33,9 +33,9 @@ from typing import Any
 
 from loadbench.bench.probes.clocks import peak_rss_bytes
 from loadbench.bench.probes.proc_status import STATUS_PATH, RamReading, read_ram
-from loadbench.bench.probes.rss_watcher import BEGIN, END, READY
+from loadbench.bench.probes.rss_watcher import BEGIN, END, READY, WATCH, WATCHING
 
-__all__ = ["CLEAR_REFS_PATH", "CpuMemory", "CpuMemoryProbe", "Phase", "SAMPLE_PERIOD_S"]
+__all__ = ["CLEAR_REFS_PATH", "CpuMemory", "CpuMemoryProbe", "Phase", "SAMPLE_PERIOD_S", "start_shared_watcher"]
 
 CLEAR_REFS_PATH = Path("/proc/self/clear_refs")
 RESET_HWM = "5"  # proc(5), /proc/pid/clear_refs: "reset the peak resident set size"
@@ -92,38 +92,84 @@ def _max(*values: int | None) -> int | None:
     return max(present) if present else None
 
 
-class _Watcher:
-    """This process's end of the watcher: one line out per command, one line back per ``end``."""
+def _start_watcher(pid: int, period_s: float) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", WATCHER_MODULE, str(pid), repr(period_s)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
 
-    def __init__(self, period_s: float, cpus: Collection[int] | None) -> None:
-        self._process = subprocess.Popen([sys.executable, "-m", WATCHER_MODULE, str(os.getpid()), repr(period_s)],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+
+# The zygote's watcher, inherited by every worker it forks (start_shared_watcher).
+_shared: subprocess.Popen[bytes] | None = None
+
+
+def start_shared_watcher(period_s: float = SAMPLE_PERIOD_S) -> None:
+    """Start one watcher for every later fork of this process (the zygote's workers) to share.
+
+    A watcher of its own cost each worker a Python start it had to wait for (25 ms once
+    the architecture's import no longer hid it) and the wait for its exit.
+    """
+    global _shared
+    _shared = _start_watcher(0, period_s)
+
+
+class _Watcher:
+    """This process's end of the watcher: one line out per command, one line back per ``end``.
+
+    Either its own (``spawn``), or the zygote's (``attach``), turned to this process
+    first. Raw reads: a buffered reader would hide a second line from select.
+    """
+
+    def __init__(self, process: subprocess.Popen[bytes], cpus: Collection[int] | None, *, shared: bool) -> None:
+        assert process.stdin is not None and process.stdout is not None
+        self._process, self.shared = process, shared
+        self._in, self._out = process.stdin.fileno(), process.stdout.fileno()
+        self._pending = b""
         if cpus and hasattr(os, "sched_setaffinity"):
             try:
-                os.sched_setaffinity(self._process.pid, cpus)
+                os.sched_setaffinity(process.pid, cpus)
             except OSError:  # it still measures, only nearer the worker
                 pass
+        self._greeting = WATCHING + b" %d" % os.getpid() if shared else READY
+        if shared:
+            self._send(WATCH + b" %d" % os.getpid())
         self._ready = False
 
+    @classmethod
+    def spawn(cls, period_s: float, cpus: Collection[int] | None) -> _Watcher:
+        return cls(_start_watcher(os.getpid(), period_s), cpus, shared=False)
+
+    @classmethod
+    def attach(cls, cpus: Collection[int] | None) -> _Watcher | None:
+        """The zygote's watcher, if this process is one of its forks and it still takes commands.
+
+        Not ``poll()``: the watcher is the zygote's child, not this process's.
+        """
+        if _shared is None:
+            return None
+        try:
+            return cls(_shared, cpus, shared=True)
+        except OSError:  # it ended: its input is a broken pipe
+            return None
+
     def _send(self, line: bytes) -> None:
-        assert self._process.stdin is not None
-        self._process.stdin.write(line + b"\n")
-        self._process.stdin.flush()
+        os.write(self._in, line + b"\n")  # one write: a line of a worker killed mid-way is never torn
 
     def _receive(self) -> bytes:
-        stdout = self._process.stdout
-        assert stdout is not None
-        if not select.select([stdout], [], [], WATCHER_TIMEOUT_S)[0]:
-            raise TimeoutError(f"the memory watcher did not answer within {WATCHER_TIMEOUT_S:g} s")
-        line = stdout.readline()
-        if not line:
-            raise RuntimeError(f"the memory watcher ended (exit code {self._process.poll()})")
-        return line.rstrip(b"\n")
+        while b"\n" not in self._pending:
+            if not select.select([self._out], [], [], WATCHER_TIMEOUT_S)[0]:
+                raise TimeoutError(f"the memory watcher did not answer within {WATCHER_TIMEOUT_S:g} s")
+            chunk = os.read(self._out, 4096)
+            if not chunk:
+                raise RuntimeError(f"the memory watcher ended (exit code {self._process.poll()})")
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
+        return line
 
     def begin(self) -> None:
-        if not self._ready:  # started with the worker; by now it has had its imports' time
-            if (first := self._receive()) != READY:
-                raise RuntimeError(f"the memory watcher started with {first!r}")
+        if not self._ready:  # started (or told to watch) with the worker; by now it has had its time
+            # A shared watcher's earlier lines (its start, an answer a killed worker never read) come first.
+            while (line := self._receive()) != self._greeting:
+                if not self.shared:
+                    raise RuntimeError(f"the memory watcher started with {line!r}")
             self._ready = True
         self._send(BEGIN)
 
@@ -133,13 +179,15 @@ class _Watcher:
         return answer
 
     def close(self) -> None:
-        """Every answer is in: killed, not asked to end (its own exit took 7 ms of the worker's, 0.9 ms this way)."""
-        if self._process.stdin is not None:
-            self._process.stdin.close()
+        """Every answer is in. The zygote's stays for the next worker; one's own is killed, not asked to end
+        (its exit took 7 ms of the worker's, 0.9 ms this way)."""
+        if self.shared:
+            return
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.close()
         self._process.kill()
         self._process.wait()
-        if self._process.stdout is not None:
-            self._process.stdout.close()
+        self._process.stdout.close()
 
 
 class CpuMemoryProbe:
@@ -163,7 +211,8 @@ class CpuMemoryProbe:
 
     def __enter__(self) -> CpuMemoryProbe:
         try:
-            self._watcher = _Watcher(self.period_s, self._watcher_cpus)
+            self._watcher = (self.period_s == SAMPLE_PERIOD_S and _Watcher.attach(self._watcher_cpus)
+                             or _Watcher.spawn(self.period_s, self._watcher_cpus))
         except OSError as exc:
             self._watcher_failed = f"the memory watcher did not start ({exc})"
         return self
@@ -209,7 +258,12 @@ class CpuMemoryProbe:
             try:
                 self._watcher.begin()
             except (OSError, ValueError, RuntimeError) as exc:  # TimeoutError is an OSError
-                self._watcher_failed_with(exc)
+                if not self._watcher.shared:
+                    self._watcher_failed_with(exc)
+                    return
+                self._watcher = None  # the zygote's failed: one of this process's own instead
+                self.__enter__()
+                self._begin_watch()
 
     def _end_watch(self) -> dict[str, Any] | None:
         if self._watcher is not None:

@@ -8,7 +8,12 @@ phase with the line ``begin`` and closes it with ``end`` on this process's stdin
 every ``period_s`` and one at each end. Between phases it sleeps. End of input, which is
 also what the worker's death looks like, ends it.
 
-    python -m loadbench.bench.probes.rss_watcher PID PERIOD_S
+One watcher can serve worker after worker (the zygote keeps one for all its workers,
+bench/probes/cpu_memory.py): ``watch PID`` turns it to another process, ending any phase
+a worker that died left open, and is answered ``watching PID``, which tells the new
+worker that every answer before it (one a dead worker never read) is behind it.
+
+    python -m loadbench.bench.probes.rss_watcher PID PERIOD_S     # PID 0: none until ``watch``
 """
 
 from __future__ import annotations
@@ -16,16 +21,17 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import sys
 import time
 from typing import IO, Any
 
 from loadbench.bench.probes.proc_status import read_ram, status_path
 
-__all__ = ["BEGIN", "END", "READY", "PhasePeaks", "main", "watch"]
+__all__ = ["BEGIN", "END", "READY", "WATCH", "WATCHING", "PhasePeaks", "main", "watch"]
 
 # One line each way: the commands, and the watcher's first line (it can take readings).
-READY, BEGIN, END = b"ready", b"begin", b"end"
+READY, BEGIN, END, WATCH, WATCHING = b"ready", b"begin", b"end", b"watch", b"watching"
 
 
 def _max(a: int | None, b: int | None) -> int | None:
@@ -79,7 +85,12 @@ def watch(pid: int, period_s: float, commands: int, answers: IO[bytes]) -> None:
         pending += chunk
         while b"\n" in pending:
             line, pending = pending.split(b"\n", 1)
-            if line == BEGIN:
+            command, _, argument = line.partition(b" ")
+            if command == WATCH and argument.isdigit():
+                pid, phase = int(argument), None
+                answers.write(WATCHING + b" " + argument + b"\n")
+                answers.flush()
+            elif line == BEGIN:
                 phase = PhasePeaks()
                 phase.add(pid)
                 due = time.monotonic() + period_s
@@ -93,6 +104,7 @@ def watch(pid: int, period_s: float, commands: int, answers: IO[bytes]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     pid, period_s = (argv or sys.argv[1:])[:2]
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the run; end of input ends this
     watch(int(pid), float(period_s), sys.stdin.fileno(), sys.stdout.buffer)
     return 0
 

@@ -32,16 +32,17 @@ from loadbench.bench.sample.workload import (
 )
 from loadbench.vocabulary import BASE_PATH, WARM
 
-__all__ = ["GPU_METRICS", "child_main", "measure"]
+__all__ = ["GPU_METRICS", "child_main", "measure", "silence_libraries"]
 
 GPU_METRICS = ("gpu_before_bytes", "gpu_peak_used_bytes", "gpu_load_added_bytes", "gpu_after_bytes",
                "gpu_process_peak_bytes", "gpu_max_allocated_bytes", "gpu_max_reserved_bytes")
 
 
-def _silence_libraries() -> None:
+def silence_libraries() -> None:
     from transformers.utils import logging
 
-    logging.set_verbosity_error()
+    if logging.get_verbosity() != logging.ERROR:  # the zygote's is; setting it again clears every logger's cache
+        logging.set_verbosity_error()
     logging.disable_progress_bar()
 
 
@@ -183,7 +184,7 @@ def _measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], Non
     from loadbench.loaders.common import attn_implementation, resident_dtype, resident_weight_bytes
     from loadbench.loaders.options import LoadOptions
 
-    _silence_libraries()
+    silence_libraries()
     if req.threads is not None:
         torch.set_num_threads(req.threads)
     result = SampleReply(info={"torch_threads": torch.get_num_threads(), "pid": os.getpid(),
@@ -195,8 +196,8 @@ def _measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], Non
 
     # Isolation self-check: a fresh worker has not imported the architecture yet.
     result.info["modules_before_import"] = len(sys.modules)
-    result.info["arch_module_preloaded"] = any(
-        name.startswith(f"transformers.models.{info.model_type}.modeling_") for name in sys.modules)
+    prefix = f"transformers.models.{info.model_type}.modeling_"
+    result.info["arch_module_preloaded"] = any(name.startswith(prefix) for name in sys.modules)
     if (reason := path_not_applicable(req.path, info, task, options, req.device)) is not None:
         # Asked here, in the environment that would load (a run over environments plans without it).
         result.na("load_s", reason)

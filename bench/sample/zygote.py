@@ -17,6 +17,7 @@ Importing this module (as the self-benchmark's naive baseline does) only imports
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import pickle
 import signal
@@ -30,20 +31,30 @@ from loadbench.bench.sample.offline import set_library_defaults
 
 set_library_defaults()
 
-# torch, transformers, and the generic machinery every path uses; architecture modules and
-# pipelines stay out and are imported by each worker before its timer (recorded as import_s).
+# torch, transformers, and the generic machinery every path uses (AutoConfig's own imports
+# included: 8 ms of every worker's inspection otherwise); architecture modules and pipelines
+# stay out and are imported by each worker before its timer (recorded as import_s).
 import torch  # noqa: E402,F401
 import transformers  # noqa: E402,F401
 import transformers.generation  # noqa: E402,F401
 import transformers.modeling_utils  # noqa: E402,F401
 from transformers import AutoConfig, AutoTokenizer  # noqa: E402,F401
 
+for _generic in ("transformers.video_utils", "transformers.utils.type_validators"):  # 5.x; not in every release
+    try:
+        importlib.import_module(_generic)
+    except ImportError:
+        pass
+
 # loadbench's own side of a sample: the worker, its probes, and the loaders' generic code,
 # which a worker would otherwise import afresh (~75 ms) before every sample.
-import loadbench.bench.sample.worker  # noqa: E402,F401
+import loadbench.bench.sample.worker  # noqa: E402
 import loadbench.loaders  # noqa: E402,F401
+from loadbench.bench.probes.cpu_memory import start_shared_watcher  # noqa: E402
 
 __all__ = ["serve"]
+
+loadbench.bench.sample.worker.silence_libraries()
 
 # Imports leave ~10^6 objects behind. Without this, a full collection in a worker walks
 # them all (~0.1 s) at a moment that depends on the sample's allocations, adding noise
@@ -55,6 +66,7 @@ gc.freeze()
 def serve(control: socket.socket) -> None:
     """Fork one worker per request (bench/sample/fork_protocol.py), one at a time, until the parent closes its end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to act on; each worker gets it back
+    start_shared_watcher()
     control.sendall(READY)
     while True:
         message, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, 1)

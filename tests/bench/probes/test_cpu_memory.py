@@ -287,3 +287,35 @@ def test_reading_falls_back_to_psutil_without_proc_status(tmp_path: Path) -> Non
     reading = procstatus.read_ram(tmp_path / "missing")
     assert reading.rss > 0
     assert reading.anon is None and reading.file is None and reading.hwm is None
+
+
+def test_forks_share_the_zygotes_watcher_even_after_one_died_inside_a_phase(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the zygote's workers do; a killed worker leaves an answer it never read, which the next one skips."""
+    monkeypatch.setattr(rss, "_shared", None)
+    rss.start_shared_watcher()
+    watcher = rss._shared
+    assert watcher is not None
+
+    def die_inside_a_phase() -> bool:
+        probe = rss.CpuMemoryProbe().__enter__()
+        probe._begin_watch()
+        probe._watcher._send(rsswatch.END)  # its answer stays in the pipe
+        os._exit(0)
+
+    def measure() -> tuple[bool, int | None, str | None, int]:
+        with rss.CpuMemoryProbe() as probe, probe.phase() as phase:
+            _allocate(32 << 20, hold_s=0.05)
+        return probe._watcher.shared, phase.result.peak_anon_bytes, phase.result.error, phase.result.samples
+
+    try:
+        context = multiprocessing.get_context("fork")
+        dead = context.Process(target=die_inside_a_phase)
+        dead.start()
+        dead.join(30)
+        shared, peak_anon, error, samples = _in_a_fork(measure)
+        assert shared and error is None and samples >= 2
+        assert peak_anon is None or peak_anon >= 32 << 20
+        assert watcher.poll() is None  # still there for the next worker
+    finally:
+        watcher.kill()
+        watcher.wait()

@@ -9,6 +9,7 @@ import time
 import psutil
 import pytest
 
+from loadbench.bench.probes.cpu_memory import WATCHER_MODULE
 from loadbench.bench.sample.protocol import SampleRequest, WorkerFailed
 from loadbench.bench.sample.spawn import Zygote
 
@@ -21,9 +22,10 @@ def _request(directory) -> SampleRequest:
 
 
 def _workers() -> list[psutil.Process]:
-    """Grandchildren of this process: the workers the fork server forked."""
+    """Grandchildren of this process: the workers the zygote forked (not the memory watcher it keeps)."""
     return [grandchild for child in psutil.Process().children()
-            for grandchild in child.children() if grandchild.is_running()]
+            for grandchild in child.children() if grandchild.is_running() and WATCHER_MODULE not in
+            " ".join(grandchild.cmdline())]
 
 
 def test_each_sample_runs_in_a_fresh_process(zygote: Zygote, builtin) -> None:
