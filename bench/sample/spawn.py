@@ -24,7 +24,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from loadbench.bench.sample.fork_protocol import MAX_MESSAGE, READY, unpack_number
+from loadbench.bench.sample.fork_protocol import FORK_AHEAD, MAX_MESSAGE, READY, unpack_number
 from loadbench.bench.sample.protocol import SampleReply, SampleRequest, WorkerFailed, decode_partial
 from loadbench.bench.sample.worker import child_main
 
@@ -197,6 +197,7 @@ class Zygote:
                     raise _ZygoteEnded(f"the zygote did not fork within {KILL_GRACE_S:g} s")
                 worker = _Worker(server, unpack_number(started))
                 data = self._answer(worker, receiver, timeout_s, interim)
+                server.socket.sendall(FORK_AHEAD)  # the next worker is forked while this one exits
                 if worker.wait(KILL_GRACE_S) is None:
                     worker.stop()
                 return data

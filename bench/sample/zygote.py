@@ -20,13 +20,14 @@ import gc
 import importlib
 import os
 import pickle
+import select
 import signal
 import socket
 import sys
 import traceback
 from typing import NoReturn
 
-from loadbench.bench.sample.fork_protocol import MAX_MESSAGE, READY, pack_number
+from loadbench.bench.sample.fork_protocol import FORK_AHEAD, MAX_MESSAGE, READY, SPARE_NAME, pack_number
 from loadbench.bench.sample.offline import set_library_defaults
 
 set_library_defaults()
@@ -63,24 +64,109 @@ loadbench.bench.sample.worker.silence_libraries()
 gc.freeze()
 
 
+class _Spare:
+    """The next worker, forked ahead of its request while the last one exits; it waits for the request."""
+
+    def __init__(self, control: socket.socket, *inherited: int) -> None:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.pid = os.fork()
+        if self.pid == 0:
+            try:
+                control.close()
+                mine.close()
+                for fd in inherited:
+                    os.close(fd)
+                name = _rename(SPARE_NAME)
+                message, fds, _, _ = socket.recv_fds(theirs, MAX_MESSAGE, 1)
+                theirs.close()
+                if message:
+                    _rename(name)
+                    _worker(message, fds[0])
+            finally:
+                os._exit(0)  # no request came: the zygote ended
+        theirs.close()
+        self._socket = mine
+
+    def start(self, message: bytes, reply_fd: int) -> int | None:
+        """Hand it the request; its pid, or None when it is gone (killed while it waited)."""
+        try:
+            socket.send_fds(self._socket, [message], [reply_fd])
+        except OSError:
+            os.waitpid(self.pid, 0)
+            return None
+        finally:
+            self._socket.close()
+        return self.pid
+
+
+def _rename(name: bytes) -> bytes:
+    """Set this process's name in /proc (what ps and psutil show); return the old one."""
+    try:
+        with open("/proc/self/comm", "r+b", buffering=0) as comm:
+            old = comm.read().rstrip(b"\n")
+            comm.seek(0)
+            comm.write(name)
+            return old
+    except OSError:  # not Linux: the name only helps whoever lists processes
+        return name
+
+
 def serve(control: socket.socket) -> None:
-    """Fork one worker per request (bench/sample/fork_protocol.py), one at a time, until the parent closes its end."""
+    """Fork one worker per request (bench/sample/fork_protocol.py), one at a time, until the parent closes its end.
+
+    After a worker's reply the parent says ``FORK_AHEAD``: the next worker is forked then,
+    on another core while the last one's address space is torn down on its own, where
+    nothing is being timed; a request without a spare forks at once.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to act on; each worker gets it back
     start_shared_watcher()
     control.sendall(READY)
+    spare: _Spare | None = None
     while True:
         message, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, 1)
         if not message:
             return
+        if message == FORK_AHEAD:
+            spare = spare or _Spare(control)
+            continue
         [reply_fd] = fds
-        pid = os.fork()
-        if pid == 0:
-            control.close()
-            _worker(message, reply_fd)
+        pid = spare.start(message, reply_fd) if spare is not None else None
+        spare = None
+        if pid is None:
+            pid = os.fork()
+            if pid == 0:
+                control.close()
+                _worker(message, reply_fd)
         os.close(reply_fd)
         control.sendall(pack_number(pid))
-        _, status = os.waitpid(pid, 0)
-        control.sendall(pack_number(os.waitstatus_to_exitcode(status)))
+        code, spare = _wait(pid, control)
+        control.sendall(pack_number(code))
+
+
+def _wait(pid: int, control: socket.socket) -> tuple[int, _Spare | None]:
+    """The worker's exit code, and the spare a ``FORK_AHEAD`` that came meanwhile made."""
+    spare = None
+    try:
+        pidfd: int | None = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # before Linux 5.3: the spare waits for the next request
+        pidfd = None
+    if pidfd is not None:
+        try:
+            parent = control.fileno()
+            watching = [pidfd, parent]
+            while parent in watching:
+                ready = select.select(watching, [], [])[0]
+                if pidfd in ready:
+                    break
+                message = control.recv(MAX_MESSAGE)
+                if message == FORK_AHEAD and spare is None:
+                    spare = _Spare(control, pidfd)
+                elif not message:
+                    watching.remove(parent)  # the parent is gone: the loop ends after this worker
+        finally:
+            os.close(pidfd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), spare
 
 
 def _worker(message: bytes, reply_fd: int) -> NoReturn:

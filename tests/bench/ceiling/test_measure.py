@@ -181,6 +181,7 @@ def test_cli_json_is_the_ceiling(tmp_path: Path, probes: Counting, capsys: pytes
 
 def test_a_ceiling_that_cannot_be_measured_is_recorded_with_why(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOADBENCH_CACHE_DIR", str(tmp_path / "empty-cache"))  # nothing cached: it must measure
     monkeypatch.setattr(ceiling.sys, "executable", "/bin/false")
     with pytest.raises(ceiling.CeilingError, match="measuring the machine's ceiling failed"):
         ceiling.measure_apart(tmp_path)
@@ -206,3 +207,13 @@ def test_filesystem_key_names_the_mount(tmp_path: Path) -> None:
     device = os.stat(tmp_path).st_dev
     assert key.endswith(f"(device {os.major(device)}:{os.minor(device)})")
     assert os.path.ismount(key.rsplit(" (device", 1)[0])
+
+
+def test_a_run_reads_a_cached_ceiling_without_a_process_of_its_own(tmp_path: Path, probes: Counting,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    cached = ceiling.machine_ceiling(tmp_path)
+    monkeypatch.setattr(ceiling.sys, "executable", "/bin/false")  # a process would fail
+    recorded = ceiling.run_ceiling({"a": str(tmp_path)})
+    assert recorded["storage"]["a"]["cold_read"] == cached.cold_read.to_dict()
+    assert recorded["memory_read"] == cached.memory_read.to_dict()
+    assert ceiling.cached_ceiling(tmp_path / "missing") is None

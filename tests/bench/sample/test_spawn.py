@@ -10,6 +10,7 @@ import psutil
 import pytest
 
 from loadbench.bench.probes.cpu_memory import WATCHER_MODULE
+from loadbench.bench.sample.fork_protocol import SPARE_NAME
 from loadbench.bench.sample.protocol import SampleRequest, WorkerFailed
 from loadbench.bench.sample.spawn import Zygote
 
@@ -22,10 +23,14 @@ def _request(directory) -> SampleRequest:
 
 
 def _workers() -> list[psutil.Process]:
-    """Grandchildren of this process: the workers the zygote forked (not the memory watcher it keeps)."""
-    return [grandchild for child in psutil.Process().children()
-            for grandchild in child.children() if grandchild.is_running() and WATCHER_MODULE not in
-            " ".join(grandchild.cmdline())]
+    """Grandchildren of this process: the workers the zygote forked (not its memory watcher, nor its spare)."""
+    return [grandchild for grandchild in _grandchildren() if WATCHER_MODULE not in " ".join(grandchild.cmdline())
+            and grandchild.name() != SPARE_NAME.decode()]
+
+
+def _grandchildren() -> list[psutil.Process]:
+    return [grandchild for child in psutil.Process().children() for grandchild in child.children()
+            if grandchild.is_running() and grandchild.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_each_sample_runs_in_a_fresh_process(zygote: Zygote, builtin) -> None:
@@ -99,3 +104,18 @@ def _child_main():
     from loadbench.bench.sample.worker import child_main
 
     return child_main
+
+
+def test_the_next_worker_is_forked_ahead_and_a_spare_killed_while_it_waits_is_replaced(zygote: Zygote,
+                                                                                        builtin) -> None:
+    first = zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
+    [spare] = [p for p in _grandchildren() if p.name() == SPARE_NAME.decode()]
+    second = zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
+    assert second.info["pid"] == spare.pid != first.info["pid"]  # the spare measured the next sample
+    [spare] = [p for p in _grandchildren() if p.name() == SPARE_NAME.decode()]
+    spare.kill()
+    deadline = time.monotonic() + 30
+    while spare.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:  # the zygote reaps it later
+        time.sleep(0.01)
+    third = zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
+    assert third.failures == [] and third.info["pid"] != spare.pid
