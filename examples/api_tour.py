@@ -3,7 +3,7 @@
     python examples/api_tour.py [--repeats N] [--output DIR]
 
 Two runs of the same small suite, one after the other; the second is compared with the
-first. The workers re-import this file, so everything runs under the ``__main__`` guard.
+first.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """loadbench: benchmark the four ways of loading a Hugging Face model.
 
-The Python API, the same as the command line's verbs (guard a script's entry point with
-``if __name__ == "__main__":``: the workers re-import the main module)::
+The Python API, the same as the command line's verbs (workers are forked from
+loadbench's zygote and never import the calling script)::
 
     import loadbench
 

@@ -4,8 +4,8 @@
 they take the same ``--samples``/``--output`` options, append their records the same way
 and print the same spread, so a reader can set their figures side by side.
 
-Workers re-import a script's main module, and this module with it, so its top level
-stays light: numpy is imported only where it is used.
+Its top level stays light (numpy is imported only where it is used): the
+scripts import it before anything else.
 """
 
 from __future__ import annotations
