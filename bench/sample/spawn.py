@@ -197,9 +197,12 @@ class Zygote:
                     raise _ZygoteEnded(f"the zygote did not fork within {KILL_GRACE_S:g} s")
                 worker = _Worker(server, unpack_number(started))
                 data = self._answer(worker, receiver, timeout_s, interim)
-                server.socket.sendall(FORK_AHEAD)  # the next worker is forked while this one exits
-                if worker.wait(KILL_GRACE_S) is None:
-                    worker.stop()
+                try:
+                    server.socket.sendall(FORK_AHEAD)  # the next worker is forked while this one exits
+                    if worker.wait(KILL_GRACE_S) is None:
+                        worker.stop()
+                except (OSError, _ZygoteEnded):  # the zygote went after the reply: the sample stands
+                    server.close()
                 return data
             except _ZygoteEnded as exc:
                 server.close()

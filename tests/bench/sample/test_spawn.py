@@ -119,3 +119,22 @@ def test_the_next_worker_is_forked_ahead_and_a_spare_killed_while_it_waits_is_re
         time.sleep(0.01)
     third = zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
     assert third.failures == [] and third.info["pid"] != spare.pid
+
+
+def reply_then_kill_the_zygote(conn, payload: str, log_path: str | None) -> None:
+    """A target (importable by name) whose zygote dies right after the reply is sent."""
+    import os
+
+    conn.send_bytes(b"measured")
+    conn.close()
+    os.kill(os.getppid(), signal.SIGKILL)
+
+
+def test_a_reply_stands_when_the_zygote_dies_right_after_it(zygote: Zygote, builtin) -> None:
+    from loadbench.bench.sample import spawn
+
+    zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
+    before = spawn._server().process.pid
+    assert zygote.call(reply_then_kill_the_zygote, "", 120) == b"measured"
+    assert zygote.run(_request(builtin("tiny-llama")), timeout_s=120).failures == []
+    assert spawn._server().process.pid != before
