@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +94,22 @@ class RunResult:
 
         return summary_text(self.frame(), metrics=HEADLINE, cv_threshold=self.cv_threshold)
 
+    def write_reports(self) -> RunResult:
+        """Write report.md and report.html into the run directory; return the result that names them.
+
+        ``run(reports=False)`` then this: what the CLI does, so that the summary is printed
+        before the reports' seconds of plotting. Another Ctrl-C meanwhile skips them
+        (``loadbench report`` makes them later), and the result says so (``interrupted_again``).
+        """
+        from loadbench.results import write_run_reports
+
+        try:
+            with _writing(self.run_dir):
+                written = write_run_reports(self.run_dir, cv_threshold=self.cv_threshold)
+        except KeyboardInterrupt:
+            return replace(self, reports=(), interrupted_again=True)
+        return replace(self, reports=tuple(written))
+
 
 compare = checked(_compare)
 
@@ -107,20 +123,11 @@ def _progress(progress: bool | Progress) -> Any:
 
 
 def _finished(outcome: RunOutcome, suite: Suite, reports: bool) -> RunResult:
-    from loadbench.results import write_run_reports
-
-    written: list[Path] = []
-    again = False
-    try:
-        if reports:
-            with _writing(outcome.run_dir):
-                written = write_run_reports(outcome.run_dir, cv_threshold=suite.cv_threshold)
-    except KeyboardInterrupt:
-        # Another Ctrl-C while the reports are written: skip them (`loadbench report` makes
-        # them later), but still return, so the caller says how to finish the run.
-        written, again = [], True
-    return RunResult(outcome.run_dir, outcome.samples, outcome.failed_samples, outcome.interrupted, outcome.lost,
-                     suite.cv_threshold, tuple(written), again, _measured_nothing(outcome), outcome.sequential)
+    result = RunResult(outcome.run_dir, outcome.samples, outcome.failed_samples, outcome.interrupted, outcome.lost,
+                       suite.cv_threshold, (), False, _measured_nothing(outcome), outcome.sequential)
+    # Another Ctrl-C while the reports are written skips them, but still returns, so the
+    # caller says how to finish the run.
+    return result.write_reports() if reports else result
 
 
 def _measured_nothing(outcome: RunOutcome) -> bool:

@@ -118,7 +118,8 @@ class _Worker:
             if self.exitcode is not None:
                 return
             try:
-                os.kill(self.pid, sig)
+                if self.pid > 0:  # never 0 or -1: those would signal a process group, or every process
+                    os.kill(self.pid, sig)
             except ProcessLookupError:  # ended meanwhile: its exit code is on its way
                 pass
             self.wait(KILL_GRACE_S if sig == signal.SIGTERM else None)

@@ -158,3 +158,29 @@ def test_run_ends_by_writing_its_reports(tmp_path: Path, capsys: pytest.CaptureF
     assert markdown.startswith(f"# loadbench report: run {RUN_A}")
     assert f"run A: {RUN_A} is interrupted: its results are partial" in markdown
     assert (run / "report.html").read_text().count("data:image/png;base64,") == 3
+
+
+def test_run_prints_its_summary_before_it_writes_its_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plots take seconds: the table is on screen first, and a Ctrl-C in them keeps it there."""
+    from loadbench.bench.api import _finished
+    from loadbench.bench.cli.run import _finish
+    from loadbench.bench.runner import RunOutcome
+    from loadbench.bench.suite import default_suite
+
+    run = synthetic.write_run(tmp_path / "run", RUN_A)
+    printed_before: list[str] = []
+
+    def interrupted_reports(*args: object, **kwargs: object) -> None:
+        printed_before.append(capsys.readouterr().out)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("loadbench.results.write_run_reports", interrupted_reports)
+    result = _finished(RunOutcome(run, samples=72, failed_samples=0, interrupted=False), default_suite(),
+                       reports=False)
+    assert result.reports == () and _finish(result) == 0
+    [summary] = printed_before
+    assert "load_s" in summary
+    captured = capsys.readouterr()
+    assert "(reports skipped: interrupted again; `loadbench report RUN` makes them)" in captured.err
+    assert "report: " not in captured.out and not (run / "report.html").exists()
