@@ -62,6 +62,9 @@ def main() -> int:
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # from here on a stray print() lands in the log, not in an answer
     _send(out, {"protocol": PROTOCOL_VERSION, "loadbench": _loadbench_version(), "python": sys.executable})
+    from loadbench.bench.sample.spawn import Zygote
+
+    Zygote().warm_up()  # its imports take seconds: begun now, while the driver plans the run
     local = None
     for line in sys.stdin:
         message = json.loads(line)

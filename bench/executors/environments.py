@@ -266,6 +266,14 @@ class _Agent:
 
     def start(self, run_id: str, log_path: str, threads: int | None, pin_cpus: bool) -> dict[str, Any]:
         """Check the agent speaks this protocol; start its zygote; return its fingerprint."""
+        self.ask_to_start(run_id, log_path, threads, pin_cpus)
+        return self.started()
+
+    def ask_to_start(self, run_id: str, log_path: str, threads: int | None, pin_cpus: bool) -> None:
+        """The first half of ``start``: check the protocol and send ``start``, not waiting for the zygote.
+
+        The run asks every environment first, so their zygotes import side by side.
+        """
         timeout_s = start_timeout_s()
         hello = self._wait_message("waiting for its interpreter to start loadbench's agent", timeout_s)
         if hello.get("protocol") != PROTOCOL_VERSION:
@@ -277,7 +285,10 @@ class _Agent:
                             "pin_cpus": pin_cpus})
         if not sent:
             raise UnusableEnvironment(f"{self._where()}: {self._why_it_ended()}")
-        answer = self._wait_message("waiting for its zygote to import torch and transformers", timeout_s)
+
+    def started(self) -> dict[str, Any]:
+        """The second half of ``start``: the fingerprint, once its zygote has imported."""
+        answer = self._wait_message("waiting for its zygote to import torch and transformers", start_timeout_s())
         if not isinstance(answer.get("machine"), dict):
             raise UnusableEnvironment(f"{self._where()}: {self._why_it_ended()}")
         machine = {**answer["machine"], "environment": self.entry.name,
@@ -368,9 +379,11 @@ class EnvironmentsExecutor:
 
     def start(self, run_id: str, log_path: str) -> dict[str, dict[str, Any]]:
         self._run = (run_id, log_path)
+        for agent in self._agents.values():
+            agent.ask_to_start(run_id, log_path, self._suite.threads, self._suite.pin_cpus)
         nodes = {}
         for name, agent in self._agents.items():
-            machine = agent.start(run_id, log_path, self._suite.threads, self._suite.pin_cpus)
+            machine = agent.started()
             nodes[agent.node] = self._machines[name] = machine
         return nodes
 
