@@ -106,13 +106,23 @@ def _child_main():
     return child_main
 
 
+def _the_spare() -> psutil.Process:
+    """The worker forked ahead, once it has named itself (a moment after the sample before it ended)."""
+    deadline = time.monotonic() + 30
+    while not (spares := [p for p in _grandchildren() if p.name() == SPARE_NAME.decode()]):
+        assert time.monotonic() < deadline, "no spare was forked"
+        time.sleep(0.01)
+    [spare] = spares
+    return spare
+
+
 def test_the_next_worker_is_forked_ahead_and_a_spare_killed_while_it_waits_is_replaced(zygote: Zygote,
                                                                                         builtin) -> None:
     first = zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
-    [spare] = [p for p in _grandchildren() if p.name() == SPARE_NAME.decode()]
+    spare = _the_spare()
     second = zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
     assert second.info["pid"] == spare.pid != first.info["pid"]  # the spare measured the next sample
-    [spare] = [p for p in _grandchildren() if p.name() == SPARE_NAME.decode()]
+    spare = _the_spare()
     spare.kill()
     deadline = time.monotonic() + 30
     while spare.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:  # the zygote reaps it later
@@ -138,3 +148,22 @@ def test_a_reply_stands_when_the_zygote_dies_right_after_it(zygote: Zygote, buil
     assert zygote.call(reply_then_kill_the_zygote, "", 120) == b"measured"
     assert zygote.run(_request(builtin("tiny-llama")), timeout_s=120).failures == []
     assert spawn._server().process.pid != before
+
+
+def report_whether_imported(conn, payload: str, log_path: str | None) -> None:
+    """A target (importable by name) that says whether module ``payload`` came with the fork."""
+    import sys
+
+    conn.send_bytes(b"yes" if payload in sys.modules else b"no")
+
+
+def test_the_zygote_reads_a_checkpoints_config_once_for_the_workers_after_it(zygote: Zygote, builtin) -> None:
+    from loadbench.bench.sample import spawn
+
+    spawn._server().close()  # a fresh zygote, which has read no checkpoint's config yet
+    module = "transformers.models.bert.configuration_bert"
+    assert zygote.call(report_whether_imported, module, 120) == b"no"  # and a spare is forked ahead
+    zygote.read_config(str(builtin("tiny-bert")))
+    assert zygote.call(report_whether_imported, module, 120) == b"yes"  # not the spare forked before it
+    zygote.read_config("/no/such/checkpoint")  # a config it cannot read is the worker's to report
+    assert zygote.run(_request(builtin("tiny-llama")), timeout_s=120).failures == []
