@@ -50,7 +50,6 @@ class LocalExecutor:
         self._zygote = Zygote()
         self._zygote.warm_up()  # its imports take seconds: start them while the run is planned
         self._node = ""
-        self._configs_read: set[str] = set()
 
     @classmethod
     def for_suite(cls, suite: Suite) -> LocalExecutor:
@@ -80,9 +79,6 @@ class LocalExecutor:
 
         Raises WorkerFailed, including ProtocolError for a malformed reply.
         """
-        if request.checkpoint_dir not in self._configs_read:
-            self._zygote.read_config(request.checkpoint_dir)
-            self._configs_read.add(request.checkpoint_dir)
         return self._zygote.run(replace(request, threads=self.threads, cpus=self.cpus), timeout_s, self.target)
 
     def run(self, jobs: Sequence[Job], started: Callable[[Job], None]) -> Iterator[Finished]:

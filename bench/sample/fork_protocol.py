@@ -6,20 +6,17 @@ with the write end of the worker's reply pipe attached. Two messages answer it: 
 worker's pid once it is forked, and its exit code once it has ended (``-N`` for signal
 N, as multiprocessing reports it). The zygote's first message is ``READY``. Once the
 parent has a worker's reply, it may say ``FORK_AHEAD`` (no answer): the zygote then forks
-the next worker while this one exits. ``CONFIG`` followed by a checkpoint directory (no
-answer) has the zygote read that checkpoint's config once, importing its configuration
-class, which every worker of the checkpoint would otherwise import before its timers.
+the next worker while this one exits.
 """
 
 from __future__ import annotations
 
 import struct
 
-__all__ = ["CONFIG", "FORK_AHEAD", "MAX_MESSAGE", "READY", "SPARE_NAME", "pack_number", "unpack_number"]
+__all__ = ["FORK_AHEAD", "MAX_MESSAGE", "READY", "SPARE_NAME", "pack_number", "unpack_number"]
 
 READY = b"ready"
 FORK_AHEAD = b"fork ahead"
-CONFIG = b"config "
 SPARE_NAME = b"loadbench-spare"  # a worker forked ahead, as ps shows it until its request comes
 MAX_MESSAGE = 1 << 20  # a request: the pickled target, the sample's JSON, two paths
 

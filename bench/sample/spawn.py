@@ -24,7 +24,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from loadbench.bench.sample.fork_protocol import CONFIG, FORK_AHEAD, MAX_MESSAGE, READY, unpack_number
+from loadbench.bench.sample.fork_protocol import FORK_AHEAD, MAX_MESSAGE, READY, unpack_number
 from loadbench.bench.sample.protocol import SampleReply, SampleRequest, WorkerFailed, decode_partial
 from loadbench.bench.sample.worker import child_main
 
@@ -151,18 +151,6 @@ class Zygote:
             server.close()
             raise WorkerFailed("crashed", str(exc)) from None
         return server
-
-    def read_config(self, checkpoint_dir: str) -> None:
-        """Have the zygote import the checkpoint's configuration class once, for all its later workers.
-
-        Best effort: a zygote that cannot is found out by the next sample.
-        """
-        server = self._ready_server()
-        with server.lock:
-            try:
-                server.socket.sendall(CONFIG + os.fsencode(checkpoint_dir))
-            except OSError:
-                pass
 
     def run(self, request: SampleRequest, timeout_s: float, target: Target = child_main) -> SampleReply:
         """Measure one sample in a new worker and return its validated reply.

@@ -25,10 +25,9 @@ import signal
 import socket
 import sys
 import traceback
-from pathlib import Path
 from typing import NoReturn
 
-from loadbench.bench.sample.fork_protocol import CONFIG, FORK_AHEAD, MAX_MESSAGE, READY, SPARE_NAME, pack_number
+from loadbench.bench.sample.fork_protocol import FORK_AHEAD, MAX_MESSAGE, READY, SPARE_NAME, pack_number
 from loadbench.bench.sample.offline import set_library_defaults
 
 set_library_defaults()
@@ -88,10 +87,6 @@ class _Spare:
         theirs.close()
         self._socket = mine
 
-    def discard(self) -> None:
-        self._socket.close()  # no request: it exits
-        os.waitpid(self.pid, 0)
-
     def start(self, message: bytes, reply_fd: int) -> int | None:
         """Hand it the request; its pid, or None when it is gone (killed while it waited)."""
         try:
@@ -102,22 +97,6 @@ class _Spare:
         finally:
             self._socket.close()
         return self.pid
-
-
-def _read_config(checkpoint_dir: str) -> None:
-    """Import the checkpoint's configuration class here, once (never its code: no remote code is trusted).
-
-    Each worker's inspection would import it otherwise (6.7 ms of tiny-llama's), before any
-    timer, as it still does where this fails: whatever the reason, the worker says it.
-    """
-    from loadbench.loaders.checkpoints.inspection import load_config
-
-    try:
-        load_config(Path(checkpoint_dir), trust_remote_code=False)
-    except Exception:
-        return
-    gc.collect()  # the config object itself is garbage; the class and its module stay, frozen
-    gc.freeze()
 
 
 def _rename(name: bytes) -> bytes:
@@ -149,12 +128,6 @@ def serve(control: socket.socket) -> None:
             return
         if message == FORK_AHEAD:
             spare = spare or _Spare(control)
-            continue
-        if message.startswith(CONFIG):
-            _read_config(os.fsdecode(message[len(CONFIG):]))
-            if spare is not None:  # forked before the import: every worker of the checkpoint starts alike
-                spare.discard()
-                spare = None
             continue
         [reply_fd] = fds
         pid = spare.start(message, reply_fd) if spare is not None else None

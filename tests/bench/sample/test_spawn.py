@@ -149,21 +149,3 @@ def test_a_reply_stands_when_the_zygote_dies_right_after_it(zygote: Zygote, buil
     assert zygote.run(_request(builtin("tiny-llama")), timeout_s=120).failures == []
     assert spawn._server().process.pid != before
 
-
-def report_whether_imported(conn, payload: str, log_path: str | None) -> None:
-    """A target (importable by name) that says whether module ``payload`` came with the fork."""
-    import sys
-
-    conn.send_bytes(b"yes" if payload in sys.modules else b"no")
-
-
-def test_the_zygote_reads_a_checkpoints_config_once_for_the_workers_after_it(zygote: Zygote, builtin) -> None:
-    from loadbench.bench.sample import spawn
-
-    spawn._server().close()  # a fresh zygote, which has read no checkpoint's config yet
-    module = "transformers.models.bert.configuration_bert"
-    assert zygote.call(report_whether_imported, module, 120) == b"no"  # and a spare is forked ahead
-    zygote.read_config(str(builtin("tiny-bert")))
-    assert zygote.call(report_whether_imported, module, 120) == b"yes"  # not the spare forked before it
-    zygote.read_config("/no/such/checkpoint")  # a config it cannot read is the worker's to report
-    assert zygote.run(_request(builtin("tiny-llama")), timeout_s=120).failures == []
