@@ -42,7 +42,12 @@ def baseline_interpreter(revision: str, scratch: Path) -> Path:
     """A wrapper of this interpreter that imports loadbench at ``revision`` (a worktree of this checkout)."""
     root = Path(__file__).resolve().parents[2]
     tree = scratch / "tree"
-    subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", "--quiet", str(tree), revision], check=True)
+    added = subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", "--quiet", str(tree), revision],
+                           capture_output=True, text=True)
+    if added.returncode != 0:
+        why = (added.stderr.strip().splitlines() or [f"git exited {added.returncode}"])[-1]
+        raise SystemExit(f"harness_ab: --baseline {revision!r}: cannot check it out ({why}); give a revision "
+                         f"of {root}")
     site = scratch / "site"
     shutil.copytree(tree / "loadbench", site / "loadbench")
     for name in PACKAGE_DIRS:
@@ -55,7 +60,8 @@ def baseline_interpreter(revision: str, scratch: Path) -> Path:
 
 def remove_worktree(scratch: Path) -> None:
     root = Path(__file__).resolve().parents[2]
-    subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(scratch / "tree")], check=False)
+    if (scratch / "tree").exists():
+        subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(scratch / "tree")], check=False)
 
 
 def paired_verdicts(frame: Any, base: str = "base", head: str = "head") -> list[Verdict]:
