@@ -210,12 +210,18 @@ class CpuMemoryProbe:
         self._marks_before_resets: int | None = None
 
     def __enter__(self) -> CpuMemoryProbe:
+        shared = _Watcher.attach(self._watcher_cpus) if self.period_s == SAMPLE_PERIOD_S else None
+        if shared is not None:
+            self._watcher = shared
+        else:
+            self._spawn_watcher()
+        return self
+
+    def _spawn_watcher(self) -> None:
         try:
-            self._watcher = (self.period_s == SAMPLE_PERIOD_S and _Watcher.attach(self._watcher_cpus)
-                             or _Watcher.spawn(self.period_s, self._watcher_cpus))
+            self._watcher = _Watcher.spawn(self.period_s, self._watcher_cpus)
         except OSError as exc:
             self._watcher_failed = f"the memory watcher did not start ({exc})"
-        return self
 
     def __exit__(self, *exc: object) -> None:
         if self._watcher is not None:
@@ -261,8 +267,10 @@ class CpuMemoryProbe:
                 if not self._watcher.shared:
                     self._watcher_failed_with(exc)
                     return
-                self._watcher = None  # the zygote's failed: one of this process's own instead
-                self.__enter__()
+                # The zygote's failed (ended, or hung): one of this process's own instead, never
+                # the zygote's again, which could fail the same way.
+                self._watcher = None
+                self._spawn_watcher()
                 self._begin_watch()
 
     def _end_watch(self) -> dict[str, Any] | None:

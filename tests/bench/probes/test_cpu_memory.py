@@ -319,3 +319,18 @@ def test_forks_share_the_zygotes_watcher_even_after_one_died_inside_a_phase(monk
     finally:
         watcher.kill()
         watcher.wait()
+
+
+def test_a_hung_shared_watcher_gives_way_to_one_of_the_workers_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It takes the command and never answers: the probe starts its own watcher, once, and measures with it."""
+    hung = subprocess.Popen(["sleep", "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    monkeypatch.setattr(rss, "_shared", hung)
+    monkeypatch.setattr(rss, "WATCHER_TIMEOUT_S", 0.5)
+    try:
+        with rss.CpuMemoryProbe() as probe, probe.phase() as phase:
+            _allocate(8 << 20)
+        assert probe._watcher is not None and not probe._watcher.shared
+        assert phase.result.error is None and phase.result.samples >= 2
+    finally:
+        hung.kill()
+        hung.wait()
