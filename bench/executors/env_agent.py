@@ -17,9 +17,12 @@ import json
 import os
 import sys
 from functools import partial
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from loadbench.bench.sample.protocol import PROTOCOL_VERSION, SampleRequest, encode_outcome
+
+if TYPE_CHECKING:
+    from loadbench.bench.executors.local import LocalExecutor
 
 __all__ = ["main"]
 
@@ -38,7 +41,7 @@ def _loadbench_version() -> str | None:
         return None
 
 
-def _start(message: dict[str, Any]) -> Any:
+def _start(message: dict[str, Any]) -> tuple[LocalExecutor, dict[str, Any]]:
     """The agent's local executor, its zygote started; or end here, saying so, when the zygote cannot start.
 
     Its imports failed (their error is on stderr above): the driver then stops the run

@@ -210,11 +210,11 @@ class Zygote:
                 raise WorkerFailed("crashed", str(exc)) from None
             finally:
                 receiver.close()
-                if not server.broken and (worker is None or worker.exitcode is None):
+                if not server.broken and worker is None:
+                    server.close()  # interrupted before the worker's pid came back: the exchange cannot go on
+                elif not server.broken and worker is not None and worker.exitcode is None:
                     # Interrupted mid-exchange (Ctrl-C): end the worker, so the next sample starts clean.
                     try:
-                        if worker is None:
-                            raise _ZygoteEnded("interrupted before the worker's pid came back")
                         worker.stop()
                     except BaseException:  # interrupted again, or the zygote went: start afresh next time
                         server.close()
