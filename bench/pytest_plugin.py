@@ -203,7 +203,8 @@ def loadbench_load(request: pytest.FixtureRequest, loadbench_zygote: Any) -> Cal
             nonlocal calls
             first_measured = calls == warmup_rounds
             calls += 1
-            sample = replace(request_for(case, suite, check_equivalence=check_equivalence and first_measured),
+            sample = replace(request_for(case, suite, check_equivalence=check_equivalence and first_measured,
+                                         record_import=first_measured),
                              threads=threads, cpus=cpus)
             try:
                 reply = loadbench_zygote.run(sample, suite.timeout_s)

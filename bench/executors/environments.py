@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from loadbench.bench.executors.base import Finished, Job
 from loadbench.bench.fingerprint import local_cuda_available, node_id
-from loadbench.bench.sample.protocol import PROTOCOL_VERSION, WorkerFailed, decode_outcome
+from loadbench.bench.sample.protocol import OLDEST_PROTOCOL, PROTOCOL_VERSION, WorkerFailed, decode_outcome
 from loadbench.bench.sample.spawn import KILL_GRACE_S
 from loadbench.errors import UserError
 from loadbench.vocabulary import NODE_LOST
@@ -157,6 +157,7 @@ class _Agent:
         self.python = _interpreter_at(entry.name, location)  # checked again at each restart
         self.node = ""
         self._ended = False  # its stdout is closed: nothing more will come
+        self._protocol = PROTOCOL_VERSION  # what its hello says it speaks
         self._pending = b""  # what it wrote on stdout past the last whole line
         self._noise: list[str] = []  # what it printed on stdout that is not the protocol (a banner)
         self._stderr: IO[bytes] = tempfile.TemporaryFile()
@@ -276,10 +277,13 @@ class _Agent:
         """
         timeout_s = start_timeout_s()
         hello = self._wait_message("waiting for its interpreter to start loadbench's agent", timeout_s)
-        if hello.get("protocol") != PROTOCOL_VERSION:
+        protocol = hello.get("protocol")
+        if not (isinstance(protocol, int) and OLDEST_PROTOCOL <= protocol <= PROTOCOL_VERSION):
             raise UnusableEnvironment(
                 f"{self._where()}: its loadbench {hello.get('loadbench') or '(unknown version)'} speaks worker "
-                f"protocol {hello.get('protocol')}, this one {PROTOCOL_VERSION}; install the same loadbench there")
+                f"protocol {protocol}, this one {OLDEST_PROTOCOL} to {PROTOCOL_VERSION}; install the same loadbench "
+                "there")
+        self._protocol = protocol
         sent = self._write({"op": "start", "run_id": run_id, "log_path": str(Path(log_path).absolute()),
                             "threads": threads,
                             "pin_cpus": pin_cpus})
@@ -297,7 +301,8 @@ class _Agent:
         return machine
 
     def measure(self, job: Job) -> Finished:
-        sent = self._write({"op": "measure", "request": job.request.to_dict(), "timeout_s": job.timeout_s})
+        sent = self._write({"op": "measure", "request": job.request.to_dict(self._protocol),
+                            "timeout_s": job.timeout_s})
         answer = self._read(job.timeout_s + AGENT_GRACE_S) if sent else None
         if answer is None:
             try:

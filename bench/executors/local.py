@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from loadbench.bench.executors.base import ExecutorError, Finished, Job
 from loadbench.bench.fingerprint import fingerprint, local_cuda_available, node_id
 from loadbench.bench.sample.protocol import SampleReply, SampleRequest, WorkerFailed
-from loadbench.bench.sample.spawn import Target, Zygote
-from loadbench.bench.sample.worker import child_main
+from loadbench.bench.sample.spawn import MAX_CASE_ZYGOTES, Target, Zygote
+from loadbench.bench.sample.worker import child_main, import_key
 
 if TYPE_CHECKING:
     from loadbench.bench.suite import Suite
@@ -74,18 +74,23 @@ class LocalExecutor:
     def run_fields(self) -> dict[str, Any]:
         return {"threads": self.threads, "cpus": self.cpus}
 
-    def measure(self, request: SampleRequest, timeout_s: float) -> SampleReply:
-        """One sample in a fresh worker on this machine's threads and CPUs.
+    def measure(self, request: SampleRequest, timeout_s: float, then: SampleRequest | None = None) -> SampleReply:
+        """One sample in a fresh worker on this machine's threads and CPUs; ``then``, the next one, if known.
 
         Raises WorkerFailed, including ProtocolError for a malformed reply.
         """
-        return self._zygote.run(replace(request, threads=self.threads, cpus=self.cpus), timeout_s, self.target)
+        return self._zygote.run(replace(request, threads=self.threads, cpus=self.cpus), timeout_s, self.target,
+                                then=then)
 
     def run(self, jobs: Sequence[Job], started: Callable[[Job], None]) -> Iterator[Finished]:
-        for job in jobs:
+        # More cases than zygotes would start a zygote per sample: then each worker imports.
+        self._zygote.case_zygotes = len({import_key(job.request) for job in jobs}) <= MAX_CASE_ZYGOTES
+        for index, job in enumerate(jobs):
             started(job)
+            then = jobs[index + 1].request if index + 1 < len(jobs) else None
             try:
-                yield Finished(job.index, self._node, reply=self.measure(job.request, job.timeout_s))
+                reply = self.measure(job.request, job.timeout_s, then)
+                yield Finished(job.index, self._node, reply=reply)
             except WorkerFailed as exc:
                 yield Finished(job.index, self._node, failure=exc)
 

@@ -15,13 +15,18 @@ from typing import Any
 
 from loadbench.vocabulary import DEFAULT_OPTIONS, WARM
 
-__all__ = ["BAD_REPLY", "PARTIAL", "PROTOCOL_VERSION", "ProtocolError", "SampleReply", "SampleRequest", "WorkerFailed",
-           "decode_outcome", "decode_partial", "encode", "encode_outcome", "encode_partial", "first_line"]
+__all__ = ["BAD_REPLY", "OLDEST_PROTOCOL", "PARTIAL", "PROTOCOL_VERSION", "ProtocolError", "SampleReply",
+           "SampleRequest", "WorkerFailed", "decode_outcome", "decode_partial", "encode", "encode_outcome",
+           "encode_partial", "first_line"]
 
 BAD_REPLY = "bad_reply"
 # Bumped whenever a request, a reply or an agent's messages change shape: a driver only
 # talks to an environment whose loadbench speaks the same version (bench/executors/environments.py).
-PROTOCOL_VERSION = 2  # 2: requests carry loading options
+PROTOCOL_VERSION = 3  # 2: requests carry loading options; 3: record_import
+# The oldest an environment may speak: a request leaves out what it does not know
+# (``SampleRequest.to_dict``), so an older revision can still be measured beside this one.
+OLDEST_PROTOCOL = 2
+_FIELD_SINCE = {"record_import": 3}
 
 
 class WorkerFailed(RuntimeError):
@@ -103,9 +108,13 @@ class SampleRequest:
     allow_bin_weights: bool = False
     builtin: str | None = None  # the built-in checkpoint_dir holds, if any
     options: str = DEFAULT_OPTIONS  # loading options, as LoadOptions.text writes them
+    # A case's architecture is imported once, in a zygote of its own, and that import's time
+    # goes on one sample: the one with this set (a run's first measured one).
+    record_import: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self, protocol: int = PROTOCOL_VERSION) -> dict[str, Any]:
+        """As a worker speaking ``protocol`` reads it: without the fields it does not know."""
+        return {name: value for name, value in asdict(self).items() if _FIELD_SINCE.get(name, 0) <= protocol}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SampleRequest:

@@ -6,6 +6,9 @@ CUDA), and each sample is a new fork of it, so a sample costs a fork, not an int
 start and its imports. One zygote serves every ``Zygote`` of this process, one sample at
 a time, as multiprocessing's fork server did: a second run in the same process (the
 tuner's steps, a test session) does not pay its imports again.
+
+A case's architecture is imported once too, in a zygote of the case's own that forks
+the case's workers (bench/sample/case_zygotes.py).
 """
 
 from __future__ import annotations
@@ -13,10 +16,8 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import select
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -24,86 +25,41 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from loadbench.bench.sample.fork_protocol import FORK_AHEAD, MAX_MESSAGE, READY, unpack_number
+from loadbench.bench.sample.case_zygotes import MAX_CASE_ZYGOTES, CaseZygote, CaseZygotes, with_import
+from loadbench.bench.sample.fork_protocol import FORK_AHEAD, pack_number, unpack_number
 from loadbench.bench.sample.protocol import SampleReply, SampleRequest, WorkerFailed, decode_partial
-from loadbench.bench.sample.worker import child_main
+from loadbench.bench.sample.worker import child_main, import_key
+from loadbench.bench.sample.zygote_channel import KILL_GRACE_S, Channel, FirstZygote, ZygoteEnded
 
-__all__ = ["Target", "Zygote"]
+__all__ = ["MAX_CASE_ZYGOTES", "Target", "Zygote"]
 
-ZYGOTE_MODULE = "loadbench.bench.sample.zygote"
-KILL_GRACE_S = 5.0
-ZYGOTE_START_TIMEOUT_S = 600.0  # its imports: seconds here, minutes on a cold network filesystem
 # What a fresh fork runs: ``target(conn, payload, log_path)`` sends exactly one message on
 # ``conn``. It must be importable by name (a module-level function, or a functools.partial
 # of one): it is pickled, and the fork imports its module.
 Target = Callable[[Any, str, str | None], None]
 
 
-class _ZygoteEnded(Exception):
-    """The zygote's socket closed, or it broke the exchange: it is replaced before the next sample."""
-
-
-class _Server:
-    """The zygote process and this process's end of its socket."""
-
-    def __init__(self) -> None:
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        with theirs:
-            self.process = subprocess.Popen([sys.executable, "-m", ZYGOTE_MODULE, str(theirs.fileno())],
-                                            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
-        self.socket = mine
-        self.lock = threading.Lock()  # one exchange at a time
-        self._ready = False
-        self.broken = False
-
-    def receive(self, timeout_s: float | None) -> bytes | None:
-        """The zygote's next message, or None when none came within ``timeout_s``."""
-        if not select.select([self.socket], [], [], timeout_s)[0]:
-            return None
-        message = self.socket.recv(MAX_MESSAGE)
-        if not message:
-            code = self.process.poll()
-            raise _ZygoteEnded(f"the zygote ended (exit code {code}); its error, if any, is in the worker log "
-                               "or on stderr")
-        return message
-
-    def wait_ready(self) -> None:
-        with self.lock:
-            if self._ready:
-                return
-            if self.receive(ZYGOTE_START_TIMEOUT_S) != READY:
-                raise _ZygoteEnded(f"the zygote did not start within {ZYGOTE_START_TIMEOUT_S:g} s")
-            self._ready = True
-
-    def close(self) -> None:
-        self.broken = True
-        self.socket.close()  # end of input ends it
-        try:
-            self.process.wait(KILL_GRACE_S)
-        except subprocess.TimeoutExpired:  # busy with a worker it cannot reap
-            self.process.kill()
-            self.process.wait()
-
-
-_shared: _Server | None = None
+_cases = CaseZygotes()
+_shared: FirstZygote | None = None
 _shared_lock = threading.Lock()
 
 
-def _server() -> _Server:
+def _server() -> FirstZygote:
     """This process's zygote, started (or replaced, if it ended) on first use."""
     global _shared
     with _shared_lock:
         if _shared is None or _shared.broken or _shared.process.poll() is not None:
             if _shared is not None:
                 _shared.close()
-            _shared = _Server()
+                _cases.close_all()  # forked from the one that ended: the new one forks its own
+            _shared = FirstZygote()
         return _shared
 
 
 class _Worker:
-    """One fork of the zygote: its pid, and its exit code once the zygote has reaped it."""
+    """One fork of a zygote: its pid, and its exit code once that zygote has reaped it."""
 
-    def __init__(self, server: _Server, pid: int) -> None:
+    def __init__(self, server: Channel, pid: int) -> None:
         self._server, self.pid = server, pid
         self.exitcode: int | None = None
 
@@ -130,6 +86,7 @@ class Zygote:
 
     def __init__(self) -> None:
         self.log_path: str | None = None  # where workers' stdout/stderr go; None keeps them
+        self.case_zygotes = True  # False: every worker imports its architecture itself
 
     def warm_up(self) -> None:
         """Start the zygote (its imports take seconds) while the caller plans the run."""
@@ -143,21 +100,26 @@ class Zygote:
         self._ready_server()
 
     @staticmethod
-    def _ready_server() -> _Server:
+    def _ready_server() -> FirstZygote:
         server = _server()  # the one running, or a new one in place of one that ended
         try:
             server.wait_ready()
-        except _ZygoteEnded as exc:
+        except ZygoteEnded as exc:
             server.close()
             raise WorkerFailed("crashed", str(exc)) from None
         return server
 
-    def run(self, request: SampleRequest, timeout_s: float, target: Target = child_main) -> SampleReply:
+    def run(self, request: SampleRequest, timeout_s: float, target: Target = child_main,
+            then: SampleRequest | None = None) -> SampleReply:
         """Measure one sample in a new worker and return its validated reply.
 
-        Raises WorkerFailed (ProtocolError when the reply is malformed); when the worker
-        ended after its load, the failure carries what the load measured.
+        ``then``, the sample that comes next, if known: its worker is forked (from its
+        case's zygote) while this one exits. Raises WorkerFailed (ProtocolError when the
+        reply is malformed); when the worker ended after its load, the failure carries
+        what the load measured.
         """
+        case = self._case_zygote(request, timeout_s)
+        ahead = _cases.get(import_key(then)) if then is not None and self.case_zygotes else None
         partial: tuple[SampleReply, str] | None = None
 
         def keep(data: bytes) -> bool:
@@ -167,19 +129,37 @@ class Zygote:
             return found is not None
 
         try:
-            return SampleReply.from_bytes(self.call(target, json.dumps(request.to_dict()), timeout_s, keep))
+            reply = SampleReply.from_bytes(self.call(target, json.dumps(request.to_dict()), timeout_s, keep,
+                                                     channel=case, ahead=ahead or (case if then is None else None)))
         except WorkerFailed as exc:
+            if partial is not None and case is not None:
+                with_import(partial[0], case, request)
             raise (exc.after(*partial) if partial is not None else exc) from None
+        return with_import(reply, case, request) if case is not None else reply
+
+    def _case_zygote(self, request: SampleRequest, timeout_s: float) -> CaseZygote | None:
+        """The zygote ``request``'s workers fork from, started if need be; None: the first zygote."""
+        if not self.case_zygotes or _cases.unsupported is not None:
+            return None
+        key = import_key(request)
+        if key in _cases.failed:
+            return None
+        log_path = os.path.abspath(self.log_path) if self.log_path else None
+        return _cases.get(key) or _cases.start(self._ready_server(), request, log_path, timeout_s)
 
     def call(self, target: Target, payload: str, timeout_s: float,
-             interim: Callable[[bytes], bool] = lambda data: False) -> bytes:
+             interim: Callable[[bytes], bool] = lambda data: False, *, channel: Channel | None = None,
+             ahead: Channel | None = None) -> bytes:
         """Run ``target(conn, payload, log_path)`` in a fresh fork; return the last bytes it sends.
 
         ``interim(data)`` says whether a message is an interim one (kept by the caller)
         rather than the answer; ``timeout_s`` covers them all. Used with ``child_main``
         for samples, and by the harness self-benchmark with a target that does nothing.
+        ``channel``: the zygote to fork from (the first one by default); ``ahead``: the
+        one to fork the next worker while this one exits (by default the first one).
         """
-        server = self._ready_server()
+        server = channel or self._ready_server()
+        ahead = ahead or (server if channel is None else self._ready_server())
         log_path = os.path.abspath(self.log_path) if self.log_path else None
         message = pickle.dumps((list(sys.path), pickle.dumps(target), payload, log_path))
         with server.lock:
@@ -190,22 +170,22 @@ class Zygote:
                 try:
                     socket.send_fds(server.socket, [message], [writer])
                 except OSError as exc:
-                    raise _ZygoteEnded(f"the zygote cannot be reached ({exc})") from None
+                    raise ZygoteEnded(f"the zygote cannot be reached ({exc})") from None
                 finally:
                     os.close(writer)
                 started = server.receive(KILL_GRACE_S)
                 if started is None:
-                    raise _ZygoteEnded(f"the zygote did not fork within {KILL_GRACE_S:g} s")
+                    raise ZygoteEnded(f"the zygote did not fork within {KILL_GRACE_S:g} s")
                 worker = _Worker(server, unpack_number(started))
                 data = self._answer(worker, receiver, timeout_s, interim)
+                _fork_ahead(ahead, server, worker.pid)  # the next worker is forked while this one exits
                 try:
-                    server.socket.sendall(FORK_AHEAD)  # the next worker is forked while this one exits
                     if worker.wait(KILL_GRACE_S) is None:
                         worker.stop()
-                except (OSError, _ZygoteEnded):  # the zygote went after the reply: the sample stands
+                except (OSError, ZygoteEnded):  # the zygote went after the reply: the sample stands
                     server.close()
                 return data
-            except _ZygoteEnded as exc:
+            except ZygoteEnded as exc:
                 server.close()
                 raise WorkerFailed("crashed", str(exc)) from None
             finally:
@@ -232,6 +212,19 @@ class Zygote:
                 raise WorkerFailed("crashed", _describe_exit(worker.wait(KILL_GRACE_S))) from None
             if not interim(data):
                 return data
+
+
+def _fork_ahead(ahead: Channel, server: Channel, exiting: int) -> None:
+    """Ask ``ahead`` to fork the next worker beside the ``exiting`` one; ``server`` (its zygote) is already held."""
+    if ahead is not server and not ahead.lock.acquire(blocking=False):
+        return  # in another thread's exchange: its own request will fork
+    try:
+        ahead.socket.sendall(FORK_AHEAD + pack_number(exiting))
+    except OSError:  # it went: replaced (or started afresh) before its next sample
+        ahead.close()
+    finally:
+        if ahead is not server:
+            ahead.lock.release()
 
 
 def _describe_exit(code: int | None) -> str:

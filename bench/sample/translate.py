@@ -29,8 +29,13 @@ class Round:
         return self == Round(0, False)
 
 
-def request_for(case: Case, suite: Suite, *, check_equivalence: bool) -> SampleRequest:
-    """The sample's request; the executor fills in the threads and CPUs of the node that runs it."""
+def request_for(case: Case, suite: Suite, *, check_equivalence: bool,
+                record_import: bool = False) -> SampleRequest:
+    """The sample's request; the executor fills in the threads and CPUs of the node that runs it.
+
+    ``record_import``: this sample carries the case's import time when the architecture is
+    imported once for all of the case's samples (a run's first measured sample).
+    """
     return SampleRequest(
         checkpoint_dir=case.checkpoint_dir, path=case.path, task=case.task, device=case.device,
         dtype=case.dtype, prompt=suite.prompt, batch_size=suite.batch_size,
@@ -38,7 +43,7 @@ def request_for(case: Case, suite: Suite, *, check_equivalence: bool) -> SampleR
         check_equivalence=check_equivalence, cache=case.cache,
         prompt_tokens=suite.prompt_tokens, builtin=case.builtin,
         trust_remote_code=suite.trust_remote_code, allow_bin_weights=suite.allow_bin_weights,
-        options=case.options,
+        options=case.options, record_import=record_import,
     )
 
 

@@ -27,14 +27,23 @@ import sys
 import traceback
 from typing import NoReturn
 
-from loadbench.bench.sample.fork_protocol import FORK_AHEAD, MAX_MESSAGE, READY, SPARE_NAME, pack_number
+from loadbench.bench.sample.fork_protocol import (
+    CASE_NAME,
+    CASE_ZYGOTE,
+    FORK_AHEAD,
+    MAX_MESSAGE,
+    READY,
+    SPARE_NAME,
+    pack_number,
+    unpack_number,
+)
 from loadbench.bench.sample.offline import set_library_defaults
 
 set_library_defaults()
 
 # torch, transformers, and the generic machinery every path uses (AutoConfig's own imports
 # included: 8 ms of every worker's inspection otherwise); architecture modules and pipelines
-# stay out and are imported by each worker before its timer (recorded as import_s).
+# stay out: each case's zygote imports them, timed (recorded as import_s).
 import torch  # noqa: E402,F401
 import transformers  # noqa: E402,F401
 import transformers.generation  # noqa: E402,F401
@@ -52,6 +61,8 @@ for _generic in ("transformers.video_utils", "transformers.utils.type_validators
 import loadbench.bench.sample.worker  # noqa: E402
 import loadbench.loaders  # noqa: E402,F401
 from loadbench.bench.probes.cpu_memory import start_shared_watcher  # noqa: E402
+from loadbench.bench.sample.private_pages import PageRanges, privatize, written_ranges  # noqa: E402
+from loadbench.bench.sample.protocol import encode, first_line  # noqa: E402
 
 __all__ = ["serve"]
 
@@ -67,7 +78,7 @@ gc.freeze()
 class _Spare:
     """The next worker, forked ahead of its request while the last one exits; it waits for the request."""
 
-    def __init__(self, control: socket.socket, *inherited: int) -> None:
+    def __init__(self, control: socket.socket, written: PageRanges, exiting: int, *inherited: int) -> None:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.pid = os.fork()
         if self.pid == 0:
@@ -76,16 +87,20 @@ class _Spare:
                 mine.close()
                 for fd in inherited:
                     os.close(fd)
-                name = _rename(SPARE_NAME)
+                _rename(SPARE_NAME)
+                _privatize_beside(written, exiting)
                 message, fds, _, _ = socket.recv_fds(theirs, MAX_MESSAGE, 1)
                 theirs.close()
                 if message:
-                    _rename(name)
+                    _rename(_WORKER_NAME)
                     _worker(message, fds[0])
             finally:
                 os._exit(0)  # no request came: the zygote ended
         theirs.close()
         self._socket = mine
+
+    def close(self) -> None:
+        self._socket.close()
 
     def start(self, message: bytes, reply_fd: int) -> int | None:
         """Hand it the request; its pid, or None when it is gone (killed while it waited)."""
@@ -99,35 +114,65 @@ class _Spare:
         return self.pid
 
 
-def _rename(name: bytes) -> bytes:
-    """Set this process's name in /proc (what ps and psutil show); return the old one."""
+def _privatize_beside(written: PageRanges, exiting: int) -> None:
+    """Copy ``written`` in on the cores the ``exiting`` worker leaves free, so its teardown and this overlap."""
     try:
-        with open("/proc/self/comm", "r+b", buffering=0) as comm:
-            old = comm.read().rstrip(b"\n")
-            comm.seek(0)
+        allowed, busy = os.sched_getaffinity(0), os.sched_getaffinity(exiting)
+    except (AttributeError, OSError):  # not Linux, or it has gone already
+        privatize(written)
+        return
+    if allowed - busy:
+        os.sched_setaffinity(0, allowed - busy)
+    privatize(written)
+    os.sched_setaffinity(0, allowed)  # the worker pins itself, choosing from these
+
+
+def _rename(name: bytes) -> None:
+    """Set this process's name in /proc (what ps and psutil show)."""
+    try:
+        with open("/proc/self/comm", "wb", buffering=0) as comm:
             comm.write(name)
-            return old
     except OSError:  # not Linux: the name only helps whoever lists processes
-        return name
+        pass
 
 
-def serve(control: socket.socket) -> None:
+def _own_name() -> bytes:
+    try:
+        with open("/proc/self/comm", "rb") as comm:
+            return comm.read().rstrip(b"\n")
+    except OSError:
+        return b""
+
+
+_WORKER_NAME = _own_name()  # the interpreter's, as the first zygote has it: every worker's
+
+
+def serve(control: socket.socket, written: PageRanges | None = None, ready: bytes = READY) -> None:
     """Fork one worker per request (bench/sample/fork_protocol.py), one at a time, until the parent closes its end.
 
     After a worker's reply the parent says ``FORK_AHEAD``: the next worker is forked then,
     on another core while the last one's address space is torn down on its own, where
-    nothing is being timed; a request without a spare forks at once.
+    nothing is being timed; a request without a spare forks at once. ``written``: the
+    pages a case's zygote wrote, copied into each of its forks before it runs
+    (bench/sample/private_pages.py); the first zygote has none.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to act on; each worker gets it back
-    start_shared_watcher()
-    control.sendall(READY)
+    if written is None:
+        start_shared_watcher()  # a case's zygote shares the first one's
+    written = written or []
+    control.sendall(ready)
     spare: _Spare | None = None
+    cases: set[int] = set()  # the case zygotes forked here, reaped once they end
     while True:
         message, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, 1)
+        cases = {pid for pid in cases if os.waitpid(pid, os.WNOHANG)[0] == 0}
         if not message:
             return
-        if message == FORK_AHEAD:
-            spare = spare or _Spare(control)
+        if message.startswith(FORK_AHEAD):
+            spare = spare or _Spare(control, written, unpack_number(message[len(FORK_AHEAD):]))
+            continue
+        if message.startswith(CASE_ZYGOTE):
+            cases.add(_fork_case_zygote(control, spare, message[len(CASE_ZYGOTE):], fds[0]))
             continue
         [reply_fd] = fds
         pid = spare.start(message, reply_fd) if spare is not None else None
@@ -136,14 +181,62 @@ def serve(control: socket.socket) -> None:
             pid = os.fork()
             if pid == 0:
                 control.close()
+                _rename(_WORKER_NAME)
+                privatize(written)
                 _worker(message, reply_fd)
         os.close(reply_fd)
         control.sendall(pack_number(pid))
-        code, spare = _wait(pid, control)
+        code, spare = _wait(pid, control, written)
         control.sendall(pack_number(code))
 
 
-def _wait(pid: int, control: socket.socket) -> tuple[int, _Spare | None]:
+def _fork_case_zygote(control: socket.socket, spare: _Spare | None, message: bytes, channel: int) -> int:
+    """Fork a zygote for one case, talking on ``channel``; its pid."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            control.close()
+            if spare is not None:
+                spare.close()  # else the spare would not see this zygote's end
+            _rename(CASE_NAME)  # its workers take back the first zygote's name
+            _case_zygote(message, socket.socket(fileno=channel))
+        finally:
+            os._exit(0)
+    os.close(channel)
+    return pid
+
+
+def _case_zygote(message: bytes, channel: socket.socket) -> None:
+    """Import the case's architecture (the target times it), note the pages that wrote, then serve its samples."""
+    sys_path, pickled_target, payload, log_path = pickle.loads(message)
+    try:
+        channel.sendall(pack_number(os.getpid()))
+        _log_to(log_path)
+        sys.path[:] = sys_path
+        found = pickle.loads(pickled_target)(payload)
+        gc.collect()
+        gc.freeze()  # as in this zygote: what the import left is not walked in a worker's timed load
+        written = written_ranges()
+    except BaseException as exc:
+        traceback.print_exc()
+        channel.sendall(READY + encode({"error": first_line(exc)}))
+        return
+    if isinstance(written, str):
+        channel.sendall(READY + encode({"unsupported": written}))
+        return
+    found["copied_bytes"] = sum(length for _, length in written)
+    serve(channel, written, READY + encode(found))
+
+
+def _log_to(path: str | None) -> None:
+    if path:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+
+
+def _wait(pid: int, control: socket.socket, written: PageRanges) -> tuple[int, _Spare | None]:
     """The worker's exit code, and the spare a ``FORK_AHEAD`` that came meanwhile made."""
     spare = None
     try:
@@ -158,8 +251,8 @@ def _wait(pid: int, control: socket.socket) -> tuple[int, _Spare | None]:
                 ready = select.select(watching, [], [])[0]
                 if parent in ready:  # first: a worker that exits at once still has its successor forked here
                     message = control.recv(MAX_MESSAGE)
-                    if message == FORK_AHEAD and spare is None:
-                        spare = _Spare(control, pidfd)
+                    if message.startswith(FORK_AHEAD) and spare is None:
+                        spare = _Spare(control, written, pid, pidfd)
                     elif not message:
                         watching.remove(parent)  # the parent is gone: the loop ends after this worker
                 elif pidfd in ready:

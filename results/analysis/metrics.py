@@ -76,7 +76,7 @@ METRICS: dict[str, Metric] = _registry(
     Metric("first_forward_s", "s", "lower",
            "The first call after loading: lazily mapped weights are read here.", headline=True),
     Metric("import_s", "s", "lower",
-           "Time to import what the path needs, measured before the load timer starts."),
+           "Time to import what the case's path needs (its architecture's code), once per case, before any load."),
     Metric("host_probe_s", "s", "none",
            "A fixed loop timed just before the load, outside it: the host's speed at that moment."),
     Metric("disk_read_bytes", "bytes", "none",

@@ -215,4 +215,6 @@ def test_a_worker_killed_in_its_workload_keeps_its_load_and_fails_the_workload(
         assert by_metric[(path, "load_s")]["status"] == "ok" and by_metric[(path, "load_s")]["value"] == 0.25
         failure = by_metric[(path, "forward_tokens_per_s")]
         assert failure["error_type"] == "crashed" and "SIGKILL" in failure["error"]
-        assert failure["resident_dtype"] == "float32" and failure["sample_records"] == 2
+        # Its load, the failure, and the import its case's zygote timed (recorded on the first measured sample).
+        assert failure["resident_dtype"] == "float32" and failure["sample_records"] == 3
+        assert by_metric[(path, "import_s")]["status"] == "ok"

@@ -16,7 +16,7 @@ from loadbench.bench.executors.environments import UnusableEnvironment, interpre
 from loadbench.bench.executors.factory import make_executor
 from loadbench.bench.plan import Case
 from loadbench.bench.runner import _order, run_suite
-from loadbench.bench.sample.protocol import PROTOCOL_VERSION
+from loadbench.bench.sample.protocol import OLDEST_PROTOCOL, PROTOCOL_VERSION
 from loadbench.bench.sample.translate import Round
 from loadbench.bench.studies.validate_paired import make_layered_venv
 from loadbench.bench.suite import EnvironmentEntry, Suite, SuiteError, load_suite, suite_from_dict
@@ -149,7 +149,8 @@ def test_an_agent_of_another_protocol_is_refused_naming_both_versions(cli, tmp_p
     result = cli("run", "--env", f"new={other}", "--output", str(tmp_path / "run"), "--no-progress")
     assert result.returncode == 2
     assert "environment 'new'" in result.stderr
-    assert f"its loadbench 9.9 speaks worker protocol 999, this one {PROTOCOL_VERSION}" in result.stderr
+    assert (f"its loadbench 9.9 speaks worker protocol 999, this one {OLDEST_PROTOCOL} to {PROTOCOL_VERSION}"
+            in result.stderr)
     assert not (tmp_path / "run").exists()
 
 

@@ -10,27 +10,29 @@ import psutil
 import pytest
 
 from loadbench.bench.probes.cpu_memory import WATCHER_MODULE
-from loadbench.bench.sample.fork_protocol import SPARE_NAME
+from loadbench.bench.sample.fork_protocol import CASE_NAME, SPARE_NAME
 from loadbench.bench.sample.protocol import SampleRequest, WorkerFailed
 from loadbench.bench.sample.spawn import Zygote
 
 
-def _request(directory) -> SampleRequest:
+def _request(directory, path: str = "base", record_import: bool = False) -> SampleRequest:
     return SampleRequest(
-        checkpoint_dir=str(directory), path="base", task="text-generation", device="cpu", dtype="auto",
+        checkpoint_dir=str(directory), path=path, task="text-generation", device="cpu", dtype="auto",
         prompt="the river", batch_size=1, new_tokens=4, forward_iters=1, check_equivalence=False,
+        record_import=record_import,
     )
 
 
 def _workers() -> list[psutil.Process]:
-    """Grandchildren of this process: the workers the zygote forked (not its memory watcher, nor its spare)."""
-    return [grandchild for grandchild in _grandchildren() if WATCHER_MODULE not in " ".join(grandchild.cmdline())
-            and grandchild.name() != SPARE_NAME.decode()]
+    """The workers the zygotes forked (not the zygotes, their memory watcher, nor a spare)."""
+    return [process for process in _grandchildren() if WATCHER_MODULE not in " ".join(process.cmdline())
+            and process.name() not in (SPARE_NAME.decode(), CASE_NAME.decode())]
 
 
 def _grandchildren() -> list[psutil.Process]:
-    return [grandchild for child in psutil.Process().children() for grandchild in child.children()
-            if grandchild.is_running() and grandchild.status() != psutil.STATUS_ZOMBIE]
+    """Every process below the zygotes: the case zygotes, and what they and the first zygote forked."""
+    return [process for child in psutil.Process().children() for process in child.children(recursive=True)
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_each_sample_runs_in_a_fresh_process(zygote: Zygote, builtin) -> None:
@@ -38,10 +40,6 @@ def test_each_sample_runs_in_a_fresh_process(zygote: Zygote, builtin) -> None:
     second = zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
     assert first.failures == second.failures == []
     assert first.info["pid"] != second.info["pid"]
-    # The first sample imported Llama's modeling code; the second must not inherit it.
-    assert first.info["arch_module_preloaded"] is False
-    assert second.info["arch_module_preloaded"] is False
-    assert first.info["modules_before_import"] == second.info["modules_before_import"]
 
 
 def test_timeout_kills_the_worker(zygote: Zygote, builtin) -> None:
@@ -82,7 +80,8 @@ def test_a_zygote_that_ended_is_replaced_before_the_next_sample(zygote: Zygote, 
     ended = spawn._server().process
     ended.kill()
     ended.wait()
-    reply = zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
+    # A case not seen before needs a case zygote, forked from the first one.
+    reply = zygote.run(_request(builtin("tiny-llama"), "pipeline"), timeout_s=120)
     assert reply.failures == []
     assert spawn._server().process.pid != ended.pid
 
@@ -106,23 +105,29 @@ def _child_main():
     return child_main
 
 
-def _the_spare() -> psutil.Process:
+def _spares() -> set[int]:
+    return {p.pid for p in _grandchildren() if p.name() == SPARE_NAME.decode()}
+
+
+def _new_spare(before: set[int]) -> psutil.Process:
     """The worker forked ahead, once it has named itself (a moment after the sample before it ended)."""
     deadline = time.monotonic() + 30
-    while not (spares := [p for p in _grandchildren() if p.name() == SPARE_NAME.decode()]):
+    while not (new := _spares() - before):
         assert time.monotonic() < deadline, "no spare was forked"
         time.sleep(0.01)
-    [spare] = spares
-    return spare
+    [spare] = new
+    return psutil.Process(spare)
 
 
 def test_the_next_worker_is_forked_ahead_and_a_spare_killed_while_it_waits_is_replaced(zygote: Zygote,
                                                                                         builtin) -> None:
+    before = _spares()
     first = zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
-    spare = _the_spare()
+    spare = _new_spare(before)
+    before = _spares()
     second = zygote.run(_request(builtin("tiny-llama")), timeout_s=120)
     assert second.info["pid"] == spare.pid != first.info["pid"]  # the spare measured the next sample
-    spare = _the_spare()
+    spare = _new_spare(before)
     spare.kill()
     deadline = time.monotonic() + 30
     while spare.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:  # the zygote reaps it later
@@ -149,3 +154,30 @@ def test_a_reply_stands_when_the_zygote_dies_right_after_it(zygote: Zygote, buil
     assert zygote.run(_request(builtin("tiny-llama")), timeout_s=120).failures == []
     assert spawn._server().process.pid != before
 
+
+
+def test_the_worker_forked_ahead_is_the_next_samples_own(zygote: Zygote, builtin, tmp_path) -> None:
+    """Told which sample comes next, the run forks its worker from that case's zygote, not the last one's."""
+    import shutil
+
+    from loadbench.bench.sample import spawn
+    from loadbench.bench.sample.worker import import_key
+
+    checkpoint = shutil.copytree(builtin("tiny-llama"), tmp_path / "llama")  # cases no zygote has seen
+    base, task = _request(checkpoint, "base"), _request(checkpoint, "task")
+
+    def spares_in(request: SampleRequest) -> list[int]:
+        case = spawn._cases.get(import_key(request))
+        assert case is not None
+        return [p.pid for p in psutil.Process(case.pid).children() if p.name() == SPARE_NAME.decode()]
+
+    zygote.run(task, timeout_s=120, then=base)
+    time.sleep(0.5)
+    assert spares_in(task) == []  # the next one is base's
+    zygote.run(base, timeout_s=120, then=task)
+    deadline = time.monotonic() + 30
+    while not (spares := spares_in(task)):
+        assert time.monotonic() < deadline, "no spare was forked in the next case's zygote"
+        time.sleep(0.01)
+    assert spares_in(base) == []
+    assert zygote.run(task, timeout_s=120).info["pid"] in spares
