@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 from loadbench.bench.executors.base import Finished, Job
 from loadbench.bench.fingerprint import local_cuda_available, node_id
 from loadbench.bench.sample.protocol import OLDEST_PROTOCOL, PROTOCOL_VERSION, WorkerFailed, decode_outcome
-from loadbench.bench.sample.spawn import KILL_GRACE_S
+from loadbench.bench.sample.zygote_channel import KILL_GRACE_S
 from loadbench.errors import UserError
 from loadbench.vocabulary import NODE_LOST
 

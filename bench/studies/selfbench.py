@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadbench.bench.sample.spawn import ZYGOTE_MODULE, Zygote
+from loadbench.bench.sample.spawn import Zygote
+from loadbench.bench.sample.zygote_channel import ZYGOTE_MODULE
 from loadbench.bench.studies.scripts import append_record, benchmark_args, machine_info, spread
 
 __all__ = ["SelfBenchResult", "TARGET_RATIO", "main", "run_selfbench"]
