@@ -1,5 +1,5 @@
 """``python -m loadbench``: the CLI, for an environment whose scripts directory is not on PATH."""
 
-from loadbench.bench.cli.main import main
+from loadbench.bench.cli.main import entry
 
-raise SystemExit(main())
+entry()

@@ -96,7 +96,7 @@ class _Stream(io.TextIOWrapper):
 def cli(monkeypatch: pytest.MonkeyPatch) -> Cli:
     """``cli("run", "--checkpoint", DIR, cwd=..., env={...})``: ``loadbench`` run in this process.
 
-    The same ``main`` the console script calls, argument parsing and error boundary
+    The ``main`` the console script calls (through ``entry``), argument parsing and error boundary
     included, without a fresh interpreter: it imports nothing again, and a run forks its
     samples from this session's fork server, whose imports are paid once. Tests of what
     only a process of its own shows (signals, exit on a kill, the console script) use a
