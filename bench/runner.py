@@ -271,7 +271,7 @@ def _measure(todo: list[tuple[Round, Case, int | None]], plan_: _Plan, writer: R
              tally: _Tally, progress: Progress | None) -> None:
     """Measure ``todo`` in order, appending each sample's records as it finishes."""
     jobs = [Job(i, request_for(case, plan_.suite, check_equivalence=round_.first_measured,
-                                  record_import=round_.first_measured), plan_.suite.timeout_s,
+                               record_import=round_.first_measured, warmup=round_.warmup), plan_.suite.timeout_s,
                 env=case.env) for i, (round_, case, _) in enumerate(todo)]
 
     def started(job: Job) -> None:

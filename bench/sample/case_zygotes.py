@@ -110,5 +110,5 @@ def with_import(reply: SampleReply, case: CaseZygote, request: SampleRequest) ->
         reply.info.update({k: case.found[k] for k in ("modules_before_import", "arch_module_preloaded")})
     else:
         reply.na("import_s", IMPORTED_ONCE)
-    reply.info["import_copied_bytes"] = case.found["copied_bytes"]
+    reply.info["import_written_bytes"] = case.found["written_bytes"]
     return reply

@@ -1,7 +1,7 @@
 """The zygote's socket: what the parent (spawn.py) and the zygote (zygote.py) say to each other.
 
 Kept apart from both, so that the parent can speak it without the zygote's imports.
-A request is one message, ``pickle((sys_path, pickled_target, payload, log_path))``,
+A request is one message, ``pickle((sys_path, pickled_target, payload, log_path, learn))``,
 with the write end of the worker's reply pipe attached. Two messages answer it: the
 worker's pid once it is forked, and its exit code once it has ended (``-N`` for signal
 N, as multiprocessing reports it). The zygote's first message is ``READY``. Once the

@@ -22,11 +22,11 @@ __all__ = ["BAD_REPLY", "OLDEST_PROTOCOL", "PARTIAL", "PROTOCOL_VERSION", "Proto
 BAD_REPLY = "bad_reply"
 # Bumped whenever a request, a reply or an agent's messages change shape: a driver only
 # talks to an environment whose loadbench speaks the same version (bench/executors/environments.py).
-PROTOCOL_VERSION = 3  # 2: requests carry loading options; 3: record_import
+PROTOCOL_VERSION = 3  # 2: requests carry loading options; 3: record_import, warmup
 # The oldest an environment may speak: a request leaves out what it does not know
 # (``SampleRequest.to_dict``), so an older revision can still be measured beside this one.
 OLDEST_PROTOCOL = 2
-_FIELD_SINCE = {"record_import": 3}
+_FIELD_SINCE = {"record_import": 3, "warmup": 3}
 
 
 class WorkerFailed(RuntimeError):
@@ -111,6 +111,7 @@ class SampleRequest:
     # A case's architecture is imported once, in a zygote of its own, and that import's time
     # goes on one sample: the one with this set (a run's first measured one).
     record_import: bool = False
+    warmup: bool = False  # its numbers are not kept: its worker may learn what the others copy in first
 
     def to_dict(self, protocol: int = PROTOCOL_VERSION) -> dict[str, Any]:
         """As a worker speaking ``protocol`` reads it: without the fields it does not know."""

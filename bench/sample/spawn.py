@@ -34,9 +34,10 @@ from loadbench.bench.sample.zygote_channel import KILL_GRACE_S, Channel, FirstZy
 __all__ = ["MAX_CASE_ZYGOTES", "Target", "Zygote"]
 
 # What a fresh fork runs: ``target(conn, payload, log_path)`` sends exactly one message on
-# ``conn``. It must be importable by name (a module-level function, or a functools.partial
-# of one): it is pickled, and the fork imports its module.
-Target = Callable[[Any, str, str | None], None]
+# ``conn``, and may return whether its sample was whole (True lets a warmup's fork teach
+# its case zygote which pages to copy). It must be importable by name (a module-level
+# function, or a functools.partial of one): it is pickled, and the fork imports its module.
+Target = Callable[[Any, str, str | None], bool | None]
 
 
 _cases = CaseZygotes()
@@ -130,7 +131,8 @@ class Zygote:
 
         try:
             reply = SampleReply.from_bytes(self.call(target, json.dumps(request.to_dict()), timeout_s, keep,
-                                                     channel=case, ahead=ahead or (case if then is None else None)))
+                                                     channel=case, ahead=ahead or (case if then is None else None),
+                                                     learn=request.warmup))
         except WorkerFailed as exc:
             if partial is not None and case is not None:
                 with_import(partial[0], case, request)
@@ -149,19 +151,21 @@ class Zygote:
 
     def call(self, target: Target, payload: str, timeout_s: float,
              interim: Callable[[bytes], bool] = lambda data: False, *, channel: Channel | None = None,
-             ahead: Channel | None = None) -> bytes:
+             ahead: Channel | None = None, learn: bool = False) -> bytes:
         """Run ``target(conn, payload, log_path)`` in a fresh fork; return the last bytes it sends.
 
         ``interim(data)`` says whether a message is an interim one (kept by the caller)
         rather than the answer; ``timeout_s`` covers them all. Used with ``child_main``
         for samples, and by the harness self-benchmark with a target that does nothing.
         ``channel``: the zygote to fork from (the first one by default); ``ahead``: the
-        one to fork the next worker while this one exits (by default the first one).
+        one to fork the next worker while this one exits (by default the first one);
+        ``learn``: a case zygote's fork whose numbers are not kept (a warmup) learns which
+        of its zygote's pages a sample writes (bench/sample/private_pages.py).
         """
         server = channel or self._ready_server()
         ahead = ahead or (server if channel is None else self._ready_server())
         log_path = os.path.abspath(self.log_path) if self.log_path else None
-        message = pickle.dumps((list(sys.path), pickle.dumps(target), payload, log_path))
+        message = pickle.dumps((list(sys.path), pickle.dumps(target), payload, log_path, learn))
         with server.lock:
             worker: _Worker | None = None
             reader, writer = os.pipe()

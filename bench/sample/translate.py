@@ -30,11 +30,12 @@ class Round:
 
 
 def request_for(case: Case, suite: Suite, *, check_equivalence: bool,
-                record_import: bool = False) -> SampleRequest:
+                record_import: bool = False, warmup: bool = False) -> SampleRequest:
     """The sample's request; the executor fills in the threads and CPUs of the node that runs it.
 
     ``record_import``: this sample carries the case's import time when the architecture is
-    imported once for all of the case's samples (a run's first measured sample).
+    imported once for all of the case's samples (a run's first measured sample);
+    ``warmup``: its numbers are not kept.
     """
     return SampleRequest(
         checkpoint_dir=case.checkpoint_dir, path=case.path, task=case.task, device=case.device,
@@ -43,7 +44,7 @@ def request_for(case: Case, suite: Suite, *, check_equivalence: bool,
         check_equivalence=check_equivalence, cache=case.cache,
         prompt_tokens=suite.prompt_tokens, builtin=case.builtin,
         trust_remote_code=suite.trust_remote_code, allow_bin_weights=suite.allow_bin_weights,
-        options=case.options, record_import=record_import,
+        options=case.options, record_import=record_import, warmup=warmup,
     )
 
 

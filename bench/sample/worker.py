@@ -21,6 +21,7 @@ from loadbench.bench.probes import page_cache as pagecache
 from loadbench.bench.probes.clocks import host_probe_s, peak_rss_bytes, sync
 from loadbench.bench.probes.cpu_memory import CpuMemory, CpuMemoryProbe, Phase
 from loadbench.bench.probes.gpu_memory import GpuMemory, GpuMemorySampler, gpu_unavailable_reason
+from loadbench.bench.sample import private_pages
 from loadbench.bench.sample.phases import PHASES, PhaseClock, instrument
 from loadbench.bench.sample.protocol import SampleReply, SampleRequest, encode_partial
 from loadbench.bench.sample.workload import (
@@ -231,6 +232,8 @@ def _measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], Non
     imported = _imported_for == import_key(req)
     if not imported:
         result.info.update(_isolation(info.model_type))
+    elif private_pages.copied_bytes is not None:  # what this fork copied in of its case zygote's import
+        result.info["import_copied_bytes"] = private_pages.copied_bytes
     if (reason := path_not_applicable(req.path, info, task, options, req.device)) is not None:
         # Asked here, in the environment that would load (a run over environments plans without it).
         result.na("load_s", reason)
@@ -295,8 +298,12 @@ def _phase(cpu: CpuMemoryProbe | None) -> AbstractContextManager[Phase | None]:
     return cpu.phase() if cpu is not None else nullcontext()
 
 
-def child_main(conn: Any, payload: str, log_path: str | None, *, memory_probes: bool = True) -> None:
-    """Entry point in the forked worker: measure, reply once, exit."""
+def child_main(conn: Any, payload: str, log_path: str | None, *, memory_probes: bool = True) -> bool:
+    """Entry point in the forked worker: measure, reply once; whether the sample ended with no failure.
+
+    (A warmup's worker learns what the samples after it copy in only from a whole sample:
+    bench/sample/private_pages.py.)
+    """
     if log_path:
         # Library warnings go to the run's worker log, not across the progress display.
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -316,3 +323,4 @@ def child_main(conn: Any, payload: str, log_path: str | None, *, memory_probes: 
         data = reply.to_bytes()
     conn.send_bytes(data)
     conn.close()
+    return not reply.failures

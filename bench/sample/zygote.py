@@ -61,7 +61,13 @@ for _generic in ("transformers.video_utils", "transformers.utils.type_validators
 import loadbench.bench.sample.worker  # noqa: E402
 import loadbench.loaders  # noqa: E402,F401
 from loadbench.bench.probes.cpu_memory import start_shared_watcher  # noqa: E402
-from loadbench.bench.sample.private_pages import PageRanges, privatize, written_ranges  # noqa: E402
+from loadbench.bench.sample.private_pages import (  # noqa: E402
+    PageRanges,
+    privatize,
+    rewritten,
+    union,
+    written_ranges,
+)
 from loadbench.bench.sample.protocol import encode, first_line  # noqa: E402
 
 __all__ = ["serve"]
@@ -75,10 +81,27 @@ loadbench.bench.sample.worker.silence_libraries()
 gc.freeze()
 
 
+class _Pages:
+    """What a case zygote's forks copy in before they run: all it wrote, until learners say which a sample writes."""
+
+    def __init__(self, written: PageRanges) -> None:
+        self.written = written
+        self.learned: PageRanges | None = None
+
+    def to_copy(self) -> PageRanges:
+        return self.written if self.learned is None else self.learned
+
+    def learn(self, found: PageRanges) -> None:
+        self.learned = union(self.learned or [], found)
+
+
+_NO_PAGES = _Pages([])  # the first zygote's: its forks share what it imported as every fork of it does
+
+
 class _Spare:
     """The next worker, forked ahead of its request while the last one exits; it waits for the request."""
 
-    def __init__(self, control: socket.socket, written: PageRanges, exiting: int, *inherited: int) -> None:
+    def __init__(self, control: socket.socket, pages: _Pages, exiting: int, *inherited: int) -> None:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.pid = os.fork()
         if self.pid == 0:
@@ -88,7 +111,7 @@ class _Spare:
                 for fd in inherited:
                     os.close(fd)
                 _rename(SPARE_NAME)
-                _privatize_beside(written, exiting)
+                _privatize_beside(pages.to_copy(), exiting)
                 message, fds, _, _ = socket.recv_fds(theirs, MAX_MESSAGE, 1)
                 theirs.close()
                 if message:
@@ -147,19 +170,19 @@ def _own_name() -> bytes:
 _WORKER_NAME = _own_name()  # the interpreter's, as the first zygote has it: every worker's
 
 
-def serve(control: socket.socket, written: PageRanges | None = None, ready: bytes = READY) -> None:
+def serve(control: socket.socket, pages: _Pages = _NO_PAGES, ready: bytes = READY) -> None:
     """Fork one worker per request (bench/sample/fork_protocol.py), one at a time, until the parent closes its end.
 
     After a worker's reply the parent says ``FORK_AHEAD``: the next worker is forked then,
     on another core while the last one's address space is torn down on its own, where
-    nothing is being timed; a request without a spare forks at once. ``written``: the
-    pages a case's zygote wrote, copied into each of its forks before it runs
-    (bench/sample/private_pages.py); the first zygote has none.
+    nothing is being timed; a request without a spare forks at once. ``pages``: what a
+    case's zygote wrote, copied into each of its forks before it runs
+    (bench/sample/private_pages.py); a request that may learn (a warmup's) is forked
+    without the copy and reports which of them it wrote.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to act on; each worker gets it back
-    if written is None:
+    if pages is _NO_PAGES:
         start_shared_watcher()  # a case's zygote shares the first one's
-    written = written or []
     control.sendall(ready)
     spare: _Spare | None = None
     cases: set[int] = set()  # the case zygotes forked here, reaped once they end
@@ -169,25 +192,36 @@ def serve(control: socket.socket, written: PageRanges | None = None, ready: byte
         if not message:
             return
         if message.startswith(FORK_AHEAD):
-            spare = spare or _Spare(control, written, unpack_number(message[len(FORK_AHEAD):]))
+            spare = spare or _Spare(control, pages, unpack_number(message[len(FORK_AHEAD):]))
             continue
         if message.startswith(CASE_ZYGOTE):
             cases.add(_fork_case_zygote(control, spare, message[len(CASE_ZYGOTE):], fds[0]))
             continue
         [reply_fd] = fds
-        pid = spare.start(message, reply_fd) if spare is not None else None
-        spare = None
+        learner = os.memfd_create("loadbench-learned") if pages.written and pickle.loads(message)[-1] else None
+        pid = None
+        if spare is not None and learner is None:  # a learner must not have copied anything in
+            pid, spare = spare.start(message, reply_fd), None
         if pid is None:
             pid = os.fork()
             if pid == 0:
                 control.close()
                 _rename(_WORKER_NAME)
-                privatize(written)
-                _worker(message, reply_fd)
+                if learner is None:
+                    privatize(pages.to_copy())
+                _worker(message, reply_fd, (learner, pages.written) if learner is not None else None)
         os.close(reply_fd)
         control.sendall(pack_number(pid))
-        code, spare = _wait(pid, control, written)
+        code, spare = _wait(pid, control, pages, spare, learner)
         control.sendall(pack_number(code))
+
+
+def _read_all(fd: int) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _fork_case_zygote(control: socket.socket, spare: _Spare | None, message: bytes, channel: int) -> int:
@@ -224,8 +258,8 @@ def _case_zygote(message: bytes, channel: socket.socket) -> None:
     if isinstance(written, str):
         channel.sendall(READY + encode({"unsupported": written}))
         return
-    found["copied_bytes"] = sum(length for _, length in written)
-    serve(channel, written, READY + encode(found))
+    found["written_bytes"] = sum(length for _, length in written)
+    serve(channel, _Pages(written), READY + encode(found))
 
 
 def _log_to(path: str | None) -> None:
@@ -236,9 +270,14 @@ def _log_to(path: str | None) -> None:
         os.close(fd)
 
 
-def _wait(pid: int, control: socket.socket, written: PageRanges) -> tuple[int, _Spare | None]:
-    """The worker's exit code, and the spare a ``FORK_AHEAD`` that came meanwhile made."""
-    spare = None
+def _wait(pid: int, control: socket.socket, pages: _Pages, spare: _Spare | None,
+          learner: int | None) -> tuple[int, _Spare | None]:
+    """The worker's exit code, and the spare: ``spare``, or the one a ``FORK_AHEAD`` that came meanwhile made.
+
+    After a ``learner`` (a file the worker writes the pages it wrote into), the spare is
+    forked once that is read, so that it copies in only those.
+    """
+    asked = False
     try:
         pidfd: int | None = os.pidfd_open(pid)
     except (AttributeError, OSError):  # before Linux 5.3: the spare waits for the next request
@@ -251,8 +290,10 @@ def _wait(pid: int, control: socket.socket, written: PageRanges) -> tuple[int, _
                 ready = select.select(watching, [], [])[0]
                 if parent in ready:  # first: a worker that exits at once still has its successor forked here
                     message = control.recv(MAX_MESSAGE)
-                    if message.startswith(FORK_AHEAD) and spare is None:
-                        spare = _Spare(control, written, pid, pidfd)
+                    if message.startswith(FORK_AHEAD) and spare is None and learner is None:
+                        spare = _Spare(control, pages, pid, pidfd)
+                    elif message.startswith(FORK_AHEAD):
+                        asked = True
                     elif not message:
                         watching.remove(parent)  # the parent is gone: the loop ends after this worker
                 elif pidfd in ready:
@@ -260,20 +301,33 @@ def _wait(pid: int, control: socket.socket, written: PageRanges) -> tuple[int, _
         finally:
             os.close(pidfd)
     _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), spare
+    code = os.waitstatus_to_exitcode(status)
+    if learner is not None:
+        if code == 0 and (found := _read_all(learner)):
+            pages.learn(pickle.loads(found))
+        os.close(learner)
+        if asked and spare is None:
+            spare = _Spare(control, pages, pid)
+    return code, spare
 
 
-def _worker(message: bytes, reply_fd: int) -> NoReturn:
-    """In the fork: run the request's target, then exit; it never returns into the server's loop."""
+def _worker(message: bytes, reply_fd: int, learn: tuple[int, PageRanges] | None = None) -> NoReturn:
+    """In the fork: run the request's target, then exit; it never returns into the server's loop.
+
+    ``learn``: a file and its zygote's written pages; once the target is done, and if it
+    says its sample was whole, the ones this fork wrote go into the file.
+    """
     code = 1
     try:
         from multiprocessing.connection import Connection
 
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        sys_path, pickled_target, payload, log_path = pickle.loads(message)
+        sys_path, pickled_target, payload, log_path, _ = pickle.loads(message)
         sys.path[:] = sys_path  # so that a target from the caller's own modules is found by name
         target = pickle.loads(pickled_target)
-        target(Connection(reply_fd, readable=False), payload, log_path)
+        whole = target(Connection(reply_fd, readable=False), payload, log_path)
+        if learn is not None and whole is True:  # a failed sample may not have written what the others will
+            os.write(learn[0], pickle.dumps(rewritten(learn[1])))
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
