@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,12 +69,49 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+_HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextmanager
 def signals_held() -> Iterator[None]:
-    """Hold Ctrl-C, SIGTERM and SIGHUP back for a short write; they arrive right after it."""
-    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    """Hold Ctrl-C, SIGTERM and SIGHUP back for a short write; they arrive right after it.
+
+    In the main thread, their Python handlers are swapped for one that only notes them,
+    and what was noted is raised again once the write is done. A signal mask is not
+    enough there: it holds signals back from the calling thread only, a signal sent to the
+    process is delivered to any thread that does not block it (a library's thread pool),
+    and Python then runs its handler in the main thread, mid-write: a run lost a sample
+    it had written that way, cut back off by the failed write's cleanup. Elsewhere, and for
+    a handler Python did not install, the mask is what there is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        with _masked(_HELD):
+            yield
+        return
+    noted: list[int] = []
+
+    def note(signum: int, frame: Any) -> None:
+        noted.append(signum)
+
+    swapped = {sig: signal.signal(sig, note) for sig in _HELD if signal.getsignal(sig) is not None}
     try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        with _masked(tuple(sig for sig in _HELD if sig not in swapped)):
+            yield
+    finally:
+        for sig, handler in swapped.items():
+            signal.signal(sig, handler)
+        for signum in dict.fromkeys(noted):
+            signal.raise_signal(signum)
+
+
+@contextmanager
+def _masked(signals: tuple[int, ...]) -> Iterator[None]:
+    """Block ``signals`` for this thread while the block runs."""
+    if not signals:
+        yield
+        return
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
     except (AttributeError, OSError, ValueError):  # no POSIX signal masks here
         yield
         return
