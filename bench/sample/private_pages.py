@@ -22,6 +22,7 @@ import ctypes
 import os
 import struct
 import sys
+from typing import BinaryIO
 
 __all__ = ["PageRanges", "privatize", "rewritten", "union", "written_ranges"]
 
@@ -56,11 +57,16 @@ def written_ranges() -> PageRanges | str:
                 if perms[1] != "w" or perms[3] != "p" or (len(fields) > 5 and fields[5] in ("[vvar]", "[vsyscall]")):
                     continue
                 low, high = (int(bound, 16) for bound in fields[0].split("-"))
-                pagemap.seek(low // _PAGE * 8)
-                ranges += _runs(low, pagemap.read((high - low) // _PAGE * 8))
+                ranges += _exclusive(pagemap, low, high - low)
     except OSError as exc:
         return f"cannot read this process's page map ({exc.strerror or exc})"
     return ranges if _can_populate(ranges) else "this kernel lacks MADV_POPULATE_WRITE (Linux 5.14)"
+
+
+def _exclusive(pagemap: BinaryIO, address: int, length: int) -> PageRanges:
+    """The pages from ``address`` on (``length`` bytes) that are present and mapped by this process only."""
+    pagemap.seek(address // _PAGE * 8)
+    return _runs(address, pagemap.read(length // _PAGE * 8))
 
 
 def _runs(low: int, entries: bytes) -> PageRanges:
@@ -92,8 +98,7 @@ def rewritten(ranges: PageRanges) -> PageRanges:
     found: PageRanges = []
     with open("/proc/self/pagemap", "rb", buffering=0) as pagemap:
         for address, length in ranges:
-            pagemap.seek(address // _PAGE * 8)
-            found += _runs(address, pagemap.read(length // _PAGE * 8))
+            found += _exclusive(pagemap, address, length)
     return found
 
 

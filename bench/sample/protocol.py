@@ -21,7 +21,8 @@ __all__ = ["BAD_REPLY", "OLDEST_PROTOCOL", "PARTIAL", "PROTOCOL_VERSION", "Proto
 
 BAD_REPLY = "bad_reply"
 # Bumped whenever a request, a reply or an agent's messages change shape: a driver only
-# talks to an environment whose loadbench speaks the same version (bench/executors/environments.py).
+# talks to an environment whose loadbench speaks a version from OLDEST_PROTOCOL to this one
+# (bench/executors/environments.py).
 PROTOCOL_VERSION = 3  # 2: requests carry loading options; 3: record_import, warmup
 # The oldest an environment may speak: a request leaves out what it does not know
 # (``SampleRequest.to_dict``), so an older revision can still be measured beside this one.

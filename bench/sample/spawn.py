@@ -120,7 +120,6 @@ class Zygote:
         what the load measured.
         """
         case = self._case_zygote(request, timeout_s)
-        ahead = _cases.get(import_key(then)) if then is not None and self.case_zygotes else None
         partial: tuple[SampleReply, str] | None = None
 
         def keep(data: bytes) -> bool:
@@ -131,8 +130,7 @@ class Zygote:
 
         try:
             reply = SampleReply.from_bytes(self.call(target, json.dumps(request.to_dict()), timeout_s, keep,
-                                                     channel=case, ahead=ahead or (case if then is None else None),
-                                                     learn=request.warmup))
+                                                     channel=case, ahead=self._ahead(then), learn=request.warmup))
         except WorkerFailed as exc:
             if partial is not None and case is not None:
                 with_import(partial[0], case, request)
@@ -149,6 +147,16 @@ class Zygote:
         log_path = os.path.abspath(self.log_path) if self.log_path else None
         return _cases.get(key) or _cases.start(self._ready_server(), request, log_path, timeout_s)
 
+    def _ahead(self, then: SampleRequest | None) -> Channel | None:
+        """Where ``then``'s worker is forked ahead: its case's zygote if it has one, else the first.
+
+        None when the next sample is not known: the zygote that forked this one forks again.
+        """
+        if then is None:
+            return None
+        case = _cases.get(import_key(then)) if self.case_zygotes else None
+        return case or self._ready_server()
+
     def call(self, target: Target, payload: str, timeout_s: float,
              interim: Callable[[bytes], bool] = lambda data: False, *, channel: Channel | None = None,
              ahead: Channel | None = None, learn: bool = False) -> bytes:
@@ -158,12 +166,12 @@ class Zygote:
         rather than the answer; ``timeout_s`` covers them all. Used with ``child_main``
         for samples, and by the harness self-benchmark with a target that does nothing.
         ``channel``: the zygote to fork from (the first one by default); ``ahead``: the
-        one to fork the next worker while this one exits (by default the first one);
+        one to fork the next worker while this one exits (by default ``channel``'s);
         ``learn``: a case zygote's fork whose numbers are not kept (a warmup) learns which
         of its zygote's pages a sample writes (bench/sample/private_pages.py).
         """
         server = channel or self._ready_server()
-        ahead = ahead or (server if channel is None else self._ready_server())
+        ahead = ahead or server
         log_path = os.path.abspath(self.log_path) if self.log_path else None
         message = pickle.dumps((list(sys.path), pickle.dumps(target), payload, log_path, learn))
         with server.lock:

@@ -33,7 +33,7 @@ from loadbench.bench.sample.workload import (
 )
 from loadbench.vocabulary import BASE_PATH, WARM
 
-__all__ = ["GPU_METRICS", "child_main", "import_case", "import_key", "measure", "silence_libraries"]
+__all__ = ["GPU_METRICS", "child_main", "import_case", "import_key", "log_to", "measure", "silence_libraries"]
 
 GPU_METRICS = ("gpu_before_bytes", "gpu_peak_used_bytes", "gpu_load_added_bytes", "gpu_after_bytes",
                "gpu_process_peak_bytes", "gpu_max_allocated_bytes", "gpu_max_reserved_bytes")
@@ -298,18 +298,25 @@ def _phase(cpu: CpuMemoryProbe | None) -> AbstractContextManager[Phase | None]:
     return cpu.phase() if cpu is not None else nullcontext()
 
 
+def log_to(path: str | None) -> None:
+    """Send this process's stdout and stderr to the run's worker log, if there is one.
+
+    Library warnings and tracebacks then land there, not across the progress display.
+    """
+    if path:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+
+
 def child_main(conn: Any, payload: str, log_path: str | None, *, memory_probes: bool = True) -> bool:
     """Entry point in the forked worker: measure, reply once; whether the sample ended with no failure.
 
     (A warmup's worker learns what the samples after it copy in only from a whole sample:
     bench/sample/private_pages.py.)
     """
-    if log_path:
-        # Library warnings go to the run's worker log, not across the progress display.
-        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.close(fd)
+    log_to(log_path)
     def loaded_so_far(reply: SampleReply, next_metric: str) -> None:
         conn.send_bytes(encode_partial(reply, next_metric))
 

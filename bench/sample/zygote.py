@@ -245,7 +245,7 @@ def _case_zygote(message: bytes, channel: socket.socket) -> None:
     sys_path, pickled_target, payload, log_path = pickle.loads(message)
     try:
         channel.sendall(pack_number(os.getpid()))
-        _log_to(log_path)
+        loadbench.bench.sample.worker.log_to(log_path)
         sys.path[:] = sys_path
         found = pickle.loads(pickled_target)(payload)
         gc.collect()
@@ -260,14 +260,6 @@ def _case_zygote(message: bytes, channel: socket.socket) -> None:
         return
     found["written_bytes"] = sum(length for _, length in written)
     serve(channel, _Pages(written), READY + encode(found))
-
-
-def _log_to(path: str | None) -> None:
-    if path:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.close(fd)
 
 
 def _wait(pid: int, control: socket.socket, pages: _Pages, spare: _Spare | None,
