@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +93,14 @@ class RunResult:
         from loadbench.results import summary_text
         from loadbench.results.analysis.metrics import HEADLINE
 
-        return summary_text(self.frame(), metrics=HEADLINE, cv_threshold=self.cv_threshold)
+        return summary_text(self._report.summary, metrics=HEADLINE, cv_threshold=self.cv_threshold)
+
+    @cached_property
+    def _report(self) -> Report:
+        """The run's report model, built once: the printed summary and the written reports share it."""
+        from loadbench.results import build_report
+
+        return build_report(self.run_dir, cv_threshold=self.cv_threshold)
 
     def write_reports(self) -> RunResult:
         """Write report.md and report.html into the run directory; return the result that names them.
@@ -105,7 +113,7 @@ class RunResult:
 
         try:
             with _writing(self.run_dir):
-                written = write_run_reports(self.run_dir, cv_threshold=self.cv_threshold)
+                written = write_run_reports(self._report)
         except KeyboardInterrupt:
             return replace(self, reports=(), interrupted_again=True)
         return replace(self, reports=tuple(written))

@@ -11,6 +11,7 @@ import io
 import json
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -184,3 +185,28 @@ def test_run_prints_its_summary_before_it_writes_its_reports(tmp_path: Path, cap
     captured = capsys.readouterr()
     assert "(reports skipped: interrupted again; `loadbench report RUN` makes them)" in captured.err
     assert "report: " not in captured.out and not (run / "report.html").exists()
+
+
+def test_run_reads_its_records_once_for_the_summary_and_the_reports(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from loadbench.bench.api import _finished
+    from loadbench.bench.cli.run import _finish
+    from loadbench.bench.runner import RunOutcome
+    from loadbench.bench.suite import default_suite
+    from loadbench.results.records import frame
+
+    read: list[object] = []
+
+    def counted(run_dir: Path) -> list[dict[str, Any]]:
+        read.append(run_dir)
+        return original(run_dir)
+
+    original = frame.read_samples
+    monkeypatch.setattr(frame, "read_samples", counted)
+    run = synthetic.write_run(tmp_path / "run", RUN_A)
+    result = _finished(RunOutcome(run, samples=72, failed_samples=0, interrupted=False), default_suite(),
+                       reports=False)
+    assert _finish(result) == 0 and read == [run]
+    printed = capsys.readouterr().out
+    assert "load_s" in printed and f"report: {run / 'report.md'}  {run / 'report.html'}" in printed
+    assert (run / "report.md").read_text().startswith(f"# loadbench report: run {RUN_A}")
