@@ -15,8 +15,9 @@ from loadbench.results.report.model import Report, RunMeta
 from loadbench.results.report.plots.bars import load_time_figure, memory_figure, throughput_figure
 from loadbench.results.report.plots.drift import host_drift_figure
 from loadbench.results.report.plots.panels import png_bytes
+from loadbench.results.report.plots.pngs import Builder, draw_pngs
 
-__all__ = ["PLOT_CAPTIONS", "figure_html", "run_plots"]
+__all__ = ["PLOT_CAPTIONS", "figure_html", "png_html", "run_plots"]
 
 PLOT_CAPTIONS: dict[str, str] = {
     "host_drift": (
@@ -53,9 +54,14 @@ _CACHE_NOTE = " Hatched bars: cold page cache (files evicted before each sample)
 
 def figure_html(kind: str, fig: Any, caption: str, run: RunMeta | None) -> str:
     """The figure as an inline PNG with its caption; empty when there is no figure."""
-    if fig is None:
+    return png_html(kind, None if fig is None else png_bytes(fig), caption, run)
+
+
+def png_html(kind: str, png: bytes | None, caption: str, run: RunMeta | None) -> str:
+    """A drawn figure as an inline PNG with its caption; empty when there is none."""
+    if png is None:
         return ""
-    data = base64.b64encode(png_bytes(fig)).decode("ascii")
+    data = base64.b64encode(png).decode("ascii")
     alt = f"{kind.replace('_', ' ')} plot" + (f" of run {run.run_id}" if run else "")
     attrs = _attrs(plot=kind, run=run.run_id if run else "all")
     return (f'<figure class="plot"{attrs}><img alt="{escape(alt)}" src="data:image/png;base64,{data}">'
@@ -63,14 +69,16 @@ def figure_html(kind: str, fig: Any, caption: str, run: RunMeta | None) -> str:
 
 
 def run_plots(report: Report, run: RunMeta) -> str:
-    """One run's figures path by path: load time, memory, throughput, and the host's drift."""
+    """One run's figures path by path: load time, memory, throughput, and the host's drift (drawn on two cores)."""
     summary = report.run_summary(run.run_id)
+    records = report.records[report.records["run_id"] == run.run_id]
     cache_note = _CACHE_NOTE if summary["cache"].nunique() > 1 else ""
-    parts = [
-        figure_html("load_time", load_time_figure(summary), PLOT_CAPTIONS["load_time"] + cache_note, run),
-        figure_html("memory", memory_figure(summary), PLOT_CAPTIONS["memory"] + cache_note, run),
-        figure_html("throughput", throughput_figure(summary), PLOT_CAPTIONS["throughput"] + cache_note, run),
-        figure_html("host_drift", host_drift_figure(report.records[report.records["run_id"] == run.run_id]),
-                    PLOT_CAPTIONS["host_drift"], run),
-    ]
-    return "".join(parts)
+    figures: dict[str, Builder] = {
+        "load_time": lambda: load_time_figure(summary),
+        "memory": lambda: memory_figure(summary),
+        "throughput": lambda: throughput_figure(summary),
+        "host_drift": lambda: host_drift_figure(records),
+    }
+    captions = {kind: PLOT_CAPTIONS[kind] + ("" if kind == "host_drift" else cache_note) for kind in figures}
+    pngs = draw_pngs(list(figures.values()))
+    return "".join(png_html(kind, png, captions[kind], run) for kind, png in zip(figures, pngs))
