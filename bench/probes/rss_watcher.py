@@ -105,7 +105,10 @@ def watch(pid: int, period_s: float, commands: int, answers: IO[bytes]) -> None:
 def main(argv: list[str] | None = None) -> int:
     pid, period_s = (argv or sys.argv[1:])[:2]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the run; end of input ends this
-    watch(int(pid), float(period_s), sys.stdin.fileno(), sys.stdout.buffer)
+    try:
+        watch(int(pid), float(period_s), sys.stdin.fileno(), sys.stdout.buffer)
+    except BrokenPipeError:  # the one it answers is gone (a run that ended as this started): nothing to say
+        os._exit(0)  # not via the interpreter's exit, whose flush of stdout would fail the same way
     return 0
 
 

@@ -8,6 +8,7 @@ import mmap
 import multiprocessing
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -248,6 +249,18 @@ def test_the_watcher_serves_a_begin_and_an_end_that_arrive_together() -> None:
     assert lines[0] == rsswatch.READY
     peaks = json.loads(lines[1])
     assert peaks["samples"] == 2 and peaks["errors"] == 0 and peaks["rss"] > 0  # at begin and at end
+
+
+def test_a_watcher_whose_reader_is_gone_ends_quietly() -> None:
+    # Its zygote ended as it started (a run stopped at once): no traceback on the user's terminal.
+    watcher = subprocess.Popen([sys.executable, "-m", rss.WATCHER_MODULE, str(os.getpid()), "0.01"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert watcher.stdin is not None and watcher.stdout is not None
+    watcher.stdout.close()
+    watcher.stdin.write(rsswatch.BEGIN + b"\n" + rsswatch.END + b"\n")
+    watcher.stdin.close()
+    assert watcher.wait(30) == 0
+    assert watcher.stderr is not None and watcher.stderr.read() == b""
 
 
 def test_the_watcher_counts_readings_of_a_process_that_is_gone() -> None:
