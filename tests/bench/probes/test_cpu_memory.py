@@ -186,6 +186,22 @@ def test_a_mark_that_never_comes_down_to_the_resident_size_is_not_exact(monkeypa
     assert taken == 1 + rss.RESET_ATTEMPTS + 1  # it gives up, and the watcher's peak stands in
 
 
+def test_the_lifetime_peak_covers_a_phase_whose_resident_size_read_a_page_above_the_mark(monkeypatch,
+                                                                                          tmp_path) -> None:
+    # Seen once in a test run: the load phase's peak 658,857,984 bytes, the process's 658,853,888.
+    start = procstatus.RamReading(rss=400 * MiB, anon=300 * MiB, file=100 * MiB, hwm=400 * MiB)
+    above = procstatus.RamReading(rss=500 * MiB + 4096, anon=400 * MiB, file=100 * MiB, hwm=500 * MiB)
+    readings = iter([start, start, above])
+    monkeypatch.setattr(rss, "read_ram", lambda path=None, pid=None: next(readings))
+    monkeypatch.setattr(rss, "peak_rss_bytes", lambda: 500 * MiB)  # the kernel's mark, read at the end
+    _refuse_to_start_the_watcher(monkeypatch, OSError("no watcher in this test"))
+    with rss.CpuMemoryProbe(clear_refs_path=tmp_path / "clear_refs") as probe:
+        with probe.phase() as phase:
+            pass
+        assert phase.result.exact and phase.result.peak_rss_bytes == 500 * MiB + 4096
+        assert probe.lifetime_peak_rss_bytes() == 500 * MiB + 4096
+
+
 # --------------------------------------------------------------------------- the watcher and the split
 
 
