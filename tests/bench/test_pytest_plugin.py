@@ -67,6 +67,9 @@ def test_fixture_takes_a_hub_id_from_the_local_cache(hub_cache: Path) -> None:
 def test_fixture_benchmarks_a_load_in_fresh_workers(pytester: pytest.Pytester, builtin,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LB_CHECKPOINT", str(builtin("tiny-bert")))
+    # The user's pytest runs without xdist; pytest-benchmark would take the variable this
+    # session's xdist worker inherits for xdist's, and turn itself off (a single round).
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     pytester.makepyfile(test_user=USER_TESTS)
     report = pytester.path / "bench.json"
     result = pytester.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider", "-rs",
