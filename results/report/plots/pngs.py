@@ -77,22 +77,30 @@ def _forked(theirs: Sequence[Builder], draw_mine: Callable[[], list[bytes | None
             os._exit(code)
     os.close(write_end)
     started = time.monotonic()
-    status: int | None = None
+    data: bytes | None = None
     try:
         mine = draw_mine()
         # The child draws as much as this process did; one that takes far longer is stuck.
         data = _read_until_eof(read_end, deadline=time.monotonic() + 5 * (time.monotonic() - started) + GRACE_S)
-        if data is not None:
-            status = os.waitpid(pid, 0)[1]
     finally:
         os.close(read_end)
-        if status is None:  # stuck, or interrupted here (Ctrl-C): the child goes
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-    found = None
-    if data is not None and status is not None and os.waitstatus_to_exitcode(status) == 0:
-        found = pickle.loads(data)  # our own child's bytes
+        _reap(pid, kill=data is None)  # stuck, or interrupted here (Ctrl-C): the child goes
+    # The child writes only once every figure is drawn, so a whole pickle is a whole answer.
+    try:
+        found = pickle.loads(data) if data else None  # our own child's bytes
+    except (pickle.UnpicklingError, EOFError, ValueError):
+        found = None
     return mine, found if isinstance(found, list) and len(found) == len(theirs) else None
+
+
+def _reap(pid: int, kill: bool) -> None:
+    """Wait for the child, killed first if asked; a process that ignores SIGCHLD has it reaped already."""
+    try:
+        if kill:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
 
 
 def _read_until_eof(fd: int, deadline: float) -> bytes | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -88,6 +89,18 @@ def test_an_interrupt_here_takes_the_child_with_it() -> None:
     with pytest.raises(KeyboardInterrupt):
         pngs.draw_pngs([interrupted, _in_the_child(lambda: time.sleep(60))])
     assert _children() == before
+
+
+@needs_fork
+def test_a_process_that_ignores_sigchld_gets_its_figures_too() -> None:
+    # Its children are reaped by the kernel: there is no exit status to wait for.
+    before = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        assert pngs.draw_pngs(BUILDERS) == EXPECTED
+        assert pngs.draw_pngs([lambda: _figure(1), _in_the_child(lambda: os._exit(3))]) == [
+            png_bytes(_figure(1)), png_bytes(_figure(3))]
+    finally:
+        signal.signal(signal.SIGCHLD, before)
 
 
 def test_on_one_core_nothing_is_forked(monkeypatch: pytest.MonkeyPatch) -> None:
