@@ -4,8 +4,8 @@ The HTML report's figures are most of the seconds after a run's last sample (abo
 the 3.5 s of the default suite on a 2-core machine), and matplotlib holds the GIL while it
 draws, so threads would not help. A fork starts with the figures' data already in its
 memory: only the PNG bytes come back. Where a fork cannot help or does not work (one
-usable core, no ``os.fork``, a child that fails), the figures are drawn here, one after
-another; the page is the same either way.
+usable core, no ``os.fork``, a fork refused, a child that fails), the figures are drawn
+here, one after another; the page is the same either way.
 """
 
 from __future__ import annotations
@@ -39,7 +39,10 @@ def draw_pngs(builders: Sequence[Builder]) -> list[bytes | None]:
     import matplotlib.figure  # noqa: F401  (imported once, before the fork, not in both processes)
 
     mine, theirs = builders[0::2], builders[1::2]
-    drawn = _forked(theirs, lambda: [_png(build) for build in mine])
+    try:
+        drawn = _forked(theirs, lambda: [_png(build) for build in mine])
+    except OSError:  # no fork (a process limit; memory under strict overcommit): drawn here instead
+        return [_png(build) for build in builders]
     theirs_drawn = drawn[1] if drawn[1] is not None else [_png(build) for build in theirs]
     return [(drawn[0] if index % 2 == 0 else theirs_drawn)[index // 2] for index in range(len(builders))]
 
@@ -60,11 +63,16 @@ def _forked(theirs: Sequence[Builder], draw_mine: Callable[[], list[bytes | None
             ) -> tuple[list[bytes | None], list[bytes | None] | None]:
     """Draws ``theirs`` in a child while ``draw_mine`` runs here; the child's PNGs, or None if it failed."""
     read_end, write_end = os.pipe()
-    with warnings.catch_warnings():
-        # Python 3.12+ warns before forking a process with threads. Here they are numpy's and
-        # pyarrow's idle pools, which the child (drawing with matplotlib only) never uses.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
+    try:
+        with warnings.catch_warnings():
+            # Python 3.12+ warns before forking a process with threads. Here they are numpy's and
+            # pyarrow's idle pools, which the child (drawing with matplotlib only) never uses.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        raise
     if pid == 0:  # the child: draw, send, and leave without running any of the parent's exit code
         code = 1
         try:

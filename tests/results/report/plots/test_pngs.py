@@ -47,7 +47,8 @@ BUILDERS = [lambda: _figure(1), lambda: _figure(2), lambda: None, lambda: _figur
 EXPECTED = [png_bytes(_figure(1)), png_bytes(_figure(2)), None, png_bytes(_figure(4)), png_bytes(_figure(5))]
 
 REAL_FORK_HELPS = pngs._fork_helps
-needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork here: figures are drawn in one process")
+needs_fork = pytest.mark.skipif(not (hasattr(os, "fork") and Path("/proc/self").is_dir()),
+                                reason="no os.fork here (figures drawn in one process), or no /proc to check children")
 
 
 @pytest.fixture(autouse=True)
@@ -101,6 +102,17 @@ def test_a_process_that_ignores_sigchld_gets_its_figures_too() -> None:
             png_bytes(_figure(1)), png_bytes(_figure(3))]
     finally:
         signal.signal(signal.SIGCHLD, before)
+
+
+@needs_fork
+def test_a_fork_the_system_refuses_leaves_the_figures_to_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")  # what a process limit gives
+
+    open_before = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(os, "fork", refused)
+    assert pngs.draw_pngs(BUILDERS) == EXPECTED
+    assert len(os.listdir("/proc/self/fd")) == open_before  # the pipe closed again
 
 
 def test_on_one_core_nothing_is_forked(monkeypatch: pytest.MonkeyPatch) -> None:
