@@ -19,6 +19,7 @@ of them it wrote (``rewritten``); the workers after it copy only those.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import struct
 import sys
@@ -35,6 +36,7 @@ _EXCLUSIVE = 1 << 56  # Linux 4.2: the page is mapped by this process only
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
+@functools.cache  # looked up once in a zygote; its forks inherit it
 def _madvise() -> ctypes._CFuncPtr:  # type: ignore[name-defined]
     libc = ctypes.CDLL(None, use_errno=True)
     madvise = libc.madvise

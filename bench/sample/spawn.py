@@ -144,8 +144,11 @@ class Zygote:
         key = import_key(request)
         if key in _cases.failed:
             return None
-        log_path = os.path.abspath(self.log_path) if self.log_path else None
-        return _cases.get(key) or _cases.start(self._ready_server(), request, log_path, timeout_s)
+        return _cases.get(key) or _cases.start(self._ready_server(), request, self._log_file(), timeout_s)
+
+    def _log_file(self) -> str | None:
+        """The worker log as an absolute path: the zygote's working directory need not be this one's."""
+        return os.path.abspath(self.log_path) if self.log_path else None
 
     def _ahead(self, then: SampleRequest | None) -> Channel | None:
         """Where ``then``'s worker is forked ahead: its case's zygote if it has one, else the first.
@@ -172,8 +175,7 @@ class Zygote:
         """
         server = channel or self._ready_server()
         ahead = ahead or server
-        log_path = os.path.abspath(self.log_path) if self.log_path else None
-        message = pickle.dumps((list(sys.path), pickle.dumps(target), payload, log_path, learn))
+        message = pickle.dumps((list(sys.path), pickle.dumps(target), payload, self._log_file(), learn))
         with server.lock:
             worker: _Worker | None = None
             reader, writer = os.pipe()

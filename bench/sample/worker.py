@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadbench.bench.probes import page_cache as pagecache
 from loadbench.bench.probes.clocks import host_probe_s, peak_rss_bytes, sync
@@ -32,6 +32,10 @@ from loadbench.bench.sample.workload import (
     workload_metric,
 )
 from loadbench.vocabulary import BASE_PATH, WARM
+
+if TYPE_CHECKING:
+    from loadbench.loaders.checkpoints.inspection import CheckpointInfo
+    from loadbench.loaders.tasks import Task
 
 __all__ = ["GPU_METRICS", "child_main", "import_case", "import_key", "log_to", "measure", "silence_libraries"]
 
@@ -59,11 +63,16 @@ def import_case(payload: str) -> dict[str, Any]:
     path, task = path_for(req.path), TASKS[req.task]
     info = inspect_checkpoint(req.checkpoint_dir, req.trust_remote_code, req.allow_bin_weights)
     found: dict[str, Any] = _isolation(info.model_type)
-    started = time.perf_counter()
-    path.preimport(info, task)
-    found["import_s"] = time.perf_counter() - started
+    found["import_s"] = _timed_import(path, info, task)
     _imported_for = import_key(req)
     return found
+
+
+def _timed_import(path: Any, info: CheckpointInfo, task: Task) -> float:
+    """Seconds to import what the path needs for this checkpoint and task: one clock for worker and case zygote."""
+    started = time.perf_counter()
+    path.preimport(info, task)
+    return time.perf_counter() - started
 
 
 def _isolation(model_type: str) -> dict[str, Any]:
@@ -241,9 +250,7 @@ def _measure(req: SampleRequest, loaded_so_far: Callable[[SampleReply, str], Non
     clock = PhaseClock()
     instrument(clock)
     if not imported:  # otherwise its zygote timed it, and the parent adds it (bench/sample/spawn.py)
-        started = time.perf_counter()
-        path.preimport(info, task)
-        result.ok("import_s", time.perf_counter() - started)
+        result.ok("import_s", _timed_import(path, info, task))
 
     _prepare_cache(req, result)
     gpu_reason = gpu_unavailable_reason(req.device)
@@ -317,6 +324,7 @@ def child_main(conn: Any, payload: str, log_path: str | None, *, memory_probes: 
     bench/sample/private_pages.py.)
     """
     log_to(log_path)
+
     def loaded_so_far(reply: SampleReply, next_metric: str) -> None:
         conn.send_bytes(encode_partial(reply, next_metric))
 
